@@ -1,0 +1,274 @@
+//! The normalized events. Each variant is one "something happened" that at least one
+//! analytic can use; decoders map every source onto these and nothing else, so the
+//! engine never learns which tool reported a fact.
+
+use crate::image::ImageRef;
+use crate::source::SourceRef;
+use crate::time::Ts;
+use std::net::IpAddr;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub time: Ts,
+    pub source: SourceRef,
+    /// Key under which the same fact reported twice (audit stages of one request,
+    /// a kubelet event updated in place) is recognized and counted once.
+    pub dedupe: Option<Box<str>>,
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub fn new(time: Ts, source: SourceRef, kind: EventKind) -> Event {
+        Event {
+            time,
+            source,
+            dedupe: None,
+            kind,
+        }
+    }
+
+    /// Order among events with the same timestamp: a stage that causes another sorts
+    /// first, so ties never depend on which file was read first.
+    pub fn stage_rank(&self) -> u8 {
+        match &self.kind {
+            EventKind::ImagePull(_) => 0,
+            EventKind::PodCreate(_) => 1,
+            EventKind::PodBinding(_) => 2,
+            EventKind::Container(c) => match c.phase {
+                LifecyclePhase::Create => 3,
+                LifecyclePhase::Start => 4,
+                LifecyclePhase::Exit => 8,
+            },
+            EventKind::ContainerAddress(_) => 5,
+            EventKind::Process(_) => 6,
+            EventKind::Connection(_) => 7,
+            EventKind::ProcessExit(_) => 9,
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            EventKind::ImagePull(_) => "image-pull",
+            EventKind::PodCreate(_) => "pod-create",
+            EventKind::PodBinding(_) => "pod-binding",
+            EventKind::Container(c) => match c.phase {
+                LifecyclePhase::Create => "container-create",
+                LifecyclePhase::Start => "container-start",
+                LifecyclePhase::Exit => "container-exit",
+            },
+            EventKind::ContainerAddress(_) => "container-address",
+            EventKind::Process(_) => "process",
+            EventKind::Connection(_) => "connection",
+            EventKind::ProcessExit(_) => "process-exit",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// An image was fetched from a registry onto a host.
+    ImagePull(ImagePull),
+    /// A pod was admitted by the API server, with its containers' image specs.
+    PodCreate(PodCreate),
+    /// The scheduler bound a pod to a node.
+    PodBinding(PodBinding),
+    /// A container was created, started or exited.
+    Container(ContainerLifecycle),
+    /// A container (or pod) held these addresses from this time on.
+    ContainerAddress(ContainerAddress),
+    /// A process was executed.
+    Process(ProcessExec),
+    /// A process ended: it frees its pid for reuse.
+    ProcessExit(ProcessExit),
+    /// An outbound connection or flow.
+    Connection(Connection),
+}
+
+/// What a record says about the container an event belongs to. Every field is
+/// optional because sources know different parts: Docker knows the full id and image,
+/// kubelet the pod and container name, Falco a 12-character id prefix.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContainerRef {
+    /// Node or host name, as the source names it.
+    pub host: Option<String>,
+    /// Container id, lowercase hex without a runtime scheme; may be a prefix.
+    pub id: Option<String>,
+    /// Container name (the Kubernetes container name inside a pod, or Docker's name).
+    pub name: Option<String>,
+    pub pod: Option<String>,
+    pub namespace: Option<String>,
+    pub image: Option<ImageRef>,
+    /// When the container started, if the record itself carries it (Tetragon does).
+    pub started_at: Option<Ts>,
+}
+
+impl ContainerRef {
+    /// Normalizes a runtime container id: strips `containerd://`-style schemes and
+    /// lowercases. Returns `None` for empty ids and for Falco's `host` marker.
+    pub fn clean_id(raw: &str) -> Option<String> {
+        let s = raw.trim();
+        let s = s.rsplit_once("://").map_or(s, |(_, id)| id);
+        if s.is_empty() || s.eq_ignore_ascii_case("host") {
+            return None;
+        }
+        Some(s.to_ascii_lowercase())
+    }
+
+    pub fn has_identity(&self) -> bool {
+        self.id.is_some() || (self.pod.is_some() && self.name.is_some())
+    }
+}
+
+/// Where a process or connection ran, as far as the record itself tells.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Placement {
+    /// Inside this container.
+    Container(ContainerRef),
+    /// Certainly on the host, outside any container (Falco `container.id=host`).
+    Host { host: Option<String> },
+    /// The record does not say (auditd, flow logs): the engine resolves it from pid
+    /// ancestry or addresses, or leaves it on the host.
+    Unresolved { host: Option<String> },
+}
+
+impl Placement {
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Placement::Container(c) => c.host.as_deref(),
+            Placement::Host { host } | Placement::Unresolved { host } => host.as_deref(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImagePull {
+    pub host: Option<String>,
+    pub image: ImageRef,
+    /// The container the pull was made for, when the source says (kubelet does).
+    pub for_container: Option<ContainerRef>,
+    /// What the source said, for the evidence line (`Pulling image "x"`).
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodContainerKind {
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodContainerSpec {
+    pub name: String,
+    pub image: ImageRef,
+    /// The image string as written in the pod spec.
+    pub image_raw: String,
+    pub pull_policy: Option<String>,
+    pub kind: PodContainerKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodCreate {
+    pub namespace: String,
+    pub pod: String,
+    pub node: Option<String>,
+    pub containers: Vec<PodContainerSpec>,
+    /// Who asked (`user.username`).
+    pub actor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodBinding {
+    pub namespace: String,
+    pub pod: String,
+    pub node: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LifecyclePhase {
+    Create,
+    Start,
+    Exit,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerLifecycle {
+    pub container: ContainerRef,
+    pub phase: LifecyclePhase,
+    /// Host pid of the container's init process, where the runtime reports it.
+    pub pid: Option<u32>,
+    /// Sandbox (pause) containers are plumbing, not workloads.
+    pub sandbox: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerAddress {
+    pub container: ContainerRef,
+    pub ips: Vec<IpAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessExec {
+    pub placement: Placement,
+    pub pid: Option<u32>,
+    pub ppid: Option<u32>,
+    /// Executable path or name as reported.
+    pub exe: String,
+    /// Full command line, arguments joined by spaces.
+    pub cmdline: String,
+    pub parent_exe: Option<String>,
+    pub user: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessExit {
+    pub host: Option<String>,
+    pub pid: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    pub placement: Placement,
+    pub pid: Option<u32>,
+    pub exe: Option<String>,
+    pub src: Option<IpAddr>,
+    pub src_port: Option<u16>,
+    pub dst: IpAddr,
+    pub dst_port: Option<u16>,
+    /// `tcp`, `udp`, … in lowercase.
+    pub proto: Option<String>,
+    /// Cloud instance id, where the record carries one (custom VPC flow logs).
+    pub instance_id: Option<String>,
+}
+
+/// The final path component of an executable, without a Windows `.exe`, lowercased:
+/// the form `suspicious_binaries` entries are compared with.
+pub fn exe_basename(exe: &str) -> String {
+    let base = exe.rsplit(['/', '\\']).next().unwrap_or(exe);
+    let lower = base.trim().to_ascii_lowercase();
+    match lower.strip_suffix(".exe") {
+        Some(s) => s.to_string(),
+        None => lower,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basenames() {
+        assert_eq!(exe_basename("/usr/bin/curl"), "curl");
+        assert_eq!(exe_basename("C:\\Windows\\System32\\CertUtil.EXE"), "certutil");
+        assert_eq!(exe_basename("sh"), "sh");
+        assert_eq!(exe_basename(""), "");
+    }
+
+    #[test]
+    fn container_ids() {
+        assert_eq!(ContainerRef::clean_id("containerd://ABC123").as_deref(), Some("abc123"));
+        assert_eq!(ContainerRef::clean_id("host"), None);
+        assert_eq!(ContainerRef::clean_id(" "), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! The normalized event model every pullwatch decoder produces and the correlation
+//! engine consumes. It depends on nothing else in the workspace, so decoders, the
+//! engine and the renderers can evolve independently around it.
+#![forbid(unsafe_code)]
+
+pub mod alert;
+pub mod event;
+pub mod image;
+pub mod net;
+pub mod source;
+pub mod time;
+
+pub use alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
+pub use event::*;
+pub use image::{ImageRef, RefPattern, RefPatternError};
+pub use source::{Format, SourceRef};
+pub use time::Ts;
