@@ -1,0 +1,82 @@
+//! Counters for the closing summary: what was read per format, and every record that
+//! was skipped, with the reason and where the first few were.
+
+use pullwatch_model::Format;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How many locations are kept per skip reason; the rest are only counted.
+pub const SKIP_LOCATIONS_KEPT: usize = 5;
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct FormatCounts {
+    /// Records recognized as this format.
+    pub records: u64,
+    /// Normalized events they produced (records of no interest produce none).
+    pub events: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SkipLocation {
+    pub path: String,
+    pub line: u64,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct SkipCounts {
+    pub count: u64,
+    pub first: Vec<SkipLocation>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct DecodeStats {
+    pub inputs: u64,
+    pub bytes: u64,
+    pub formats: BTreeMap<Format, FormatCounts>,
+    /// Keyed by a short reason ("invalid JSON", "k8s-audit: missing field auditID").
+    pub skipped: BTreeMap<String, SkipCounts>,
+}
+
+impl DecodeStats {
+    pub fn record(&mut self, format: Format, events: usize) {
+        let c = self.formats.entry(format).or_default();
+        c.records += 1;
+        c.events += events as u64;
+    }
+
+    pub fn skip(&mut self, reason: &str, path: &str, line: u64, detail: String) {
+        let s = self.skipped.entry(reason.to_string()).or_default();
+        s.count += 1;
+        if s.first.len() < SKIP_LOCATIONS_KEPT {
+            s.first.push(SkipLocation {
+                path: path.to_string(),
+                line,
+                detail,
+            });
+        }
+    }
+
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().map(|s| s.count).sum()
+    }
+
+    pub fn merge(&mut self, other: &DecodeStats) {
+        self.inputs += other.inputs;
+        self.bytes += other.bytes;
+        for (f, c) in &other.formats {
+            let m = self.formats.entry(*f).or_default();
+            m.records += c.records;
+            m.events += c.events;
+        }
+        for (r, s) in &other.skipped {
+            let m = self.skipped.entry(r.clone()).or_default();
+            m.count += s.count;
+            for loc in &s.first {
+                if m.first.len() < SKIP_LOCATIONS_KEPT {
+                    m.first.push(loc.clone());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Turns one opened input into normalized events, record by record, counting what was
+//! read and locating everything skipped.
+
+use crate::framing::{read_all_capped, read_line_capped, Input, Line, ReadError};
+use crate::sniff;
+use crate::stats::DecodeStats;
+use crate::{decode_json_as, decode_text_as, DecodeError, DecodeOptions, RecordCtx, TextState};
+use pullwatch_model::{Event, Format};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Start,
+    Lines,
+    Done,
+}
+
+/// Lazily decodes one input, so many inputs can be merged by event time without
+/// holding any of them whole (JSON documents excepted, which must be parsed whole).
+pub struct EventStream {
+    input: Input,
+    opts: DecodeOptions,
+    mode: Mode,
+    line_no: u64,
+    buf: Vec<u8>,
+    text: TextState,
+    json_pref: Option<Format>,
+    cands: Vec<Format>,
+}
+
+impl EventStream {
+    pub fn new(input: Input, opts: DecodeOptions) -> EventStream {
+        EventStream {
+            input,
+            opts,
+            mode: Mode::Start,
+            line_no: 0,
+            buf: Vec::new(),
+            text: TextState::default(),
+            json_pref: None,
+            cands: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Arc<str> {
+        &self.input.path
+    }
+
+    pub fn size(&self) -> Option<u64> {
+        self.input.size
+    }
+
+    /// Decodes up to `max_lines` more lines (or the whole document) into `out`.
+    /// Returns `false` once the input is exhausted.
+    pub fn fill(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats, max_lines: usize) -> Result<bool, ReadError> {
+        if self.mode == Mode::Done {
+            return Ok(false);
+        }
+        let path = self.input.path.clone();
+        let io_err = |source| ReadError::Io {
+            path: path.to_string(),
+            source,
+        };
+        let mut lines = 0;
+        while lines < max_lines {
+            let r = read_line_capped(&mut *self.input.reader, &mut self.buf, self.opts.max_line_bytes).map_err(io_err)?;
+            match r {
+                Line::Eof => {
+                    self.finish(out, stats);
+                    return Ok(false);
+                }
+                Line::TooLong(n) => {
+                    self.line_no += 1;
+                    stats.bytes += n + 1;
+                    stats.skip(
+                        "line too long",
+                        &self.input.path,
+                        self.line_no,
+                        format!("{n} bytes, limit {}", self.opts.max_line_bytes),
+                    );
+                    self.mode = Mode::Lines;
+                }
+                Line::Complete => {
+                    self.line_no += 1;
+                    stats.bytes += self.buf.len() as u64 + 1;
+                    if self.mode == Mode::Start && self.starts_document() {
+                        return self.read_document(out, stats);
+                    }
+                    self.mode = Mode::Lines;
+                    let buf = std::mem::take(&mut self.buf);
+                    self.line(&buf, out, stats);
+                    self.buf = buf;
+                }
+            }
+            lines += 1;
+        }
+        Ok(true)
+    }
+
+    /// True when the first line opens a JSON value it does not close: the input is one
+    /// (pretty-printed) document, or a concatenation of them.
+    fn starts_document(&self) -> bool {
+        let t = trim_ascii(&self.buf);
+        if !(t.starts_with(b"{") || t.starts_with(b"[")) {
+            return false;
+        }
+        match serde_json::from_slice::<serde::de::IgnoredAny>(t) {
+            Ok(_) => false,
+            Err(e) => e.is_eof(),
+        }
+    }
+
+    fn read_document(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats) -> Result<bool, ReadError> {
+        self.mode = Mode::Done;
+        let path = self.input.path.clone();
+        let first_line = std::mem::take(&mut self.buf);
+        let rest = read_all_capped(&mut *self.input.reader, self.opts.max_document_bytes).map_err(|source| {
+            ReadError::Io {
+                path: path.to_string(),
+                source,
+            }
+        })?;
+        let Some(rest) = rest else {
+            stats.skip(
+                "document too large",
+                &path,
+                1,
+                format!("JSON document over {} bytes", self.opts.max_document_bytes),
+            );
+            return Ok(false);
+        };
+        stats.bytes += rest.len() as u64;
+        let mut doc = first_line;
+        doc.push(b'\n');
+        doc.extend_from_slice(&rest);
+        let Ok(text) = std::str::from_utf8(&doc) else {
+            stats.skip("invalid UTF-8", &path, 1, "JSON document is not UTF-8".into());
+            return Ok(false);
+        };
+        let mut lines = LineCounter::new(text);
+        let mut de = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+        loop {
+            let offset = de.byte_offset();
+            match de.next() {
+                None => break,
+                Some(Ok(v)) => {
+                    let line = lines.line_at(offset_of(text, v.get()).unwrap_or(offset));
+                    self.json_unit(text, v.get(), line, &mut lines, out, stats);
+                }
+                Some(Err(e)) => {
+                    let line = lines.line_at(offset);
+                    stats.skip("invalid JSON", &path, line, e.to_string());
+                    break;
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn finish(&mut self, _out: &mut Vec<Event>, _stats: &mut DecodeStats) {
+        self.mode = Mode::Done;
+    }
+
+    fn line(&mut self, bytes: &[u8], out: &mut Vec<Event>, stats: &mut DecodeStats) {
+        let line_no = self.line_no;
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+            stats.skip(
+                "invalid UTF-8",
+                &self.input.path,
+                line_no,
+                format!("invalid byte at column {}", at + 1),
+            );
+            return;
+        };
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return;
+        }
+        if trimmed.starts_with('{') || trimmed.starts_with('[') {
+            let mut lc = LineCounter::new(trimmed);
+            self.json_unit(trimmed, trimmed, line_no, &mut lc, out, stats);
+        } else {
+            self.text_line(text, out, stats);
+        }
+    }
+
+    /// A JSON value that is a record, an array of records, or a known wrapper around
+    /// records (`{"Records":[…]}`, `{"records":[…]}`, `{"kind":"EventList","items":[…]}`).
+    fn json_unit(
+        &mut self,
+        doc: &str,
+        text: &str,
+        line: u64,
+        lines: &mut LineCounter,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+    ) {
+        let elements: Option<Vec<&RawValue>> = if text.starts_with('[') {
+            match serde_json::from_str::<Vec<&RawValue>>(text) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    stats.skip("invalid JSON", &self.input.path, line, e.to_string());
+                    return;
+                }
+            }
+        } else if may_be_wrapper(text) {
+            unwrap_list(text)
+        } else {
+            None
+        };
+        match elements {
+            Some(items) => {
+                for item in items {
+                    let item_line = offset_of(doc, item.get()).map_or(line, |o| lines.line_at(o));
+                    self.json_record(item.get(), item_line, out, stats);
+                }
+            }
+            None => self.json_record(text, line, out, stats),
+        }
+    }
+
+    fn json_record(&mut self, text: &str, line: u64, out: &mut Vec<Event>, stats: &mut DecodeStats) {
+        let ctx = RecordCtx {
+            path: self.input.path.clone(),
+            line,
+        };
+        sniff::json_candidates(text, self.json_pref, &mut self.cands);
+        let mut first_err: Option<(Format, DecodeError)> = None;
+        for &format in &self.cands {
+            let before = out.len();
+            match decode_json_as(format, text, &ctx, out) {
+                Ok(()) => {
+                    stats.record(format, out.len() - before);
+                    self.json_pref = Some(format);
+                    return;
+                }
+                Err(e) => {
+                    out.truncate(before);
+                    first_err.get_or_insert((format, e));
+                }
+            }
+        }
+        match first_err {
+            Some((format, e)) => skip_decode_error(stats, &ctx, format, &e),
+            None => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Err(e) => stats.skip("invalid JSON", &ctx.path, line, e.to_string()),
+                Ok(_) => stats.skip(
+                    "unrecognized JSON record",
+                    &ctx.path,
+                    line,
+                    crate::util::truncate(text, 80),
+                ),
+            },
+        }
+    }
+
+    fn text_line(&mut self, text: &str, out: &mut Vec<Event>, stats: &mut DecodeStats) {
+        let ctx = RecordCtx {
+            path: self.input.path.clone(),
+            line: self.line_no,
+        };
+        let mut cands = std::mem::take(&mut self.cands);
+        sniff::text_candidates(text, &mut cands);
+        if let Some(last) = self.text.last {
+            if !cands.contains(&last) {
+                cands.insert(0, last);
+            }
+        }
+        let mut first_err: Option<(Format, DecodeError)> = None;
+        for &format in &cands {
+            let before = out.len();
+            match decode_text_as(format, text, &ctx, &mut self.text, out) {
+                Ok(()) => {
+                    stats.record(format, out.len() - before);
+                    self.text.last = Some(format);
+                    self.cands = cands;
+                    return;
+                }
+                Err(e) => {
+                    out.truncate(before);
+                    first_err.get_or_insert((format, e));
+                }
+            }
+        }
+        self.cands = cands;
+        match first_err {
+            Some((format, e)) => skip_decode_error(stats, &ctx, format, &e),
+            None => stats.skip("unrecognized line", &ctx.path, ctx.line, crate::util::truncate(text, 80)),
+        }
+    }
+}
+
+fn skip_decode_error(stats: &mut DecodeStats, ctx: &RecordCtx, format: Format, e: &DecodeError) {
+    let reason = match e {
+        DecodeError::Json(_) => "invalid JSON".to_string(),
+        DecodeError::Missing(f) => format!("{format}: missing field {f}"),
+        DecodeError::Time(_) => format!("{format}: bad timestamp"),
+        DecodeError::Invalid(_) => format!("{format}: invalid record"),
+    };
+    stats.skip(&reason, &ctx.path, ctx.line, e.to_string());
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    &b[start..end]
+}
+
+/// Byte offset of `part` inside `whole`, when `part` is a sub-slice of it.
+fn offset_of(whole: &str, part: &str) -> Option<usize> {
+    let w = whole.as_ptr() as usize;
+    let p = part.as_ptr() as usize;
+    (p >= w && p + part.len() <= w + whole.len()).then(|| p - w)
+}
+
+fn may_be_wrapper(text: &str) -> bool {
+    let b = text.as_bytes();
+    ["\"Records\":", "\"records\":", "\"items\":"]
+        .iter()
+        .any(|k| memchr::memmem::find(b, k.as_bytes()).is_some())
+}
+
+/// The records inside a list wrapper, or `None` when the object is a record itself.
+fn unwrap_list(text: &str) -> Option<Vec<&RawValue>> {
+    #[derive(Deserialize)]
+    struct Wrapper<'a> {
+        #[serde(rename = "Records", borrow, default)]
+        records_upper: Option<Vec<&'a RawValue>>,
+        #[serde(borrow, default)]
+        records: Option<Vec<&'a RawValue>>,
+        #[serde(borrow, default)]
+        items: Option<Vec<&'a RawValue>>,
+        #[serde(borrow, default)]
+        kind: Option<&'a str>,
+    }
+    let w: Wrapper = serde_json::from_str(text).ok()?;
+    if let Some(r) = w.records_upper.or(w.records) {
+        return Some(r);
+    }
+    match (w.kind, w.items) {
+        (Some(k), Some(items)) if k.ends_with("List") => Some(items),
+        _ => None,
+    }
+}
+
+/// Maps byte offsets to 1-based line numbers, for offsets visited in increasing order
+/// (restarting from the top otherwise).
+struct LineCounter<'a> {
+    text: &'a str,
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCounter {
+            text,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, offset: usize) -> u64 {
+        let offset = offset.min(self.text.len());
+        if offset < self.offset {
+            self.offset = 0;
+            self.line = 1;
+        }
+        let bytes = &self.text.as_bytes()[self.offset..offset];
+        self.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+        self.offset = offset;
+        self.line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn run(data: &str) -> (Vec<Event>, DecodeStats) {
+        let input = Input {
+            path: Arc::from("mem"),
+            size: None,
+            reader: Box::new(Cursor::new(data.as_bytes().to_vec())),
+        };
+        let mut s = EventStream::new(input, DecodeOptions::default());
+        let mut out = Vec::new();
+        let mut stats = DecodeStats::default();
+        while s.fill(&mut out, &mut stats, 2).unwrap() {}
+        (out, stats)
+    }
+
+    const START: &str = r#"{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"image":"x"}},"timeNano":5}"#;
+
+    #[test]
+    fn json_lines_with_garbage_are_counted_and_located() {
+        let (ev, st) = run(&format!("{START}\nnot json at all\n{{\"truncated\": \n\n{START}\n"));
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[1].source.line, 5);
+        assert_eq!(st.skipped["unrecognized line"].first[0].line, 2);
+        assert_eq!(st.skipped["invalid JSON"].first[0].line, 3);
+        assert_eq!(st.formats[&Format::DockerEvents].records, 2);
+    }
+
+    #[test]
+    fn pretty_printed_documents_and_arrays_keep_line_numbers() {
+        let pretty = "[\n  {\"Type\":\"container\",\"Action\":\"start\",\n   \"Actor\":{\"ID\":\"a\"},\"timeNano\":1},\n  {\"Type\":\"container\",\"Action\":\"create\",\"Actor\":{\"ID\":\"b\"},\"timeNano\":2}\n]\n";
+        let (ev, st) = run(pretty);
+        assert_eq!(ev.len(), 2, "{st:?}");
+        assert_eq!(ev[0].source.line, 2);
+        assert_eq!(ev[1].source.line, 4);
+    }
+
+    #[test]
+    fn invalid_utf8_is_skipped_with_its_column() {
+        let mut data = b"ab\xffcd\n".to_vec();
+        data.extend_from_slice(START.as_bytes());
+        let input = Input {
+            path: Arc::from("mem"),
+            size: None,
+            reader: Box::new(Cursor::new(data)),
+        };
+        let mut s = EventStream::new(input, DecodeOptions::default());
+        let (mut out, mut st) = (Vec::new(), DecodeStats::default());
+        while s.fill(&mut out, &mut st, 10).unwrap() {}
+        assert_eq!(out.len(), 1);
+        assert_eq!(st.skipped["invalid UTF-8"].first[0].detail, "invalid byte at column 3");
+    }
+}

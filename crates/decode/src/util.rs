@@ -1,0 +1,61 @@
+//! Small helpers shared by decoders: lenient scalar types for sources that write the
+//! same field as a number or a string, and timestamp parsing with a located error.
+
+use crate::DecodeError;
+use pullwatch_model::Ts;
+use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
+
+/// Parses an RFC 3339 timestamp, or says which value was wrong.
+pub fn rfc3339(s: &str) -> Result<Ts, DecodeError> {
+    Ts::parse_rfc3339(s).ok_or_else(|| DecodeError::Time(truncate(s, 64)))
+}
+
+/// A copy of at most `max` bytes of `s` (on a char boundary), for error messages
+/// that quote input.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// An integer written as a JSON number or as a decimal string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LenientI64(pub i64);
+
+impl<'de> Deserialize<'de> for LenientI64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw<'a> {
+            I(i64),
+            U(u64),
+            F(f64),
+            #[serde(borrow)]
+            S(Cow<'a, str>),
+        }
+        match Raw::deserialize(d)? {
+            Raw::I(i) => Ok(LenientI64(i)),
+            Raw::U(u) => i64::try_from(u)
+                .map(LenientI64)
+                .map_err(|_| serde::de::Error::custom("integer out of range")),
+            Raw::F(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(LenientI64(f as i64)),
+            Raw::F(_) => Err(serde::de::Error::custom("expected an integer")),
+            Raw::S(s) => s
+                .trim()
+                .parse()
+                .map(LenientI64)
+                .map_err(|_| serde::de::Error::custom(format!("expected an integer, got {:?}", truncate(&s, 32)))),
+        }
+    }
+}
+
+/// Strings that may be absent, `null`, or (in Falco) some other scalar.
+pub fn opt_string<'a>(v: &Option<Cow<'a, str>>) -> Option<String> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
