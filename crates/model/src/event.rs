@@ -260,14 +260,20 @@ mod tests {
     #[test]
     fn basenames() {
         assert_eq!(exe_basename("/usr/bin/curl"), "curl");
-        assert_eq!(exe_basename("C:\\Windows\\System32\\CertUtil.EXE"), "certutil");
+        assert_eq!(
+            exe_basename("C:\\Windows\\System32\\CertUtil.EXE"),
+            "certutil"
+        );
         assert_eq!(exe_basename("sh"), "sh");
         assert_eq!(exe_basename(""), "");
     }
 
     #[test]
     fn container_ids() {
-        assert_eq!(ContainerRef::clean_id("containerd://ABC123").as_deref(), Some("abc123"));
+        assert_eq!(
+            ContainerRef::clean_id("containerd://ABC123").as_deref(),
+            Some("abc123")
+        );
         assert_eq!(ContainerRef::clean_id("host"), None);
         assert_eq!(ContainerRef::clean_id(" "), None);
     }

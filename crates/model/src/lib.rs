@@ -13,5 +13,6 @@ pub mod time;
 pub use alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 pub use event::*;
 pub use image::{ImageRef, RefPattern, RefPatternError};
+pub use net::is_public as is_public_ip;
 pub use source::{Format, SourceRef};
 pub use time::Ts;
