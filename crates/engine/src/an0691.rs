@@ -575,7 +575,7 @@ impl ContainerChains {
             evidence_list.push(s.evidence.clone());
         }
         evidence_list.push(evidence("activity", ev, activity_summary));
-        evidence_list.sort_by(|a, b| a.time.cmp(&b.time));
+        evidence_list.sort_by_key(|a| a.time);
         ctr.alerted = true;
         Some(Alert {
             rule: RULE_CHAIN,
