@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod docker;
+pub mod falco;
 pub mod framing;
 pub mod sniff;
 pub mod stats;
 pub mod stream;
+pub mod tetragon;
 pub mod util;
 
 use pullwatch_model::{Event, Format, SourceRef};
@@ -77,6 +79,8 @@ impl Default for DecodeOptions {
 pub fn decode_json_as(format: Format, text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
+        Format::Falco => falco::decode_json(text, ctx, out),
+        Format::Tetragon => tetragon::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!("{other} records are not decoded by this build"))),
     }
 }
