@@ -5,10 +5,12 @@
 #![forbid(unsafe_code)]
 
 pub mod docker;
+pub mod falco;
 pub mod framing;
 pub mod sniff;
 pub mod stats;
 pub mod stream;
+pub mod tetragon;
 pub mod util;
 
 use pullwatch_model::{Event, Format, SourceRef};
@@ -82,6 +84,8 @@ pub fn decode_json_as(
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
+        Format::Falco => falco::decode_json(text, ctx, out),
+        Format::Tetragon => tetragon::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} records are not decoded by this build"
         ))),

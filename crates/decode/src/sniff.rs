@@ -32,6 +32,26 @@ const JSON_MARKERS: &[Marker] = &[
         all: &["\"process_connect\":"],
     },
     Marker {
+        format: Format::Tetragon,
+        all: &["\"process_tracepoint\":"],
+    },
+    Marker {
+        format: Format::Tetragon,
+        all: &["\"process_uprobe\":"],
+    },
+    Marker {
+        format: Format::Tetragon,
+        all: &["\"process_lsm\":"],
+    },
+    Marker {
+        format: Format::Tetragon,
+        all: &["\"process_listen\":"],
+    },
+    Marker {
+        format: Format::Tetragon,
+        all: &["\"process_close\":"],
+    },
+    Marker {
         format: Format::Falco,
         all: &["\"output_fields\""],
     },
