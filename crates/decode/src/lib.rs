@@ -9,7 +9,10 @@ pub mod framing;
 pub mod sniff;
 pub mod stats;
 pub mod stream;
+pub mod suricata;
 pub mod util;
+pub mod vpc_flow;
+pub mod zeek;
 
 use pullwatch_model::{Event, Format, SourceRef};
 use std::sync::Arc;
@@ -77,6 +80,8 @@ impl Default for DecodeOptions {
 pub fn decode_json_as(format: Format, text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
+        Format::ZeekConn => zeek::decode_json(text, ctx, out),
+        Format::SuricataEve => suricata::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!("{other} records are not decoded by this build"))),
     }
 }
@@ -86,11 +91,13 @@ pub fn decode_text_as(
     format: Format,
     line: &str,
     ctx: &RecordCtx,
-    _state: &mut TextState,
+    state: &mut TextState,
     out: &mut Vec<Event>,
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_text(line, ctx, out),
+        Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
+        Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),
         other => Err(DecodeError::Invalid(format!("{other} lines are not decoded by this build"))),
     }
 }
@@ -101,4 +108,8 @@ pub fn decode_text_as(
 pub struct TextState {
     /// The format the input's previous text line had, tried first on the next one.
     pub last: Option<Format>,
+    /// The current Zeek log block's header.
+    pub zeek: zeek::ZeekState,
+    /// The columns named by the last VPC Flow Logs header line.
+    pub vpc: vpc_flow::VpcState,
 }
