@@ -130,6 +130,11 @@ pub fn decode_text(
     state: &mut VpcState,
     out: &mut Vec<Event>,
 ) -> Result<(), DecodeError> {
+    if line.starts_with('#') {
+        return Err(DecodeError::Invalid(
+            "a comment or another log's header line".into(),
+        ));
+    }
     if looks_like_header(line) {
         state.columns = Some(Columns::from_names(line.split_ascii_whitespace()));
         return Ok(());
@@ -408,6 +413,14 @@ mod tests {
         )
         .unwrap();
         assert!(out.is_empty());
+        // Another log's header line never reads as a record of this one.
+        assert!(decode_text(
+            "#fields ts id.orig_h id.resp_h protocol",
+            &ctx,
+            &mut st,
+            &mut out
+        )
+        .is_err());
         // No start (nor end) field: the record has no time.
         assert_eq!(
             decode_text("i-1 10.0.0.1 10.0.0.2 6", &ctx, &mut st, &mut out),

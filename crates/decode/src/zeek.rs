@@ -179,7 +179,7 @@ fn header(line: &str, state: &mut ZeekState) -> Result<(), DecodeError> {
     if name == "separator" {
         // The one directive written before the separator is known: a space, then the
         // separator with its bytes escaped (`\x09`).
-        let sep = unescape(rest.trim_start_matches(' '));
+        let sep = unescape(rest.trim_start_matches([' ', '\t']));
         if sep.is_empty() {
             return Err(DecodeError::Invalid("#separator names no separator".into()));
         }
@@ -338,6 +338,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
 /// default), an ISO 8601 string, or integer epoch milliseconds (`TS_MILLIS`). The
 /// number is read from its text, never through a float, so microseconds stay exact.
 fn json_ts(raw: &str) -> Result<Ts, DecodeError> {
+    let raw = raw.trim();
     let bad = || DecodeError::Time(truncate(raw, 64));
     if raw.starts_with('"') {
         let s: Cow<str> = serde_json::from_str(raw).map_err(|_| bad())?;
@@ -595,6 +596,10 @@ mod tests {
         );
         // `-` is an ordinary (bad) value once another unset marker is declared.
         assert!(decode_tsv("5.25,10.0.0.1,-,10.0.0.2,80,tcp", &ctx(), &mut st, &mut out).is_err());
+        // A tab instead of the space after `#separator` still names a tab.
+        decode_tsv("#separator\t\\x09", &ctx(), &mut st, &mut out).unwrap();
+        assert_eq!(st.separator(), "\t");
+        assert!(st.columns.is_none(), "a new block forgets the old columns");
     }
 
     #[test]
