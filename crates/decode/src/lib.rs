@@ -10,8 +10,11 @@ pub mod framing;
 pub mod sniff;
 pub mod stats;
 pub mod stream;
+pub mod suricata;
 pub mod tetragon;
 pub mod util;
+pub mod vpc_flow;
+pub mod zeek;
 
 use pullwatch_model::{Event, Format, SourceRef};
 use std::sync::Arc;
@@ -86,6 +89,8 @@ pub fn decode_json_as(
         Format::DockerEvents => docker::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
+        Format::ZeekConn => zeek::decode_json(text, ctx, out),
+        Format::SuricataEve => suricata::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} records are not decoded by this build"
         ))),
@@ -97,11 +102,14 @@ pub fn decode_text_as(
     format: Format,
     line: &str,
     ctx: &RecordCtx,
-    _state: &mut TextState,
+    state: &mut TextState,
     out: &mut Vec<Event>,
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_text(line, ctx, out),
+
+        Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
+        Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} lines are not decoded by this build"
         ))),
@@ -114,4 +122,8 @@ pub fn decode_text_as(
 pub struct TextState {
     /// The format the input's previous text line had, tried first on the next one.
     pub last: Option<Format>,
+    /// The current Zeek log block's header.
+    pub zeek: zeek::ZeekState,
+    /// The columns named by the last VPC Flow Logs header line.
+    pub vpc: vpc_flow::VpcState,
 }

@@ -146,6 +146,16 @@ pub fn text_candidates(line: &str, out: &mut Vec<Format>) {
     if looks_like_rfc3339_prefix(b) && (line.contains(" container ") || line.contains(" image ")) {
         out.push(Format::DockerEvents);
     }
+    // Zeek TSV: header lines, and data lines led by a decimal epoch. The stream then
+    // keeps trying Zeek first, so data lines follow their header.
+    if crate::zeek::is_header_line(line) || crate::zeek::looks_like_record(line) {
+        out.push(Format::ZeekConn);
+    }
+    // VPC Flow Logs: the S3 header naming the fields, or a default-format record.
+    if crate::vpc_flow::looks_like_header(line) || crate::vpc_flow::looks_like_default_record(line)
+    {
+        out.push(Format::VpcFlow);
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` at the start of the line.
