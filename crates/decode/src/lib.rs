@@ -6,6 +6,8 @@
 
 pub mod docker;
 pub mod framing;
+pub mod k8s_audit;
+pub mod k8s_events;
 pub mod sniff;
 pub mod stats;
 pub mod stream;
@@ -77,6 +79,8 @@ impl Default for DecodeOptions {
 pub fn decode_json_as(format: Format, text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
+        Format::K8sAudit => k8s_audit::decode_json(text, ctx, out),
+        Format::K8sEvents => k8s_events::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!("{other} records are not decoded by this build"))),
     }
 }
