@@ -7,6 +7,8 @@
 pub mod docker;
 pub mod falco;
 pub mod framing;
+pub mod k8s_audit;
+pub mod k8s_events;
 pub mod sniff;
 pub mod stats;
 pub mod stream;
@@ -91,6 +93,8 @@ pub fn decode_json_as(
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),
         Format::SuricataEve => suricata::decode_json(text, ctx, out),
+        Format::K8sAudit => k8s_audit::decode_json(text, ctx, out),
+        Format::K8sEvents => k8s_events::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} records are not decoded by this build"
         ))),
