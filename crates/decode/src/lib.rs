@@ -4,6 +4,8 @@
 //! normalized events. Anything that cannot be decoded becomes a counted, located skip.
 #![forbid(unsafe_code)]
 
+pub mod auditd;
+pub mod containerd;
 pub mod docker;
 pub mod framing;
 pub mod sniff;
@@ -74,10 +76,17 @@ impl Default for DecodeOptions {
 }
 
 /// Decodes one JSON record whose format is already known.
-pub fn decode_json_as(format: Format, text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+pub fn decode_json_as(
+    format: Format,
+    text: &str,
+    ctx: &RecordCtx,
+    out: &mut Vec<Event>,
+) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
-        other => Err(DecodeError::Invalid(format!("{other} records are not decoded by this build"))),
+        other => Err(DecodeError::Invalid(format!(
+            "{other} records are not decoded by this build"
+        ))),
     }
 }
 
@@ -86,12 +95,16 @@ pub fn decode_text_as(
     format: Format,
     line: &str,
     ctx: &RecordCtx,
-    _state: &mut TextState,
+    state: &mut TextState,
     out: &mut Vec<Event>,
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_text(line, ctx, out),
-        other => Err(DecodeError::Invalid(format!("{other} lines are not decoded by this build"))),
+        Format::ContainerdEvents => containerd::decode_text(line, ctx, &mut state.containerd, out),
+        Format::Auditd => auditd::decode_text(line, ctx, &mut state.auditd, out),
+        other => Err(DecodeError::Invalid(format!(
+            "{other} lines are not decoded by this build"
+        ))),
     }
 }
 
@@ -101,4 +114,13 @@ pub fn decode_text_as(
 pub struct TextState {
     /// The format the input's previous text line had, tried first on the next one.
     pub last: Option<Format>,
+    pub containerd: containerd::State,
+    pub auditd: auditd::State,
+}
+
+impl TextState {
+    /// Emits what multi-line formats still hold at the end of the input.
+    pub fn flush(&mut self, path: &Arc<str>, out: &mut Vec<Event>) {
+        self.auditd.flush(path, out);
+    }
 }

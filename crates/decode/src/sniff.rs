@@ -100,16 +100,19 @@ pub fn json_candidates(text: &str, preferred: Option<Format>, out: &mut Vec<Form
         }
     };
     if let Some(p) = preferred {
-        if JSON_MARKERS
-            .iter()
-            .filter(|m| m.format == p)
-            .any(|m| m.all.iter().all(|k| memmem::find(hay, k.as_bytes()).is_some()))
-        {
+        if JSON_MARKERS.iter().filter(|m| m.format == p).any(|m| {
+            m.all
+                .iter()
+                .all(|k| memmem::find(hay, k.as_bytes()).is_some())
+        }) {
             push(p, out);
         }
     }
     for m in JSON_MARKERS {
-        if m.all.iter().all(|k| memmem::find(hay, k.as_bytes()).is_some()) {
+        if m.all
+            .iter()
+            .all(|k| memmem::find(hay, k.as_bytes()).is_some())
+        {
             push(m.format, out);
         }
     }
@@ -123,6 +126,23 @@ pub fn text_candidates(line: &str, out: &mut Vec<Format>) {
     if looks_like_rfc3339_prefix(b) && (line.contains(" container ") || line.contains(" image ")) {
         out.push(Format::DockerEvents);
     }
+    if (b.starts_with(b"type=") || b.starts_with(b"node=")) && line.contains(" msg=") {
+        out.push(Format::Auditd);
+    }
+    if looks_like_go_time_prefix(b) && line.contains(" /") {
+        out.push(Format::ContainerdEvents);
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` at the start of the line (Go's `time.Time.String()`).
+fn looks_like_go_time_prefix(b: &[u8]) -> bool {
+    b.len() >= 19
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` at the start of the line.
@@ -143,7 +163,11 @@ mod tests {
     #[test]
     fn recognizes_by_keys_not_values() {
         let mut c = Vec::new();
-        json_candidates(r#"{"Type":"container","Action":"start","Actor":{"ID":"x"}}"#, None, &mut c);
+        json_candidates(
+            r#"{"Type":"container","Action":"start","Actor":{"ID":"x"}}"#,
+            None,
+            &mut c,
+        );
         assert_eq!(c, vec![Format::DockerEvents]);
         // A value spelling a key does not count.
         json_candidates(r#"{"name":"auditID","x":"\"auditID\":"}"#, None, &mut c);
