@@ -4,6 +4,8 @@
 //! normalized events. Anything that cannot be decoded becomes a counted, located skip.
 #![forbid(unsafe_code)]
 
+pub mod auditd;
+pub mod containerd;
 pub mod docker;
 pub mod falco;
 pub mod framing;
@@ -114,6 +116,8 @@ pub fn decode_text_as(
 
         Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
         Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),
+        Format::ContainerdEvents => containerd::decode_text(line, ctx, &mut state.containerd, out),
+        Format::Auditd => auditd::decode_text(line, ctx, &mut state.auditd, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} lines are not decoded by this build"
         ))),
@@ -130,4 +134,13 @@ pub struct TextState {
     pub zeek: zeek::ZeekState,
     /// The columns named by the last VPC Flow Logs header line.
     pub vpc: vpc_flow::VpcState,
+    pub containerd: containerd::State,
+    pub auditd: auditd::State,
+}
+
+impl TextState {
+    /// Emits what multi-line formats still hold at the end of the input.
+    pub fn flush(&mut self, path: &Arc<str>, out: &mut Vec<Event>) {
+        self.auditd.flush(path, out);
+    }
 }

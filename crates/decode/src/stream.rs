@@ -178,8 +178,13 @@ impl EventStream {
         Ok(false)
     }
 
-    fn finish(&mut self, _out: &mut Vec<Event>, _stats: &mut DecodeStats) {
+    fn finish(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats) {
         self.mode = Mode::Done;
+        let before = out.len();
+        self.text.flush(&self.input.path, out);
+        for e in out.get(before..).unwrap_or_default() {
+            stats.formats.entry(e.source.format).or_default().events += 1;
+        }
     }
 
     fn line(&mut self, bytes: &[u8], out: &mut Vec<Event>, stats: &mut DecodeStats) {

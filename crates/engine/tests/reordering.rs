@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use pullwatch_engine::config::Config;
 use pullwatch_engine::Engine;
 use pullwatch_model::{
-    Connection, ContainerLifecycle, ContainerRef, Event, EventKind, Format, ImagePull, ImageRef, LifecyclePhase,
-    Placement, ProcessExec, SourceRef, Ts,
+    Connection, ContainerLifecycle, ContainerRef, Event, EventKind, Format, ImagePull, ImageRef,
+    LifecyclePhase, Placement, ProcessExec, SourceRef, Ts,
 };
 use std::sync::Arc;
 
@@ -50,7 +50,8 @@ fn world(chains: usize, benign: usize, seed: u64) -> Vec<Event> {
         } else {
             format!("nginx:1.{i}")
         };
-        let mix = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ seed.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let mix = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ seed.wrapping_mul(0xbf58_476d_1ce4_e5b9);
         let id = format!("{mix:016x}").repeat(4);
         let t0 = (i as i64) * 7 * SEC + 1_000 * SEC;
         let c = cref(&id, &image);
@@ -78,8 +79,15 @@ fn world(chains: usize, benign: usize, seed: u64) -> Vec<Event> {
             );
         }
         let late_activity = i % 3 == 2;
-        let act_t = if late_activity { t0 + 20 * 60 * SEC } else { t0 + 30 * SEC };
-        for (k, exe) in ["/app/server", "/bin/sh", "/usr/bin/curl"].iter().enumerate() {
+        let act_t = if late_activity {
+            t0 + 20 * 60 * SEC
+        } else {
+            t0 + 30 * SEC
+        };
+        for (k, exe) in ["/app/server", "/bin/sh", "/usr/bin/curl"]
+            .iter()
+            .enumerate()
+        {
             next(
                 act_t + k as i64 * SEC / 2,
                 EventKind::Process(ProcessExec {
@@ -102,7 +110,9 @@ fn world(chains: usize, benign: usize, seed: u64) -> Vec<Event> {
                 exe: Some("/bin/sh".into()),
                 src: None,
                 src_port: None,
-                dst: "169.254.169.254".parse().unwrap_or(std::net::IpAddr::from([169, 254, 169, 254])),
+                dst: "169.254.169.254"
+                    .parse()
+                    .unwrap_or(std::net::IpAddr::from([169, 254, 169, 254])),
                 dst_port: Some(80),
                 proto: Some("tcp".into()),
                 instance_id: None,
@@ -120,7 +130,11 @@ fn run(events: Vec<Event>) -> Vec<String> {
         engine.push(e, &mut alerts);
     }
     engine.finish(&mut alerts);
-    assert_eq!(engine.stats().late, 0, "no record may be late in this property");
+    assert_eq!(
+        engine.stats().late,
+        0,
+        "no record may be late in this property"
+    );
     alerts
         .iter()
         .map(|a| serde_json::to_string(a).unwrap_or_default())
@@ -140,7 +154,10 @@ fn the_world_alerts_as_expected_in_time_order() {
     for (a, i) in alerts.iter().zip([0, 1, 3, 4]) {
         assert!(a.contains(&format!("evil.example/tools/x{i}:1")), "{a}");
         assert!(a.contains("\"rule\":\"an0691.chain\""));
-        assert!(a.contains("ran /bin/sh"), "first suspicious process is the shell: {a}");
+        assert!(
+            a.contains("ran /bin/sh"),
+            "first suspicious process is the shell: {a}"
+        );
     }
 }
 
