@@ -160,13 +160,25 @@ impl EventStream {
         };
         let mut lines = LineCounter::new(text);
         let mut de = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+        let mut values = 0usize;
         loop {
             let offset = de.byte_offset();
             match de.next() {
                 None => break,
                 Some(Ok(v)) => {
+                    values += 1;
                     let line = lines.line_at(offset_of(text, v.get()).unwrap_or(offset));
                     self.json_unit(text, v.get(), line, &mut lines, out, stats);
+                }
+                Some(Err(_)) if values == 0 => {
+                    // Not a document after all: a truncated first line of a JSON Lines
+                    // file looks like the start of one. Read it line by line instead.
+                    for (i, l) in text.lines().enumerate() {
+                        self.line_no = i as u64 + 1;
+                        self.line(l.as_bytes(), out, stats);
+                    }
+                    self.finish(out, stats);
+                    break;
                 }
                 Some(Err(e)) => {
                     let line = lines.line_at(offset);
