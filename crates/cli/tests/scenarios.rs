@@ -55,6 +55,8 @@ fn docker_chain(image: &str, id: &str, activity_at: i64, cmd: &str) -> Vec<Value
     ]
 }
 
+/// One kubelet Event; every field varies across the scenarios, hence the long list.
+#[allow(clippy::too_many_arguments)]
 fn kubelet(
     secs: i64,
     uid: &str,
