@@ -596,8 +596,7 @@ fn parse_sockaddr(b: &[u8]) -> Option<(IpAddr, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, DecodeStats, EventStream, Input};
-    use std::io::Cursor;
+    use crate::DecodeStats;
 
     fn ctx(line: u64) -> RecordCtx {
         RecordCtx {
@@ -642,15 +641,7 @@ mod tests {
     }
 
     fn stream(path: &str, data: Vec<u8>) -> (Vec<Event>, DecodeStats) {
-        let input = Input {
-            path: Arc::from(path),
-            size: None,
-            reader: Box::new(Cursor::new(data)),
-        };
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 3).unwrap() {}
-        (out, stats)
+        crate::test_support::stream_bytes(path, data)
     }
 
     const EXEC: &str = r#"type=SYSCALL msg=audit(1700000000.123:500): arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=4 items=2 ppid=10 pid=11 auid=4294967295 uid=0 gid=0 euid=0 tty=(none) ses=4294967295 comm="curl" exe="/usr/bin/curl" key=(null)"#;
@@ -993,14 +984,7 @@ type=EXECVE msg=audit(1700000008.000:3): argc=2 a0="ls" a1=2F746D7
     }
 
     fn samples() -> Option<std::path::PathBuf> {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/auditd");
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("skipped: shared samples not present at {}", dir.display());
-            None
-        }
+        crate::test_support::samples("auditd")
     }
 
     fn sample(dir: &std::path::Path, name: &str) -> (Vec<Event>, DecodeStats) {

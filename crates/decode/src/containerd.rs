@@ -363,12 +363,7 @@ mod tests {
     const CID: &str = "2228b8a5d8f3e1a7c0ffee0123456789abcdef0123456789abcdef0123456ece";
     const PAUSE: &str = "bc5f00aa11bb22cc33dd44ee55ff66778899aabbccddeeff0011223344556adb";
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn decode(state: &mut State, line: &str) -> Result<Vec<Event>, DecodeError> {
         let mut out = Vec::new();

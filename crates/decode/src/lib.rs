@@ -15,6 +15,8 @@ pub mod sniff;
 pub mod stats;
 pub mod stream;
 pub mod suricata;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod tetragon;
 pub mod util;
 pub mod vpc_flow;
