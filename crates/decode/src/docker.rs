@@ -7,8 +7,8 @@
 use crate::util::{rfc3339, truncate};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
-    ContainerLifecycle, ContainerRef, Event, EventKind, Format, ImagePull, ImageRef, LifecyclePhase, Placement,
-    ProcessExec, Ts,
+    ContainerLifecycle, ContainerRef, Event, EventKind, Format, ImagePull, ImageRef,
+    LifecyclePhase, Placement, ProcessExec, Ts,
 };
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -66,7 +66,10 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
         Some(a) => (a.id, a.attributes.unwrap_or_default()),
         None => (None, Attrs::default()),
     };
-    let action = w.action.or(w.status).ok_or(DecodeError::Missing("Action"))?;
+    let action = w
+        .action
+        .or(w.status)
+        .ok_or(DecodeError::Missing("Action"))?;
     let actor_id = actor_id.or(w.id).ok_or(DecodeError::Missing("Actor.ID"))?;
     // Legacy events without `Type`: image events have no `from`.
     let typ = match &w.typ {
@@ -174,7 +177,10 @@ pub fn decode_text(line: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
     let (action, id, attrs) = if rest.ends_with(':') {
         // `exec_start: <cmd…> <id> (attrs)`: split the id off the end.
         let (before_attrs, attrs) = split_attrs(tail);
-        let (cmd, id) = before_attrs.trim_end().rsplit_once(' ').unwrap_or(("", before_attrs.trim_end()));
+        let (cmd, id) = before_attrs
+            .trim_end()
+            .rsplit_once(' ')
+            .unwrap_or(("", before_attrs.trim_end()));
         (format!("{rest} {cmd}"), id.to_string(), attrs)
     } else {
         let (id_part, attrs) = split_attrs(tail);
@@ -248,16 +254,23 @@ mod tests {
             r#"{"Type":"container","Action":"start","Actor":{"ID":"4A2Bd9c0ffee","Attributes":{"image":"evil/miner:1","name":"m"}},"scope":"local","time":1764598461,"timeNano":1764598461000012944}"#,
         );
         assert_eq!(e.time, Ts(1764598461000012944));
-        let EventKind::Container(c) = e.kind else { panic!() };
+        let EventKind::Container(c) = e.kind else {
+            panic!()
+        };
         assert_eq!(c.phase, LifecyclePhase::Start);
         assert_eq!(c.container.id.as_deref(), Some("4a2bd9c0ffee"));
-        assert_eq!(c.container.image.unwrap().to_string(), "docker.io/evil/miner:1");
+        assert_eq!(
+            c.container.image.unwrap().to_string(),
+            "docker.io/evil/miner:1"
+        );
     }
 
     #[test]
     fn legacy_fields_and_pull() {
         let e = one_json(r#"{"status":"pull","id":"alpine:3.19","time":1700000000}"#);
-        let EventKind::ImagePull(p) = e.kind else { panic!() };
+        let EventKind::ImagePull(p) = e.kind else {
+            panic!()
+        };
         assert_eq!(p.image.to_string(), "docker.io/library/alpine:3.19");
         assert_eq!(e.time, Ts(1_700_000_000_000_000_000));
         let e = one_json(r#"{"status":"create","id":"abc","from":"nginx","time":1}"#);
@@ -269,7 +282,9 @@ mod tests {
         let e = one_json(
             r#"{"Type":"container","Action":"exec_start: /bin/sh -c curl x|sh","Actor":{"ID":"abc","Attributes":{"execID":"1"}},"timeNano":7}"#,
         );
-        let EventKind::Process(p) = e.kind else { panic!() };
+        let EventKind::Process(p) = e.kind else {
+            panic!()
+        };
         assert_eq!(p.exe, "/bin/sh");
         assert_eq!(p.cmdline, "/bin/sh -c curl x|sh");
     }
@@ -277,13 +292,27 @@ mod tests {
     #[test]
     fn other_events_emit_nothing_and_missing_fields_fail() {
         let mut out = Vec::new();
-        decode_json(r#"{"Type":"network","Action":"connect","Actor":{"ID":"n"},"timeNano":1}"#, &ctx(), &mut out).unwrap();
+        decode_json(
+            r#"{"Type":"network","Action":"connect","Actor":{"ID":"n"},"timeNano":1}"#,
+            &ctx(),
+            &mut out,
+        )
+        .unwrap();
         assert!(out.is_empty());
         assert_eq!(
-            decode_json(r#"{"Type":"container","Actor":{"ID":"n"},"timeNano":1}"#, &ctx(), &mut out),
+            decode_json(
+                r#"{"Type":"container","Actor":{"ID":"n"},"timeNano":1}"#,
+                &ctx(),
+                &mut out
+            ),
             Err(DecodeError::Missing("Action"))
         );
-        assert!(decode_json(r#"{"Type":"container","Action":"start","Actor":{"ID":"n"}}"#, &ctx(), &mut out).is_err());
+        assert!(decode_json(
+            r#"{"Type":"container","Action":"start","Actor":{"ID":"n"}}"#,
+            &ctx(),
+            &mut out
+        )
+        .is_err());
     }
 
     #[test]
@@ -302,18 +331,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].time, Ts::parse_rfc3339("2017-01-04T16:35:58.859401177Z").unwrap());
-        let EventKind::Process(p) = &out[1].kind else { panic!() };
+        assert_eq!(
+            out[0].time,
+            Ts::parse_rfc3339("2017-01-04T16:35:58.859401177Z").unwrap()
+        );
+        let EventKind::Process(p) = &out[1].kind else {
+            panic!()
+        };
         assert_eq!(p.cmdline, "sh -c id");
-        let Placement::Container(c) = &p.placement else { panic!() };
+        let Placement::Container(c) = &p.placement else {
+            panic!()
+        };
         assert_eq!(c.id.as_deref(), Some("0fdb1234"));
-        assert_eq!(c.image.as_ref().unwrap().to_string(), "docker.io/library/alpine:latest");
+        assert_eq!(
+            c.image.as_ref().unwrap().to_string(),
+            "docker.io/library/alpine:latest"
+        );
     }
 
     /// The docker/cli golden files, from the shared samples when they are present.
     #[test]
     fn shared_samples() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/docker");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/docker");
         let Ok(json) = std::fs::read_to_string(dir.join("docker-events-json.golden")) else {
             eprintln!("skipped: shared samples not present at {}", dir.display());
             return;

@@ -45,10 +45,13 @@ pub fn open_path(path: &Path) -> Result<Input, ReadError> {
 }
 
 pub fn open_stdin() -> Result<Input, ReadError> {
-    let reader = decompress(Box::new(BufReader::with_capacity(1 << 20, io::stdin()))).map_err(|source| ReadError::Io {
-        path: "-".into(),
-        source,
-    })?;
+    let reader =
+        decompress(Box::new(BufReader::with_capacity(1 << 20, io::stdin()))).map_err(|source| {
+            ReadError::Io {
+                path: "-".into(),
+                source,
+            }
+        })?;
     Ok(Input {
         path: Arc::from("-"),
         size: None,
@@ -60,7 +63,10 @@ pub fn open_stdin() -> Result<Input, ReadError> {
 pub fn decompress(mut r: Box<dyn BufRead + Send>) -> io::Result<Box<dyn BufRead + Send>> {
     let head = r.fill_buf()?;
     if head.starts_with(GZIP_MAGIC) {
-        return Ok(Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(r))));
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            MultiGzDecoder::new(r),
+        )));
     }
     if head.starts_with(ZSTD_MAGIC) {
         let d = zstd::stream::read::Decoder::with_buffer(r)?;
@@ -145,11 +151,20 @@ mod tests {
         let data = format!("short\r\n{}\nafter", "x".repeat(100));
         let mut r = BufReader::with_capacity(8, Cursor::new(data.into_bytes()));
         let mut buf = Vec::new();
-        assert_eq!(read_line_capped(&mut r, &mut buf, 10).unwrap(), Line::Complete);
+        assert_eq!(
+            read_line_capped(&mut r, &mut buf, 10).unwrap(),
+            Line::Complete
+        );
         assert_eq!(buf, b"short");
-        assert_eq!(read_line_capped(&mut r, &mut buf, 10).unwrap(), Line::TooLong(100));
+        assert_eq!(
+            read_line_capped(&mut r, &mut buf, 10).unwrap(),
+            Line::TooLong(100)
+        );
         assert!(buf.capacity() < 64);
-        assert_eq!(read_line_capped(&mut r, &mut buf, 10).unwrap(), Line::Complete);
+        assert_eq!(
+            read_line_capped(&mut r, &mut buf, 10).unwrap(),
+            Line::Complete
+        );
         assert_eq!(buf, b"after");
         assert_eq!(read_line_capped(&mut r, &mut buf, 10).unwrap(), Line::Eof);
     }

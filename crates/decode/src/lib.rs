@@ -74,10 +74,17 @@ impl Default for DecodeOptions {
 }
 
 /// Decodes one JSON record whose format is already known.
-pub fn decode_json_as(format: Format, text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+pub fn decode_json_as(
+    format: Format,
+    text: &str,
+    ctx: &RecordCtx,
+    out: &mut Vec<Event>,
+) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
-        other => Err(DecodeError::Invalid(format!("{other} records are not decoded by this build"))),
+        other => Err(DecodeError::Invalid(format!(
+            "{other} records are not decoded by this build"
+        ))),
     }
 }
 
@@ -91,7 +98,9 @@ pub fn decode_text_as(
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_text(line, ctx, out),
-        other => Err(DecodeError::Invalid(format!("{other} lines are not decoded by this build"))),
+        other => Err(DecodeError::Invalid(format!(
+            "{other} lines are not decoded by this build"
+        ))),
     }
 }
 

@@ -100,16 +100,19 @@ pub fn json_candidates(text: &str, preferred: Option<Format>, out: &mut Vec<Form
         }
     };
     if let Some(p) = preferred {
-        if JSON_MARKERS
-            .iter()
-            .filter(|m| m.format == p)
-            .any(|m| m.all.iter().all(|k| memmem::find(hay, k.as_bytes()).is_some()))
-        {
+        if JSON_MARKERS.iter().filter(|m| m.format == p).any(|m| {
+            m.all
+                .iter()
+                .all(|k| memmem::find(hay, k.as_bytes()).is_some())
+        }) {
             push(p, out);
         }
     }
     for m in JSON_MARKERS {
-        if m.all.iter().all(|k| memmem::find(hay, k.as_bytes()).is_some()) {
+        if m.all
+            .iter()
+            .all(|k| memmem::find(hay, k.as_bytes()).is_some())
+        {
             push(m.format, out);
         }
     }
@@ -143,7 +146,11 @@ mod tests {
     #[test]
     fn recognizes_by_keys_not_values() {
         let mut c = Vec::new();
-        json_candidates(r#"{"Type":"container","Action":"start","Actor":{"ID":"x"}}"#, None, &mut c);
+        json_candidates(
+            r#"{"Type":"container","Action":"start","Actor":{"ID":"x"}}"#,
+            None,
+            &mut c,
+        );
         assert_eq!(c, vec![Format::DockerEvents]);
         // A value spelling a key does not count.
         json_candidates(r#"{"name":"auditID","x":"\"auditID\":"}"#, None, &mut c);

@@ -54,7 +54,12 @@ impl EventStream {
 
     /// Decodes up to `max_lines` more lines (or the whole document) into `out`.
     /// Returns `false` once the input is exhausted.
-    pub fn fill(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats, max_lines: usize) -> Result<bool, ReadError> {
+    pub fn fill(
+        &mut self,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+        max_lines: usize,
+    ) -> Result<bool, ReadError> {
         if self.mode == Mode::Done {
             return Ok(false);
         }
@@ -65,7 +70,12 @@ impl EventStream {
         };
         let mut lines = 0;
         while lines < max_lines {
-            let r = read_line_capped(&mut *self.input.reader, &mut self.buf, self.opts.max_line_bytes).map_err(io_err)?;
+            let r = read_line_capped(
+                &mut *self.input.reader,
+                &mut self.buf,
+                self.opts.max_line_bytes,
+            )
+            .map_err(io_err)?;
             match r {
                 Line::Eof => {
                     self.finish(out, stats);
@@ -112,16 +122,20 @@ impl EventStream {
         }
     }
 
-    fn read_document(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats) -> Result<bool, ReadError> {
+    fn read_document(
+        &mut self,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+    ) -> Result<bool, ReadError> {
         self.mode = Mode::Done;
         let path = self.input.path.clone();
         let first_line = std::mem::take(&mut self.buf);
-        let rest = read_all_capped(&mut *self.input.reader, self.opts.max_document_bytes).map_err(|source| {
-            ReadError::Io {
+        let rest = read_all_capped(&mut *self.input.reader, self.opts.max_document_bytes).map_err(
+            |source| ReadError::Io {
                 path: path.to_string(),
                 source,
-            }
-        })?;
+            },
+        )?;
         let Some(rest) = rest else {
             stats.skip(
                 "document too large",
@@ -136,7 +150,12 @@ impl EventStream {
         doc.push(b'\n');
         doc.extend_from_slice(&rest);
         let Ok(text) = std::str::from_utf8(&doc) else {
-            stats.skip("invalid UTF-8", &path, 1, "JSON document is not UTF-8".into());
+            stats.skip(
+                "invalid UTF-8",
+                &path,
+                1,
+                "JSON document is not UTF-8".into(),
+            );
             return Ok(false);
         };
         let mut lines = LineCounter::new(text);
@@ -166,7 +185,9 @@ impl EventStream {
     fn line(&mut self, bytes: &[u8], out: &mut Vec<Event>, stats: &mut DecodeStats) {
         let line_no = self.line_no;
         let Ok(text) = std::str::from_utf8(bytes) else {
-            let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+            let at = std::str::from_utf8(bytes)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
             stats.skip(
                 "invalid UTF-8",
                 &self.input.path,
@@ -222,7 +243,13 @@ impl EventStream {
         }
     }
 
-    fn json_record(&mut self, text: &str, line: u64, out: &mut Vec<Event>, stats: &mut DecodeStats) {
+    fn json_record(
+        &mut self,
+        text: &str,
+        line: u64,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+    ) {
         let ctx = RecordCtx {
             path: self.input.path.clone(),
             line,
@@ -288,7 +315,12 @@ impl EventStream {
         self.cands = cands;
         match first_err {
             Some((format, e)) => skip_decode_error(stats, &ctx, format, &e),
-            None => stats.skip("unrecognized line", &ctx.path, ctx.line, crate::util::truncate(text, 80)),
+            None => stats.skip(
+                "unrecognized line",
+                &ctx.path,
+                ctx.line,
+                crate::util::truncate(text, 80),
+            ),
         }
     }
 }
@@ -304,8 +336,14 @@ fn skip_decode_error(stats: &mut DecodeStats, ctx: &RecordCtx, format: Format, e
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
     &b[start..end]
 }
 
@@ -398,7 +436,9 @@ mod tests {
 
     #[test]
     fn json_lines_with_garbage_are_counted_and_located() {
-        let (ev, st) = run(&format!("{START}\nnot json at all\n{{\"truncated\": \n\n{START}\n"));
+        let (ev, st) = run(&format!(
+            "{START}\nnot json at all\n{{\"truncated\": \n\n{START}\n"
+        ));
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[1].source.line, 5);
         assert_eq!(st.skipped["unrecognized line"].first[0].line, 2);
@@ -428,6 +468,9 @@ mod tests {
         let (mut out, mut st) = (Vec::new(), DecodeStats::default());
         while s.fill(&mut out, &mut st, 10).unwrap() {}
         assert_eq!(out.len(), 1);
-        assert_eq!(st.skipped["invalid UTF-8"].first[0].detail, "invalid byte at column 3");
+        assert_eq!(
+            st.skipped["invalid UTF-8"].first[0].detail,
+            "invalid byte at column 3"
+        );
     }
 }

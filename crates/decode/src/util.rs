@@ -46,16 +46,17 @@ impl<'de> Deserialize<'de> for LenientI64 {
                 .map_err(|_| serde::de::Error::custom("integer out of range")),
             Raw::F(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(LenientI64(f as i64)),
             Raw::F(_) => Err(serde::de::Error::custom("expected an integer")),
-            Raw::S(s) => s
-                .trim()
-                .parse()
-                .map(LenientI64)
-                .map_err(|_| serde::de::Error::custom(format!("expected an integer, got {:?}", truncate(&s, 32)))),
+            Raw::S(s) => s.trim().parse().map(LenientI64).map_err(|_| {
+                serde::de::Error::custom(format!("expected an integer, got {:?}", truncate(&s, 32)))
+            }),
         }
     }
 }
 
 /// Strings that may be absent, `null`, or (in Falco) some other scalar.
 pub fn opt_string<'a>(v: &Option<Cow<'a, str>>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }

@@ -2,6 +2,7 @@
 //! analytic can use; decoders map every source onto these and nothing else, so the
 //! engine never learns which tool reported a fact.
 
+use crate::cloud::{CloudAction, CloudEvent, GuestBoot, UserDataSeen};
 use crate::image::ImageRef;
 use crate::source::SourceRef;
 use crate::time::Ts;
@@ -43,6 +44,14 @@ impl Event {
             EventKind::Process(_) => 6,
             EventKind::Connection(_) => 7,
             EventKind::ProcessExit(_) => 9,
+            EventKind::Cloud(c) => match &c.action {
+                CloudAction::ImageCreated { .. } | CloudAction::ImagePermission { .. } => 0,
+                CloudAction::InstanceLaunch(_) | CloudAction::UserDataChanged { .. } => 1,
+                CloudAction::InstanceStart { .. } => 4,
+                CloudAction::InstanceStop { .. } => 8,
+            },
+            EventKind::UserData(_) => 0,
+            EventKind::GuestBoot(_) => 5,
         }
     }
 
@@ -60,6 +69,16 @@ impl Event {
             EventKind::Process(_) => "process",
             EventKind::Connection(_) => "connection",
             EventKind::ProcessExit(_) => "process-exit",
+            EventKind::Cloud(c) => match &c.action {
+                CloudAction::InstanceLaunch(_) => "instance-launch",
+                CloudAction::InstanceStart { .. } => "instance-start",
+                CloudAction::InstanceStop { .. } => "instance-stop",
+                CloudAction::UserDataChanged { .. } => "user-data-changed",
+                CloudAction::ImageCreated { .. } => "image-created",
+                CloudAction::ImagePermission { .. } => "image-permission",
+            },
+            EventKind::UserData(_) => "user-data",
+            EventKind::GuestBoot(_) => "guest-boot",
         }
     }
 }
@@ -82,6 +101,13 @@ pub enum EventKind {
     ProcessExit(ProcessExit),
     /// An outbound connection or flow.
     Connection(Connection),
+    /// A cloud control-plane call: VM launch, start, stop, user-data change, image
+    /// provenance or sharing.
+    Cloud(CloudEvent),
+    /// User data given to pullwatch directly, to be inspected.
+    UserData(UserDataSeen),
+    /// A guest reached a boot stage (cloud-init).
+    GuestBoot(GuestBoot),
 }
 
 /// What a record says about the container an event belongs to. Every field is
@@ -260,14 +286,20 @@ mod tests {
     #[test]
     fn basenames() {
         assert_eq!(exe_basename("/usr/bin/curl"), "curl");
-        assert_eq!(exe_basename("C:\\Windows\\System32\\CertUtil.EXE"), "certutil");
+        assert_eq!(
+            exe_basename("C:\\Windows\\System32\\CertUtil.EXE"),
+            "certutil"
+        );
         assert_eq!(exe_basename("sh"), "sh");
         assert_eq!(exe_basename(""), "");
     }
 
     #[test]
     fn container_ids() {
-        assert_eq!(ContainerRef::clean_id("containerd://ABC123").as_deref(), Some("abc123"));
+        assert_eq!(
+            ContainerRef::clean_id("containerd://ABC123").as_deref(),
+            Some("abc123")
+        );
         assert_eq!(ContainerRef::clean_id("host"), None);
         assert_eq!(ContainerRef::clean_id(" "), None);
     }

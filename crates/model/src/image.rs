@@ -142,7 +142,14 @@ impl fmt::Display for ImageRef {
 }
 
 fn strip_scheme(s: &str) -> &str {
-    for p in ["docker-pullable://", "docker://", "containerd://", "cri-o://", "https://", "http://"] {
+    for p in [
+        "docker-pullable://",
+        "docker://",
+        "containerd://",
+        "cri-o://",
+        "https://",
+        "http://",
+    ] {
         if let Some(r) = s.strip_prefix(p) {
             return r;
         }
@@ -169,7 +176,9 @@ fn split_registry(name: &str) -> (String, String) {
 fn canonical_registry(host: &str) -> String {
     let lower = host.to_ascii_lowercase();
     match lower.as_str() {
-        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => DOCKER_HUB.to_string(),
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+            DOCKER_HUB.to_string()
+        }
         _ => lower,
     }
 }
@@ -208,14 +217,17 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'_' || x == b'.' || x == b'-')
+        && b.iter()
+            .all(|&x| x.is_ascii_alphanumeric() || x == b'_' || x == b'.' || x == b'-')
 }
 
 fn valid_digest(d: &str) -> bool {
     match d.split_once(':') {
         Some((alg, hex)) => {
             !alg.is_empty()
-                && alg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+                && alg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
                 && hex.len() >= 32
                 && hex.bytes().all(|b| b.is_ascii_hexdigit())
         }
@@ -237,9 +249,12 @@ fn valid_registry(r: &str) -> bool {
         return inner.parse::<std::net::Ipv6Addr>().is_ok();
     }
     !host.is_empty()
-        && host
-            .split('.')
-            .all(|label| !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// One `image_registry_allow_list` entry: a registry, optionally followed by repository
@@ -275,7 +290,9 @@ impl RefPattern {
         let looks_like_host = |s: &str| s.contains('.') || s.contains(':') || s == "localhost";
         let mut segments: Vec<String> = Vec::new();
         match e.split_once('/') {
-            Some((first, rest)) if looks_like_host(first) || first.bytes().any(|b| b.is_ascii_uppercase()) => {
+            Some((first, rest))
+                if looks_like_host(first) || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+            {
                 segments.push(canonical_registry(first));
                 segments.extend(rest.split('/').map(str::to_ascii_lowercase));
             }
@@ -360,27 +377,60 @@ mod tests {
         assert_eq!(norm("nginx"), "docker.io/library/nginx:latest");
         assert_eq!(norm("nginx:1.25"), "docker.io/library/nginx:1.25");
         assert_eq!(norm("bitnami/redis"), "docker.io/bitnami/redis:latest");
-        assert_eq!(norm("index.docker.io/library/x"), "docker.io/library/x:latest");
-        assert_eq!(norm("registry-1.docker.io/library/x:2"), "docker.io/library/x:2");
+        assert_eq!(
+            norm("index.docker.io/library/x"),
+            "docker.io/library/x:latest"
+        );
+        assert_eq!(
+            norm("registry-1.docker.io/library/x:2"),
+            "docker.io/library/x:2"
+        );
         assert_eq!(norm("docker.io/nginx"), "docker.io/library/nginx:latest");
         assert_eq!(norm("localhost/app"), "localhost/app:latest");
-        assert_eq!(norm("registry.acme.internal:5000/team/app:v1"), "registry.acme.internal:5000/team/app:v1");
+        assert_eq!(
+            norm("registry.acme.internal:5000/team/app:v1"),
+            "registry.acme.internal:5000/team/app:v1"
+        );
         assert_eq!(norm("10.0.0.5:5000/app"), "10.0.0.5:5000/app:latest");
         let d = "sha256:8e86f744bfea165fd4ce68caa05abc96500f40130b857773186401926af7e9e6";
-        assert_eq!(norm(&format!("docker.io/tgraf/netperf@{d}")), format!("docker.io/tgraf/netperf@{d}"));
-        assert_eq!(norm(&format!("nginx:1.25@{d}")), format!("docker.io/library/nginx:1.25@{d}"));
-        assert_eq!(norm("docker-pullable://nginx:1"), "docker.io/library/nginx:1");
-        assert_eq!(norm("Registry.ACME.internal/app"), "registry.acme.internal/app:latest");
+        assert_eq!(
+            norm(&format!("docker.io/tgraf/netperf@{d}")),
+            format!("docker.io/tgraf/netperf@{d}")
+        );
+        assert_eq!(
+            norm(&format!("nginx:1.25@{d}")),
+            format!("docker.io/library/nginx:1.25@{d}")
+        );
+        assert_eq!(
+            norm("docker-pullable://nginx:1"),
+            "docker.io/library/nginx:1"
+        );
+        assert_eq!(
+            norm("Registry.ACME.internal/app"),
+            "registry.acme.internal/app:latest"
+        );
     }
 
     #[test]
     fn grammar_violations_are_recorded() {
-        assert_eq!(ImageRef::parse("docker.io/Library/nginx").problem, Some("repository name must be lowercase"));
+        assert_eq!(
+            ImageRef::parse("docker.io/Library/nginx").problem,
+            Some("repository name must be lowercase")
+        );
         assert_eq!(ImageRef::parse("nginx:").problem, Some("malformed tag"));
-        assert_eq!(ImageRef::parse("nginx@sha256:zz").problem, Some("malformed digest"));
+        assert_eq!(
+            ImageRef::parse("nginx@sha256:zz").problem,
+            Some("malformed digest")
+        );
         assert_eq!(ImageRef::parse("").problem, Some("empty repository name"));
-        assert_eq!(ImageRef::parse("a..b/c").problem, Some("malformed registry host"));
-        assert_eq!(ImageRef::parse("evil.com:/c").problem, Some("malformed registry host"));
+        assert_eq!(
+            ImageRef::parse("a..b/c").problem,
+            Some("malformed registry host")
+        );
+        assert_eq!(
+            ImageRef::parse("evil.com:/c").problem,
+            Some("malformed registry host")
+        );
         assert!(ImageRef::parse("ghcr.io/x/y:1").problem.is_none());
     }
 
@@ -392,27 +442,54 @@ mod tests {
         assert!(a.same_image(&ImageRef::parse("docker.io/library/nginx:latest")));
         assert!(!a.same_image(&ImageRef::parse("nginx:1.25")));
         assert!(ImageRef::parse(&format!("nginx{d1}")).same_image(&ImageRef::parse("nginx:1")));
-        assert!(!ImageRef::parse(&format!("nginx:1{d1}")).same_image(&ImageRef::parse(&format!("nginx:1{d2}"))));
+        assert!(!ImageRef::parse(&format!("nginx:1{d1}"))
+            .same_image(&ImageRef::parse(&format!("nginx:1{d2}"))));
         assert!(!a.same_image(&ImageRef::parse("evil/nginx")));
     }
 
     fn allowed(entry: &str, image: &str) -> bool {
-        RefPattern::parse(entry).unwrap().matches(&ImageRef::parse(image))
+        RefPattern::parse(entry)
+            .unwrap()
+            .matches(&ImageRef::parse(image))
     }
 
     #[test]
     fn allowlist_matches_whole_segments() {
         assert!(allowed("docker.io/library", "nginx"));
-        assert!(allowed("docker.io/library", "index.docker.io/library/nginx:1"));
-        assert!(allowed("docker.io/library", "registry-1.docker.io/library/x"));
+        assert!(allowed(
+            "docker.io/library",
+            "index.docker.io/library/nginx:1"
+        ));
+        assert!(allowed(
+            "docker.io/library",
+            "registry-1.docker.io/library/x"
+        ));
         assert!(!allowed("docker.io/library", "docker.io/library-evil/x"));
         assert!(!allowed("docker.io/library", "evil/nginx"));
-        assert!(allowed("registry.acme.internal", "registry.acme.internal/team/app"));
-        assert!(allowed("registry.acme.internal", "REGISTRY.ACME.INTERNAL/team/app"));
-        assert!(!allowed("registry.acme.internal", "registry.acme.internal.evil.com/x"));
-        assert!(!allowed("registry.acme.internal", "evil.com/registry.acme.internal/x"));
-        assert!(!allowed("registry.acme.internal", "registry.acme.internal:5000/x"));
-        assert!(allowed("registry.acme.internal:5000", "registry.acme.internal:5000/x"));
+        assert!(allowed(
+            "registry.acme.internal",
+            "registry.acme.internal/team/app"
+        ));
+        assert!(allowed(
+            "registry.acme.internal",
+            "REGISTRY.ACME.INTERNAL/team/app"
+        ));
+        assert!(!allowed(
+            "registry.acme.internal",
+            "registry.acme.internal.evil.com/x"
+        ));
+        assert!(!allowed(
+            "registry.acme.internal",
+            "evil.com/registry.acme.internal/x"
+        ));
+        assert!(!allowed(
+            "registry.acme.internal",
+            "registry.acme.internal:5000/x"
+        ));
+        assert!(allowed(
+            "registry.acme.internal:5000",
+            "registry.acme.internal:5000/x"
+        ));
         assert!(!allowed("docker.io", "docker.io.evil.com/x"));
         assert!(allowed("docker.io", "alpine"));
         assert!(allowed("nginx", "nginx:1.25"));
@@ -423,9 +500,18 @@ mod tests {
     #[test]
     fn allowlist_star_stays_inside_one_segment() {
         let ecr = "123456789012.dkr.ecr.*.amazonaws.com";
-        assert!(allowed(ecr, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1"));
-        assert!(!allowed(ecr, "123456789012.dkr.ecr.evil.com/x.amazonaws.com/app"));
-        assert!(!allowed(ecr, "999999999999.dkr.ecr.eu-west-1.amazonaws.com/app"));
+        assert!(allowed(
+            ecr,
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1"
+        ));
+        assert!(!allowed(
+            ecr,
+            "123456789012.dkr.ecr.evil.com/x.amazonaws.com/app"
+        ));
+        assert!(!allowed(
+            ecr,
+            "999999999999.dkr.ecr.eu-west-1.amazonaws.com/app"
+        ));
         assert!(allowed("ghcr.io/acme-*", "ghcr.io/acme-platform/app"));
         assert!(!allowed("ghcr.io/acme-*", "ghcr.io/evil/acme-x"));
     }
@@ -433,9 +519,18 @@ mod tests {
     #[test]
     fn bad_entries_are_rejected() {
         assert_eq!(RefPattern::parse(" "), Err(RefPatternError::Empty));
-        assert!(matches!(RefPattern::parse("nginx@sha256:ab"), Err(RefPatternError::HasTag(_))));
-        assert!(matches!(RefPattern::parse("docker.io/library/nginx:1"), Err(RefPatternError::HasTag(_))));
-        assert!(matches!(RefPattern::parse("ghcr.io//x"), Err(RefPatternError::EmptySegment(_))));
+        assert!(matches!(
+            RefPattern::parse("nginx@sha256:ab"),
+            Err(RefPatternError::HasTag(_))
+        ));
+        assert!(matches!(
+            RefPattern::parse("docker.io/library/nginx:1"),
+            Err(RefPatternError::HasTag(_))
+        ));
+        assert!(matches!(
+            RefPattern::parse("ghcr.io//x"),
+            Err(RefPatternError::EmptySegment(_))
+        ));
     }
 
     proptest::proptest! {

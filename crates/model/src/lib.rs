@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod cloud;
 pub mod event;
 pub mod image;
 pub mod net;
@@ -11,6 +12,7 @@ pub mod source;
 pub mod time;
 
 pub use alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
+pub use cloud::*;
 pub use event::*;
 pub use image::{ImageRef, RefPattern, RefPatternError};
 pub use source::{Format, SourceRef};

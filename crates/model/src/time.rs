@@ -246,7 +246,13 @@ mod tests {
 
     #[test]
     fn durations_round_trip() {
-        for (s, n) in [("15m", 900), ("90s", 90), ("1h30m", 5400), ("2d", 172_800), ("30", 30)] {
+        for (s, n) in [
+            ("15m", 900),
+            ("90s", 90),
+            ("1h30m", 5400),
+            ("2d", 172_800),
+            ("30", 30),
+        ] {
             let d = Dur::parse(s).unwrap();
             assert_eq!(d, Dur::from_secs(n), "{s}");
         }
