@@ -4,11 +4,13 @@
 //! normalized events. Anything that cannot be decoded becomes a counted, located skip.
 #![forbid(unsafe_code)]
 
+pub mod cloudtrail;
 pub mod docker;
 pub mod framing;
 pub mod sniff;
 pub mod stats;
 pub mod stream;
+pub mod user_data;
 pub mod util;
 
 use pullwatch_model::{Event, Format, SourceRef};
@@ -82,6 +84,7 @@ pub fn decode_json_as(
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
+        Format::CloudTrail => cloudtrail::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} records are not decoded by this build"
         ))),
