@@ -6,12 +6,19 @@
 
 pub mod cloudtrail;
 pub mod docker;
+pub mod falco;
 pub mod framing;
+pub mod k8s_audit;
+pub mod k8s_events;
 pub mod sniff;
 pub mod stats;
 pub mod stream;
 pub mod user_data;
+pub mod suricata;
+pub mod tetragon;
 pub mod util;
+pub mod vpc_flow;
+pub mod zeek;
 
 use pullwatch_model::{Event, Format, SourceRef};
 use std::sync::Arc;
@@ -85,6 +92,12 @@ pub fn decode_json_as(
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
         Format::CloudTrail => cloudtrail::decode_json(text, ctx, out),
+        Format::Falco => falco::decode_json(text, ctx, out),
+        Format::Tetragon => tetragon::decode_json(text, ctx, out),
+        Format::ZeekConn => zeek::decode_json(text, ctx, out),
+        Format::SuricataEve => suricata::decode_json(text, ctx, out),
+        Format::K8sAudit => k8s_audit::decode_json(text, ctx, out),
+        Format::K8sEvents => k8s_events::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} records are not decoded by this build"
         ))),
@@ -96,11 +109,14 @@ pub fn decode_text_as(
     format: Format,
     line: &str,
     ctx: &RecordCtx,
-    _state: &mut TextState,
+    state: &mut TextState,
     out: &mut Vec<Event>,
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_text(line, ctx, out),
+
+        Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
+        Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} lines are not decoded by this build"
         ))),
@@ -113,4 +129,8 @@ pub fn decode_text_as(
 pub struct TextState {
     /// The format the input's previous text line had, tried first on the next one.
     pub last: Option<Format>,
+    /// The current Zeek log block's header.
+    pub zeek: zeek::ZeekState,
+    /// The columns named by the last VPC Flow Logs header line.
+    pub vpc: vpc_flow::VpcState,
 }

@@ -32,6 +32,26 @@ const JSON_MARKERS: &[Marker] = &[
         all: &["\"process_connect\":"],
     },
     Marker {
+        format: Format::Tetragon,
+        all: &["\"process_tracepoint\":"],
+    },
+    Marker {
+        format: Format::Tetragon,
+        all: &["\"process_uprobe\":"],
+    },
+    Marker {
+        format: Format::Tetragon,
+        all: &["\"process_lsm\":"],
+    },
+    Marker {
+        format: Format::Tetragon,
+        all: &["\"process_listen\":"],
+    },
+    Marker {
+        format: Format::Tetragon,
+        all: &["\"process_close\":"],
+    },
+    Marker {
         format: Format::Falco,
         all: &["\"output_fields\""],
     },
@@ -125,6 +145,16 @@ pub fn text_candidates(line: &str, out: &mut Vec<Format>) {
     let b = line.as_bytes();
     if looks_like_rfc3339_prefix(b) && (line.contains(" container ") || line.contains(" image ")) {
         out.push(Format::DockerEvents);
+    }
+    // Zeek TSV: header lines, and data lines led by a decimal epoch. The stream then
+    // keeps trying Zeek first, so data lines follow their header.
+    if crate::zeek::is_header_line(line) || crate::zeek::looks_like_record(line) {
+        out.push(Format::ZeekConn);
+    }
+    // VPC Flow Logs: the S3 header naming the fields, or a default-format record.
+    if crate::vpc_flow::looks_like_header(line) || crate::vpc_flow::looks_like_default_record(line)
+    {
+        out.push(Format::VpcFlow);
     }
 }
 

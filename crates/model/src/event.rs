@@ -146,6 +146,9 @@ impl ContainerRef {
 }
 
 /// Where a process or connection ran, as far as the record itself tells.
+/// The container variant is much larger than the others; boxing it would cost an
+/// allocation for most process and connection records, which are in containers.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Placement {
     /// Inside this container.

@@ -338,6 +338,10 @@ impl RefPattern {
 }
 
 /// `*` matches any run of characters inside one segment; everything else is literal.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    glob_segment(pattern, text)
+}
+
 fn glob_segment(pattern: &str, text: &str) -> bool {
     let p = pattern.as_bytes();
     let t = text.as_bytes();

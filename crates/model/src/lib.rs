@@ -15,5 +15,6 @@ pub use alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 pub use cloud::*;
 pub use event::*;
 pub use image::{ImageRef, RefPattern, RefPatternError};
+pub use net::is_public as is_public_ip;
 pub use source::{Format, SourceRef};
 pub use time::Ts;

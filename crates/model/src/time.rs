@@ -182,7 +182,7 @@ impl fmt::Display for Dur {
         }
         let n = n.unsigned_abs();
         let ns_per_s = NANOS_PER_SEC as u64;
-        if n % ns_per_s != 0 {
+        if !n.is_multiple_of(ns_per_s) {
             if n < 1_000_000 {
                 return write!(f, "{n}ns");
             }

@@ -1,0 +1,132 @@
+//! The `pullwatch` command: argument parsing, configuration loading, wiring inputs to
+//! the engine and the engine to the renderers, and exit codes.
+#![forbid(unsafe_code)]
+
+mod inputs;
+mod scan;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use pullwatch_engine::config::Config;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "pullwatch",
+    version,
+    about = "Detects malicious-image execution (MITRE ATT&CK T1204.003) in container and cloud telemetry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scans files, directories or stdin (`-`) and prints alerts.
+    Scan(ScanArgs),
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Prints the effective configuration (built-in defaults plus the file, if any).
+    Show {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    /// YAML configuration file; built-in defaults apply to every key it leaves out.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Output format for alerts on stdout.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// Exit with status 1 when any alert was raised (for CI pipelines).
+    #[arg(long)]
+    fail_on_alert: bool,
+    /// Suppress the closing summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Files or directories (read recursively); `-` or nothing reads stdin.
+    paths: Vec<PathBuf>,
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        None => Ok(Config::default()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config {}", p.display()))?;
+            Ok(Config::from_yaml(&text, &p.display().to_string())?)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::Show { config },
+        } => match load_config(config.as_deref()) {
+            Ok(c) => {
+                print!("{}", c.to_yaml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pullwatch: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Scan(args) => {
+            let cfg = match load_config(args.config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("pullwatch: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            match scan::run(cfg, &args) {
+                Ok(outcome) => {
+                    if args.fail_on_alert && outcome.alerts > 0 {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(scan::ScanError::Usage(msg)) => {
+                    eprintln!("pullwatch: {msg}");
+                    ExitCode::from(2)
+                }
+                Err(scan::ScanError::Other(e)) => {
+                    eprintln!("pullwatch: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

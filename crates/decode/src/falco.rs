@@ -1,0 +1,782 @@
+//! Falco alerts written with `json_output: true`.
+//!
+//! A Falco alert is not an event stream: `output_fields` holds only the fields the
+//! rule's output string names, so one alert may tell pullwatch about a process, a
+//! socket, both or neither. Values are typed by the Falco field (strings, integers,
+//! `null` when unknown), so every field is read leniently.
+
+use crate::util::{rfc3339, truncate};
+use crate::{DecodeError, RecordCtx};
+use pullwatch_model::{
+    Connection, ContainerRef, Event, EventKind, Format, ImageRef, Placement, ProcessExec, Ts,
+};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow)]
+    rule: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    hostname: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    output_fields: Option<Fields<'a>>,
+}
+
+/// The Falco fields pullwatch reads; every other key is ignored.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(rename = "evt.time", borrow)]
+    evt_time: Option<Val<'a>>,
+    #[serde(rename = "evt.type", borrow)]
+    evt_type: Option<Val<'a>>,
+    #[serde(rename = "container.id", borrow)]
+    container_id: Option<Val<'a>>,
+    #[serde(rename = "container.name", borrow)]
+    container_name: Option<Val<'a>>,
+    #[serde(rename = "container.image", borrow)]
+    container_image: Option<Val<'a>>,
+    #[serde(rename = "container.image.repository", borrow)]
+    image_repository: Option<Val<'a>>,
+    #[serde(rename = "container.image.tag", borrow)]
+    image_tag: Option<Val<'a>>,
+    #[serde(rename = "container.image.digest", borrow)]
+    image_digest: Option<Val<'a>>,
+    #[serde(rename = "k8s.ns.name", borrow)]
+    namespace: Option<Val<'a>>,
+    #[serde(rename = "k8s.pod.name", borrow)]
+    pod: Option<Val<'a>>,
+    #[serde(rename = "proc.name", borrow)]
+    proc_name: Option<Val<'a>>,
+    #[serde(rename = "proc.exepath", borrow)]
+    proc_exepath: Option<Val<'a>>,
+    #[serde(rename = "proc.exe", borrow)]
+    proc_exe: Option<Val<'a>>,
+    #[serde(rename = "proc.cmdline", borrow)]
+    proc_cmdline: Option<Val<'a>>,
+    #[serde(rename = "proc.pid", borrow)]
+    proc_pid: Option<Val<'a>>,
+    #[serde(rename = "proc.ppid", borrow)]
+    proc_ppid: Option<Val<'a>>,
+    #[serde(rename = "proc.pname", borrow)]
+    proc_pname: Option<Val<'a>>,
+    #[serde(rename = "user.name", borrow)]
+    user_name: Option<Val<'a>>,
+    #[serde(rename = "fd.name", borrow)]
+    fd_name: Option<Val<'a>>,
+    #[serde(rename = "fd.rip", borrow)]
+    fd_rip: Option<Val<'a>>,
+    #[serde(rename = "fd.rport", borrow)]
+    fd_rport: Option<Val<'a>>,
+    #[serde(rename = "fd.lip", borrow)]
+    fd_lip: Option<Val<'a>>,
+    #[serde(rename = "fd.lport", borrow)]
+    fd_lport: Option<Val<'a>>,
+    #[serde(rename = "fd.sip", borrow)]
+    fd_sip: Option<Val<'a>>,
+    #[serde(rename = "fd.sport", borrow)]
+    fd_sport: Option<Val<'a>>,
+    #[serde(rename = "fd.cip", borrow)]
+    fd_cip: Option<Val<'a>>,
+    #[serde(rename = "fd.cport", borrow)]
+    fd_cport: Option<Val<'a>>,
+    #[serde(rename = "fd.l4proto", borrow)]
+    fd_l4proto: Option<Val<'a>>,
+}
+
+/// One `output_fields` value. Falco writes each field in its own type (and lists as
+/// arrays), and `null` or `<NA>` when the value is unknown; both mean absent here.
+enum Val<'a> {
+    Str(Cow<'a, str>),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Val<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Val<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a Falco field value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Val<'a>, E> {
+                Ok(Val::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Val<'a>, E> {
+                Ok(Val::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Val<'a>, E> {
+                Ok(Val::Str(Cow::Owned(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Val<'a>, E> {
+                Ok(Val::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Val<'a>, E> {
+                Ok(Val::UInt(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Val<'a>, E> {
+                Ok(Val::Float(v))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Val<'a>, E> {
+                Ok(Val::Bool(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Val<'a>, E> {
+                Ok(Val::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'a>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Val::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'a>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Val::Other)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl Val<'_> {
+    /// The value as text, or `None` when Falco did not know it.
+    fn text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Val::Str(s) => {
+                let t = s.trim();
+                (!t.is_empty() && t != "<NA>").then_some(Cow::Borrowed(t))
+            }
+            Val::Int(i) => Some(Cow::Owned(i.to_string())),
+            Val::UInt(u) => Some(Cow::Owned(u.to_string())),
+            Val::Float(f) => Some(Cow::Owned(f.to_string())),
+            Val::Bool(b) => Some(Cow::Owned(b.to_string())),
+            Val::Other => None,
+        }
+    }
+
+    fn int(&self, field: &str) -> Result<Option<i64>, DecodeError> {
+        let bad = |v: &str| DecodeError::Invalid(format!("{field}: expected an integer, got {v}"));
+        match self {
+            Val::Int(i) => Ok(Some(*i)),
+            Val::UInt(u) => i64::try_from(*u).map(Some).map_err(|_| bad(&u.to_string())),
+            Val::Str(_) => match self.text() {
+                None => Ok(None),
+                Some(t) => t
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| bad(&format!("{:?}", truncate(&t, 32)))),
+            },
+            Val::Float(f) => Err(bad(&f.to_string())),
+            Val::Bool(b) => Err(bad(&b.to_string())),
+            Val::Other => Ok(None),
+        }
+    }
+}
+
+fn text<'v>(v: &'v Option<Val<'_>>) -> Option<Cow<'v, str>> {
+    v.as_ref().and_then(Val::text)
+}
+
+fn string(v: &Option<Val<'_>>) -> Option<String> {
+    text(v).map(Cow::into_owned)
+}
+
+fn int_in<T: TryFrom<i64>>(v: &Option<Val<'_>>, field: &str) -> Result<Option<T>, DecodeError> {
+    match v.as_ref().map(|v| v.int(field)).transpose()?.flatten() {
+        None => Ok(None),
+        Some(i) => T::try_from(i)
+            .map(Some)
+            .map_err(|_| DecodeError::Invalid(format!("{field}: {i} is out of range"))),
+    }
+}
+
+fn ip(v: &Option<Val<'_>>, field: &str) -> Result<Option<IpAddr>, DecodeError> {
+    match text(v) {
+        None => Ok(None),
+        Some(t) => parse_ip(&t).map(Some).ok_or_else(|| {
+            DecodeError::Invalid(format!(
+                "{field}: not an IP address: {:?}",
+                truncate(&t, 64)
+            ))
+        }),
+    }
+}
+
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    s.parse().ok()
+}
+
+pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+    let w: Wire = serde_json::from_str(text)?;
+    let f = w
+        .output_fields
+        .ok_or(DecodeError::Missing("output_fields"))?;
+    w.rule.ok_or(DecodeError::Missing("rule"))?;
+    let time = event_time(&f, w.time.as_deref())?;
+    let host = w
+        .hostname
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty());
+    let placement = placement(&f, host);
+    let pid = int_in::<u32>(&f.proc_pid, "proc.pid")?;
+    let cmdline = string(&f.proc_cmdline);
+    // `proc.cmdline` starts with the process name, which stands in for a missing exe.
+    let exe = string(&f.proc_exepath)
+        .or_else(|| string(&f.proc_name))
+        .or_else(|| string(&f.proc_exe))
+        .or_else(|| {
+            cmdline
+                .as_deref()
+                .and_then(|c| c.split_whitespace().next())
+                .map(str::to_string)
+        });
+
+    let connection = connection(&f)?;
+
+    if let Some(exe) = &exe {
+        let cmdline = cmdline.unwrap_or_else(|| exe.clone());
+        // One process trips many Falco rules (and one rule many times): with a pid the
+        // alerts are recognizably about the same process and count once.
+        let dedupe = pid.map(|p| {
+            let cid = match &placement {
+                Placement::Container(c) => c.id.as_deref().unwrap_or(""),
+                Placement::Host { .. } => "host",
+                Placement::Unresolved { .. } => "",
+            };
+            format!("falco:proc:{}:{cid}:{p}:{cmdline}", host.unwrap_or("")).into_boxed_str()
+        });
+        let mut e = Event::new(
+            time,
+            ctx.source(Format::Falco),
+            EventKind::Process(ProcessExec {
+                placement: placement.clone(),
+                pid,
+                ppid: int_in::<u32>(&f.proc_ppid, "proc.ppid")?,
+                exe: exe.clone(),
+                cmdline,
+                parent_exe: string(&f.proc_pname),
+                user: string(&f.user_name),
+            }),
+        );
+        e.dedupe = dedupe;
+        out.push(e);
+    }
+
+    if let Some(c) = connection {
+        out.push(Event::new(
+            time,
+            ctx.source(Format::Falco),
+            EventKind::Connection(Connection {
+                placement,
+                pid,
+                exe,
+                src: c.src,
+                src_port: c.src_port,
+                dst: c.dst,
+                dst_port: c.dst_port,
+                proto: string(&f.fd_l4proto).map(|p| p.to_ascii_lowercase()),
+                instance_id: None,
+            }),
+        ));
+    }
+    Ok(())
+}
+
+/// `evt.time` is the syscall's own time in integer nanoseconds; the top-level `time` is
+/// the same instant in RFC 3339 and covers rules whose output does not name it.
+fn event_time(f: &Fields, top: Option<&str>) -> Result<Ts, DecodeError> {
+    let from_field = match &f.evt_time {
+        Some(Val::Int(i)) => Some(Ts(*i)),
+        Some(Val::UInt(u)) => i64::try_from(*u).ok().map(Ts),
+        // Some outputs format `evt.time` as a time of day, which names no date.
+        Some(v @ Val::Str(_)) => v
+            .text()
+            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse().ok())
+            .map(Ts),
+        _ => None,
+    };
+    match (from_field, top) {
+        (Some(t), _) => Ok(t),
+        (None, Some(s)) => rfc3339(s),
+        (None, None) => Err(DecodeError::Missing("time")),
+    }
+}
+
+fn placement(f: &Fields, host: Option<&str>) -> Placement {
+    let host_owned = host.map(str::to_string);
+    let id = text(&f.container_id);
+    let name = string(&f.container_name);
+    // Falco names host events `container.id=host` (and `container.name=host`).
+    if id
+        .as_deref()
+        .is_some_and(|i| i.eq_ignore_ascii_case("host"))
+        || (id.is_none()
+            && name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case("host")))
+    {
+        return Placement::Host { host: host_owned };
+    }
+    let c = ContainerRef {
+        host: host_owned.clone(),
+        id: id.as_deref().and_then(ContainerRef::clean_id),
+        name,
+        pod: string(&f.pod),
+        namespace: string(&f.namespace),
+        image: image(f),
+        started_at: None,
+    };
+    if c.id.is_none() && c.name.is_none() && c.pod.is_none() && c.image.is_none() {
+        // The rule's output did not mention a container: not proof of a host process.
+        return Placement::Unresolved { host: host_owned };
+    }
+    Placement::Container(c)
+}
+
+fn image(f: &Fields) -> Option<ImageRef> {
+    let digest = text(&f.image_digest);
+    let mut raw = match text(&f.image_repository) {
+        Some(repo) => {
+            let mut s = repo.into_owned();
+            if let Some(tag) = text(&f.image_tag) {
+                s.push(':');
+                s.push_str(&tag);
+            }
+            s
+        }
+        None => string(&f.container_image)?,
+    };
+    if let Some(d) = digest {
+        if !raw.contains('@') {
+            raw.push('@');
+            raw.push_str(&d);
+        }
+    }
+    Some(ImageRef::parse(&raw))
+}
+
+struct Sock {
+    src: Option<IpAddr>,
+    src_port: Option<u16>,
+    dst: IpAddr,
+    dst_port: Option<u16>,
+}
+
+/// Syscalls whose socket's far end is the destination pullwatch cares about.
+const OUTBOUND: &[&str] = &["connect", "sendto", "sendmsg"];
+/// Syscalls whose socket's far end is a client that reached in.
+const INBOUND: &[&str] = &["accept", "accept4", "listen", "bind", "recvfrom", "recvmsg"];
+
+fn connection(f: &Fields) -> Result<Option<Sock>, DecodeError> {
+    let evt = text(&f.evt_type);
+    let evt = evt.as_deref();
+    let outbound = evt.is_some_and(|e| OUTBOUND.contains(&e));
+    let inbound = evt.is_some_and(|e| INBOUND.contains(&e));
+    let rip = ip(&f.fd_rip, "fd.rip")?;
+    if !(outbound || (rip.is_some() && !inbound)) {
+        return Ok(None);
+    }
+    let tuple = text(&f.fd_name).and_then(|n| parse_tuple(&n));
+    let (dst, dst_port, src, src_port) = if let Some(dst) = rip {
+        (
+            dst,
+            int_in::<u16>(&f.fd_rport, "fd.rport")?,
+            ip(&f.fd_lip, "fd.lip")?,
+            int_in::<u16>(&f.fd_lport, "fd.lport")?,
+        )
+    } else if let Some(dst) = ip(&f.fd_sip, "fd.sip")? {
+        (
+            dst,
+            int_in::<u16>(&f.fd_sport, "fd.sport")?,
+            ip(&f.fd_cip, "fd.cip")?,
+            int_in::<u16>(&f.fd_cport, "fd.cport")?,
+        )
+    } else if let Some(t) = &tuple {
+        (t.dst, t.dst_port, t.src, t.src_port)
+    } else {
+        return Ok(None);
+    };
+    // Fill what the address fields left out from `fd.name` when it names the same peer.
+    let same = tuple.as_ref().filter(|t| t.dst == dst);
+    Ok(Some(Sock {
+        src: src.or(same.and_then(|t| t.src)),
+        src_port: src_port.or(same.and_then(|t| t.src_port)),
+        dst,
+        dst_port: dst_port.or(same.and_then(|t| t.dst_port)),
+    }))
+}
+
+/// `10.0.0.2:45678->1.2.3.4:443`, `fd00::2:45678->2001:db8::1:443` (libsinsp's form), or
+/// `[fd00::2]:45678->[2001:db8::1]:443`. File paths and Unix socket names give `None`.
+fn parse_tuple(name: &str) -> Option<Sock> {
+    let (l, r) = name.split_once("->")?;
+    let (dst, dst_port) = parse_endpoint(r)?;
+    let (src, src_port) = match parse_endpoint(l) {
+        Some((a, p)) => (Some(a), p),
+        None => (None, None),
+    };
+    Some(Sock {
+        src,
+        src_port,
+        dst,
+        dst_port,
+    })
+}
+
+fn parse_endpoint(s: &str) -> Option<(IpAddr, Option<u16>)> {
+    let s = s.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        let (addr, tail) = rest.split_once(']')?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if tail.is_empty() => None,
+            None => return None,
+        };
+        return Some((addr.parse().ok()?, port));
+    }
+    // Falco always writes a port after the last ':' (IPv6 unbracketed), or a service
+    // name in its place when port resolution is on.
+    if let Some((addr, port)) = s.rsplit_once(':') {
+        if let Ok(a) = addr.parse() {
+            return Some((a, port.parse().ok()));
+        }
+    }
+    Some((s.parse().ok()?, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn ctx() -> RecordCtx {
+        RecordCtx {
+            path: Arc::from("t"),
+            line: 1,
+        }
+    }
+
+    fn decode(s: &str) -> Vec<Event> {
+        let mut out = Vec::new();
+        decode_json(s, &ctx(), &mut out).unwrap();
+        out
+    }
+
+    fn process(e: &Event) -> &ProcessExec {
+        match &e.kind {
+            EventKind::Process(p) => p,
+            other => panic!("not a process: {other:?}"),
+        }
+    }
+
+    fn conn(e: &Event) -> &Connection {
+        match &e.kind {
+            EventKind::Connection(c) => c,
+            other => panic!("not a connection: {other:?}"),
+        }
+    }
+
+    const DIGEST: &str = "sha256:8e86f744bfea165fd4ce68caa05abc96500f40130b857773186401926af7e9e6";
+
+    #[test]
+    fn container_shell_with_short_id_and_nulls() {
+        let rec = format!(
+            r#"{{"hostname":"node-a","output":"x","priority":"Notice","rule":"Terminal shell in container","source":"syscall","tags":["container"],"time":"2021-01-14T23:39:44.834631763Z","output_fields":{{"container.id":"5892B41BCF46","container.name":"alpine","container.image.repository":"docker.io/x/y","container.image.tag":"1.0.0","container.image.digest":"{DIGEST}","k8s.ns.name":"default","k8s.pod.name":"alpine","proc.cmdline":"sh -i","proc.name":"sh","proc.exepath":"/bin/busybox","proc.pid":4242,"proc.ppid":"4200","proc.pname":null,"evt.time":1610667584834631763,"user.name":"root","fd.name":null}}}}"#
+        );
+        let out = decode(&rec);
+        assert_eq!(out.len(), 1);
+        let e = &out[0];
+        assert_eq!(e.time, Ts(1_610_667_584_834_631_763));
+        assert_eq!(
+            e.dedupe.as_deref(),
+            Some("falco:proc:node-a:5892b41bcf46:4242:sh -i")
+        );
+        let p = process(e);
+        assert_eq!(p.exe, "/bin/busybox");
+        assert_eq!(p.cmdline, "sh -i");
+        assert_eq!(p.pid, Some(4242));
+        assert_eq!(p.ppid, Some(4200));
+        assert_eq!(p.parent_exe, None);
+        assert_eq!(p.user.as_deref(), Some("root"));
+        let Placement::Container(c) = &p.placement else {
+            panic!("{:?}", p.placement)
+        };
+        assert_eq!(c.id.as_deref(), Some("5892b41bcf46"));
+        assert_eq!(c.name.as_deref(), Some("alpine"));
+        assert_eq!(c.host.as_deref(), Some("node-a"));
+        assert_eq!(c.namespace.as_deref(), Some("default"));
+        assert_eq!(c.pod.as_deref(), Some("alpine"));
+        let img = c.image.as_ref().unwrap();
+        assert_eq!(img.to_string(), format!("docker.io/x/y:1.0.0@{DIGEST}"));
+        assert_eq!(img.problem, None);
+    }
+
+    #[test]
+    fn host_events_and_missing_container_fields() {
+        let out = decode(
+            r#"{"hostname":"node-b","rule":"r","time":"2021-01-14T23:39:44Z","output_fields":{"container.id":"host","container.name":"host","proc.name":"sshd","evt.time":5}}"#,
+        );
+        let p = process(&out[0]);
+        assert_eq!(
+            p.placement,
+            Placement::Host {
+                host: Some("node-b".into())
+            }
+        );
+        assert_eq!(p.exe, "sshd");
+        assert_eq!(p.cmdline, "sshd");
+        assert_eq!(out[0].dedupe, None);
+        // A rule that never mentions the container says nothing about where it ran.
+        let out = decode(
+            r#"{"hostname":"node-b","rule":"r","time":"2021-01-14T23:39:44Z","output_fields":{"proc.cmdline":"cat /etc/shadow"}}"#,
+        );
+        let p = process(&out[0]);
+        assert_eq!(
+            p.placement,
+            Placement::Unresolved {
+                host: Some("node-b".into())
+            }
+        );
+        assert_eq!(p.exe, "cat");
+        assert_eq!(
+            out[0].time,
+            Ts::parse_rfc3339("2021-01-14T23:39:44Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn null_and_na_values_are_absent() {
+        let out = decode(
+            r#"{"rule":"r","time":"2021-01-14T23:39:44Z","output_fields":{"container.id":null,"container.image.repository":null,"proc.name":"<NA>","proc.exepath":null,"proc.cmdline":null,"proc.pid":null,"evt.time":null,"user.name":"<NA>"}}"#,
+        );
+        assert!(out.is_empty());
+        // An image given as a whole reference when the repository field is not there.
+        let out = decode(
+            r#"{"rule":"r","time":"2021-01-14T23:39:44Z","output_fields":{"container.id":"abcdef012345","container.image":"nginx:1.25","container.image.tag":null,"proc.name":"nginx","user.name":null,"proc.pid":"<NA>"}}"#,
+        );
+        let p = process(&out[0]);
+        assert_eq!(p.user, None);
+        assert_eq!(p.pid, None);
+        let Placement::Container(c) = &p.placement else {
+            panic!()
+        };
+        assert_eq!(
+            c.image.as_ref().unwrap().to_string(),
+            "docker.io/library/nginx:1.25"
+        );
+        assert_eq!(c.host, None);
+    }
+
+    #[test]
+    fn spaced_output_fields_key_and_other_formats() {
+        let out = decode(
+            r#"{"hostname":"h","rule":"r","time":"2016-08-04T16:17:57.881781397Z", "output_fields": {"evt.time.iso8601":1,"proc.cmdline":"cat /dev/null"}}"#,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].time, Ts(1_470_327_477_881_781_397));
+        let mut v = Vec::new();
+        assert_eq!(
+            decode_json(
+                r#"{"rule":"r","time":"2016-08-04T16:17:57Z"}"#,
+                &ctx(),
+                &mut v
+            ),
+            Err(DecodeError::Missing("output_fields"))
+        );
+        assert_eq!(
+            decode_json(
+                r#"{"output_fields":{"proc.name":"x"},"time":"2016-08-04T16:17:57Z"}"#,
+                &ctx(),
+                &mut v
+            ),
+            Err(DecodeError::Missing("rule"))
+        );
+        assert_eq!(
+            decode_json(
+                r#"{"rule":"r","output_fields":{"proc.name":"x"}}"#,
+                &ctx(),
+                &mut v
+            ),
+            Err(DecodeError::Missing("time"))
+        );
+        assert!(matches!(
+            decode_json(
+                r#"{"rule":"r","time":"soon","output_fields":{}}"#,
+                &ctx(),
+                &mut v
+            ),
+            Err(DecodeError::Time(_))
+        ));
+        assert!(matches!(
+            decode_json(r#"{"rule":"r","time":"2016-08-04T16:17:57Z","output_fields":{"proc.name":"x","proc.pid":"12ab"}}"#, &ctx(), &mut v),
+            Err(DecodeError::Invalid(m)) if m.contains("proc.pid")
+        ));
+        assert!(v.is_empty());
+    }
+
+    #[test]
+    fn connect_from_fd_name_ipv4() {
+        let out = decode(
+            r#"{"hostname":"h","rule":"Outbound","time":"2024-01-01T00:00:00Z","output_fields":{"evt.type":"connect","fd.name":"10.0.0.2:45678->1.2.3.4:443","fd.l4proto":"TCP","proc.name":"curl","proc.pid":77,"container.id":"0123456789ab"}}"#,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(process(&out[0]).exe, "curl");
+        let c = conn(&out[1]);
+        assert_eq!(c.dst, "1.2.3.4".parse::<IpAddr>().unwrap());
+        assert_eq!(c.dst_port, Some(443));
+        assert_eq!(c.src, Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(c.src_port, Some(45678));
+        assert_eq!(c.proto.as_deref(), Some("tcp"));
+        assert_eq!(c.pid, Some(77));
+        assert_eq!(c.exe.as_deref(), Some("curl"));
+        let Placement::Container(r) = &c.placement else {
+            panic!()
+        };
+        assert_eq!(r.id.as_deref(), Some("0123456789ab"));
+        assert_eq!(out[1].dedupe, None);
+    }
+
+    #[test]
+    fn connect_from_fd_name_ipv6() {
+        let out = decode(
+            r#"{"rule":"Outbound","time":"2024-01-01T00:00:00Z","output_fields":{"evt.type":"connect","fd.name":"[fd00::2]:45678->[2606:4700::1111]:53"}}"#,
+        );
+        // No process fields: only the connection.
+        assert_eq!(out.len(), 1);
+        let c = conn(&out[0]);
+        assert_eq!(c.dst, "2606:4700::1111".parse::<IpAddr>().unwrap());
+        assert_eq!(c.dst_port, Some(53));
+        assert_eq!(c.src, Some("fd00::2".parse().unwrap()));
+        assert_eq!(c.exe, None);
+        assert_eq!(c.placement, Placement::Unresolved { host: None });
+        let t = parse_tuple("::1:40000->2001:db8::1:443").unwrap();
+        assert_eq!(
+            (t.src, t.src_port),
+            (Some("::1".parse().unwrap()), Some(40000))
+        );
+        assert_eq!(
+            (t.dst, t.dst_port),
+            ("2001:db8::1".parse().unwrap(), Some(443))
+        );
+        let t = parse_tuple("10.0.0.2:45678->1.2.3.4:https").unwrap();
+        assert_eq!((t.dst, t.dst_port), ("1.2.3.4".parse().unwrap(), None));
+        assert!(parse_tuple("/var/run/docker.sock").is_none());
+        assert!(parse_tuple("ffff8c2a->ffff8c2b").is_none());
+        assert!(parse_tuple("[::1]:1->[::2:1").is_none());
+        assert!(parse_tuple("[::1]:1->[::2]x").is_none());
+    }
+
+    #[test]
+    fn connection_from_address_fields_and_direction() {
+        // fd.rip without evt.type: the far end is the destination; fd.name fills the ports.
+        let out = decode(
+            r#"{"rule":"r","time":"2024-01-01T00:00:00Z","output_fields":{"fd.rip":"1.2.3.4","fd.rport":"443","fd.name":"10.0.0.2:45678->1.2.3.4:443"}}"#,
+        );
+        let c = conn(&out[0]);
+        assert_eq!((c.dst, c.dst_port), ("1.2.3.4".parse().unwrap(), Some(443)));
+        assert_eq!(
+            (c.src, c.src_port),
+            (Some("10.0.0.2".parse().unwrap()), Some(45678))
+        );
+        // sendto names server and client addresses.
+        let out = decode(
+            r#"{"rule":"r","time":"2024-01-01T00:00:00Z","output_fields":{"evt.type":"sendto","fd.sip":"8.8.8.8","fd.sport":53,"fd.cip":"10.0.0.9","fd.cport":33333,"fd.l4proto":"udp"}}"#,
+        );
+        let c = conn(&out[0]);
+        assert_eq!((c.dst, c.dst_port), ("8.8.8.8".parse().unwrap(), Some(53)));
+        assert_eq!(
+            (c.src, c.src_port),
+            (Some("10.0.0.9".parse().unwrap()), Some(33333))
+        );
+        assert_eq!(c.proto.as_deref(), Some("udp"));
+        // An accepted socket's far end is a client, not a destination.
+        let out = decode(
+            r#"{"rule":"r","time":"2024-01-01T00:00:00Z","output_fields":{"evt.type":"accept","fd.rip":"1.2.3.4","fd.name":"1.2.3.4:5555->10.0.0.2:22"}}"#,
+        );
+        assert!(out.is_empty());
+        // A socket name without a connect-like syscall is not a connection.
+        let out = decode(
+            r#"{"rule":"r","time":"2024-01-01T00:00:00Z","output_fields":{"evt.type":"write","fd.name":"10.0.0.2:45678->1.2.3.4:443"}}"#,
+        );
+        assert!(out.is_empty());
+        let mut v = Vec::new();
+        assert!(matches!(
+            decode_json(r#"{"rule":"r","time":"2024-01-01T00:00:00Z","output_fields":{"fd.rip":"not-an-ip"}}"#, &ctx(), &mut v),
+            Err(DecodeError::Invalid(m)) if m.starts_with("fd.rip")
+        ));
+        assert!(matches!(
+            decode_json(r#"{"rule":"r","time":"2024-01-01T00:00:00Z","output_fields":{"fd.rip":"1.2.3.4","fd.rport":70000}}"#, &ctx(), &mut v),
+            Err(DecodeError::Invalid(m)) if m.starts_with("fd.rport")
+        ));
+    }
+
+    #[test]
+    fn odd_value_types_do_not_break_records() {
+        let out = decode(
+            r#"{"rule":"r","time":"2024-01-01T00:00:00Z","output_fields":{"proc.name":"x","container.id":["a"],"evt.time":"10:00:00.000000001","user.name":0}}"#,
+        );
+        let p = process(&out[0]);
+        assert_eq!(p.user.as_deref(), Some("0"));
+        assert_eq!(p.placement, Placement::Unresolved { host: None });
+        assert_eq!(
+            out[0].time,
+            Ts::parse_rfc3339("2024-01-01T00:00:00Z").unwrap()
+        );
+    }
+
+    /// Falco's own test output, from the shared samples when they are present.
+    #[test]
+    fn shared_samples() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/falco");
+        let Ok(text) = std::fs::read_to_string(dir.join("single_rule_with_cat_write.json")) else {
+            eprintln!("skipped: shared samples not present at {}", dir.display());
+            return;
+        };
+        let mut out = Vec::new();
+        for line in text.lines() {
+            decode_json(line, &ctx(), &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 8);
+        for e in &out {
+            let p = process(e);
+            assert_eq!(p.exe, "cat");
+            assert_eq!(p.cmdline, "cat /dev/null");
+            assert_eq!(p.pid, None);
+            assert_eq!(
+                p.placement,
+                Placement::Unresolved {
+                    host: Some("test-falco-hostname".into())
+                }
+            );
+            assert_eq!(e.source.format, Format::Falco);
+        }
+        assert_eq!(out[0].time, Ts(1_470_327_477_881_781_397));
+        assert_eq!(out[7].time, Ts(1_470_327_477_882_054_739));
+
+        // Through the stream, as pullwatch reads the file: every line recognized as Falco.
+        let input = crate::open_path(&dir.join("single_rule_with_cat_write.json")).unwrap();
+        let mut s = crate::EventStream::new(input, crate::DecodeOptions::default());
+        let (mut streamed, mut stats) = (Vec::new(), crate::DecodeStats::default());
+        while s.fill(&mut streamed, &mut stats, 100).unwrap() {}
+        assert_eq!(stats.skipped_total(), 0, "{stats:?}");
+        assert_eq!(stats.formats[&Format::Falco].records, 8);
+        assert_eq!(streamed.len(), 8);
+        assert_eq!(streamed[7].source.line, 8);
+        assert_eq!(streamed[7].kind, out[7].kind);
+    }
+}

@@ -1,0 +1,942 @@
+//! AN0691, containers: an untrusted image is pulled, a container is created and
+//! started from it, and shortly after start it runs a suspicious utility or connects
+//! to a blocked (or, from a scoped namespace, any public) destination.
+//!
+//! State is keyed per container. Sources name containers differently (Docker and
+//! containerd by id, kubelet by pod and container name, Falco by a 12-character id
+//! prefix, Tetragon by all of these), so each container record is reachable through
+//! every alias seen for it, and records found to be the same container are merged.
+
+use crate::matchers::{Matchers, Trust};
+use crate::stats::EngineStats;
+use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
+use pullwatch_model::time::Dur;
+use pullwatch_model::{
+    is_public_ip, ContainerLifecycle, ContainerRef, Event, ImagePull, ImageRef, LifecyclePhase,
+    PodBinding, PodCreate, Ts,
+};
+use std::collections::HashMap;
+
+pub const RULE_CHAIN: &str = "an0691.chain";
+pub const RULE_NAMESPACE: &str = "an0691.namespace_scope";
+const ANALYTIC: &str = "AN0691";
+const TECHNIQUE: &str = "T1204.003";
+/// Pulls kept per repository; older ones can no longer anchor a new container anyway
+/// once this many newer pulls of the same repository exist.
+const PULLS_PER_REPOSITORY: usize = 64;
+
+/// What a container did that may complete a chain.
+pub enum Activity<'a> {
+    Process {
+        exe: &'a str,
+        cmdline: &'a str,
+    },
+    Connection {
+        dst: std::net::IpAddr,
+        dst_port: Option<u16>,
+        proto: Option<&'a str>,
+        exe: Option<&'a str>,
+        src: Option<std::net::IpAddr>,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Stage {
+    time: Ts,
+    evidence: Evidence,
+}
+
+#[derive(Clone, Debug)]
+struct Pull {
+    host: Option<String>,
+    image: ImageRef,
+    stage: Stage,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Ctr {
+    host: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+    pod: Option<String>,
+    namespace: Option<String>,
+    image: Option<ImageRef>,
+    pull: Option<Pull>,
+    /// Admitted by the API server (pod create).
+    admitted: Option<Stage>,
+    /// Created by the runtime or kubelet.
+    created: Option<Stage>,
+    started: Option<Stage>,
+    /// Start time carried by an activity record itself.
+    started_hint: Option<Ts>,
+    sandbox: bool,
+    alerted: bool,
+    last_seen: Ts,
+}
+
+type PodKey = (String, String);
+type PodCtrKey = (String, String, String);
+
+#[derive(Default)]
+struct Pod {
+    node: Option<String>,
+    members: Vec<u64>,
+    last_seen: Ts,
+}
+
+pub struct ContainerChains {
+    window: Dur,
+    lateness: Dur,
+    max_containers: usize,
+    max_pulls: usize,
+    next_slot: u64,
+    ctrs: HashMap<u64, Ctr>,
+    by_id: HashMap<String, u64>,
+    by_pod: HashMap<PodCtrKey, u64>,
+    pods: HashMap<PodKey, Pod>,
+    pulls: HashMap<String, Vec<Pull>>,
+    pull_count: usize,
+    /// Pods already reported by the namespace-scope rule, with when.
+    scoped_reported: HashMap<PodKey, Ts>,
+}
+
+/// Containers are keyed by the first 12 characters of their id: every source's form
+/// (12, 31 or 64 characters) shares that prefix.
+fn id_key(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+fn ids_compatible(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+fn hosts_compatible(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        _ => true,
+    }
+}
+
+fn pod_ctr_key(c: &ContainerRef) -> Option<PodCtrKey> {
+    Some((c.namespace.clone()?, c.pod.clone()?, c.name.clone()?))
+}
+
+impl ContainerChains {
+    pub fn new(
+        window: Dur,
+        lateness: Dur,
+        max_containers: usize,
+        max_pulls: usize,
+    ) -> ContainerChains {
+        ContainerChains {
+            window,
+            lateness,
+            max_containers: max_containers.max(1),
+            max_pulls: max_pulls.max(1),
+            next_slot: 0,
+            ctrs: HashMap::new(),
+            by_id: HashMap::new(),
+            by_pod: HashMap::new(),
+            pods: HashMap::new(),
+            pulls: HashMap::new(),
+            pull_count: 0,
+            scoped_reported: HashMap::new(),
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.ctrs.len()
+    }
+
+    pub fn on_pull(&mut self, ev: &Event, p: &ImagePull, m: &Matchers, stats: &mut EngineStats) {
+        let host = p
+            .host
+            .clone()
+            .or_else(|| p.for_container.as_ref().and_then(|c| c.host.clone()));
+        let pull = Pull {
+            host,
+            image: p.image.clone(),
+            stage: Stage {
+                time: ev.time,
+                evidence: evidence("pull", ev, p.detail.clone()),
+            },
+        };
+        if let Some(c) = &p.for_container {
+            let mut cref = c.clone();
+            cref.image.get_or_insert_with(|| p.image.clone());
+            if let Some(slot) = self.resolve(&cref, ev.time, m, stats) {
+                if let Some(ctr) = self.ctrs.get_mut(&slot) {
+                    let fits = ctr.image.as_ref().is_none_or(|i| i.same_image(&p.image));
+                    if fits && ctr.started.is_none() {
+                        ctr.pull = Some(pull.clone());
+                    }
+                }
+            }
+        }
+        if self.pull_count >= self.max_pulls {
+            self.evict_pulls(stats);
+        }
+        let list = self.pulls.entry(p.image.repository()).or_default();
+        list.push(pull);
+        self.pull_count += 1;
+        if list.len() > PULLS_PER_REPOSITORY {
+            list.remove(0);
+            self.pull_count -= 1;
+            stats.evicted("pulls: per-repository cap", 1);
+        }
+    }
+
+    pub fn on_pod_create(
+        &mut self,
+        ev: &Event,
+        p: &PodCreate,
+        m: &Matchers,
+        stats: &mut EngineStats,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let key = (p.namespace.clone(), p.pod.clone());
+        let pod = self.pods.entry(key.clone()).or_default();
+        pod.last_seen = ev.time;
+        if p.node.is_some() {
+            pod.node.clone_from(&p.node);
+        }
+        let node = pod.node.clone();
+        for spec in &p.containers {
+            let cref = ContainerRef {
+                host: node.clone(),
+                id: None,
+                name: Some(spec.name.clone()),
+                pod: Some(p.pod.clone()),
+                namespace: Some(p.namespace.clone()),
+                image: Some(spec.image.clone()),
+                started_at: None,
+            };
+            if let Some(slot) = self.resolve(&cref, ev.time, m, stats) {
+                if let Some(ctr) = self.ctrs.get_mut(&slot) {
+                    if ctr.admitted.is_none() {
+                        let by = p
+                            .actor
+                            .as_deref()
+                            .map(|a| format!(" by {a}"))
+                            .unwrap_or_default();
+                        ctr.admitted = Some(Stage {
+                            time: ev.time,
+                            evidence: evidence(
+                                "create",
+                                ev,
+                                format!(
+                                    "pod {}/{} admitted{by}: container {} image {}",
+                                    p.namespace, p.pod, spec.name, spec.image_raw
+                                ),
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        self.namespace_scope(ev, p, node, m, alerts, stats);
+    }
+
+    /// `an0691.namespace_scope`: a pod in a watched namespace runs an image that is
+    /// untrusted, or that can change under it (no digest), or that is re-pulled on
+    /// every start from a mutable tag.
+    fn namespace_scope(
+        &mut self,
+        ev: &Event,
+        p: &PodCreate,
+        node: Option<String>,
+        m: &Matchers,
+        alerts: &mut Vec<Alert>,
+        stats: &mut EngineStats,
+    ) {
+        let Some(scope) = m.namespace_in_scope(&p.namespace) else {
+            return;
+        };
+        let key = (p.namespace.clone(), p.pod.clone());
+        if self.scoped_reported.contains_key(&key) {
+            return;
+        }
+        let mut reasons = Vec::new();
+        let mut first_image: Option<&ImageRef> = None;
+        for spec in &p.containers {
+            let before = reasons.len();
+            match m.trust(&spec.image) {
+                Trust::Allowed(_) => {}
+                Trust::Untrusted => reasons.push(format!(
+                    "container {} image {} is not in image_registry_allow_list",
+                    spec.name, spec.image
+                )),
+                Trust::Malformed(why) => reasons.push(format!(
+                    "container {} image reference {:?} is malformed ({why}) and cannot be allowlisted",
+                    spec.name, spec.image_raw
+                )),
+            }
+            if spec.image.is_mutable() {
+                let always = spec.pull_policy.as_deref() == Some("Always");
+                reasons.push(if always {
+                    format!(
+                        "container {} pulls {} with imagePullPolicy Always on a mutable tag (no digest): every start may run different content",
+                        spec.name, spec.image
+                    )
+                } else {
+                    format!("container {} image {} is a mutable tag (no digest pin)", spec.name, spec.image)
+                });
+            }
+            if reasons.len() > before && first_image.is_none() {
+                first_image = Some(&spec.image);
+            }
+        }
+        if reasons.is_empty() {
+            return;
+        }
+        reasons.insert(
+            0,
+            format!("namespace {} is in namespace_scope ({scope})", p.namespace),
+        );
+        self.scoped_reported.insert(key, ev.time);
+        let image = first_image.map(alert_image).unwrap_or_default();
+        let by = p
+            .actor
+            .as_deref()
+            .map(|a| format!(" by {a}"))
+            .unwrap_or_default();
+        *stats.alerts.entry(RULE_NAMESPACE.to_string()).or_default() += 1;
+        alerts.push(Alert {
+            rule: RULE_NAMESPACE,
+            analytic: ANALYTIC,
+            technique: TECHNIQUE,
+            severity: Severity::Medium,
+            time: ev.time,
+            entity: AlertEntity {
+                host: node,
+                namespace: Some(p.namespace.clone()),
+                pod: Some(p.pod.clone()),
+                ..AlertEntity::default()
+            },
+            image,
+            reasons,
+            evidence: vec![evidence(
+                "create",
+                ev,
+                format!(
+                    "pod {}/{} created{by} with {} container(s)",
+                    p.namespace,
+                    p.pod,
+                    p.containers.len()
+                ),
+            )],
+        });
+    }
+
+    pub fn on_binding(&mut self, ev: &Event, b: &PodBinding) {
+        let pod = self
+            .pods
+            .entry((b.namespace.clone(), b.pod.clone()))
+            .or_default();
+        pod.node = Some(b.node.clone());
+        pod.last_seen = ev.time;
+        for slot in pod.members.clone() {
+            if let Some(c) = self.ctrs.get_mut(&slot) {
+                c.host.get_or_insert_with(|| b.node.clone());
+            }
+        }
+    }
+
+    pub fn on_lifecycle(
+        &mut self,
+        ev: &Event,
+        l: &ContainerLifecycle,
+        m: &Matchers,
+        stats: &mut EngineStats,
+    ) {
+        let sandbox = l.sandbox
+            || l.container
+                .image
+                .as_ref()
+                .is_some_and(|i| i.path.ends_with("/pause") || i.path == "pause");
+        if sandbox {
+            stats.activity("sandbox container lifecycle");
+            return;
+        }
+        let Some(slot) = self.resolve(&l.container, ev.time, m, stats) else {
+            stats.activity("container lifecycle without identity");
+            return;
+        };
+        let Some(ctr) = self.ctrs.get_mut(&slot) else {
+            return;
+        };
+        let stage = |name| Stage {
+            time: ev.time,
+            evidence: evidence(name, ev, l.detail.clone()),
+        };
+        match l.phase {
+            LifecyclePhase::Create => {
+                ctr.created.get_or_insert_with(|| stage("create"));
+            }
+            LifecyclePhase::Start => {
+                ctr.started.get_or_insert_with(|| stage("start"));
+            }
+            LifecyclePhase::Exit => {}
+        }
+    }
+
+    /// Activity in a known container: completes the chain if every stage holds.
+    pub fn on_activity(
+        &mut self,
+        ev: &Event,
+        cref: &ContainerRef,
+        act: &Activity,
+        m: &Matchers,
+        stats: &mut EngineStats,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let Some(slot) = self.resolve(cref, ev.time, m, stats) else {
+            stats.activity("activity without container identity");
+            return;
+        };
+        let Some(mut ctr) = self.ctrs.remove(&slot) else {
+            return;
+        };
+        let alert = self.evaluate(ev, &mut ctr, act, m, stats);
+        self.ctrs.insert(slot, ctr);
+        if let Some(a) = alert {
+            *stats.alerts.entry(RULE_CHAIN.to_string()).or_default() += 1;
+            alerts.push(a);
+        }
+    }
+
+    fn evaluate(
+        &self,
+        ev: &Event,
+        ctr: &mut Ctr,
+        act: &Activity,
+        m: &Matchers,
+        stats: &mut EngineStats,
+    ) -> Option<Alert> {
+        if ctr.alerted {
+            stats.activity("container already alerted");
+            return None;
+        }
+        if ctr.sandbox {
+            return None;
+        }
+        let t = ev.time;
+        let (activity_reason, activity_summary) = match act {
+            Activity::Process { exe, cmdline } => {
+                let Some(entry) = m.suspicious_binary(exe) else {
+                    stats.activity("process not in suspicious_binaries");
+                    return None;
+                };
+                (
+                    format!("ran {exe} ({} in suspicious_binaries)", quote(entry)),
+                    format!(
+                        "exec {}",
+                        one_line(if cmdline.is_empty() { exe } else { cmdline })
+                    ),
+                )
+            }
+            Activity::Connection {
+                dst,
+                dst_port,
+                proto,
+                exe,
+                src,
+            } => {
+                let dest = endpoint(*dst, *dst_port);
+                let reason = if let Some(net) = m.blocked(*dst) {
+                    format!("connected to {dest}, inside outbound_cidr_block_list entry {net}")
+                } else if let Some(scope) = ctr
+                    .namespace
+                    .as_deref()
+                    .and_then(|ns| m.namespace_in_scope(ns))
+                {
+                    if !is_public_ip(*dst) {
+                        stats.activity("connection to a private address");
+                        return None;
+                    }
+                    format!(
+                        "connected to public address {dest} from namespace {}, which is in namespace_scope ({scope})",
+                        ctr.namespace.as_deref().unwrap_or("")
+                    )
+                } else {
+                    stats.activity("connection not blocked and not from a scoped namespace");
+                    return None;
+                };
+                let mut s = String::from("connect ");
+                if let Some(ip) = src {
+                    s.push_str(&format!("{ip} -> "));
+                }
+                s.push_str(&dest);
+                if let Some(p) = proto {
+                    s.push_str(&format!("/{p}"));
+                }
+                if let Some(e) = exe {
+                    s.push_str(&format!(" by {e}"));
+                }
+                (reason, s)
+            }
+        };
+        let Some(image) = ctr.image.clone() else {
+            stats.activity("suspicious activity, container image unknown");
+            return None;
+        };
+        let trust_reason = match m.trust(&image) {
+            Trust::Allowed(_) => {
+                stats.activity("suspicious activity in a trusted image");
+                return None;
+            }
+            Trust::Untrusted => format!(
+                "image {image} is not in image_registry_allow_list (registry {}, repository {})",
+                image.registry, image.path
+            ),
+            Trust::Malformed(why) => {
+                format!("image reference {image} is malformed ({why}) and cannot be allowlisted")
+            }
+        };
+        let lifecycle_times = [
+            ctr.admitted.as_ref().map(|s| s.time),
+            ctr.created.as_ref().map(|s| s.time),
+            ctr.started.as_ref().map(|s| s.time),
+            ctr.started_hint,
+        ];
+        let Some(first_lifecycle) = lifecycle_times.iter().flatten().min().copied() else {
+            stats.activity("suspicious activity, no evidence of container start");
+            return None;
+        };
+        let pull_bound = ctr
+            .started
+            .as_ref()
+            .map(|s| s.time)
+            .or(ctr.created.as_ref().map(|s| s.time))
+            .or(ctr.started_hint)
+            .unwrap_or(t);
+        if ctr.pull.is_none() {
+            ctr.pull = self.find_pull(&image, ctr.host.as_deref(), pull_bound);
+        }
+        let anchor = ctr.pull.as_ref().map_or(first_lifecycle, |p| p.stage.time);
+        if t < anchor.saturating_sub(self.lateness) {
+            stats.activity("activity before the chain's start");
+            return None;
+        }
+        let elapsed = t.since(anchor);
+        if elapsed > self.window {
+            stats.activity("activity after time_window");
+            return None;
+        }
+        let mut image = image;
+        if let Some(p) = &ctr.pull {
+            image.absorb(&p.image);
+        }
+        let scope = ctr
+            .namespace
+            .as_deref()
+            .and_then(|ns| m.namespace_in_scope(ns));
+        let severity = if scope.is_some() {
+            Severity::Critical
+        } else {
+            Severity::High
+        };
+        let mut reasons = vec![trust_reason];
+        match &ctr.pull {
+            Some(p) => {
+                let where_ = p.host.as_deref().map(|h| format!(" on {h}")).unwrap_or_default();
+                let start = ctr.started.as_ref().map(|s| s.time).or(ctr.started_hint);
+                let started = start
+                    .map(|s| format!(", container started {} later", s.since(p.stage.time)))
+                    .unwrap_or_default();
+                reasons.push(format!("pulled{where_} at {}{started}", p.stage.time));
+            }
+            None => reasons.push(format!(
+                "no pull seen (image already present); window measured from the container's first lifecycle record at {first_lifecycle}"
+            )),
+        }
+        let since = if ctr.pull.is_some() {
+            "the pull"
+        } else {
+            "container start"
+        };
+        reasons.push(format!(
+            "{activity_reason}, {elapsed} after {since} (time_window {})",
+            self.window
+        ));
+        if let (Some(s), Some(ns)) = (scope, ctr.namespace.as_deref()) {
+            reasons.push(format!(
+                "severity critical: namespace {ns} is in namespace_scope ({s})"
+            ));
+        }
+        let mut evidence_list: Vec<Evidence> = Vec::new();
+        if let Some(p) = &ctr.pull {
+            evidence_list.push(p.stage.evidence.clone());
+        }
+        for s in [&ctr.admitted, &ctr.created, &ctr.started]
+            .into_iter()
+            .flatten()
+        {
+            evidence_list.push(s.evidence.clone());
+        }
+        evidence_list.push(evidence("activity", ev, activity_summary));
+        evidence_list.sort_by_key(|a| a.time);
+        ctr.alerted = true;
+        Some(Alert {
+            rule: RULE_CHAIN,
+            analytic: ANALYTIC,
+            technique: TECHNIQUE,
+            severity,
+            time: t,
+            entity: AlertEntity {
+                host: ctr.host.clone(),
+                container_id: ctr.id.clone(),
+                namespace: ctr.namespace.clone(),
+                pod: ctr.pod.clone(),
+                container: ctr.name.clone(),
+                ..AlertEntity::default()
+            },
+            image: alert_image(&image),
+            reasons,
+            evidence: evidence_list,
+        })
+    }
+
+    /// The latest pull of the same image on a compatible host that precedes `bound`
+    /// by no more than the window.
+    fn find_pull(&self, image: &ImageRef, host: Option<&str>, bound: Ts) -> Option<Pull> {
+        let list = self.pulls.get(&image.repository())?;
+        list.iter()
+            .rev()
+            .find(|p| {
+                p.stage.time <= bound
+                    && bound.since(p.stage.time) <= self.window
+                    && p.image.same_image(image)
+                    && hosts_compatible(p.host.as_deref(), host)
+            })
+            .cloned()
+    }
+
+    /// Finds or creates the record for a container reference, merging records that
+    /// turn out to be the same container, and folds in what the reference knows.
+    fn resolve(
+        &mut self,
+        c: &ContainerRef,
+        now: Ts,
+        m: &Matchers,
+        stats: &mut EngineStats,
+    ) -> Option<u64> {
+        let idk = c.id.as_deref().map(|id| id_key(id).to_string());
+        let podk = pod_ctr_key(c);
+        let by_id = idk.as_ref().and_then(|k| self.by_id.get(k)).copied();
+        let mut by_pod = podk.as_ref().and_then(|k| self.by_pod.get(k)).copied();
+        // A new container id under a known pod/container name is a restart: a new
+        // container that inherits the pod's history but not the old one's id.
+        if let (None, Some(p), Some(new_id)) = (by_id, by_pod, c.id.as_deref()) {
+            if let Some(old) = self.ctrs.get(&p) {
+                if old
+                    .id
+                    .as_deref()
+                    .is_some_and(|o| !ids_compatible(o, new_id))
+                {
+                    let mut fresh = old.clone();
+                    fresh.id = None;
+                    fresh.created = None;
+                    fresh.started = None;
+                    fresh.started_hint = None;
+                    fresh.alerted = false;
+                    let slot = self.insert(fresh, m, stats);
+                    by_pod = Some(slot);
+                }
+            }
+        }
+        let slot = match (by_id, by_pod) {
+            (Some(a), Some(b)) if a != b => {
+                self.merge(a, b);
+                a
+            }
+            (Some(a), _) => a,
+            (None, Some(b)) => b,
+            (None, None) => {
+                if !c.has_identity() {
+                    return None;
+                }
+                self.insert(Ctr::default(), m, stats)
+            }
+        };
+        let ctr = self.ctrs.get_mut(&slot)?;
+        if ctr.host.is_none() {
+            ctr.host.clone_from(&c.host);
+        }
+        match (&ctr.id, &c.id) {
+            (None, Some(n)) => ctr.id = Some(n.clone()),
+            (Some(o), Some(n)) if n.len() > o.len() && n.starts_with(o.as_str()) => {
+                ctr.id = Some(n.clone())
+            }
+            _ => {}
+        }
+        for (dst, src) in [
+            (&mut ctr.name, &c.name),
+            (&mut ctr.pod, &c.pod),
+            (&mut ctr.namespace, &c.namespace),
+        ] {
+            if dst.is_none() {
+                dst.clone_from(src);
+            }
+        }
+        match (&mut ctr.image, &c.image) {
+            (None, Some(i)) => ctr.image = Some(i.clone()),
+            (Some(mine), Some(i)) if mine.same_image(i) => mine.absorb(i),
+            _ => {}
+        }
+        if let Some(h) = c.started_at {
+            ctr.started_hint = Some(ctr.started_hint.map_or(h, |o| o.min(h)));
+        }
+        ctr.last_seen = ctr.last_seen.max(now);
+        let (ns, pod) = (ctr.namespace.clone(), ctr.pod.clone());
+        if let Some(k) = idk {
+            self.by_id.insert(k, slot);
+        }
+        if let Some(k) = podk {
+            self.by_pod.insert(k, slot);
+        }
+        if let (Some(ns), Some(pod)) = (ns, pod) {
+            let p = self.pods.entry((ns, pod)).or_default();
+            p.last_seen = p.last_seen.max(now);
+            if !p.members.contains(&slot) {
+                p.members.push(slot);
+            }
+            if let Some(node) = p.node.clone() {
+                if let Some(ctr) = self.ctrs.get_mut(&slot) {
+                    ctr.host.get_or_insert(node);
+                }
+            }
+        }
+        Some(slot)
+    }
+
+    fn insert(&mut self, ctr: Ctr, m: &Matchers, stats: &mut EngineStats) -> u64 {
+        if self.ctrs.len() >= self.max_containers {
+            self.evict_for_room(m, stats);
+        }
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.ctrs.insert(slot, ctr);
+        let n = self.ctrs.len() as u64;
+        stats.containers_peak = stats.containers_peak.max(n);
+        slot
+    }
+
+    /// Folds record `b` into `a` and points `b`'s aliases at `a`.
+    fn merge(&mut self, a: u64, b: u64) {
+        let Some(other) = self.ctrs.remove(&b) else {
+            return;
+        };
+        let Some(ctr) = self.ctrs.get_mut(&a) else {
+            self.ctrs.insert(b, other);
+            return;
+        };
+        fn earliest(x: &mut Option<Stage>, y: Option<Stage>) {
+            match (x.as_ref(), y) {
+                (None, y) => *x = y,
+                (Some(xs), Some(ys)) if ys.time < xs.time => *x = Some(ys),
+                _ => {}
+            }
+        }
+        if ctr.host.is_none() {
+            ctr.host = other.host;
+        }
+        match (&ctr.id, other.id) {
+            (None, o) => ctr.id = o,
+            (Some(mine), Some(o)) if o.len() > mine.len() && o.starts_with(mine.as_str()) => {
+                ctr.id = Some(o)
+            }
+            _ => {}
+        }
+        if ctr.name.is_none() {
+            ctr.name = other.name;
+        }
+        if ctr.pod.is_none() {
+            ctr.pod = other.pod;
+        }
+        if ctr.namespace.is_none() {
+            ctr.namespace = other.namespace;
+        }
+        match (&mut ctr.image, other.image) {
+            (None, o) => ctr.image = o,
+            (Some(mine), Some(o)) if mine.same_image(&o) => mine.absorb(&o),
+            _ => {}
+        }
+        if ctr.pull.is_none() {
+            ctr.pull = other.pull;
+        }
+        earliest(&mut ctr.admitted, other.admitted);
+        earliest(&mut ctr.created, other.created);
+        earliest(&mut ctr.started, other.started);
+        ctr.started_hint = match (ctr.started_hint, other.started_hint) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        ctr.sandbox |= other.sandbox;
+        ctr.alerted |= other.alerted;
+        ctr.last_seen = ctr.last_seen.max(other.last_seen);
+        for v in self.by_id.values_mut().chain(self.by_pod.values_mut()) {
+            if *v == b {
+                *v = a;
+            }
+        }
+        for p in self.pods.values_mut() {
+            p.members.retain(|s| *s != b);
+            if !p.members.contains(&a) && ctr.pod.is_some() {
+                // Re-added below by resolve when the pod is known.
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: u64) {
+        if let Some(ctr) = self.ctrs.remove(&slot) {
+            if let Some(id) = &ctr.id {
+                let k = id_key(id);
+                if self.by_id.get(k) == Some(&slot) {
+                    self.by_id.remove(k);
+                }
+            }
+            if let (Some(ns), Some(pod), Some(name)) = (&ctr.namespace, &ctr.pod, &ctr.name) {
+                let k = (ns.clone(), pod.clone(), name.clone());
+                if self.by_pod.get(&k) == Some(&slot) {
+                    self.by_pod.remove(&k);
+                }
+                if let Some(p) = self.pods.get_mut(&(ns.clone(), pod.clone())) {
+                    p.members.retain(|s| *s != slot);
+                }
+            }
+        }
+    }
+
+    /// Whether a container could still complete a chain: an attacker who floods
+    /// pullwatch with containers must not push those out first.
+    fn could_alert(&self, c: &Ctr, m: &Matchers) -> bool {
+        !c.alerted && !c.sandbox && c.image.as_ref().is_none_or(|i| !m.is_trusted(i))
+    }
+
+    /// Frees a tenth of the capacity: first containers that cannot alert any more,
+    /// oldest first, then the oldest of the rest.
+    fn evict_for_room(&mut self, m: &Matchers, stats: &mut EngineStats) {
+        let want = (self.max_containers / 10).max(1);
+        let mut order: Vec<(bool, Ts, u64)> = self
+            .ctrs
+            .iter()
+            .map(|(slot, c)| (self.could_alert(c, m), c.last_seen, *slot))
+            .collect();
+        order.sort_unstable();
+        let victims: Vec<(bool, u64)> = order
+            .into_iter()
+            .take(want)
+            .map(|(ca, _, s)| (ca, s))
+            .collect();
+        let (mut quiet, mut live) = (0, 0);
+        for (could, slot) in victims {
+            self.remove(slot);
+            if could {
+                live += 1;
+            } else {
+                quiet += 1;
+            }
+        }
+        stats.evicted("containers: capacity, could not alert", quiet);
+        stats.evicted("containers: capacity, could still alert", live);
+    }
+
+    fn evict_pulls(&mut self, stats: &mut EngineStats) {
+        let want = (self.max_pulls / 10).max(1);
+        let mut all: Vec<(Ts, String)> = self
+            .pulls
+            .iter()
+            .flat_map(|(k, v)| v.iter().map(move |p| (p.stage.time, k.clone())))
+            .collect();
+        all.sort_unstable();
+        let cutoff = all
+            .get(want.min(all.len().saturating_sub(1)))
+            .map(|(t, _)| *t);
+        let Some(cutoff) = cutoff else { return };
+        let mut removed = 0;
+        for list in self.pulls.values_mut() {
+            let before = list.len();
+            list.retain(|p| p.stage.time > cutoff);
+            removed += before - list.len();
+        }
+        self.pulls.retain(|_, v| !v.is_empty());
+        self.pull_count -= removed;
+        stats.evicted("pulls: capacity", removed as u64);
+    }
+
+    /// Drops state that can no longer take part in a chain: nothing older than the
+    /// window (plus lateness) before the watermark can still be joined.
+    pub fn expire(&mut self, watermark: Ts, stats: &mut EngineStats) {
+        let horizon = watermark
+            .saturating_sub(self.window)
+            .saturating_sub(self.lateness);
+        let old: Vec<u64> = self
+            .ctrs
+            .iter()
+            .filter(|(_, c)| c.last_seen < horizon)
+            .map(|(s, _)| *s)
+            .collect();
+        stats.evicted("containers: expired", old.len() as u64);
+        for s in old {
+            self.remove(s);
+        }
+        let mut removed = 0;
+        for list in self.pulls.values_mut() {
+            let before = list.len();
+            list.retain(|p| p.stage.time >= horizon);
+            removed += before - list.len();
+        }
+        self.pulls.retain(|_, v| !v.is_empty());
+        self.pull_count -= removed;
+        stats.evicted("pulls: expired", removed as u64);
+        self.pods
+            .retain(|_, p| p.last_seen >= horizon || !p.members.is_empty());
+        self.scoped_reported.retain(|_, t| *t >= horizon);
+    }
+}
+
+fn evidence(stage: &'static str, ev: &Event, summary: String) -> Evidence {
+    Evidence {
+        stage,
+        time: ev.time,
+        source: ev.source.clone(),
+        summary,
+    }
+}
+
+fn alert_image(i: &ImageRef) -> AlertImage {
+    AlertImage {
+        reference: i.to_string(),
+        digest: i.digest.clone(),
+        registry: Some(i.registry.clone()),
+        owner: None,
+    }
+}
+
+fn endpoint(ip: std::net::IpAddr, port: Option<u16>) -> String {
+    match (ip, port) {
+        (std::net::IpAddr::V6(v6), Some(p)) => format!("[{v6}]:{p}"),
+        (ip, Some(p)) => format!("{ip}:{p}"),
+        (ip, None) => ip.to_string(),
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{s}'")
+}
+
+/// Command lines can be long and multi-line; evidence summaries are one line of
+/// bounded length (the renderers escape whatever remains).
+fn one_line(s: &str) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    if flat.chars().count() > 300 {
+        let cut: String = flat.chars().take(300).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}

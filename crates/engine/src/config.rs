@@ -1,0 +1,408 @@
+//! The strategy's tunables (DET0248's mutable elements), in one YAML file with built-in
+//! defaults. Values are validated while they are read, so a bad value is reported with
+//! the key, line and column it sits at, and unknown (misspelt) keys are rejected.
+
+use ipnet::IpNet;
+use pullwatch_model::time::Dur;
+use pullwatch_model::RefPattern;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{origin}:{line}:{column}: {message}")]
+    Located {
+        origin: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("{origin}: {message}")]
+    Unlocated { origin: String, message: String },
+}
+
+/// The effective configuration. Field names are the YAML keys.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Registries and repository prefixes whose images are trusted (ImageRegistryAllowList).
+    pub image_registry_allow_list: Vec<Pattern>,
+    /// How long after the pull (or start) activity still completes a chain (TimeWindow).
+    pub time_window: DurationValue,
+    /// Executable names that count as suspicious activity (SuspiciousBinaries).
+    pub suspicious_binaries: Vec<String>,
+    /// Kubernetes namespaces under closer watch; `*` globs allowed (NamespaceScope).
+    pub namespace_scope: Vec<String>,
+    /// Destinations that are suspicious wherever a new container connects to them
+    /// (OutboundCIDRBlockList).
+    pub outbound_cidr_block_list: Vec<Cidr>,
+    /// VM images that are approved to launch (ApprovedImageCatalog).
+    pub approved_image_catalog: ApprovedImageCatalog,
+    /// Whether user data and startup scripts are inspected (UserDataInspection).
+    pub user_data_inspection: bool,
+    /// How long after launch in-guest activity counts as first boot (FirstBootWindow).
+    pub first_boot_window: DurationValue,
+    /// Which instances AN0692 considers (VMTagScope); empty means all.
+    pub vm_tag_scope: VmTagScope,
+    /// How late (in event time) a record may arrive and still be correlated in order.
+    pub allowed_lateness: DurationValue,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovedImageCatalog {
+    pub aws: AwsCatalog,
+    pub gcp: GcpCatalog,
+    pub azure: AzureCatalog,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AwsCatalog {
+    pub image_ids: Vec<String>,
+    pub owners: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcpCatalog {
+    pub projects: Vec<String>,
+    pub images: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AzureCatalog {
+    pub publishers: Vec<String>,
+    pub images: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VmTagScope {
+    pub tags: BTreeMap<String, Vec<String>>,
+    pub subnets: Vec<String>,
+}
+
+/// Caps on keyed state. Reaching one evicts (and counts) rather than growing.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_tracked_containers: usize,
+    pub max_tracked_pulls: usize,
+    pub max_pending_events: usize,
+    pub max_dedupe_keys: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_tracked_containers: 200_000,
+            max_tracked_pulls: 200_000,
+            max_pending_events: 2_000_000,
+            max_dedupe_keys: 500_000,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let patterns = |xs: &[&str]| {
+            xs.iter()
+                .filter_map(|s| RefPattern::parse(s).ok().map(Pattern))
+                .collect::<Vec<_>>()
+        };
+        Config {
+            image_registry_allow_list: patterns(&[
+                "docker.io/library",
+                "registry.k8s.io",
+                "k8s.gcr.io",
+                "gcr.io/distroless",
+                "mcr.microsoft.com",
+                "public.ecr.aws/eks",
+                "public.ecr.aws/eks-distro",
+                "quay.io/cilium",
+                "ghcr.io/falcosecurity",
+                "docker.io/falcosecurity",
+            ]),
+            time_window: DurationValue(Dur::from_secs(15 * 60)),
+            suspicious_binaries: [
+                "curl",
+                "wget",
+                "sh",
+                "bash",
+                "dash",
+                "ash",
+                "zsh",
+                "ksh",
+                "busybox",
+                "python",
+                "perl",
+                "ruby",
+                "php",
+                "lua",
+                "node",
+                "nc",
+                "ncat",
+                "netcat",
+                "socat",
+                "telnet",
+                "tftp",
+                "nmap",
+                "masscan",
+                "xmrig",
+                "minerd",
+                "base64",
+                "chmod",
+                "powershell",
+                "pwsh",
+                "certutil",
+                "bitsadmin",
+                "mshta",
+                "rundll32",
+                "regsvr32",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            namespace_scope: vec!["kube-system".into(), "kube-public".into(), "default".into()],
+            outbound_cidr_block_list: [
+                "169.254.169.254/32",
+                "fd00:ec2::254/128",
+                "169.254.170.2/32",
+            ]
+            .iter()
+            .filter_map(|s| s.parse().ok().map(Cidr))
+            .collect(),
+            approved_image_catalog: ApprovedImageCatalog::default(),
+            user_data_inspection: true,
+            first_boot_window: DurationValue(Dur::from_secs(30 * 60)),
+            vm_tag_scope: VmTagScope::default(),
+            allowed_lateness: DurationValue(Dur::from_secs(120)),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a YAML document; keys left out keep their built-in defaults.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        match serde_saphyr::from_str::<Config>(text) {
+            Ok(c) => {
+                c.check().map_err(|message| ConfigError::Unlocated {
+                    origin: origin.to_string(),
+                    message,
+                })?;
+                Ok(c)
+            }
+            Err(e) => {
+                let message = first_line_of(&e.to_string());
+                match e.location() {
+                    Some(loc) => Err(ConfigError::Located {
+                        origin: origin.to_string(),
+                        line: loc.line(),
+                        column: loc.column(),
+                        message,
+                    }),
+                    None => Err(ConfigError::Unlocated {
+                        origin: origin.to_string(),
+                        message,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Checks that need the whole document.
+    fn check(&self) -> Result<(), String> {
+        if self.time_window.0 .0 <= 0 {
+            return Err("time_window must be positive".into());
+        }
+        if self.first_boot_window.0 .0 <= 0 {
+            return Err("first_boot_window must be positive".into());
+        }
+        if self.allowed_lateness.0 .0 < 0 {
+            return Err("allowed_lateness must not be negative".into());
+        }
+        if self.suspicious_binaries.iter().any(|b| b.trim().is_empty()) {
+            return Err("suspicious_binaries has an empty entry".into());
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as YAML, for `pullwatch config show`.
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self)
+            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+    }
+}
+
+/// serde-saphyr renders a source snippet after the message; the summary line is what a
+/// located error needs.
+fn first_line_of(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim().to_string()
+}
+
+/// A duration written as `15m`, `1h30m`, `90s` or a number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurationValue(pub Dur);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as 15m, 90s or 1h30m")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<DurationValue, E> {
+                Dur::parse(s).map(DurationValue).ok_or_else(|| {
+                    E::custom(format!("{s:?} is not a duration such as 15m, 90s or 1h30m"))
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<DurationValue, E> {
+                i64::try_from(n)
+                    .map(|n| DurationValue(Dur::from_secs(n)))
+                    .map_err(|_| E::custom("duration too large"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<DurationValue, E> {
+                Ok(DurationValue(Dur::from_secs(n)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for DurationValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+/// An allowlist entry, parsed when read so a malformed one is reported in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern(pub RefPattern);
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RefPattern::parse(&s)
+            .map(Pattern)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Pattern {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+/// A CIDR block; a bare address means just that address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr(pub IpNet);
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Ok(n) = t.parse::<IpNet>() {
+            return Ok(Cidr(n.trunc()));
+        }
+        t.parse::<std::net::IpAddr>()
+            .map(|ip| Cidr(IpNet::from(ip)))
+            .map_err(|_| format!("{s:?} is not a CIDR block or IP address"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_yaml("", "x").unwrap();
+        assert_eq!(c.time_window.0, Dur::from_secs(900));
+        assert!(c.suspicious_binaries.contains(&"curl".to_string()));
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = Config::from_yaml(
+            "time_window: 5m\nimage_registry_allow_list: [registry.acme.internal]\noutbound_cidr_block_list: [203.0.113.0/24, 198.51.100.7]\nnamespace_scope: ['prod-*']\n",
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.time_window.0, Dur::from_secs(300));
+        assert_eq!(c.image_registry_allow_list.len(), 1);
+        assert_eq!(
+            c.outbound_cidr_block_list[1].0.to_string(),
+            "198.51.100.7/32"
+        );
+        assert_eq!(c.namespace_scope, vec!["prod-*"]);
+    }
+
+    #[test]
+    fn misspelt_key_is_located() {
+        let err = Config::from_yaml("time_window: 5m\ntime_windw: 10m\n", "cfg.yaml").unwrap_err();
+        let ConfigError::Located { line, message, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(*line, 2, "{err}");
+        assert!(message.contains("time_windw"), "{message}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        for (doc, line, needle) in [
+            ("time_window: soon\n", 1, "soon"),
+            (
+                "outbound_cidr_block_list:\n  - 10.0.0.0/8\n  - 10.0.0.0/99\n",
+                3,
+                "10.0.0.0/99",
+            ),
+            (
+                "image_registry_allow_list:\n  - nginx@sha256:ab\n",
+                2,
+                "tag or digest",
+            ),
+        ] {
+            let err = Config::from_yaml(doc, "cfg.yaml").unwrap_err();
+            let ConfigError::Located {
+                line: l, message, ..
+            } = &err
+            else {
+                panic!("{err}")
+            };
+            assert_eq!(*l, line, "{doc}: {err}");
+            assert!(message.contains(needle), "{doc}: {message}");
+        }
+    }
+
+    #[test]
+    fn show_round_trips() {
+        let c = Config::default();
+        let y = c.to_yaml();
+        let back = Config::from_yaml(&y, "shown").unwrap();
+        assert_eq!(back.to_yaml(), y);
+        assert!(y.contains("time_window: 15m"), "{y}");
+    }
+}

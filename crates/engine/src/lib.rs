@@ -1,0 +1,199 @@
+//! pullwatch's correlation core. It does no I/O and reads no clock: events go in with
+//! their own timestamps, alerts come out, and the same events give the same alerts in
+//! any arrival order within the allowed lateness. Every piece of state is keyed,
+//! expires with its window, and is capped, with every eviction counted.
+#![forbid(unsafe_code)]
+
+pub mod an0691;
+pub mod config;
+pub mod matchers;
+pub mod reorder;
+pub mod stats;
+
+use an0691::{Activity, ContainerChains};
+use config::Config;
+use matchers::Matchers;
+use pullwatch_model::time::Dur;
+use pullwatch_model::{Alert, Event, EventKind, Placement, Ts};
+use reorder::{Admit, ReorderBuffer};
+use stats::{EngineStats, LateLocation};
+use std::collections::HashMap;
+
+pub use config::ConfigError;
+
+const LATE_LOCATIONS_KEPT: usize = 5;
+
+pub struct Engine {
+    cfg: Config,
+    matchers: Matchers,
+    reorder: ReorderBuffer,
+    containers: ContainerChains,
+    /// Dedupe keys seen, with the event time they were first seen at.
+    seen: HashMap<Box<str>, Ts>,
+    stats: EngineStats,
+    ready: Vec<Event>,
+    next_expiry: Ts,
+}
+
+impl Engine {
+    pub fn new(cfg: Config) -> Engine {
+        let window = cfg.time_window.0;
+        let lateness = cfg.allowed_lateness.0;
+        Engine {
+            matchers: Matchers::new(&cfg),
+            reorder: ReorderBuffer::new(lateness, cfg.limits.max_pending_events),
+            containers: ContainerChains::new(
+                window,
+                lateness,
+                cfg.limits.max_tracked_containers,
+                cfg.limits.max_tracked_pulls,
+            ),
+            seen: HashMap::new(),
+            stats: EngineStats::default(),
+            ready: Vec::new(),
+            next_expiry: Ts::MIN,
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Takes one event; alerts that it (or the records it lets through the watermark)
+    /// completes are appended to `alerts`.
+    pub fn push(&mut self, event: Event, alerts: &mut Vec<Alert>) {
+        self.stats.events += 1;
+        let (path, line) = (event.source.path.clone(), event.source.line);
+        match self.reorder.admit(event) {
+            Admit::Held => {}
+            Admit::Late { behind } => {
+                self.stats.late += 1;
+                if self.stats.late_first.len() < LATE_LOCATIONS_KEPT {
+                    self.stats.late_first.push(LateLocation {
+                        path: path.to_string(),
+                        line,
+                        behind: behind.to_string(),
+                    });
+                }
+                return;
+            }
+        }
+        let mut ready = std::mem::take(&mut self.ready);
+        self.stats.reorder_forced += self.reorder.release(&mut ready) as u64;
+        for ev in ready.drain(..) {
+            self.process(&ev, alerts);
+        }
+        self.ready = ready;
+        self.maybe_expire();
+    }
+
+    /// End of input: everything held is released and correlated.
+    pub fn finish(&mut self, alerts: &mut Vec<Alert>) {
+        let mut ready = std::mem::take(&mut self.ready);
+        self.reorder.drain(&mut ready);
+        for ev in ready.drain(..) {
+            self.process(&ev, alerts);
+        }
+        self.ready = ready;
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let mut s = self.stats.clone();
+        s.containers_tracked = self.containers.tracked() as u64;
+        s
+    }
+
+    pub fn watermark(&self) -> Ts {
+        self.reorder.watermark()
+    }
+
+    fn maybe_expire(&mut self) {
+        let wm = self.reorder.watermark();
+        if wm < self.next_expiry {
+            return;
+        }
+        // Sweeping every eighth of a window keeps state within ~1.125 windows while
+        // costing one pass per sweep.
+        let step = Dur((self.cfg.time_window.0 .0 / 8).max(1));
+        self.next_expiry = wm.saturating_add(step);
+        self.containers.expire(wm, &mut self.stats);
+        let horizon = wm
+            .saturating_sub(self.cfg.time_window.0)
+            .saturating_sub(self.cfg.allowed_lateness.0);
+        let before = self.seen.len();
+        self.seen.retain(|_, t| *t >= horizon);
+        self.stats
+            .evicted("dedupe keys: expired", (before - self.seen.len()) as u64);
+    }
+
+    /// A duplicate of a fact already correlated is counted and dropped.
+    fn is_duplicate(&mut self, ev: &Event) -> bool {
+        let Some(key) = &ev.dedupe else { return false };
+        if self.seen.contains_key(key) {
+            self.stats.duplicates += 1;
+            return true;
+        }
+        if self.seen.len() >= self.cfg.limits.max_dedupe_keys {
+            // Forget the oldest half rather than grow: a forgotten key can at worst let
+            // one repeat through, which the one-alert-per-entity rule absorbs.
+            let mut times: Vec<Ts> = self.seen.values().copied().collect();
+            times.sort_unstable();
+            let cut = times[times.len() / 2];
+            let before = self.seen.len();
+            self.seen.retain(|_, t| *t > cut);
+            self.stats
+                .evicted("dedupe keys: capacity", (before - self.seen.len()) as u64);
+        }
+        self.seen.insert(key.clone(), ev.time);
+        false
+    }
+
+    fn process(&mut self, ev: &Event, alerts: &mut Vec<Alert>) {
+        if self.is_duplicate(ev) {
+            return;
+        }
+        let m = &self.matchers;
+        let stats = &mut self.stats;
+        match &ev.kind {
+            EventKind::ImagePull(p) => self.containers.on_pull(ev, p, m, stats),
+            EventKind::PodCreate(p) => self.containers.on_pod_create(ev, p, m, stats, alerts),
+            EventKind::PodBinding(b) => self.containers.on_binding(ev, b),
+            EventKind::Container(l) => self.containers.on_lifecycle(ev, l, m, stats),
+            EventKind::Process(p) => {
+                let act = Activity::Process {
+                    exe: &p.exe,
+                    cmdline: &p.cmdline,
+                };
+                match &p.placement {
+                    Placement::Container(c) => {
+                        self.containers.on_activity(ev, c, &act, m, stats, alerts)
+                    }
+                    Placement::Host { .. } => stats.activity("process on a host"),
+                    Placement::Unresolved { .. } => {
+                        stats.activity("process not mapped to a container")
+                    }
+                }
+            }
+            EventKind::Connection(c) => {
+                let act = Activity::Connection {
+                    dst: c.dst,
+                    dst_port: c.dst_port,
+                    proto: c.proto.as_deref(),
+                    exe: c.exe.as_deref(),
+                    src: c.src,
+                };
+                match &c.placement {
+                    Placement::Container(cr) => {
+                        self.containers.on_activity(ev, cr, &act, m, stats, alerts)
+                    }
+                    Placement::Host { .. } => stats.activity("connection from a host"),
+                    Placement::Unresolved { .. } => {
+                        stats.activity("connection not mapped to a container")
+                    }
+                }
+            }
+            EventKind::ContainerAddress(_) | EventKind::ProcessExit(_) => {}
+        }
+    }
+}

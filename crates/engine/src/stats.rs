@@ -1,0 +1,47 @@
+//! What the engine did with the events it was given, for the closing summary. Every
+//! event that did not take part in correlation is counted under a reason here.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct LateLocation {
+    pub path: String,
+    pub line: u64,
+    pub behind: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct EngineStats {
+    pub events: u64,
+    /// Refused because they arrived after the watermark had passed them.
+    pub late: u64,
+    pub late_first: Vec<LateLocation>,
+    /// The same fact reported again (audit stages, kubelet event updates).
+    pub duplicates: u64,
+    /// Released before the watermark because the reorder buffer was full.
+    pub reorder_forced: u64,
+    pub containers_tracked: u64,
+    pub containers_peak: u64,
+    /// Evictions by reason (`expired`, `capacity: trusted`, …).
+    pub evictions: BTreeMap<String, u64>,
+    /// Activity that did not complete a chain, by reason.
+    pub activity: BTreeMap<String, u64>,
+    pub alerts: BTreeMap<String, u64>,
+}
+
+impl EngineStats {
+    pub fn activity(&mut self, reason: &str) {
+        *self.activity.entry(reason.to_string()).or_default() += 1;
+    }
+
+    pub fn evicted(&mut self, reason: &str, n: u64) {
+        if n > 0 {
+            *self.evictions.entry(reason.to_string()).or_default() += n;
+        }
+    }
+
+    pub fn evictions_total(&self) -> u64 {
+        self.evictions.values().sum()
+    }
+}

@@ -1,0 +1,103 @@
+//! The closing summary printed on stderr after a scan: what was read, what was skipped
+//! and where, what the engine dropped or evicted, and the alerts by rule.
+
+use pullwatch_decode::DecodeStats;
+use pullwatch_engine::stats::EngineStats;
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ScanSummary {
+    pub decode: DecodeStats,
+    pub engine: EngineStats,
+    /// Inputs that could not be read at all, with the error.
+    pub input_errors: Vec<String>,
+}
+
+impl ScanSummary {
+    pub fn render(&self) -> String {
+        let d = &self.decode;
+        let e = &self.engine;
+        let mut s = String::new();
+        let _ = writeln!(s, "pullwatch: scan summary");
+        let _ = writeln!(s, "  inputs: {} ({} bytes)", d.inputs, d.bytes);
+        for err in &self.input_errors {
+            let _ = writeln!(s, "  input error: {}", crate::escape::terminal(err));
+        }
+        for (f, c) in &d.formats {
+            let _ = writeln!(
+                s,
+                "  read {:<18} {:>9} records  {:>9} events",
+                f.name(),
+                c.records,
+                c.events
+            );
+        }
+        let skipped = d.skipped_total();
+        if skipped > 0 {
+            let _ = writeln!(s, "  skipped: {skipped} records");
+            for (reason, sc) in &d.skipped {
+                let _ = writeln!(
+                    s,
+                    "    {:>7}  {}",
+                    sc.count,
+                    crate::escape::terminal(reason)
+                );
+                for loc in &sc.first {
+                    let _ = writeln!(
+                        s,
+                        "             at {}:{}: {}",
+                        crate::escape::terminal(&loc.path),
+                        loc.line,
+                        crate::escape::terminal(&loc.detail)
+                    );
+                }
+            }
+        } else {
+            let _ = writeln!(s, "  skipped: none");
+        }
+        let _ = writeln!(s, "  events correlated: {}", e.events - e.late);
+        if e.duplicates > 0 {
+            let _ = writeln!(s, "  duplicates dropped: {}", e.duplicates);
+        }
+        if e.late > 0 {
+            let _ = writeln!(
+                s,
+                "  late (beyond allowed_lateness, not correlated): {}",
+                e.late
+            );
+            for l in &e.late_first {
+                let _ = writeln!(
+                    s,
+                    "             at {}:{}: {} late",
+                    crate::escape::terminal(&l.path),
+                    l.line,
+                    l.behind
+                );
+            }
+        }
+        if e.reorder_forced > 0 {
+            let _ = writeln!(
+                s,
+                "  released early (reorder buffer full): {}",
+                e.reorder_forced
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  containers tracked: {} (peak {})",
+            e.containers_tracked, e.containers_peak
+        );
+        for (reason, n) in &e.evictions {
+            let _ = writeln!(s, "  evicted {reason}: {n}");
+        }
+        if e.alerts.is_empty() {
+            let _ = writeln!(s, "  alerts: none");
+        } else {
+            let total: u64 = e.alerts.values().sum();
+            let by: Vec<String> = e.alerts.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let _ = writeln!(s, "  alerts: {total} ({})", by.join(", "));
+        }
+        s
+    }
+}
