@@ -567,7 +567,11 @@ fn run_instances(
             launch_template: launch_template.clone(),
             launched_at: inst.launch_time.as_ref().and_then(LaunchTime::ts),
         };
-        common.push(out, CloudAction::InstanceLaunch(launch), &instance_id);
+        common.push(
+            out,
+            CloudAction::InstanceLaunch(Box::new(launch)),
+            &instance_id,
+        );
     }
     Ok(())
 }

@@ -39,7 +39,8 @@ pub struct CloudEvent {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum CloudAction {
-    InstanceLaunch(VmLaunch),
+    /// Boxed: a launch carries far more than the other actions.
+    InstanceLaunch(Box<VmLaunch>),
     InstanceStart {
         instance_id: String,
     },
@@ -260,7 +261,7 @@ mod tests {
     /// boot marker, and that before the first process: the order the engine needs.
     #[test]
     fn same_time_order_follows_the_boot_sequence() {
-        let launch = ev(cloud(CloudAction::InstanceLaunch(VmLaunch {
+        let launch = ev(cloud(CloudAction::InstanceLaunch(Box::new(VmLaunch {
             instance_id: "i-1".into(),
             image: Some(VmImage::new("ami-1", VmImageKind::Ami)),
             private_ips: vec![],
@@ -272,7 +273,7 @@ mod tests {
             startup_script_url: None,
             launch_template: None,
             launched_at: None,
-        })));
+        }))));
         let start = ev(cloud(CloudAction::InstanceStart {
             instance_id: "i-1".into(),
         }));
