@@ -4,6 +4,10 @@
 //! arrays and one-record-per-line exports (with or without Logstash's `@timestamp`)
 //! all arrive here one record at a time; the stream unwraps the containers.
 //!
+//! Records that went through Logstash may carry the time only as `@timestamp`.
+//!
+//! Records that went through Logstash may carry the time only as `@timestamp`.
+//!
 //! Ids are lowercased: AWS issues them lowercase, and anonymised samples (Stratus Red
 //! Team) scramble their case, which must not split one instance into two. Addresses
 //! that do not parse (the same samples write `06.237.252.245`) are treated as absent.
@@ -29,6 +33,9 @@ const REDACTED: &str = "<sensitiveDataRemoved>";
 struct Record<'a> {
     #[serde(rename = "eventTime", borrow)]
     event_time: Option<Cow<'a, str>>,
+    /// Logstash pipelines move `eventTime` here (the OTRF datasets have no `eventTime`).
+    #[serde(rename = "@timestamp", borrow)]
+    at_timestamp: Option<Cow<'a, str>>,
     #[serde(rename = "eventSource", borrow)]
     event_source: Option<Cow<'a, str>>,
     #[serde(rename = "eventName", borrow)]
@@ -341,6 +348,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
     let time = rfc3339(
         r.event_time
             .as_deref()
+            .or(r.at_timestamp.as_deref())
             .ok_or(DecodeError::Missing("eventTime"))?,
     )?;
     if source != "ec2.amazonaws.com"
@@ -943,12 +951,9 @@ mod tests {
 
     #[test]
     fn shared_samples() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/samples/cloudtrail");
-        if !dir.is_dir() {
-            eprintln!("skipped: shared samples not present at {}", dir.display());
+        let Some(dir) = crate::util::samples_dir("cloudtrail") else {
             return;
-        }
+        };
         let run = |name: &str| {
             let input = crate::open_path(&dir.join(name)).unwrap();
             let mut s = EventStream::new(input, DecodeOptions::default());

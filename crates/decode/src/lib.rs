@@ -92,6 +92,7 @@ pub fn decode_json_as(
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
         Format::CloudTrail => cloudtrail::decode_json(text, ctx, out),
+        Format::UserData => user_data::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),
