@@ -14,6 +14,7 @@ pub mod sniff;
 pub mod stats;
 pub mod stream;
 pub mod suricata;
+pub mod sysmon;
 pub mod tetragon;
 pub mod user_data;
 pub mod util;
@@ -93,6 +94,7 @@ pub fn decode_json_as(
         Format::DockerEvents => docker::decode_json(text, ctx, out),
         Format::CloudTrail => cloudtrail::decode_json(text, ctx, out),
         Format::UserData => user_data::decode_json(text, ctx, out),
+        Format::Sysmon => sysmon::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),
