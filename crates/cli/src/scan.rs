@@ -82,7 +82,10 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
             Err(e) => summary.input_errors.push(e.to_string()),
         }
     }
-    let mut engine = Engine::new(cfg);
+    let mut engine = Engine::with_inspector(
+        cfg,
+        Box::new(pullwatch_decode::user_data::ContentInspection::default()),
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut alerts: Vec<Alert> = Vec::new();

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auditd;
+pub mod cloudtrail;
 pub mod containerd;
 pub mod docker;
 pub mod falco;
@@ -15,9 +16,11 @@ pub mod sniff;
 pub mod stats;
 pub mod stream;
 pub mod suricata;
+pub mod sysmon;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod tetragon;
+pub mod user_data;
 pub mod util;
 pub mod vpc_flow;
 pub mod zeek;
@@ -93,6 +96,9 @@ pub fn decode_json_as(
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
+        Format::CloudTrail => cloudtrail::decode_json(text, ctx, out),
+        Format::UserData => user_data::decode_json(text, ctx, out),
+        Format::Sysmon => sysmon::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),

@@ -105,6 +105,10 @@ const JSON_MARKERS: &[Marker] = &[
         all: &["\"EventData\":"],
     },
     Marker {
+        format: Format::UserData,
+        all: &["\"InstanceId\":", "\"UserData\":"],
+    },
+    Marker {
         format: Format::Sysmon,
         all: &["\"winlog\":"],
     },

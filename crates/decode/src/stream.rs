@@ -8,6 +8,7 @@ use crate::{decode_json_as, decode_text_as, DecodeError, DecodeOptions, RecordCt
 use pullwatch_model::{Event, Format};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::io::BufRead;
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +69,17 @@ impl EventStream {
             path: path.to_string(),
             source,
         };
+        // A Windows event log is binary and only readable whole.
+        if self.mode == Mode::Start
+            && self
+                .input
+                .reader
+                .fill_buf()
+                .map_err(io_err)?
+                .starts_with(crate::sysmon::EVTX_MAGIC)
+        {
+            return self.read_evtx(out, stats);
+        }
         let mut lines = 0;
         while lines < max_lines {
             let r = read_line_capped(
@@ -120,6 +132,33 @@ impl EventStream {
             Ok(_) => false,
             Err(e) => e.is_eof(),
         }
+    }
+
+    fn read_evtx(
+        &mut self,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+    ) -> Result<bool, ReadError> {
+        self.mode = Mode::Done;
+        let path = self.input.path.clone();
+        let bytes = read_all_capped(&mut *self.input.reader, self.opts.max_document_bytes)
+            .map_err(|source| ReadError::Io {
+                path: path.to_string(),
+                source,
+            })?;
+        match bytes {
+            Some(b) => {
+                stats.bytes += b.len() as u64;
+                crate::sysmon::decode_evtx(&path, b, out, stats);
+            }
+            None => stats.skip(
+                "document too large",
+                &path,
+                1,
+                format!("EVTX file over {} bytes", self.opts.max_document_bytes),
+            ),
+        }
+        Ok(false)
     }
 
     fn read_document(

@@ -7,6 +7,7 @@
 //! prefix, Tetragon by all of these), so each container record is reachable through
 //! every alias seen for it, and records found to be the same container are merged.
 
+use crate::evidence::{evidence, one_line};
 use crate::matchers::{Matchers, Trust};
 use crate::stats::EngineStats;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
@@ -896,15 +897,6 @@ impl ContainerChains {
     }
 }
 
-fn evidence(stage: &'static str, ev: &Event, summary: String) -> Evidence {
-    Evidence {
-        stage,
-        time: ev.time,
-        source: ev.source.clone(),
-        summary,
-    }
-}
-
 fn alert_image(i: &ImageRef) -> AlertImage {
     AlertImage {
         reference: i.to_string(),
@@ -924,19 +916,4 @@ fn endpoint(ip: std::net::IpAddr, port: Option<u16>) -> String {
 
 fn quote(s: &str) -> String {
     format!("'{s}'")
-}
-
-/// Command lines can be long and multi-line; evidence summaries are one line of
-/// bounded length (the renderers escape whatever remains).
-fn one_line(s: &str) -> String {
-    let flat: String = s
-        .chars()
-        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-        .collect();
-    if flat.chars().count() > 300 {
-        let cut: String = flat.chars().take(300).collect();
-        format!("{cut}…")
-    } else {
-        flat
-    }
 }

@@ -50,7 +50,7 @@ pub struct Config {
     pub limits: Limits,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApprovedImageCatalog {
     pub aws: AwsCatalog,
@@ -79,6 +79,68 @@ pub struct AzureCatalog {
     pub images: Vec<String>,
 }
 
+/// The built-in catalog approves the operating-system vendors' public images where the
+/// control plane names the vendor (GCP image projects, Azure Marketplace publishers).
+/// CloudTrail does not name an AMI's owner, so AWS approval needs `image_ids` (or
+/// images this account built, whose owner pullwatch learns from `CreateImage`).
+impl Default for ApprovedImageCatalog {
+    fn default() -> Self {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        ApprovedImageCatalog {
+            aws: AwsCatalog {
+                image_ids: Vec::new(),
+                owners: v(&[
+                    "137112412989",
+                    "801119661308",
+                    "099720109477",
+                    "309956199498",
+                    "136693071363",
+                    "125523088429",
+                    "013907871322",
+                ]),
+            },
+            gcp: GcpCatalog {
+                projects: v(&[
+                    "debian-cloud",
+                    "ubuntu-os-cloud",
+                    "ubuntu-os-pro-cloud",
+                    "centos-cloud",
+                    "rhel-cloud",
+                    "rhel-sap-cloud",
+                    "rocky-linux-cloud",
+                    "almalinux-cloud",
+                    "cos-cloud",
+                    "windows-cloud",
+                    "windows-sql-cloud",
+                    "suse-cloud",
+                    "suse-sap-cloud",
+                    "opensuse-cloud",
+                    "fedora-coreos-cloud",
+                    "oracle-linux-cloud",
+                ]),
+                images: Vec::new(),
+            },
+            azure: AzureCatalog {
+                publishers: v(&[
+                    "Canonical",
+                    "MicrosoftWindowsServer",
+                    "MicrosoftWindowsDesktop",
+                    "MicrosoftSQLServer",
+                    "MicrosoftCBLMariner",
+                    "RedHat",
+                    "Debian",
+                    "SUSE",
+                    "OpenLogic",
+                    "Oracle",
+                    "AlmaLinux",
+                    "kinvolk",
+                ]),
+                images: Vec::new(),
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct VmTagScope {
@@ -93,6 +155,7 @@ pub struct Limits {
     pub max_tracked_containers: usize,
     pub max_tracked_pulls: usize,
     pub max_tracked_processes: usize,
+    pub max_tracked_instances: usize,
     pub max_pending_events: usize,
     pub max_dedupe_keys: usize,
 }
@@ -103,6 +166,7 @@ impl Default for Limits {
             max_tracked_containers: 200_000,
             max_tracked_pulls: 200_000,
             max_tracked_processes: 1_000_000,
+            max_tracked_instances: 100_000,
             max_pending_events: 2_000_000,
             max_dedupe_keys: 500_000,
         }

@@ -5,16 +5,20 @@
 #![forbid(unsafe_code)]
 
 pub mod an0691;
+pub mod an0692;
 pub mod config;
+mod evidence;
 pub mod identity;
 pub mod matchers;
 pub mod reorder;
 pub mod stats;
 
 use an0691::{Activity, ContainerChains};
+use an0692::InstanceChains;
 use config::Config;
 use identity::NodeIdentity;
 use matchers::Matchers;
+use pullwatch_model::inspect::{ContentInspector, NoInspection};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Alert, Event, EventKind, LifecyclePhase, Placement, Ts};
 use reorder::{Admit, ReorderBuffer};
@@ -31,6 +35,8 @@ pub struct Engine {
     reorder: ReorderBuffer,
     containers: ContainerChains,
     identity: NodeIdentity,
+    instances: InstanceChains,
+    inspector: Box<dyn ContentInspector>,
     /// Dedupe keys seen, with the event time they were first seen at.
     seen: HashMap<Box<str>, Ts>,
     stats: EngineStats,
@@ -39,7 +45,13 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine without content inspection: user data and command-line patterns are
+    /// not examined (the binary wires the real inspector with [`Engine::with_inspector`]).
     pub fn new(cfg: Config) -> Engine {
+        Engine::with_inspector(cfg, Box::new(NoInspection))
+    }
+
+    pub fn with_inspector(cfg: Config, inspector: Box<dyn ContentInspector>) -> Engine {
         let window = cfg.time_window.0;
         let lateness = cfg.allowed_lateness.0;
         Engine {
@@ -52,6 +64,8 @@ impl Engine {
                 cfg.limits.max_tracked_pulls,
             ),
             identity: NodeIdentity::new(lateness, cfg.limits.max_tracked_processes),
+            instances: InstanceChains::new(&cfg),
+            inspector,
             seen: HashMap::new(),
             stats: EngineStats::default(),
             ready: Vec::new(),
@@ -69,6 +83,12 @@ impl Engine {
     pub fn push(&mut self, event: Event, alerts: &mut Vec<Alert>) {
         self.stats.events += 1;
         let (path, line) = (event.source.path.clone(), event.source.line);
+        // User data handed over directly has no time of its own: it is context for
+        // whichever launch it belongs to, never "late".
+        if matches!(event.kind, EventKind::UserData(_)) {
+            self.process(&event, alerts);
+            return;
+        }
         match self.reorder.admit(event) {
             Admit::Held => {}
             Admit::Late { behind } => {
@@ -105,6 +125,7 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats.clone();
         s.containers_tracked = self.containers.tracked() as u64;
+        s.instances_tracked = self.instances.tracked() as u64;
         s
     }
 
@@ -122,6 +143,7 @@ impl Engine {
         let step = Dur((self.cfg.time_window.0 .0 / 8).max(1));
         self.next_expiry = wm.saturating_add(step);
         self.containers.expire(wm, &mut self.stats);
+        self.instances.expire(wm, &mut self.stats);
         let horizon = wm
             .saturating_sub(self.cfg.time_window.0)
             .saturating_sub(self.cfg.allowed_lateness.0);
@@ -191,6 +213,14 @@ impl Engine {
                 stats.evicted("process links: capacity", e.links);
             }
             EventKind::ProcessExit(x) => self.identity.exit(x.host.as_deref(), x.pid),
+            EventKind::Cloud(c) => self
+                .instances
+                .on_cloud(ev, c, &*self.inspector, stats, alerts),
+            EventKind::UserData(u) => {
+                self.instances
+                    .on_user_data(ev, u, &*self.inspector, stats, alerts)
+            }
+            EventKind::GuestBoot(g) => self.instances.on_guest_boot(ev, g),
             EventKind::ContainerAddress(a) => {
                 for ip in &a.ips {
                     self.identity.lease(*ip, &a.container, t);
@@ -205,14 +235,14 @@ impl Engine {
                     Placement::Container(c) => {
                         self.containers.on_activity(ev, c, &act, m, stats, alerts)
                     }
-                    Placement::Host { .. } => stats.activity("process on a host"),
+                    Placement::Host { host } => self.guest_process(ev, p, host.as_deref(), alerts),
                     Placement::Unresolved { host } => {
                         match self
                             .identity
                             .resolve_process(host.as_deref(), p.pid, p.ppid, t)
                         {
                             Some(c) => self.containers.on_activity(ev, &c, &act, m, stats, alerts),
-                            None => stats.activity("process not descended from a container"),
+                            None => self.guest_process(ev, p, host.as_deref(), alerts),
                         }
                     }
                 }
@@ -225,11 +255,20 @@ impl Engine {
                     exe: c.exe.as_deref(),
                     src: c.src,
                 };
+                if let Some(k) = c
+                    .instance_id
+                    .as_deref()
+                    .and_then(|i| self.instances.by_instance_id(i))
+                {
+                    self.instances
+                        .on_connection(&k, ev, c.dst, c.dst_port, m, stats, alerts);
+                    return;
+                }
                 match &c.placement {
                     Placement::Container(cr) => {
                         self.containers.on_activity(ev, cr, &act, m, stats, alerts)
                     }
-                    Placement::Host { .. } => stats.activity("connection from a host"),
+                    Placement::Host { .. } => self.guest_connection(ev, c, alerts),
                     Placement::Unresolved { host } => {
                         let by_pid = match c.pid {
                             Some(_) => {
@@ -244,11 +283,60 @@ impl Engine {
                             Some(cr) => {
                                 self.containers.on_activity(ev, &cr, &act, m, stats, alerts)
                             }
-                            None => stats.activity("connection not from a container"),
+                            None => self.guest_connection(ev, c, alerts),
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// A process outside every container: a VM guest's, if the host is a known instance.
+    fn guest_process(
+        &mut self,
+        ev: &Event,
+        p: &pullwatch_model::ProcessExec,
+        host: Option<&str>,
+        alerts: &mut Vec<Alert>,
+    ) {
+        match host.and_then(|h| self.instances.by_host(h)) {
+            Some(k) => self.instances.on_process(
+                &k,
+                ev,
+                &p.exe,
+                &p.cmdline,
+                p.parent_exe.as_deref(),
+                &self.matchers,
+                &*self.inspector,
+                &mut self.stats,
+                alerts,
+            ),
+            None => self.stats.activity("process on a host"),
+        }
+    }
+
+    /// A connection outside every container: a VM's egress, if its source is a known
+    /// instance address.
+    fn guest_connection(
+        &mut self,
+        ev: &Event,
+        c: &pullwatch_model::Connection,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let by_host = c.placement.host().and_then(|h| self.instances.by_host(h));
+        match by_host.or_else(|| c.src.and_then(|ip| self.instances.by_address(ip))) {
+            Some(k) => self.instances.on_connection(
+                &k,
+                ev,
+                c.dst,
+                c.dst_port,
+                &self.matchers,
+                &mut self.stats,
+                alerts,
+            ),
+            None => self
+                .stats
+                .activity("connection not from a container or known instance"),
         }
     }
 }

@@ -23,6 +23,7 @@ pub struct EngineStats {
     pub reorder_forced: u64,
     pub containers_tracked: u64,
     pub containers_peak: u64,
+    pub instances_tracked: u64,
     /// Evictions by reason (`expired`, `capacity: trusted`, …).
     pub evictions: BTreeMap<String, u64>,
     /// Activity that did not complete a chain, by reason.

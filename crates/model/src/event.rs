@@ -2,6 +2,7 @@
 //! analytic can use; decoders map every source onto these and nothing else, so the
 //! engine never learns which tool reported a fact.
 
+use crate::cloud::{CloudAction, CloudEvent, GuestBoot, UserDataSeen};
 use crate::image::ImageRef;
 use crate::source::SourceRef;
 use crate::time::Ts;
@@ -45,6 +46,14 @@ impl Event {
             EventKind::ProcessFork(_) => 6,
             EventKind::Connection(_) => 7,
             EventKind::ProcessExit(_) => 9,
+            EventKind::Cloud(c) => match &c.action {
+                CloudAction::ImageCreated { .. } | CloudAction::ImagePermission { .. } => 0,
+                CloudAction::InstanceLaunch(_) | CloudAction::UserDataChanged { .. } => 1,
+                CloudAction::InstanceStart { .. } => 4,
+                CloudAction::InstanceStop { .. } => 8,
+            },
+            EventKind::UserData(_) => 0,
+            EventKind::GuestBoot(_) => 5,
         }
     }
 
@@ -64,6 +73,16 @@ impl Event {
             EventKind::ProcessFork(_) => "process-fork",
             EventKind::Connection(_) => "connection",
             EventKind::ProcessExit(_) => "process-exit",
+            EventKind::Cloud(c) => match &c.action {
+                CloudAction::InstanceLaunch(_) => "instance-launch",
+                CloudAction::InstanceStart { .. } => "instance-start",
+                CloudAction::InstanceStop { .. } => "instance-stop",
+                CloudAction::UserDataChanged { .. } => "user-data-changed",
+                CloudAction::ImageCreated { .. } => "image-created",
+                CloudAction::ImagePermission { .. } => "image-permission",
+            },
+            EventKind::UserData(_) => "user-data",
+            EventKind::GuestBoot(_) => "guest-boot",
         }
     }
 }
@@ -92,6 +111,13 @@ pub enum EventKind {
     ProcessExit(ProcessExit),
     /// An outbound connection or flow.
     Connection(Connection),
+    /// A cloud control-plane call: VM launch, start, stop, user-data change, image
+    /// provenance or sharing.
+    Cloud(CloudEvent),
+    /// User data given to pullwatch directly, to be inspected.
+    UserData(UserDataSeen),
+    /// A guest reached a boot stage (cloud-init).
+    GuestBoot(GuestBoot),
 }
 
 /// What a record says about the container an event belongs to. Every field is

@@ -4,13 +4,16 @@
 #![forbid(unsafe_code)]
 
 pub mod alert;
+pub mod cloud;
 pub mod event;
 pub mod image;
+pub mod inspect;
 pub mod net;
 pub mod source;
 pub mod time;
 
 pub use alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
+pub use cloud::*;
 pub use event::*;
 pub use image::{ImageRef, RefPattern, RefPatternError};
 pub use net::is_public as is_public_ip;

@@ -1,0 +1,29 @@
+//! Building evidence lines, shared by the analytics so every alert's evidence reads
+//! the same way.
+
+use pullwatch_model::alert::Evidence;
+use pullwatch_model::Event;
+
+pub fn evidence(stage: &'static str, ev: &Event, summary: String) -> Evidence {
+    Evidence {
+        stage,
+        time: ev.time,
+        source: ev.source.clone(),
+        summary,
+    }
+}
+
+/// Command lines can be long and multi-line; evidence summaries are one line of
+/// bounded length (the renderers escape whatever remains).
+pub fn one_line(s: &str) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+        .collect();
+    if flat.chars().count() > 300 {
+        let cut: String = flat.chars().take(300).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
