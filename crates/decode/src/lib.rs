@@ -8,6 +8,7 @@ pub mod cloudtrail;
 pub mod docker;
 pub mod falco;
 pub mod framing;
+pub mod gcp_audit;
 pub mod k8s_audit;
 pub mod k8s_events;
 pub mod sniff;
@@ -95,6 +96,7 @@ pub fn decode_json_as(
         Format::CloudTrail => cloudtrail::decode_json(text, ctx, out),
         Format::UserData => user_data::decode_json(text, ctx, out),
         Format::Sysmon => sysmon::decode_json(text, ctx, out),
+        Format::GcpAudit => gcp_audit::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),
