@@ -4,6 +4,7 @@
 //! normalized events. Anything that cannot be decoded becomes a counted, located skip.
 #![forbid(unsafe_code)]
 
+pub mod azure_activity;
 pub mod cloudtrail;
 pub mod docker;
 pub mod falco;
@@ -97,6 +98,7 @@ pub fn decode_json_as(
         Format::UserData => user_data::decode_json(text, ctx, out),
         Format::Sysmon => sysmon::decode_json(text, ctx, out),
         Format::GcpAudit => gcp_audit::decode_json(text, ctx, out),
+        Format::AzureActivity => azure_activity::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),

@@ -51,6 +51,12 @@ pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     B64.decode(&compact).ok()
 }
 
+/// Base64 of `s`, for other modules' fixtures.
+#[cfg(test)]
+pub(crate) fn tests_b64(s: &str) -> String {
+    B64.encode(s)
+}
+
 /// User data as a transport carried it: base64 that decodes to text becomes the text;
 /// anything else (plain text, or base64 of gzip) is kept as given, since
 /// [`inspect_user_data`] unwraps base64 and gzip itself.
