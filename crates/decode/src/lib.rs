@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod azure_activity;
+pub mod cloud_init;
 pub mod cloudtrail;
 pub mod docker;
 pub mod falco;
@@ -124,6 +125,7 @@ pub fn decode_text_as(
 
         Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
         Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),
+        Format::CloudInit => cloud_init::decode_text(line, ctx, &mut state.cloud_init, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} lines are not decoded by this build"
         ))),
@@ -140,4 +142,6 @@ pub struct TextState {
     pub zeek: zeek::ZeekState,
     /// The columns named by the last VPC Flow Logs header line.
     pub vpc: vpc_flow::VpcState,
+    /// Whether the input is cloud-init's, and the instance id it named last.
+    pub cloud_init: cloud_init::CloudInitState,
 }
