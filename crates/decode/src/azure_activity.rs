@@ -589,6 +589,34 @@ mod tests {
         assert_eq!(l.image.unwrap().kind, VmImageKind::AzureSharedGallery);
     }
 
+    /// `properties.userData` (base64) and a Marketplace `plan` without an image
+    /// reference, as a body some pipelines have already parsed into an object.
+    #[test]
+    fn user_data_plan_and_parsed_bodies() {
+        let body = format!(
+            r#"{{"location":"eastus","plan":{{"name":"miner-sku","publisher":"shady-pub","product":"miner-offer"}},"properties":{{"userData":"{}","osProfile":{{"computerName":"w2"}}}}}}"#,
+            crate::user_data::tests_b64("#!/bin/sh\necho hi\n")
+        );
+        let rec = record(
+            "MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE",
+            "Start",
+            "c7",
+            &format!(r#","requestBody":{body}"#),
+        );
+        let (ev, st) = stream(&rec);
+        assert_eq!(ev.len(), 1, "{st:?}");
+        let l = launch(&ev[0]);
+        assert_eq!(
+            l.user_data,
+            UserDataState::Present("#!/bin/sh\necho hi\n".into())
+        );
+        let img = l.image.as_ref().unwrap();
+        assert_eq!(img.id, "shady-pub:miner-offer:miner-sku:latest");
+        assert_eq!(img.kind, VmImageKind::AzureMarketplace);
+        assert_eq!(img.publisher.as_deref(), Some("shady-pub"));
+        assert_eq!(cloud(&ev[0]).region.as_deref(), Some("eastus"));
+    }
+
     #[test]
     fn start_stop_failures_and_other_operations() {
         let corr = "c2";

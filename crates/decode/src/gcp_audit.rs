@@ -712,6 +712,15 @@ mod tests {
                 r#"{{"logName":"projects/p1/logs/cloudaudit.googleapis.com%2Factivity","operation":{{"id":"op-{method}","first":true}},"protoPayload":{{"serviceName":"compute.googleapis.com","methodName":"v1.compute.{method}","resourceName":"projects/p1/zones/z1/instances/vm","request":{request}}},"resource":{{"labels":{{"instance_id":"42","project_id":"p1","zone":"z1"}}}},"timestamp":"2024-01-01T00:00:00Z"}}"#
             )
         };
+        // A method name without an API version.
+        let bare = op("instances.stop", "{}")
+            .replace("v1.compute.instances.stop", "compute.instances.stop");
+        assert_eq!(
+            cloud(&decode(&bare)[0]).action,
+            CloudAction::InstanceStop {
+                instance_id: "42".into()
+            }
+        );
         let ev = decode(&op("instances.start", r#"{"@type":"x"}"#));
         assert_eq!(
             cloud(&ev[0]).action,
