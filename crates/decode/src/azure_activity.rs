@@ -406,23 +406,14 @@ fn clean(s: Option<&str>) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, DecodeStats, EventStream, Input};
+    use crate::DecodeStats;
     use pullwatch_model::Ts;
-    use std::io::Cursor;
     use std::sync::Arc;
 
     const SUB: &str = "8A4DE8B5-095C-47D0-A96F-A75130C61D53";
 
     fn stream(data: &str) -> (Vec<Event>, DecodeStats) {
-        let input = Input {
-            path: Arc::from("mem"),
-            size: None,
-            reader: Box::new(Cursor::new(data.as_bytes().to_vec())),
-        };
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 100).unwrap() {}
-        (out, stats)
+        crate::test_support::stream_bytes("mem", data.as_bytes().to_vec())
     }
 
     fn cloud(e: &Event) -> &CloudEvent {
@@ -692,13 +683,10 @@ mod tests {
 
     #[test]
     fn shared_samples() {
-        let Some(dir) = crate::util::samples_dir("azure-activity") else {
+        let Some(dir) = crate::test_support::samples("azure-activity") else {
             return;
         };
-        let input = crate::open_path(&dir.join("activitylogs.log")).unwrap();
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut ev, mut st) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut ev, &mut st, 100).unwrap() {}
+        let (ev, st) = crate::test_support::stream_file(&dir.join("activitylogs.log"));
         // One pretty-printed Event Hub listKeys record: recognized, of no interest.
         assert_eq!(st.skipped_total(), 0, "{st:?}");
         assert_eq!(st.formats[&Format::AzureActivity].records, 1);

@@ -249,23 +249,11 @@ fn secs_to_ms(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, DecodeStats, EventStream, Input};
-    use std::io::Cursor;
+    use crate::DecodeStats;
     use std::sync::Arc;
 
-    fn run_input(input: Input) -> (Vec<Event>, DecodeStats) {
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 1000).unwrap() {}
-        (out, stats)
-    }
-
     fn stream(data: &str) -> (Vec<Event>, DecodeStats) {
-        run_input(Input {
-            path: Arc::from("mem"),
-            size: None,
-            reader: Box::new(Cursor::new(data.as_bytes().to_vec())),
-        })
+        crate::test_support::stream_bytes("mem", data.as_bytes().to_vec())
     }
 
     fn boot(e: &Event) -> &GuestBoot {
@@ -392,10 +380,10 @@ Nov 03 06:51:09.000000 web-1 cloud-init[300]: Cloud-init v. 22.1 running 'module
 
     #[test]
     fn shared_samples() {
-        let Some(dir) = crate::util::samples_dir("cloud-init") else {
+        let Some(dir) = crate::test_support::samples("cloud-init") else {
             return;
         };
-        let (ev, st) = run_input(crate::open_path(&dir.join("cloud-init.log")).unwrap());
+        let (ev, st) = crate::test_support::stream_file(&dir.join("cloud-init.log"));
         assert_eq!(st.skipped_total(), 0, "{st:?}");
         assert_eq!(st.formats[&Format::CloudInit].records, 2357);
         assert_eq!(ev.len(), 34);
@@ -452,7 +440,7 @@ Nov 03 06:51:09.000000 web-1 cloud-init[300]: Cloud-init v. 22.1 running 'module
             Ts::parse_rfc3339("2020-01-16T19:14:48.519Z").unwrap()
         );
 
-        let (ev, st) = run_input(crate::open_path(&dir.join("cloud-init-output.log")).unwrap());
+        let (ev, st) = crate::test_support::stream_file(&dir.join("cloud-init-output.log"));
         assert_eq!(st.skipped_total(), 0, "{st:?}");
         assert_eq!(st.formats[&Format::CloudInit].records, 230);
         assert_eq!(ev.len(), 40);

@@ -232,14 +232,8 @@ fn attr_value<'a>(attrs: &'a str, key: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn one_json(s: &str) -> Event {
         let mut out = Vec::new();

@@ -461,14 +461,8 @@ fn parse_endpoint(s: &str) -> Option<(IpAddr, Option<u16>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn decode(s: &str) -> Vec<Event> {
         let mut out = Vec::new();

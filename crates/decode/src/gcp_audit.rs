@@ -559,21 +559,12 @@ fn clean(s: Option<&str>) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, DecodeStats, EventStream, Input};
+    use crate::DecodeStats;
     use pullwatch_model::Ts;
-    use std::io::Cursor;
     use std::sync::Arc;
 
     fn stream(data: &str) -> (Vec<Event>, DecodeStats) {
-        let input = Input {
-            path: Arc::from("mem"),
-            size: None,
-            reader: Box::new(Cursor::new(data.as_bytes().to_vec())),
-        };
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 100).unwrap() {}
-        (out, stats)
+        crate::test_support::stream_bytes("mem", data.as_bytes().to_vec())
     }
 
     fn decode(s: &str) -> Vec<Event> {
@@ -770,13 +761,10 @@ mod tests {
 
     #[test]
     fn shared_samples() {
-        let Some(dir) = crate::util::samples_dir("gcp-audit") else {
+        let Some(dir) = crate::test_support::samples("gcp-audit") else {
             return;
         };
-        let input = crate::open_path(&dir.join("audit-log-entries.json.log")).unwrap();
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut ev, mut st) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut ev, &mut st, 100).unwrap() {}
+        let (ev, st) = crate::test_support::stream_file(&dir.join("audit-log-entries.json.log"));
         assert_eq!(st.skipped_total(), 0, "{st:?}");
         assert_eq!(st.formats[&Format::GcpAudit].records, 7);
         assert_eq!(ev.len(), 2);

@@ -652,16 +652,10 @@ fn pod_address(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{open_path, DecodeOptions, DecodeStats, EventStream};
+    use crate::DecodeStats;
     use std::path::{Path, PathBuf};
-    use std::sync::Arc;
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn decode(s: &str) -> Vec<Event> {
         let mut out = Vec::new();
@@ -675,11 +669,8 @@ mod tests {
         out.remove(0)
     }
 
-    fn stream(path: &Path) -> (Vec<Event>, DecodeStats) {
-        let mut s = EventStream::new(open_path(path).unwrap(), DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 64).unwrap() {}
-        (out, stats)
+    fn stream(path: &std::path::Path) -> (Vec<Event>, DecodeStats) {
+        crate::test_support::stream_file(path)
     }
 
     fn fixture(name: &str) -> PathBuf {

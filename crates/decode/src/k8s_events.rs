@@ -333,14 +333,8 @@ mod tests {
     use super::*;
     use crate::{open_path, DecodeOptions, DecodeStats, EventStream};
     use std::path::Path;
-    use std::sync::Arc;
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn decode(s: &str) -> Vec<Event> {
         let mut out = Vec::new();

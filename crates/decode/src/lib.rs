@@ -4,9 +4,11 @@
 //! normalized events. Anything that cannot be decoded becomes a counted, located skip.
 #![forbid(unsafe_code)]
 
+pub mod auditd;
 pub mod azure_activity;
 pub mod cloud_init;
 pub mod cloudtrail;
+pub mod containerd;
 pub mod docker;
 pub mod falco;
 pub mod framing;
@@ -18,6 +20,8 @@ pub mod stats;
 pub mod stream;
 pub mod suricata;
 pub mod sysmon;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod tetragon;
 pub mod user_data;
 pub mod util;
@@ -126,6 +130,8 @@ pub fn decode_text_as(
         Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
         Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),
         Format::CloudInit => cloud_init::decode_text(line, ctx, &mut state.cloud_init, out),
+        Format::ContainerdEvents => containerd::decode_text(line, ctx, &mut state.containerd, out),
+        Format::Auditd => auditd::decode_text(line, ctx, &mut state.auditd, out),
         other => Err(DecodeError::Invalid(format!(
             "{other} lines are not decoded by this build"
         ))),
@@ -142,6 +148,15 @@ pub struct TextState {
     pub zeek: zeek::ZeekState,
     /// The columns named by the last VPC Flow Logs header line.
     pub vpc: vpc_flow::VpcState,
+    pub containerd: containerd::State,
+    pub auditd: auditd::State,
     /// Whether the input is cloud-init's, and the instance id it named last.
     pub cloud_init: cloud_init::CloudInitState,
+}
+
+impl TextState {
+    /// Emits what multi-line formats still hold at the end of the input.
+    pub fn flush(&mut self, path: &Arc<str>, out: &mut Vec<Event>) {
+        self.auditd.flush(path, out);
+    }
 }

@@ -165,6 +165,23 @@ pub fn text_candidates(line: &str, out: &mut Vec<Format>) {
     if crate::cloud_init::looks_like(line) {
         out.push(Format::CloudInit);
     }
+    if (b.starts_with(b"type=") || b.starts_with(b"node=")) && line.contains(" msg=") {
+        out.push(Format::Auditd);
+    }
+    if looks_like_go_time_prefix(b) && line.contains(" /") {
+        out.push(Format::ContainerdEvents);
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` at the start of the line (Go's `time.Time.String()`).
+fn looks_like_go_time_prefix(b: &[u8]) -> bool {
+    b.len() >= 19
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` at the start of the line.

@@ -199,13 +199,25 @@ impl EventStream {
         };
         let mut lines = LineCounter::new(text);
         let mut de = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
+        let mut values = 0usize;
         loop {
             let offset = de.byte_offset();
             match de.next() {
                 None => break,
                 Some(Ok(v)) => {
+                    values += 1;
                     let line = lines.line_at(offset_of(text, v.get()).unwrap_or(offset));
                     self.json_unit(text, v.get(), line, &mut lines, out, stats);
+                }
+                Some(Err(_)) if values == 0 => {
+                    // Not a document after all: a truncated first line of a JSON Lines
+                    // file looks like the start of one. Read it line by line instead.
+                    for (i, l) in text.lines().enumerate() {
+                        self.line_no = i as u64 + 1;
+                        self.line(l.as_bytes(), out, stats);
+                    }
+                    self.finish(out, stats);
+                    break;
                 }
                 Some(Err(e)) => {
                     let line = lines.line_at(offset);
@@ -217,8 +229,13 @@ impl EventStream {
         Ok(false)
     }
 
-    fn finish(&mut self, _out: &mut Vec<Event>, _stats: &mut DecodeStats) {
+    fn finish(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats) {
         self.mode = Mode::Done;
+        let before = out.len();
+        self.text.flush(&self.input.path, out);
+        for e in out.get(before..).unwrap_or_default() {
+            stats.formats.entry(e.source.format).or_default().events += 1;
+        }
     }
 
     fn line(&mut self, bytes: &[u8], out: &mut Vec<Event>, stats: &mut DecodeStats) {

@@ -111,14 +111,8 @@ mod tests {
     use super::*;
     use crate::{DecodeOptions, DecodeStats, EventStream};
     use pullwatch_model::Ts;
-    use std::sync::Arc;
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn conn(e: &Event) -> &Connection {
         match &e.kind {

@@ -485,15 +485,9 @@ fn image(i: &PodImage) -> Option<ImageRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, DecodeStats, EventStream};
-    use std::sync::Arc;
+    use crate::DecodeStats;
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn decode(s: &str) -> Vec<Event> {
         let mut out = Vec::new();
@@ -821,11 +815,7 @@ mod tests {
     }
 
     fn stream(path: &std::path::Path) -> (Vec<Event>, DecodeStats) {
-        let input = crate::open_path(path).unwrap();
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 100).unwrap() {}
-        (out, stats)
+        crate::test_support::stream_file(path)
     }
 
     /// The Tetragon test data and the book captures, from the shared samples when they

@@ -2158,8 +2158,8 @@ pub fn seen_from_file(path: &str, bytes: &[u8]) -> UserDataSeen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, DecodeStats, EventStream, Input};
-    use std::io::{Cursor, Write};
+    use crate::DecodeStats;
+    use std::io::Write;
     use std::sync::Arc;
 
     fn whys(r: &UserDataReport) -> Vec<(&str, &str, &Why)> {
@@ -2520,15 +2520,7 @@ mod tests {
     }
 
     fn stream(data: &str) -> (Vec<Event>, DecodeStats) {
-        let input = Input {
-            path: Arc::from("mem"),
-            size: None,
-            reader: Box::new(Cursor::new(data.as_bytes().to_vec())),
-        };
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 100).unwrap() {}
-        (out, stats)
+        crate::test_support::stream_bytes("mem", data.as_bytes().to_vec())
     }
 
     #[test]
@@ -2593,7 +2585,7 @@ mod tests {
 
     #[test]
     fn shared_samples() {
-        let Some(dir) = crate::util::samples_dir("cloud-init/user-data") else {
+        let Some(dir) = crate::test_support::samples("cloud-init/user-data") else {
             return;
         };
         let read = |name: &str| inspect_user_data(&std::fs::read(dir.join(name)).unwrap());

@@ -264,7 +264,7 @@ pub(crate) fn is_icmp(proto: &str) -> bool {
 mod tests {
     use super::*;
     use crate::{DecodeOptions, DecodeStats, EventStream, Input};
-    use std::io::Cursor;
+
     use std::sync::Arc;
 
     fn conn(e: &Event) -> &Connection {
@@ -286,11 +286,7 @@ mod tests {
     }
 
     fn stream(data: &str) -> (Vec<Event>, DecodeStats) {
-        run(Input {
-            path: Arc::from("mem"),
-            size: None,
-            reader: Box::new(Cursor::new(data.as_bytes().to_vec())),
-        })
+        crate::test_support::stream_bytes("mem", data.as_bytes().to_vec())
     }
 
     #[test]

@@ -410,16 +410,9 @@ fn decimal_from_json_number(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, DecodeStats, EventStream, Input};
-    use std::io::Cursor;
-    use std::sync::Arc;
+    use crate::{DecodeOptions, DecodeStats, EventStream};
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn conn(e: &Event) -> &Connection {
         match &e.kind {
@@ -433,15 +426,7 @@ mod tests {
     }
 
     fn stream(data: &str) -> (Vec<Event>, DecodeStats) {
-        let input = Input {
-            path: Arc::from("mem"),
-            size: None,
-            reader: Box::new(Cursor::new(data.as_bytes().to_vec())),
-        };
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 3).unwrap() {}
-        (out, stats)
+        crate::test_support::stream_bytes("mem", data.as_bytes().to_vec())
     }
 
     const HEAD: &str = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#open\t2024-03-01-10-00-00\n";

@@ -92,6 +92,7 @@ pub struct VmTagScope {
 pub struct Limits {
     pub max_tracked_containers: usize,
     pub max_tracked_pulls: usize,
+    pub max_tracked_processes: usize,
     pub max_pending_events: usize,
     pub max_dedupe_keys: usize,
 }
@@ -101,6 +102,7 @@ impl Default for Limits {
         Limits {
             max_tracked_containers: 200_000,
             max_tracked_pulls: 200_000,
+            max_tracked_processes: 1_000_000,
             max_pending_events: 2_000_000,
             max_dedupe_keys: 500_000,
         }

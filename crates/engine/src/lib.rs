@@ -6,15 +6,17 @@
 
 pub mod an0691;
 pub mod config;
+pub mod identity;
 pub mod matchers;
 pub mod reorder;
 pub mod stats;
 
 use an0691::{Activity, ContainerChains};
 use config::Config;
+use identity::NodeIdentity;
 use matchers::Matchers;
 use pullwatch_model::time::Dur;
-use pullwatch_model::{Alert, Event, EventKind, Placement, Ts};
+use pullwatch_model::{Alert, Event, EventKind, LifecyclePhase, Placement, Ts};
 use reorder::{Admit, ReorderBuffer};
 use stats::{EngineStats, LateLocation};
 use std::collections::HashMap;
@@ -28,6 +30,7 @@ pub struct Engine {
     matchers: Matchers,
     reorder: ReorderBuffer,
     containers: ContainerChains,
+    identity: NodeIdentity,
     /// Dedupe keys seen, with the event time they were first seen at.
     seen: HashMap<Box<str>, Ts>,
     stats: EngineStats,
@@ -48,6 +51,7 @@ impl Engine {
                 cfg.limits.max_tracked_containers,
                 cfg.limits.max_tracked_pulls,
             ),
+            identity: NodeIdentity::new(lateness, cfg.limits.max_tracked_processes),
             seen: HashMap::new(),
             stats: EngineStats::default(),
             ready: Vec::new(),
@@ -121,6 +125,9 @@ impl Engine {
         let horizon = wm
             .saturating_sub(self.cfg.time_window.0)
             .saturating_sub(self.cfg.allowed_lateness.0);
+        let ev = self.identity.expire(horizon);
+        self.stats.evicted("process links: expired", ev.links);
+        self.stats.evicted("address leases: expired", ev.leases);
         let before = self.seen.len();
         self.seen.retain(|_, t| *t >= horizon);
         self.stats
@@ -155,11 +162,40 @@ impl Engine {
         }
         let m = &self.matchers;
         let stats = &mut self.stats;
+        let t = ev.time;
         match &ev.kind {
             EventKind::ImagePull(p) => self.containers.on_pull(ev, p, m, stats),
             EventKind::PodCreate(p) => self.containers.on_pod_create(ev, p, m, stats, alerts),
             EventKind::PodBinding(b) => self.containers.on_binding(ev, b),
-            EventKind::Container(l) => self.containers.on_lifecycle(ev, l, m, stats),
+            EventKind::Container(l) => {
+                match (l.phase, l.pid) {
+                    (LifecyclePhase::Start, Some(pid)) if !l.sandbox => {
+                        let e =
+                            self.identity
+                                .link(l.container.host.as_deref(), pid, &l.container, t);
+                        stats.evicted("process links: capacity", e.links);
+                    }
+                    (LifecyclePhase::Exit, _) => self.identity.container_exit(&l.container, t),
+                    _ => {}
+                }
+                self.containers.on_lifecycle(ev, l, m, stats);
+            }
+            EventKind::ExecStarted(x) => {
+                let e = self
+                    .identity
+                    .link(x.container.host.as_deref(), x.pid, &x.container, t);
+                stats.evicted("process links: capacity", e.links);
+            }
+            EventKind::ProcessFork(f) => {
+                let e = self.identity.fork(f.host.as_deref(), f.pid, f.ppid, t);
+                stats.evicted("process links: capacity", e.links);
+            }
+            EventKind::ProcessExit(x) => self.identity.exit(x.host.as_deref(), x.pid),
+            EventKind::ContainerAddress(a) => {
+                for ip in &a.ips {
+                    self.identity.lease(*ip, &a.container, t);
+                }
+            }
             EventKind::Process(p) => {
                 let act = Activity::Process {
                     exe: &p.exe,
@@ -170,8 +206,14 @@ impl Engine {
                         self.containers.on_activity(ev, c, &act, m, stats, alerts)
                     }
                     Placement::Host { .. } => stats.activity("process on a host"),
-                    Placement::Unresolved { .. } => {
-                        stats.activity("process not mapped to a container")
+                    Placement::Unresolved { host } => {
+                        match self
+                            .identity
+                            .resolve_process(host.as_deref(), p.pid, p.ppid, t)
+                        {
+                            Some(c) => self.containers.on_activity(ev, &c, &act, m, stats, alerts),
+                            None => stats.activity("process not descended from a container"),
+                        }
                     }
                 }
             }
@@ -188,12 +230,25 @@ impl Engine {
                         self.containers.on_activity(ev, cr, &act, m, stats, alerts)
                     }
                     Placement::Host { .. } => stats.activity("connection from a host"),
-                    Placement::Unresolved { .. } => {
-                        stats.activity("connection not mapped to a container")
+                    Placement::Unresolved { host } => {
+                        let by_pid = match c.pid {
+                            Some(_) => {
+                                self.identity
+                                    .resolve_process(host.as_deref(), c.pid, None, t)
+                            }
+                            None => None,
+                        };
+                        let owner = by_pid
+                            .or_else(|| c.src.and_then(|ip| self.identity.resolve_address(ip, t)));
+                        match owner {
+                            Some(cr) => {
+                                self.containers.on_activity(ev, &cr, &act, m, stats, alerts)
+                            }
+                            None => stats.activity("connection not from a container"),
+                        }
                     }
                 }
             }
-            EventKind::ContainerAddress(_) | EventKind::ProcessExit(_) => {}
         }
     }
 }

@@ -41,7 +41,9 @@ impl Event {
                 LifecyclePhase::Exit => 8,
             },
             EventKind::ContainerAddress(_) => 5,
+            EventKind::ExecStarted(_) => 5,
             EventKind::Process(_) => 6,
+            EventKind::ProcessFork(_) => 6,
             EventKind::Connection(_) => 7,
             EventKind::ProcessExit(_) => 9,
             EventKind::Cloud(c) => match &c.action {
@@ -66,7 +68,9 @@ impl Event {
                 LifecyclePhase::Exit => "container-exit",
             },
             EventKind::ContainerAddress(_) => "container-address",
+            EventKind::ExecStarted(_) => "exec-started",
             EventKind::Process(_) => "process",
+            EventKind::ProcessFork(_) => "process-fork",
             EventKind::Connection(_) => "connection",
             EventKind::ProcessExit(_) => "process-exit",
             EventKind::Cloud(c) => match &c.action {
@@ -95,8 +99,14 @@ pub enum EventKind {
     Container(ContainerLifecycle),
     /// A container (or pod) held these addresses from this time on.
     ContainerAddress(ContainerAddress),
+    /// The runtime started an extra process inside a running container (`exec`): its
+    /// pid belongs to the container as much as the init pid does.
+    ExecStarted(ExecStarted),
     /// A process was executed.
     Process(ProcessExec),
+    /// A process forked a child. Sources without container ids (auditd) need these links
+    /// to follow a pid's ancestry up to a container's init pid.
+    ProcessFork(ProcessFork),
     /// A process ended: it frees its pid for reuse.
     ProcessExit(ProcessExit),
     /// An outbound connection or flow.
@@ -248,6 +258,22 @@ pub struct ProcessExec {
     pub cmdline: String,
     pub parent_exe: Option<String>,
     pub user: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecStarted {
+    pub container: ContainerRef,
+    /// Host pid of the exec'd process.
+    pub pid: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessFork {
+    pub host: Option<String>,
+    /// The child's pid.
+    pub pid: u32,
+    /// The forking process's pid.
+    pub ppid: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
