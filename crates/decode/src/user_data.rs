@@ -386,8 +386,8 @@ impl Inspector<'_> {
         }
     }
 
-    /// Scans one command line and records its findings under `shown` (the line as the
-    /// user wrote it).
+    /// Scans one command line and records its findings against it; base64 payloads
+    /// found beside a decoder are decoded and their lines read in turn.
     fn command_line(&mut self, line: &str, place: &str, depth: usize) {
         let whys = self.scan(line, depth);
         for w in whys.whys {
