@@ -462,4 +462,15 @@ Nov 03 06:51:09.000000 web-1 cloud-init[300]: Cloud-init v. 22.1 running 'module
             )
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Damaged log lines never panic the decoder, whatever survives of the framing.
+        #[test]
+        fn never_panics(s in "(2020-01-16 19:14:48,5é9 - |2020-01-16 19:14:48,519 - util.py\\[DEBUG\\]: |h cloud-init\\[1\\]: )?(Cloud-init v\\. )?[ -~é]{0,120}") {
+            let mut state = CloudInitState { seen: true, instance_id: None };
+            let mut out = Vec::new();
+            let _ = decode_text(&s, &crate::test_support::ctx(), &mut state, &mut out);
+        }
+    }
 }
