@@ -672,16 +672,9 @@ fn lower_id(s: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, DecodeStats, EventStream, Input};
-    use std::io::Cursor;
-    use std::sync::Arc;
+    use crate::DecodeStats;
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn decode(s: &str) -> Vec<Event> {
         let mut out = Vec::new();
@@ -690,15 +683,7 @@ mod tests {
     }
 
     fn stream(data: Vec<u8>) -> (Vec<Event>, DecodeStats) {
-        let input = Input {
-            path: Arc::from("mem"),
-            size: None,
-            reader: Box::new(Cursor::new(data)),
-        };
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 1000).unwrap() {}
-        (out, stats)
+        crate::test_support::stream_bytes("mem", data)
     }
 
     fn cloud(e: &Event) -> &CloudEvent {
@@ -951,14 +936,11 @@ mod tests {
 
     #[test]
     fn shared_samples() {
-        let Some(dir) = crate::util::samples_dir("cloudtrail") else {
+        let Some(dir) = crate::test_support::samples("cloudtrail") else {
             return;
         };
         let run = |name: &str| {
-            let input = crate::open_path(&dir.join(name)).unwrap();
-            let mut s = EventStream::new(input, DecodeOptions::default());
-            let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-            while s.fill(&mut out, &mut stats, 1000).unwrap() {}
+            let (out, stats) = crate::test_support::stream_file(&dir.join(name));
             assert_eq!(stats.skipped_total(), 0, "{name}: {stats:?}");
             (out, stats.formats[&Format::CloudTrail].records)
         };

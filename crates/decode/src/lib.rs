@@ -5,11 +5,14 @@
 #![forbid(unsafe_code)]
 
 pub mod auditd;
+pub mod azure_activity;
+pub mod cloud_init;
 pub mod cloudtrail;
 pub mod containerd;
 pub mod docker;
 pub mod falco;
 pub mod framing;
+pub mod gcp_audit;
 pub mod k8s_audit;
 pub mod k8s_events;
 pub mod sniff;
@@ -99,6 +102,8 @@ pub fn decode_json_as(
         Format::CloudTrail => cloudtrail::decode_json(text, ctx, out),
         Format::UserData => user_data::decode_json(text, ctx, out),
         Format::Sysmon => sysmon::decode_json(text, ctx, out),
+        Format::GcpAudit => gcp_audit::decode_json(text, ctx, out),
+        Format::AzureActivity => azure_activity::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),
@@ -124,6 +129,7 @@ pub fn decode_text_as(
 
         Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
         Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),
+        Format::CloudInit => cloud_init::decode_text(line, ctx, &mut state.cloud_init, out),
         Format::ContainerdEvents => containerd::decode_text(line, ctx, &mut state.containerd, out),
         Format::Auditd => auditd::decode_text(line, ctx, &mut state.auditd, out),
         other => Err(DecodeError::Invalid(format!(
@@ -144,6 +150,8 @@ pub struct TextState {
     pub vpc: vpc_flow::VpcState,
     pub containerd: containerd::State,
     pub auditd: auditd::State,
+    /// Whether the input is cloud-init's, and the instance id it named last.
+    pub cloud_init: cloud_init::CloudInitState,
 }
 
 impl TextState {

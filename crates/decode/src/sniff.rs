@@ -160,6 +160,11 @@ pub fn text_candidates(line: &str, out: &mut Vec<Format>) {
     {
         out.push(Format::VpcFlow);
     }
+    // cloud-init logs: Python logging prefix, syslog tag, or a stage banner. Unframed
+    // output lines follow through the stream's memory of the previous line's format.
+    if crate::cloud_init::looks_like(line) {
+        out.push(Format::CloudInit);
+    }
     if (b.starts_with(b"type=") || b.starts_with(b"node=")) && line.contains(" msg=") {
         out.push(Format::Auditd);
     }

@@ -460,14 +460,8 @@ pub fn decode_evtx(path: &Arc<str>, bytes: Vec<u8>, out: &mut Vec<Event>, stats:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, EventStream};
 
-    fn ctx() -> RecordCtx {
-        RecordCtx {
-            path: Arc::from("t"),
-            line: 1,
-        }
-    }
+    use crate::test_support::ctx;
 
     fn decode(s: &str) -> Vec<Event> {
         let mut out = Vec::new();
@@ -575,16 +569,12 @@ mod tests {
     }
 
     fn run_file(path: &std::path::Path) -> (Vec<Event>, DecodeStats) {
-        let input = crate::open_path(path).unwrap();
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 1000).unwrap() {}
-        (out, stats)
+        crate::test_support::stream_file(path)
     }
 
     #[test]
     fn shared_samples() {
-        let Some(dir) = crate::util::samples_dir("sysmon") else {
+        let Some(dir) = crate::test_support::samples("sysmon") else {
             return;
         };
         // evtx_dump-style JSON lines.
@@ -672,14 +662,7 @@ mod tests {
     fn a_broken_evtx_file_is_one_located_skip() {
         let mut bytes = EVTX_MAGIC.to_vec();
         bytes.extend_from_slice(&[0u8; 100]);
-        let input = crate::Input {
-            path: Arc::from("bad.evtx"),
-            size: None,
-            reader: Box::new(std::io::Cursor::new(bytes)),
-        };
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 1000).unwrap() {}
+        let (out, stats) = crate::test_support::stream_bytes("bad.evtx", bytes);
         assert!(out.is_empty());
         assert_eq!(stats.skipped_total(), 1, "{stats:?}");
         assert!(

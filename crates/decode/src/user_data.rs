@@ -51,6 +51,12 @@ pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     B64.decode(&compact).ok()
 }
 
+/// Base64 of `s`, for other modules' fixtures.
+#[cfg(test)]
+pub(crate) fn tests_b64(s: &str) -> String {
+    B64.encode(s)
+}
+
 /// User data as a transport carried it: base64 that decodes to text becomes the text;
 /// anything else (plain text, or base64 of gzip) is kept as given, since
 /// [`inspect_user_data`] unwraps base64 and gzip itself.
@@ -429,8 +435,8 @@ impl Inspector<'_> {
         }
     }
 
-    /// Scans one command line and records its findings under `shown` (the line as the
-    /// user wrote it).
+    /// Scans one command line and records its findings against it; base64 payloads
+    /// found beside a decoder are decoded and their lines read in turn.
     fn command_line(&mut self, line: &str, place: &str, depth: usize) {
         let whys = self.scan(line, depth);
         for w in whys.whys {
@@ -2201,8 +2207,8 @@ pub fn seen_from_file(path: &str, bytes: &[u8]) -> UserDataSeen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DecodeOptions, DecodeStats, EventStream, Input};
-    use std::io::{Cursor, Write};
+    use crate::DecodeStats;
+    use std::io::Write;
     use std::sync::Arc;
 
     fn whys(r: &UserDataReport) -> Vec<(&str, &str, &Why)> {
@@ -2563,15 +2569,7 @@ mod tests {
     }
 
     fn stream(data: &str) -> (Vec<Event>, DecodeStats) {
-        let input = Input {
-            path: Arc::from("mem"),
-            size: None,
-            reader: Box::new(Cursor::new(data.as_bytes().to_vec())),
-        };
-        let mut s = EventStream::new(input, DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 100).unwrap() {}
-        (out, stats)
+        crate::test_support::stream_bytes("mem", data.as_bytes().to_vec())
     }
 
     #[test]
@@ -2636,7 +2634,7 @@ mod tests {
 
     #[test]
     fn shared_samples() {
-        let Some(dir) = crate::util::samples_dir("cloud-init/user-data") else {
+        let Some(dir) = crate::test_support::samples("cloud-init/user-data") else {
             return;
         };
         let read = |name: &str| inspect_user_data(&std::fs::read(dir.join(name)).unwrap());

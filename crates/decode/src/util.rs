@@ -60,21 +60,3 @@ pub fn opt_string<'a>(v: &Option<Cow<'a, str>>) -> Option<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
 }
-
-/// A folder of `shared/samples` for tests: `../../../shared` beside the checkout (as CI
-/// lays it out), or `$PULLWATCH_SHARED` where the checkout sits elsewhere (worktrees).
-/// `None` when absent, so sample tests skip rather than fail.
-#[cfg(test)]
-pub(crate) fn samples_dir(sub: &str) -> Option<std::path::PathBuf> {
-    let base = match std::env::var_os("PULLWATCH_SHARED") {
-        Some(p) => std::path::PathBuf::from(p),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    let dir = base.join("samples").join(sub);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: shared samples not present at {}", dir.display());
-        None
-    }
-}
