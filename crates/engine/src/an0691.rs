@@ -897,12 +897,7 @@ impl ContainerChains {
 }
 
 fn evidence(stage: &'static str, ev: &Event, summary: String) -> Evidence {
-    Evidence {
-        stage,
-        time: ev.time,
-        source: ev.source.clone(),
-        summary,
-    }
+    Evidence::from_event(stage, ev, summary)
 }
 
 fn alert_image(i: &ImageRef) -> AlertImage {

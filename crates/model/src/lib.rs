@@ -10,7 +10,10 @@ pub mod net;
 pub mod source;
 pub mod time;
 
-pub use alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
+pub use alert::{
+    Alert, AlertEntity, AlertImage, Evidence, EvidenceApi, EvidenceContainer, EvidenceEndpoint,
+    EvidenceProcess, Severity,
+};
 pub use event::*;
 pub use image::{ImageRef, RefPattern, RefPatternError};
 pub use net::is_public as is_public_ip;
