@@ -899,6 +899,7 @@ mod tests {
         let uid = finding_uid(&a);
         assert_eq!(uid.len(), 32);
         // Pinned: a change here breaks de-duplication of findings across releases.
+        assert_eq!(uid, "ba429cff131ffb27fb2b1dcb8e5b3a31");
         assert_eq!(uid, finding_uid(&alert()));
         let mut b = alert();
         b.entity.container_id = Some("other".into());
