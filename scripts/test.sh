@@ -11,7 +11,7 @@ if [ ! -x /usr/bin/chromium ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         echo "test.sh: installing chromium for the HTML report's browser test" >&2
         if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+                && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
                 >/tmp/pullwatch-chromium-install.log 2>&1; then
             echo "test.sh: chromium could not be installed (see /tmp/pullwatch-chromium-install.log); the browser test will skip" >&2
         fi

@@ -11,15 +11,19 @@ const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
 const HOSTILE_CMD: &str = "</style><script>alert(1)</script>";
 
 fn browser() -> Option<PathBuf> {
-    let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+    let candidates = [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ];
     candidates.iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
 fn fixture(dir: &Path) -> PathBuf {
     let id = "badc0ffee0ddf00d1234567890abcdef1234567890abcdef1234567890abcdef";
     let name = serde_json::to_string(HOSTILE_NAME).expect("json string");
-    let action = serde_json::to_string(&format!("exec_start: sh -c '{HOSTILE_CMD}'"))
-        .expect("json string");
+    let action =
+        serde_json::to_string(&format!("exec_start: sh -c '{HOSTILE_CMD}'")).expect("json string");
     let container = |status: &str, action: &str, t: u64| {
         format!(
             r#"{{"status":"{status}","id":"{id}","from":"evil.example/x:1","Type":"container","Action":{action},"Actor":{{"ID":"{id}","Attributes":{{"image":"evil.example/x:1","name":{name}}}}},"scope":"local","time":{t},"timeNano":{t}000000000}}"#
@@ -77,7 +81,9 @@ fn dump_dom(browser: &Path, profile: &Path, page: &Path) -> String {
 #[test]
 fn hostile_strings_render_as_text_in_a_real_browser() {
     let Some(browser) = browser() else {
-        println!("skipped: no browser (install Debian's chromium; scripts/test.sh does when it can)");
+        println!(
+            "skipped: no browser (install Debian's chromium; scripts/test.sh does when it can)"
+        );
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -89,22 +95,50 @@ fn hostile_strings_render_as_text_in_a_real_browser() {
         .arg(&input)
         .output()
         .expect("run pullwatch");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let dom = dump_dom(&browser, &dir.path().join("profile"), &report);
     // The report's own structure rendered.
-    assert!(dom.contains("<h1>pullwatch investigation report</h1>"), "{dom}");
-    assert!(dom.contains(r#"<span class="n" id="alerts-total">1</span>"#), "{dom}");
-    assert!(dom.contains(r#"<article class="alert high" id="alert-1">"#), "{dom}");
-    assert_eq!(dom.matches(r#"<div class="stage stage-"#).count(), 4, "pull, create, start, activity");
-    assert!(dom.contains("hostile.jsonl:4"), "the activity's source line is shown");
+    assert!(
+        dom.contains("<h1>pullwatch investigation report</h1>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<span class="n" id="alerts-total">1</span>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<article class="alert high" id="alert-1">"#),
+        "{dom}"
+    );
+    assert_eq!(
+        dom.matches(r#"<div class="stage stage-"#).count(),
+        4,
+        "pull, create, start, activity"
+    );
+    assert!(
+        dom.contains("hostile.jsonl:4"),
+        "the activity's source line is shown"
+    );
     assert!(dom.contains(r#"<table id="alerts-by-severity">"#));
 
     // The hostile strings are text: serialized escaped, never as markup.
     assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;"), "{dom}");
-    assert!(dom.contains("&lt;/style&gt;&lt;script&gt;alert(1)&lt;/script&gt;"), "{dom}");
+    assert!(
+        dom.contains("&lt;/style&gt;&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{dom}"
+    );
     assert!(!dom.contains("<img"), "no image element injected");
     assert!(!dom.contains("<script"), "no script element at all");
-    assert_eq!(dom.matches("<style").count(), 1, "only the report's own style element");
+    assert_eq!(
+        dom.matches("<style").count(),
+        1,
+        "only the report's own style element"
+    );
     assert_eq!(dom.matches("</style>").count(), 1);
 }

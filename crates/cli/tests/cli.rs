@@ -20,7 +20,12 @@ fn pullwatch(args: &[&str]) -> Output {
 
 fn scan(format: &str) -> (String, String) {
     let out = pullwatch(&["scan", "--format", format, "examples/"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (
         String::from_utf8(out.stdout).expect("utf-8 stdout"),
         String::from_utf8(out.stderr).expect("utf-8 stderr"),
@@ -74,7 +79,10 @@ fn output_file_holds_what_stdout_would() {
         let p = path.to_str().expect("utf-8 path");
         let out = pullwatch(&["scan", "-q", "--format", format, "--output", p, "examples/"]);
         assert_eq!(out.status.code(), Some(0));
-        assert!(out.stdout.is_empty(), "{format}: nothing on stdout with --output");
+        assert!(
+            out.stdout.is_empty(),
+            "{format}: nothing on stdout with --output"
+        );
         assert!(out.stderr.is_empty(), "{format}: -q keeps stderr quiet");
         let written = std::fs::read_to_string(&path).expect("output file");
         assert_eq!(written, stdout, "{format}");
@@ -83,10 +91,18 @@ fn output_file_holds_what_stdout_would() {
 
 #[test]
 fn unwritable_output_is_a_usage_error() {
-    let out = pullwatch(&["scan", "--output", "/nonexistent-dir/x/report.html", "examples/"]);
+    let out = pullwatch(&[
+        "scan",
+        "--output",
+        "/nonexistent-dir/x/report.html",
+        "examples/",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot write /nonexistent-dir/x/report.html"), "{err}");
+    assert!(
+        err.contains("cannot write /nonexistent-dir/x/report.html"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -147,7 +163,10 @@ fn hostile_terminal_sequences_stay_visible() {
     std::fs::write(&path, lines.join("\n") + "\n").expect("write fixture");
     let out = pullwatch(&["scan", "--color", "always", path.to_str().expect("utf-8")]);
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(strip_sgr(&text).starts_with("HIGH"), "the fixture raises a chain alert: {text}");
+    assert!(
+        strip_sgr(&text).starts_with("HIGH"),
+        "the fixture raises a chain alert: {text}"
+    );
     assert!(text.contains("box\\x1b]0;owned\\x07\\x1b[2J"), "{text}");
     assert!(text.contains("printf \\x1b[31m"), "{text}");
     assert!(!text.contains("\x1b]0;") && !text.contains("\x1b[2J") && !text.contains('\x07'));
@@ -158,14 +177,28 @@ fn formats_lists_each_recognized_format_with_an_example() {
     let out = pullwatch(&["formats"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    let names: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    for f in ["docker-events", "k8s-audit", "k8s-events", "falco", "tetragon", "zeek-conn", "suricata-eve", "vpc-flow"] {
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for f in [
+        "docker-events",
+        "k8s-audit",
+        "k8s-events",
+        "falco",
+        "tetragon",
+        "zeek-conn",
+        "suricata-eve",
+        "vpc-flow",
+    ] {
         assert!(names.contains(&f), "{f} missing from:\n{text}");
     }
     // Each example is a record that a scan reads as its format.
     let dir = tempfile::tempdir().expect("tempdir");
     for line in text.lines() {
-        let Some((name, example)) = line.split_once(' ') else { continue };
+        let Some((name, example)) = line.split_once(' ') else {
+            continue;
+        };
         let p = dir.path().join(format!("{name}.log"));
         std::fs::write(&p, format!("{}\n", example.trim_start())).expect("write example");
         let out = pullwatch(&["scan", p.to_str().expect("utf-8")]);
@@ -182,20 +215,27 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     let bash = String::from_utf8(out.stdout).expect("utf-8");
     assert!(bash.contains("_pullwatch()"));
     assert!(bash.contains("--fail-on-alert"));
-    assert!(bash.contains("text json ocsf html"), "format values are completed");
+    assert!(
+        bash.contains("text json ocsf html"),
+        "format values are completed"
+    );
     let out = pullwatch(&["completions", "zsh"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("#compdef pullwatch"));
 
     let out = pullwatch(&["man"]);
     assert_eq!(out.status.code(), Some(0));
     let man = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(man.starts_with(".ie") || man.contains(".TH pullwatch 1"), "{man}");
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH pullwatch 1"),
+        "{man}"
+    );
     assert!(man.contains("completions"));
 
     let dir = tempfile::tempdir().expect("tempdir");
     let out = pullwatch(&["man", "--dir", dir.path().to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0));
-    let scan_page = std::fs::read_to_string(dir.path().join("pullwatch-scan.1")).expect("scan page");
+    let scan_page =
+        std::fs::read_to_string(dir.path().join("pullwatch-scan.1")).expect("scan page");
     assert!(scan_page.contains("fail\\-on\\-alert"), "{scan_page}");
     assert!(scan_page.contains("ocsf"));
 }

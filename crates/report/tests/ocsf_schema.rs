@@ -834,7 +834,8 @@ fn every_mapped_field_is_valid_including_the_cloud_profile() {
 fn the_validator_catches_what_the_schema_forbids() {
     let schema = Schema::open();
     let base = as_value(&rich_alert());
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
         (
             "missing required finding_info.uid",
             Box::new(|v| {
