@@ -273,3 +273,131 @@ pub struct Alert {
     pub reasons: Vec<String>,
     pub evidence: Vec<Evidence>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Connection, ImagePull, PodCreate, ProcessExec};
+    use crate::image::ImageRef;
+    use crate::source::Format;
+    use std::sync::Arc;
+
+    fn event(kind: EventKind) -> Event {
+        let src = SourceRef {
+            format: Format::Tetragon,
+            path: Arc::from("t.jsonl"),
+            line: 3,
+        };
+        Event::new(Ts(7), src, kind)
+    }
+
+    fn in_container() -> Placement {
+        Placement::Container(ContainerRef {
+            host: Some("node-1".into()),
+            id: Some("3f9c2a7d1e8b".into()),
+            name: Some("worker".into()),
+            image: Some(ImageRef::parse("nginx:1")),
+            ..ContainerRef::default()
+        })
+    }
+
+    #[test]
+    fn process_evidence_keeps_the_process_and_its_container() {
+        let ev = event(EventKind::Process(ProcessExec {
+            placement: in_container(),
+            pid: Some(42),
+            ppid: Some(1),
+            exe: "/usr/bin/curl".into(),
+            cmdline: "curl -s x".into(),
+            parent_exe: Some("/bin/sh".into()),
+            user: Some("root".into()),
+        }));
+        let e = Evidence::from_event("activity", &ev, "exec curl".into());
+        assert_eq!(
+            (e.stage, e.time, e.summary.as_str()),
+            ("activity", Ts(7), "exec curl")
+        );
+        assert_eq!(e.host.as_deref(), Some("node-1"));
+        assert_eq!(e.image.as_deref(), Some("docker.io/library/nginx:1"));
+        let c = e.container.expect("container");
+        assert_eq!(
+            (c.id.as_deref(), c.name.as_deref()),
+            (Some("3f9c2a7d1e8b"), Some("worker"))
+        );
+        let p = e.process.expect("process");
+        assert_eq!(
+            (p.pid, p.ppid, p.exe.as_str()),
+            (Some(42), Some(1), "/usr/bin/curl")
+        );
+        assert_eq!(p.cmdline, "curl -s x");
+        assert!(e.dst.is_none() && e.api.is_none());
+    }
+
+    #[test]
+    fn connection_evidence_keeps_endpoints_and_protocol() {
+        let ev = event(EventKind::Connection(Connection {
+            placement: Placement::Unresolved { host: None },
+            pid: None,
+            exe: None,
+            src: Some("10.0.0.2".parse().unwrap()),
+            src_port: Some(5000),
+            dst: "169.254.169.254".parse().unwrap(),
+            dst_port: Some(80),
+            proto: Some("tcp".into()),
+            instance_id: Some("i-1".into()),
+        }));
+        let e = Evidence::from_event("activity", &ev, String::new());
+        assert_eq!(
+            e.dst.as_ref().map(|d| (d.ip.to_string(), d.port)),
+            Some(("169.254.169.254".into(), Some(80)))
+        );
+        assert_eq!(e.src.as_ref().and_then(|s| s.port), Some(5000));
+        assert_eq!(e.protocol.as_deref(), Some("tcp"));
+        assert_eq!(e.instance_id.as_deref(), Some("i-1"));
+        assert!(e.process.is_none(), "no pid and no executable: no process");
+        assert!(e.container.is_none());
+    }
+
+    #[test]
+    fn pulls_and_admissions() {
+        let pull = event(EventKind::ImagePull(ImagePull {
+            host: None,
+            image: ImageRef::parse("ghcr.io/x/y:2"),
+            for_container: None,
+            detail: String::new(),
+        }));
+        let e = Evidence::from_event("pull", &pull, String::new());
+        assert_eq!(e.image.as_deref(), Some("ghcr.io/x/y:2"));
+        assert!(e.container.is_none() && e.host.is_none());
+
+        let admit = event(EventKind::PodCreate(PodCreate {
+            namespace: "default".into(),
+            pod: "web".into(),
+            node: None,
+            containers: vec![],
+            actor: Some("alice".into()),
+        }));
+        let e = Evidence::from_event("create", &admit, String::new());
+        let api = e.api.expect("api call");
+        assert_eq!(
+            (api.service.as_str(), api.operation.as_str()),
+            ("kubernetes", "create")
+        );
+        assert_eq!(api.actor.as_deref(), Some("alice"));
+        assert_eq!(e.container.and_then(|c| c.pod).as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn structured_fields_are_left_out_of_json_when_unknown() {
+        let pull = event(EventKind::ProcessExit(crate::event::ProcessExit {
+            host: None,
+            pid: 1,
+        }));
+        let e = Evidence::from_event("x", &pull, "s".into());
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"stage":"x","time":"1970-01-01T00:00:00.000000007Z","source":{"format":"tetragon","path":"t.jsonl","line":3},"summary":"s"}"#
+        );
+    }
+}
