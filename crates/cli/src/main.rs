@@ -2,11 +2,13 @@
 //! the engine and the engine to the renderers, and exit codes.
 #![forbid(unsafe_code)]
 
+mod formats;
 mod inputs;
+mod progress;
 mod scan;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use pullwatch_engine::config::Config;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +33,19 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Lists the input formats this build recognizes, with an example record of each.
+    Formats,
+    /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the manual page (roff), e.g. `pullwatch man | man -l -`.
+    Man {
+        /// Writes a page for pullwatch and one for each subcommand into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -44,8 +59,22 @@ enum ConfigCommand {
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum OutputFormat {
+    /// One aligned block per alert, for people at a terminal.
     Text,
+    /// One JSON object per alert per line: pullwatch's own alert contract.
     Json,
+    /// One OCSF 1.8.0 Detection Finding (class 2004) per alert per line.
+    Ocsf,
+    /// A self-contained HTML investigation report, written when the scan ends.
+    Html,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset or empty.
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(clap::Args)]
@@ -53,13 +82,19 @@ pub struct ScanArgs {
     /// YAML configuration file; built-in defaults apply to every key it leaves out.
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Output format for alerts on stdout.
+    /// Output format for alerts.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
+    /// Writes alerts to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// When to colour the text format.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    color: ColorChoice,
     /// Exit with status 1 when any alert was raised (for CI pipelines).
     #[arg(long)]
     fail_on_alert: bool,
-    /// Suppress the closing summary on stderr.
+    /// Suppress the closing summary and the progress bar on stderr.
     #[arg(long, short)]
     quiet: bool,
     /// Files or directories (read recursively); `-` or nothing reads stdin.
@@ -90,6 +125,36 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Formats => {
+            print!("{}", formats::render());
+            ExitCode::SUCCESS
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "pullwatch", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => {
+            let done = match dir {
+                Some(d) => clap_mangen::generate_to(Cli::command(), &d),
+                None => {
+                    let mut out = Vec::new();
+                    clap_mangen::Man::new(Cli::command())
+                        .render(&mut out)
+                        .and_then(|()| {
+                            use std::io::Write;
+                            std::io::stdout().write_all(&out)
+                        })
+                }
+            };
+            match done {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pullwatch: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Config {
             command: ConfigCommand::Show { config },
         } => match load_config(config.as_deref()) {

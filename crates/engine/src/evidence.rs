@@ -4,13 +4,10 @@
 use pullwatch_model::alert::Evidence;
 use pullwatch_model::Event;
 
+/// Evidence for one record, with the structured fields (process, endpoint, container,
+/// API call) the event carries, so every output format can show them.
 pub fn evidence(stage: &'static str, ev: &Event, summary: String) -> Evidence {
-    Evidence {
-        stage,
-        time: ev.time,
-        source: ev.source.clone(),
-        summary,
-    }
+    Evidence::from_event(stage, ev, summary)
 }
 
 /// Command lines can be long and multi-line; evidence summaries are one line of

@@ -12,7 +12,10 @@ pub mod net;
 pub mod source;
 pub mod time;
 
-pub use alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
+pub use alert::{
+    Alert, AlertEntity, AlertImage, Evidence, EvidenceApi, EvidenceContainer, EvidenceEndpoint,
+    EvidenceProcess, Severity,
+};
 pub use cloud::*;
 pub use event::*;
 pub use image::{ImageRef, RefPattern, RefPatternError};

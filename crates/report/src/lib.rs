@@ -1,10 +1,13 @@
 //! Rendering alerts and scan summaries. Everything here treats alert content as
-//! attacker-controlled: JSON is escaped by the serializer, terminal text has control
-//! characters and escape sequences made visible.
+//! attacker-controlled: JSON is escaped by the serializer, HTML by the template engine,
+//! terminal text has control characters and escape sequences made visible.
 #![forbid(unsafe_code)]
 
+pub mod chain;
 pub mod escape;
+pub mod html;
 pub mod json;
+pub mod ocsf;
 pub mod summary;
 pub mod text;
 

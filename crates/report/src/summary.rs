@@ -3,18 +3,34 @@
 
 use pullwatch_decode::DecodeStats;
 use pullwatch_engine::stats::EngineStats;
+use pullwatch_model::{Alert, Severity};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ScanSummary {
+    /// The inputs opened, in the order they were named (`-` for stdin).
+    pub inputs: Vec<String>,
     pub decode: DecodeStats,
     pub engine: EngineStats,
     /// Inputs that could not be read at all, with the error.
     pub input_errors: Vec<String>,
+    /// Alerts written, by severity (the engine counts them by rule).
+    pub alerts_by_severity: BTreeMap<Severity, u64>,
 }
 
 impl ScanSummary {
+    /// Counts an alert that was written out.
+    pub fn count_alert(&mut self, a: &Alert) {
+        *self.alerts_by_severity.entry(a.severity).or_default() += 1;
+    }
+
+    /// Records recognized as some format.
+    pub fn records_read(&self) -> u64 {
+        self.decode.formats.values().map(|c| c.records).sum()
+    }
+
     pub fn render(&self) -> String {
         let d = &self.decode;
         let e = &self.engine;
@@ -96,7 +112,17 @@ impl ScanSummary {
         } else {
             let total: u64 = e.alerts.values().sum();
             let by: Vec<String> = e.alerts.iter().map(|(r, n)| format!("{r} {n}")).collect();
-            let _ = writeln!(s, "  alerts: {total} ({})", by.join(", "));
+            let sev: Vec<String> = self
+                .alerts_by_severity
+                .iter()
+                .rev()
+                .map(|(k, n)| format!("{} {n}", k.as_str()))
+                .collect();
+            let _ = write!(s, "  alerts: {total} ({})", by.join(", "));
+            if !sev.is_empty() {
+                let _ = write!(s, "; {}", sev.join(", "));
+            }
+            s.push('\n');
         }
         s
     }
