@@ -366,11 +366,10 @@ mod tests {
         assert!(
             matches!(decode(&orphan_tag), Err(FormatError::Damaged(m)) if m.contains("not among the repository's digests"))
         );
-        let bad_time = format!(
-            r#"{{"format":"pullwatch-baseline","version":1,"learning_until":"next week"}}"#
-        );
+        let bad_time =
+            r#"{"format":"pullwatch-baseline","version":1,"learning_until":"next week"}"#;
         assert!(
-            matches!(decode(&bad_time), Err(FormatError::Damaged(m)) if m.contains("next week"))
+            matches!(decode(bad_time), Err(FormatError::Damaged(m)) if m.contains("next week"))
         );
     }
 }
