@@ -7,12 +7,14 @@
 pub mod an0691;
 pub mod config;
 pub mod matchers;
+pub mod provenance;
 pub mod reorder;
 pub mod stats;
 
 use an0691::{Activity, ContainerChains};
 use config::Config;
 use matchers::Matchers;
+use provenance::{Provenance, ProvenanceView};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Alert, Event, EventKind, Placement, Ts};
 use reorder::{Admit, ReorderBuffer};
@@ -58,6 +60,18 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// Judges image provenance against `view` (the baseline, loaded by the caller) and
+    /// notes the digests and tag resolutions the scan sees; see [`provenance`].
+    pub fn with_provenance(mut self, view: ProvenanceView) -> Engine {
+        self.containers.provenance = Provenance::new(view, self.cfg.time_window.0);
+        self
+    }
+
+    /// What the scan saw (`observations()`) and how it compared with the baseline.
+    pub fn provenance(&self) -> &Provenance {
+        &self.containers.provenance
     }
 
     /// Takes one event; alerts that it (or the records it lets through the watermark)
@@ -153,6 +167,7 @@ impl Engine {
         if self.is_duplicate(ev) {
             return;
         }
+        self.containers.provenance.observe(ev);
         let m = &self.matchers;
         let stats = &mut self.stats;
         match &ev.kind {
