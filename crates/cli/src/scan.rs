@@ -2,17 +2,14 @@
 //! different sensors interleave as the events happened), feeds the engine, and writes
 //! alerts as they are raised.
 
-use crate::inputs::{expand, InputSpec};
+use crate::baseline::ScanBaseline;
+use crate::merge::Merged;
 use crate::{OutputFormat, ScanArgs};
-use pullwatch_decode::{open_path, open_stdin, DecodeOptions, DecodeStats, EventStream};
 use pullwatch_engine::config::Config;
 use pullwatch_engine::Engine;
-use pullwatch_model::{Alert, Event};
+use pullwatch_model::Alert;
 use pullwatch_report::ScanSummary;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
-use std::sync::Arc;
 
 pub enum ScanError {
     Usage(String),
@@ -23,93 +20,34 @@ pub struct Outcome {
     pub alerts: u64,
 }
 
-/// Lines decoded per refill of one input.
-const BATCH_LINES: usize = 4096;
-
-struct Source {
-    stream: EventStream,
-    queue: VecDeque<Event>,
-    live: bool,
-}
-
-impl Source {
-    /// Refills until an event is queued or the input ends.
-    fn refill(&mut self, stats: &mut DecodeStats, errors: &mut Vec<String>) {
-        let mut buf = Vec::new();
-        while self.queue.is_empty() && self.live {
-            match self.stream.fill(&mut buf, stats, BATCH_LINES) {
-                Ok(more) => self.live = more,
-                Err(e) => {
-                    errors.push(e.to_string());
-                    self.live = false;
-                }
-            }
-            self.queue.extend(buf.drain(..));
-        }
-    }
-}
-
-type HeadKey = (pullwatch_model::Ts, u8, Arc<str>, u64, usize);
-
-fn head_key(ev: &Event, idx: usize) -> HeadKey {
-    (
-        ev.time,
-        ev.stage_rank(),
-        ev.source.path.clone(),
-        ev.source.line,
-        idx,
-    )
-}
-
 pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
-    let specs = expand(&args.paths).map_err(ScanError::Usage)?;
+    let baseline = match &args.baseline {
+        Some(path) => Some(ScanBaseline::open(
+            path,
+            args.update_baseline,
+            args.learning_period,
+        )?),
+        None => None,
+    };
     let mut summary = ScanSummary::default();
-    let mut sources: Vec<Source> = Vec::new();
-    for spec in &specs {
-        let opened = match spec {
-            InputSpec::Stdin => open_stdin(),
-            InputSpec::File(p) => open_path(p),
-        };
-        match opened {
-            Ok(input) => {
-                summary.decode.inputs += 1;
-                sources.push(Source {
-                    stream: EventStream::new(input, DecodeOptions::default()),
-                    queue: VecDeque::new(),
-                    live: true,
-                });
-            }
-            Err(e) => summary.input_errors.push(e.to_string()),
-        }
-    }
+    let mut inputs = Merged::open(&args.paths, &mut summary.decode, &mut summary.input_errors)
+        .map_err(ScanError::Usage)?;
     let mut engine = Engine::new(cfg);
+    if let Some(b) = &baseline {
+        if !args.quiet {
+            for note in &b.notes {
+                eprintln!("pullwatch: {note}");
+            }
+        }
+        engine = engine.with_provenance(b.view());
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut alerts: Vec<Alert> = Vec::new();
     let mut total_alerts = 0u64;
 
-    let mut heap: BinaryHeap<Reverse<HeadKey>> = BinaryHeap::new();
-    for (i, s) in sources.iter_mut().enumerate() {
-        s.refill(&mut summary.decode, &mut summary.input_errors);
-        if let Some(ev) = s.queue.front() {
-            heap.push(Reverse(head_key(ev, i)));
-        }
-    }
-    while let Some(Reverse(key)) = heap.pop() {
-        let idx = key.4;
-        let Some(src) = sources.get_mut(idx) else {
-            continue;
-        };
-        let Some(ev) = src.queue.pop_front() else {
-            continue;
-        };
+    while let Some(ev) = inputs.next_event(&mut summary.decode, &mut summary.input_errors) {
         engine.push(ev, &mut alerts);
-        if src.queue.is_empty() {
-            src.refill(&mut summary.decode, &mut summary.input_errors);
-        }
-        if let Some(next) = src.queue.front() {
-            heap.push(Reverse(head_key(next, idx)));
-        }
         total_alerts += write_alerts(&mut out, &mut alerts, args.format)
             .map_err(|e| ScanError::Other(e.into()))?;
     }
@@ -118,8 +56,19 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
         write_alerts(&mut out, &mut alerts, args.format).map_err(|e| ScanError::Other(e.into()))?;
     out.flush().map_err(|e| ScanError::Other(e.into()))?;
     summary.engine = engine.stats();
+    summary.provenance = engine.provenance().stats().clone();
+    let saved = match &baseline {
+        Some(b) if args.update_baseline => Some(
+            b.record(&engine.provenance().observations())
+                .map_err(|e| ScanError::Other(e.into()))?,
+        ),
+        _ => None,
+    };
     if !args.quiet {
         eprint!("{}", summary.render());
+        if let Some(line) = saved {
+            eprintln!("{line}");
+        }
     }
     Ok(Outcome {
         alerts: total_alerts,

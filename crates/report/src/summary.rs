@@ -2,6 +2,7 @@
 //! and where, what the engine dropped or evicted, and the alerts by rule.
 
 use pullwatch_decode::DecodeStats;
+use pullwatch_engine::provenance::ProvenanceStats;
 use pullwatch_engine::stats::EngineStats;
 use serde::Serialize;
 use std::fmt::Write;
@@ -12,6 +13,7 @@ pub struct ScanSummary {
     pub engine: EngineStats,
     /// Inputs that could not be read at all, with the error.
     pub input_errors: Vec<String>,
+    pub provenance: ProvenanceStats,
 }
 
 impl ScanSummary {
@@ -91,6 +93,7 @@ impl ScanSummary {
         for (reason, n) in &e.evictions {
             let _ = writeln!(s, "  evicted {reason}: {n}");
         }
+        let _ = writeln!(s, "  {}", provenance_line(&self.provenance));
         if e.alerts.is_empty() {
             let _ = writeln!(s, "  alerts: none");
         } else {
@@ -100,4 +103,24 @@ impl ScanSummary {
         }
         s
     }
+}
+
+fn provenance_line(p: &ProvenanceStats) -> String {
+    if !p.baseline {
+        return "baseline: none (no digest or tag counts as newly seen without --baseline)".into();
+    }
+    let mut line = format!(
+        "baseline: {} digests seen, {} not in the baseline, {} moved tags",
+        p.digests_seen, p.digests_new, p.tags_moved
+    );
+    if let Some(u) = p.learning_until {
+        line.push_str(&format!("; learning until {u}"));
+    }
+    if p.not_kept > 0 {
+        line.push_str(&format!(
+            "; {} sightings not kept (cap reached)",
+            p.not_kept
+        ));
+    }
+    line
 }
