@@ -1,6 +1,6 @@
-//! Scenarios for image provenance, driving the real `pullwatch` binary on Tetragon
-//! fixtures: a baseline is learned from `history.jsonl` (nginx 1.27.2 and stable at
-//! digest a…, ghcr.io/acme/billing 2.4 at digest e…, on 2026-11-20), then later
+//! Scenarios for image provenance, driving the real `pullwatch` binary on Tetragon and
+//! Docker fixtures: a baseline is learned from `history.jsonl` (nginx 1.27.2 and stable
+//! at digest a…, ghcr.io/acme/billing 2.4 at digest e…, on 2026-11-20), then later
 //! telemetry is scanned against it.
 
 use serde_json::{json, Value};
@@ -421,4 +421,41 @@ fn missing_or_damaged_baselines_are_usage_errors() {
     let run = pullwatch(&["scan", "--update-baseline", &fixture("history.jsonl")]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("--baseline"), "{}", run.stderr);
+}
+
+#[test]
+fn a_docker_pull_by_a_new_digest_starts_the_chain_at_the_pull() {
+    let (_dir, baseline) = learned();
+    let run = scan_json(Some(&baseline), &[], "docker-pull-by-digest.jsonl");
+    let got = alerts(&run);
+    assert_eq!(got.len(), 1, "{}", run.stdout);
+    let digest = format!("sha256:{}", "9".repeat(64));
+    let image = format!("docker.io/library/nginx@{digest}");
+    assert_eq!(got[0]["severity"], "medium");
+    assert_eq!(got[0]["image"]["ref"], image.as_str());
+    assert_eq!(
+        got[0]["reasons"],
+        json!([
+            format!("image {image} is allowed by image_registry_allow_list entry docker.io/library, but digest {digest} was first seen at 2026-11-25T10:00:00Z and is not in the baseline"),
+            "pulled at 2026-11-25T10:00:00Z, container started 3s later",
+            "ran sh ('sh' in suspicious_binaries), 20s after the pull (time_window 15m)"
+        ])
+    );
+    let stages: Vec<&str> = got[0]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["pull", "create", "start", "activity"]);
+
+    // Once recorded, the same pull and exec are the digest's established use.
+    let run = scan_json(
+        Some(&baseline),
+        &["--update-baseline"],
+        "docker-pull-by-digest.jsonl",
+    );
+    assert_eq!(alerts(&run).len(), 1);
+    let run = scan_json(Some(&baseline), &[], "docker-pull-by-digest.jsonl");
+    assert_eq!(run.stdout, "");
 }
