@@ -82,8 +82,8 @@ impl ScanBaseline {
                 v.add_digest(name, digest);
             }
             for (tag, history) in &repo.tags {
-                for r in history {
-                    v.add_tag_digest(name, tag, &r.digest);
+                for digest in history.keys() {
+                    v.add_tag_digest(name, tag, digest);
                 }
             }
         }
@@ -216,9 +216,9 @@ pub fn show(path: &Path) -> Result<(), ScanError> {
                 span(seen.first_seen, seen.last_seen)
             );
         }
-        for (tag, history) in &repo.tags {
+        for tag in repo.tags.keys() {
             let _ = writeln!(s, "  tag {}", terminal(tag));
-            for (i, r) in history.iter().enumerate() {
+            for (i, r) in b.tag_history(name, tag).iter().enumerate() {
                 let _ = writeln!(
                     s,
                     "    {} {}  {}",

@@ -37,7 +37,8 @@ pub enum Learning {
 #[derive(Clone, Debug, Default)]
 struct RepoView {
     digests: HashSet<String>,
-    tags: HashMap<String, Vec<String>>,
+    /// Tag → its digests, listed and (for adding without scanning the list) hashed.
+    tags: HashMap<String, (Vec<String>, HashSet<String>)>,
 }
 
 /// A read-only snapshot of the baseline, as the engine consults it.
@@ -60,8 +61,8 @@ impl ProvenanceView {
     pub fn add_tag_digest(&mut self, repository: &str, tag: &str, digest: &str) {
         let repo = self.repo_mut(repository);
         repo.digests.insert(digest.to_string());
-        let list = repo.tags.entry(tag.to_string()).or_default();
-        if !list.iter().any(|d| d == digest) {
+        let (list, set) = repo.tags.entry(tag.to_string()).or_default();
+        if set.insert(digest.to_string()) {
             list.push(digest.to_string());
         }
     }
@@ -85,7 +86,15 @@ impl ProvenanceView {
         self.repos
             .get(repository)
             .and_then(|r| r.tags.get(tag))
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], |(list, _)| list.as_slice())
+    }
+
+    /// Whether the tag has resolved to the digest.
+    pub fn tag_resolved_to(&self, repository: &str, tag: &str, digest: &str) -> bool {
+        self.repos
+            .get(repository)
+            .and_then(|r| r.tags.get(tag))
+            .is_some_and(|(_, set)| set.contains(digest))
     }
 
     /// Whether `t` is in the learning period. A period counted from the first event
@@ -167,7 +176,8 @@ impl Span {
 #[derive(Default)]
 struct ScanRepo {
     digests: HashMap<String, Span>,
-    tags: HashMap<String, Vec<(String, Span)>>,
+    /// Tag → digest → when.
+    tags: HashMap<String, HashMap<String, Span>>,
 }
 
 /// The digest of a chain's image was never seen before.
@@ -245,6 +255,7 @@ pub struct Provenance {
     horizon: Dur,
     repos: HashMap<String, ScanRepo>,
     kept: usize,
+    cap: usize,
     declared: Option<Ts>,
     stats: ProvenanceStats,
 }
@@ -265,6 +276,7 @@ impl Provenance {
         Provenance {
             view: Some(view),
             horizon,
+            cap: MAX_OBSERVED,
             stats: ProvenanceStats {
                 baseline: true,
                 learning_until,
@@ -284,6 +296,7 @@ impl Provenance {
             view: Some(view),
             repos,
             kept,
+            cap,
             stats,
             declared,
             ..
@@ -304,10 +317,19 @@ impl Provenance {
             };
             let name = image.repository();
             let tag = image.tag.as_deref().filter(|_| resolves_tag);
-            let repo = repos.entry(name.clone()).or_default();
+            let full = *kept >= *cap;
+            // At the cap nothing new is created, not even an empty map.
+            let repo = match repos.get_mut(&name) {
+                Some(r) => r,
+                None if full => {
+                    stats.not_kept += 1 + u64::from(tag.is_some());
+                    return;
+                }
+                None => repos.entry(name.clone()).or_default(),
+            };
             match repo.digests.get_mut(digest) {
                 Some(s) => s.widen(ev.time),
-                None if *kept >= MAX_OBSERVED => stats.not_kept += 1,
+                None if *kept >= *cap => stats.not_kept += 1,
                 None => {
                     repo.digests.insert(digest.to_string(), Span::at(ev.time));
                     *kept += 1;
@@ -318,15 +340,24 @@ impl Provenance {
                 }
             }
             let Some(tag) = tag else { return };
-            let history = repo.tags.entry(tag.to_string()).or_default();
-            match history.iter_mut().find(|(d, _)| d == digest) {
-                Some((_, s)) => s.widen(ev.time),
-                None if *kept >= MAX_OBSERVED => stats.not_kept += 1,
+            let full = *kept >= *cap;
+            let history = match repo.tags.get_mut(tag) {
+                Some(h) => h,
+                None if full => {
+                    stats.not_kept += 1;
+                    return;
+                }
+                None => repo.tags.entry(tag.to_string()).or_default(),
+            };
+            match history.get_mut(digest) {
+                Some(s) => s.widen(ev.time),
+                None if full => stats.not_kept += 1,
                 None => {
-                    history.push((digest.to_string(), Span::at(ev.time)));
+                    history.insert(digest.to_string(), Span::at(ev.time));
                     *kept += 1;
-                    let known = view.tag_digests(&name, tag);
-                    if !known.is_empty() && !known.iter().any(|d| d == digest) {
+                    if !view.tag_digests(&name, tag).is_empty()
+                        && !view.tag_resolved_to(&name, tag, digest)
+                    {
                         stats.tags_moved += 1;
                     }
                 }
@@ -370,15 +401,25 @@ impl Provenance {
             }
         };
         let tag_moved = image.tag.as_deref().and_then(|tag| {
-            let mut known: Vec<String> = view.tag_digests(&name, tag).to_vec();
-            if let Some(h) = scan.and_then(|r| r.tags.get(tag)) {
-                for (d, s) in h {
-                    if established(s.first) && !known.contains(d) {
-                        known.push(d.clone());
-                    }
-                }
+            let seen_here = scan.and_then(|r| r.tags.get(tag));
+            if view.tag_resolved_to(&name, tag, digest)
+                || seen_here
+                    .and_then(|h| h.get(digest))
+                    .is_some_and(|s| established(s.first))
+            {
+                return None;
             }
-            if known.is_empty() || known.iter().any(|d| d == digest) {
+            let mut known: Vec<String> = view.tag_digests(&name, tag).to_vec();
+            if let Some(h) = seen_here {
+                let mut learned: Vec<&String> = h
+                    .iter()
+                    .filter(|(d, s)| established(s.first) && !view.tag_resolved_to(&name, tag, d))
+                    .map(|(d, _)| d)
+                    .collect();
+                learned.sort();
+                known.extend(learned.into_iter().cloned());
+            }
+            if known.is_empty() {
                 return None;
             }
             Some(TagMoved {
@@ -626,6 +667,27 @@ mod tests {
         let n = p.novelty(&img(&format!("nginx:1.27@{D2}")), t(60));
         assert_eq!(n.first_seen, None);
         assert_eq!(n.tag_moved.map(|m| m.known), Some(vec![D1.to_string()]));
+    }
+
+    #[test]
+    fn sightings_past_the_cap_are_counted_not_kept() {
+        let mut p = Provenance::new(view(), Dur::from_secs(900));
+        p.cap = 2;
+        p.observe(&exec(t(1), &format!("nginx:1.28@{D2}")));
+        // Full: neither a new digest nor a new repository is kept.
+        p.observe(&exec(t(2), &format!("nginx:1.28@{D3}")));
+        p.observe(&exec(t(3), &format!("ghcr.io/x/y:1@{D3}")));
+        // What is kept still widens.
+        p.observe(&exec(t(4), &format!("nginx:1.28@{D2}")));
+        assert_eq!(p.stats().not_kept, 4);
+        let o = p.observations();
+        assert_eq!(o.digests.len(), 1);
+        assert_eq!((o.digests[0].first, o.digests[0].last), (t(1), t(4)));
+        assert_eq!(o.tags.len(), 1);
+        assert_eq!(p.repos.len(), 1);
+        // Not kept, so not known to be established: still new.
+        let n = p.novelty(&img(&format!("nginx:1.28@{D3}")), t(5000));
+        assert_eq!(n.first_seen.map(|f| f.at), Some(t(5000)));
     }
 
     fn n_raise(p: &Provenance, image: &str, s: Severity, reasons: &mut Vec<String>) -> Severity {

@@ -58,10 +58,11 @@ impl TagResolution {
 pub struct Repository {
     #[serde(default)]
     pub digests: BTreeMap<String, Seen>,
-    /// Per tag, every digest it has resolved to, in the order they were first seen:
-    /// the tag's history, which is what shows a tag being moved.
-    #[serde(default)]
-    pub tags: BTreeMap<String, Vec<TagResolution>>,
+    /// Per tag, every digest it has resolved to: the tag's history, which is what
+    /// shows a tag being moved. Kept by digest (a flood of digests under one tag costs
+    /// a lookup each, not a scan); written as a list in the order first seen.
+    #[serde(default, with = "crate::format::tag_histories")]
+    pub tags: BTreeMap<String, BTreeMap<String, Seen>>,
 }
 
 /// Where a VM image came from, as far as the cloud's records tell.
@@ -234,11 +235,22 @@ impl Baseline {
     }
 
     /// Every digest the tag has resolved to, earliest first.
-    pub fn tag_history(&self, repository: &str, tag: &str) -> &[TagResolution] {
+    pub fn tag_history(&self, repository: &str, tag: &str) -> Vec<TagResolution> {
         self.repositories
             .get(repository)
             .and_then(|r| r.tags.get(tag))
-            .map_or(&[], Vec::as_slice)
+            .map(history_list)
+            .unwrap_or_default()
+    }
+
+    /// When the tag was seen resolving to the digest, if ever.
+    pub fn tag_resolved_to(&self, repository: &str, tag: &str, digest: &str) -> Option<Seen> {
+        self.repositories
+            .get(repository)?
+            .tags
+            .get(tag)?
+            .get(digest)
+            .copied()
     }
 
     pub fn vm_images(&self) -> &BTreeMap<String, BTreeMap<String, VmImage>> {
@@ -310,8 +322,8 @@ impl Baseline {
                 }
             }
             for (tag, history) in &repo.tags {
-                for r in history {
-                    match self.note_tag(name, tag, &r.digest, r.seen()) {
+                for (digest, seen) in history {
+                    match self.note_tag(name, tag, digest, *seen) {
                         TagSighting::Known => {}
                         TagSighting::NewTag => report.tag_resolutions_added += 1,
                         TagSighting::Moved => {
@@ -354,21 +366,12 @@ impl Baseline {
         self.note_digest(repository, digest, seen);
         let repo = self.repo_mut(repository);
         let history = repo.tags.entry(tag.to_string()).or_default();
-        if let Some(r) = history.iter_mut().find(|r| r.digest == digest) {
-            let mut s = r.seen();
+        if let Some(s) = history.get_mut(digest) {
             s.widen(seen);
-            r.first_seen = s.first_seen;
-            r.last_seen = s.last_seen;
-            sort_history(history);
             return TagSighting::Known;
         }
         let had_history = !history.is_empty();
-        history.push(TagResolution {
-            digest: digest.to_string(),
-            first_seen: seen.first_seen,
-            last_seen: seen.last_seen,
-        });
-        sort_history(history);
+        history.insert(digest.to_string(), seen);
         if had_history {
             TagSighting::Moved
         } else {
@@ -400,11 +403,19 @@ impl Baseline {
     }
 }
 
-/// Earliest first; ties (one record naming a tag's digest twice) by digest, so the
-/// stored order never depends on the order records were read in.
-pub(crate) fn sort_history(history: &mut [TagResolution]) {
-    history
-        .sort_by(|a, b| (a.first_seen, a.digest.as_str()).cmp(&(b.first_seen, b.digest.as_str())));
+/// A tag's history as a list, earliest first; ties by digest, so the order never
+/// depends on the order records were read in.
+pub(crate) fn history_list(history: &BTreeMap<String, Seen>) -> Vec<TagResolution> {
+    let mut list: Vec<TagResolution> = history
+        .iter()
+        .map(|(digest, s)| TagResolution {
+            digest: digest.clone(),
+            first_seen: s.first_seen,
+            last_seen: s.last_seen,
+        })
+        .collect();
+    list.sort_by(|a, b| (a.first_seen, a.digest.as_str()).cmp(&(b.first_seen, b.digest.as_str())));
+    list
 }
 
 #[cfg(test)]
@@ -493,10 +504,10 @@ mod tests {
         assert_eq!(b.record_tag(REPO, "1.27", D2, t(20)), TagSighting::Moved);
         assert_eq!(b.record_tag(REPO, "stable", D2, t(21)), TagSighting::Moved);
         assert_eq!(b.record_tag(REPO, "stable", D1, t(22)), TagSighting::Known);
-        let digests: Vec<&str> = b
+        let digests: Vec<String> = b
             .tag_history(REPO, "stable")
-            .iter()
-            .map(|r| r.digest.as_str())
+            .into_iter()
+            .map(|r| r.digest)
             .collect();
         assert_eq!(digests, [D1, D2]);
     }

@@ -87,17 +87,20 @@ pub fn diff(older: &Baseline, newer: &Baseline) -> Diff {
             }
         }
         for (tag, history) in &repo.tags {
-            let old = older.tag_history(name, tag);
-            for r in history {
-                match old.iter().find(|o| o.digest == r.digest) {
+            for (digest, seen) in history {
+                match older.tag_resolved_to(name, tag, digest) {
                     None => d.tags_added.push(TagEntry {
                         repository: name.clone(),
                         tag: tag.clone(),
-                        digest: r.digest.clone(),
-                        seen: r.seen(),
-                        previous: old.iter().map(|o| o.digest.clone()).collect(),
+                        digest: digest.clone(),
+                        seen: *seen,
+                        previous: older
+                            .tag_history(name, tag)
+                            .into_iter()
+                            .map(|o| o.digest)
+                            .collect(),
                     }),
-                    Some(o) if o.seen() != r.seen() => d.widened += 1,
+                    Some(old) if old != *seen => d.widened += 1,
                     Some(_) => {}
                 }
             }
@@ -114,14 +117,13 @@ pub fn diff(older: &Baseline, newer: &Baseline) -> Diff {
             }
         }
         for (tag, history) in &repo.tags {
-            let new = newer.tag_history(name, tag);
-            for r in history {
-                if !new.iter().any(|n| n.digest == r.digest) {
+            for (digest, seen) in history {
+                if newer.tag_resolved_to(name, tag, digest).is_none() {
                     d.tags_removed.push(TagEntry {
                         repository: name.clone(),
                         tag: tag.clone(),
-                        digest: r.digest.clone(),
-                        seen: r.seen(),
+                        digest: digest.clone(),
+                        seen: *seen,
                         previous: Vec::new(),
                     });
                 }

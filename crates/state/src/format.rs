@@ -35,7 +35,7 @@
 //! `shared_in`. Unknown keys are refused rather than dropped (a later pullwatch that
 //! adds a key raises the version), and so is any version other than this one.
 
-use crate::baseline::{sort_history, Baseline, Repository, VmImage};
+use crate::baseline::{Baseline, Repository, VmImage};
 use pullwatch_model::Ts;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -142,21 +142,20 @@ pub fn decode(text: &str) -> Result<Baseline, FormatError> {
         }
     }
     let doc: DocIn = serde_json::from_str(text).map_err(|e| FormatError::Damaged(e.to_string()))?;
-    let mut b = Baseline {
+    let b = Baseline {
         learning_until: doc.learning_until,
         repositories: doc.repositories,
         vm_images: doc.vm_images,
     };
-    check(&mut b)?;
+    check(&b)?;
     Ok(b)
 }
 
-/// What serde cannot say: names are not empty, spans run forwards, a tag's history
-/// names each digest once (and is kept in order), every digest a tag resolved to is
-/// among the repository's digests.
-fn check(b: &mut Baseline) -> Result<(), FormatError> {
+/// What serde cannot say: names are not empty, spans run forwards, every digest a tag
+/// resolved to is among the repository's digests.
+fn check(b: &Baseline) -> Result<(), FormatError> {
     let damaged = |what: String| Err(FormatError::Damaged(what));
-    for (name, repo) in b.repositories.iter_mut() {
+    for (name, repo) in &b.repositories {
         if name.is_empty() {
             return damaged("empty repository name".into());
         }
@@ -168,28 +167,22 @@ fn check(b: &mut Baseline) -> Result<(), FormatError> {
                 return damaged(format!("{name}@{digest}: first_seen is after last_seen"));
             }
         }
-        for (tag, history) in repo.tags.iter_mut() {
+        for (tag, history) in &repo.tags {
             if tag.is_empty() {
                 return damaged(format!("{name}: empty tag"));
             }
-            for (i, r) in history.iter().enumerate() {
-                if r.first_seen > r.last_seen {
+            for (digest, seen) in history {
+                if seen.first_seen > seen.last_seen {
                     return damaged(format!(
-                        "{name}:{tag} -> {}: first_seen is after last_seen",
-                        r.digest
+                        "{name}:{tag} -> {digest}: first_seen is after last_seen"
                     ));
                 }
-                if history[..i].iter().any(|o| o.digest == r.digest) {
-                    return damaged(format!("{name}:{tag} lists {} twice", r.digest));
-                }
-                if !repo.digests.contains_key(&r.digest) {
+                if !repo.digests.contains_key(digest) {
                     return damaged(format!(
-                        "{name}:{tag} resolved to {}, which is not among the repository's digests",
-                        r.digest
+                        "{name}:{tag} resolved to {digest}, which is not among the repository's digests"
                     ));
                 }
             }
-            sort_history(history);
         }
     }
     for (provider, images) in &b.vm_images {
@@ -206,6 +199,39 @@ fn check(b: &mut Baseline) -> Result<(), FormatError> {
         }
     }
     Ok(())
+}
+
+/// Tag histories: kept by digest in memory, written as lists earliest first.
+pub(crate) mod tag_histories {
+    use crate::baseline::{history_list, Seen, TagResolution};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    type Histories = BTreeMap<String, BTreeMap<String, Seen>>;
+
+    pub fn serialize<S: Serializer>(h: &Histories, s: S) -> Result<S::Ok, S::Error> {
+        let lists: BTreeMap<&String, Vec<TagResolution>> =
+            h.iter().map(|(tag, m)| (tag, history_list(m))).collect();
+        lists.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histories, D::Error> {
+        let lists = BTreeMap::<String, Vec<TagResolution>>::deserialize(d)?;
+        let mut out = Histories::new();
+        for (tag, list) in lists {
+            let m = out.entry(tag.clone()).or_default();
+            for r in list {
+                let seen = r.seen();
+                if m.insert(r.digest.clone(), seen).is_some() {
+                    return Err(serde::de::Error::custom(format!(
+                        "tag {tag:?} lists {} twice",
+                        r.digest
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// `Ts` as RFC 3339 text.
@@ -365,6 +391,12 @@ mod tests {
         );
         assert!(
             matches!(decode(&orphan_tag), Err(FormatError::Damaged(m)) if m.contains("not among the repository's digests"))
+        );
+        let twice = format!(
+            r#"{{"format":"pullwatch-baseline","version":1,"repositories":{{"docker.io/x/y":{{"digests":{{"{D1}":{{"first_seen":"2026-01-01T00:00:00Z","last_seen":"2026-01-01T00:00:00Z"}}}},"tags":{{"1":[{{"digest":"{D1}","first_seen":"2026-01-01T00:00:00Z","last_seen":"2026-01-01T00:00:00Z"}},{{"digest":"{D1}","first_seen":"2026-01-01T00:00:00Z","last_seen":"2026-01-01T00:00:00Z"}}]}}}}}}}}"#
+        );
+        assert!(
+            matches!(decode(&twice), Err(FormatError::Damaged(m)) if m.contains(&format!("tag \"1\" lists {D1} twice")))
         );
         let bad_time =
             r#"{"format":"pullwatch-baseline","version":1,"learning_until":"next week"}"#;

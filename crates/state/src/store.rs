@@ -305,12 +305,12 @@ mod tests {
         let want: Vec<String> = (0..n).map(digest).collect();
         let have: Vec<&String> = repo.digests.keys().collect();
         assert_eq!(have, want.iter().collect::<Vec<_>>());
-        let history: Vec<&str> = b
+        let history: Vec<String> = b
             .tag_history(LOOP_REPO, "rolling")
-            .iter()
-            .map(|r| r.digest.as_str())
+            .into_iter()
+            .map(|r| r.digest)
             .collect();
-        assert_eq!(history, want.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(history, want);
         n
     }
 
