@@ -2,14 +2,17 @@
 //! the engine and the engine to the renderers, and exit codes.
 #![forbid(unsafe_code)]
 
+mod baseline;
 mod formats;
 mod inputs;
+mod merge;
 mod progress;
 mod scan;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use pullwatch_engine::config::Config;
+use pullwatch_model::time::Dur;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -45,6 +48,35 @@ enum Command {
         /// Writes a page for pullwatch and one for each subcommand into DIR instead.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+    },
+    /// The baseline of image digests and tags seen before: learn, show, diff.
+    Baseline {
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BaselineCommand {
+    /// Records every image digest and tag resolution in the inputs (creates the
+    /// baseline, or extends it).
+    Learn {
+        #[arg(long, value_name = "FILE")]
+        baseline: PathBuf,
+        /// Files or directories (read recursively); `-` or nothing reads stdin.
+        paths: Vec<PathBuf>,
+    },
+    /// Prints everything the baseline holds.
+    Show {
+        #[arg(long, value_name = "FILE")]
+        baseline: PathBuf,
+    },
+    /// Prints what changed from one baseline (OLD) to another (NEW), for review.
+    Diff {
+        #[arg(long, value_name = "OLD")]
+        baseline: PathBuf,
+        #[arg(long, value_name = "NEW")]
+        against: PathBuf,
     },
 }
 
@@ -97,8 +129,26 @@ pub struct ScanArgs {
     /// Suppress the closing summary and the progress bar on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Baseline of image digests and tags seen before: a digest it lacks makes a chain
+    /// start even in an allowlisted image, a tag moved to a new digest raises severity.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Records what the scan saw in the baseline (created when missing).
+    #[arg(long, requires = "baseline")]
+    update_baseline: bool,
+    /// On a fresh baseline, learn for this long from the first event (`7d`, `12h`)
+    /// before anything counts as newly seen.
+    #[arg(long, value_name = "DURATION", requires = "baseline", value_parser = parse_duration)]
+    learning_period: Option<Dur>,
     /// Files or directories (read recursively); `-` or nothing reads stdin.
     paths: Vec<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<Dur, String> {
+    match Dur::parse(s) {
+        Some(d) if d.0 > 0 => Ok(d),
+        _ => Err(format!("{s:?} is not a duration (e.g. 7d, 12h, 90m)")),
+    }
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -167,6 +217,26 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Baseline { command } => {
+            let done = match &command {
+                BaselineCommand::Learn { baseline, paths } => baseline::learn(baseline, paths),
+                BaselineCommand::Show { baseline } => baseline::show(baseline),
+                BaselineCommand::Diff { baseline, against } => {
+                    baseline::diff_files(baseline, against)
+                }
+            };
+            match done {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(scan::ScanError::Usage(msg)) => {
+                    eprintln!("pullwatch: {msg}");
+                    ExitCode::from(2)
+                }
+                Err(scan::ScanError::Other(e)) => {
+                    eprintln!("pullwatch: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Scan(args) => {
             let cfg = match load_config(args.config.as_deref()) {
                 Ok(c) => c,

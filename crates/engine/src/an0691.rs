@@ -9,6 +9,7 @@
 
 use crate::evidence::{evidence, one_line};
 use crate::matchers::{Matchers, Trust};
+use crate::provenance::{Novelty, Provenance};
 use crate::stats::EngineStats;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 use pullwatch_model::time::Dur;
@@ -99,6 +100,8 @@ pub struct ContainerChains {
     pull_count: usize,
     /// Pods already reported by the namespace-scope rule, with when.
     scoped_reported: HashMap<PodKey, Ts>,
+    /// The baseline of digests and tags seen before (inactive without one).
+    pub(crate) provenance: Provenance,
 }
 
 /// Containers are keyed by the first 12 characters of their id: every source's form
@@ -142,6 +145,7 @@ impl ContainerChains {
             pulls: HashMap::new(),
             pull_count: 0,
             scoped_reported: HashMap::new(),
+            provenance: Provenance::inactive(),
         }
     }
 
@@ -481,11 +485,15 @@ impl ContainerChains {
             stats.activity("suspicious activity, container image unknown");
             return None;
         };
+        let novelty = self.novelty(ctr, &image, t);
         let trust_reason = match m.trust(&image) {
-            Trust::Allowed(_) => {
-                stats.activity("suspicious activity in a trusted image");
-                return None;
-            }
+            Trust::Allowed(entry) => match novelty.first_seen_reason(&image, entry) {
+                Some(reason) => reason,
+                None => {
+                    stats.activity("suspicious activity in a trusted image");
+                    return None;
+                }
+            },
             Trust::Untrusted => format!(
                 "image {image} is not in image_registry_allow_list (registry {}, repository {})",
                 image.registry, image.path
@@ -528,12 +536,17 @@ impl ContainerChains {
         if let Some(p) = &ctr.pull {
             image.absorb(&p.image);
         }
+        // A new digest from an allowlisted registry is for review: medium wherever it runs.
+        let trusted_but_new = m.is_trusted(&image);
         let scope = ctr
             .namespace
             .as_deref()
-            .and_then(|ns| m.namespace_in_scope(ns));
+            .and_then(|ns| m.namespace_in_scope(ns))
+            .filter(|_| !trusted_but_new);
         let severity = if scope.is_some() {
             Severity::Critical
+        } else if trusted_but_new {
+            Severity::Medium
         } else {
             Severity::High
         };
@@ -565,6 +578,7 @@ impl ContainerChains {
                 "severity critical: namespace {ns} is in namespace_scope ({s})"
             ));
         }
+        let severity = novelty.raise(severity, &mut reasons);
         let mut evidence_list: Vec<Evidence> = Vec::new();
         if let Some(p) = &ctr.pull {
             evidence_list.push(p.stage.evidence.clone());
@@ -596,6 +610,19 @@ impl ContainerChains {
             reasons,
             evidence: evidence_list,
         })
+    }
+
+    /// What the baseline says of the image a chain runs: the container's reference,
+    /// completed by its pull's digest when it names none itself.
+    fn novelty(&self, ctr: &Ctr, image: &ImageRef, t: Ts) -> Novelty {
+        match &ctr.pull {
+            Some(p) if image.digest.is_none() && image.same_image(&p.image) => {
+                let mut full = image.clone();
+                full.absorb(&p.image);
+                self.provenance.novelty(&full, t)
+            }
+            _ => self.provenance.novelty(image, t),
+        }
     }
 
     /// The latest pull of the same image on a compatible host that precedes `bound`

@@ -10,6 +10,7 @@ pub mod config;
 mod evidence;
 pub mod identity;
 pub mod matchers;
+pub mod provenance;
 pub mod reorder;
 pub mod stats;
 
@@ -18,6 +19,7 @@ use an0692::InstanceChains;
 use config::Config;
 use identity::NodeIdentity;
 use matchers::Matchers;
+use provenance::{Provenance, ProvenanceView};
 use pullwatch_model::inspect::{ContentInspector, NoInspection};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Alert, Event, EventKind, LifecyclePhase, Placement, Ts};
@@ -76,6 +78,18 @@ impl Engine {
 
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// Judges image provenance against `view` (the baseline, loaded by the caller) and
+    /// notes the digests and tag resolutions the scan sees; see [`provenance`].
+    pub fn with_provenance(mut self, view: ProvenanceView) -> Engine {
+        self.containers.provenance = Provenance::new(view, self.cfg.time_window.0);
+        self
+    }
+
+    /// What the scan saw (`observations()`) and how it compared with the baseline.
+    pub fn provenance(&self) -> &Provenance {
+        &self.containers.provenance
     }
 
     /// Takes one event; alerts that it (or the records it lets through the watermark)
@@ -182,6 +196,7 @@ impl Engine {
         if self.is_duplicate(ev) {
             return;
         }
+        self.containers.provenance.observe(ev);
         let m = &self.matchers;
         let stats = &mut self.stats;
         let t = ev.time;

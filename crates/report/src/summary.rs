@@ -2,6 +2,7 @@
 //! and where, what the engine dropped or evicted, and the alerts by rule.
 
 use pullwatch_decode::DecodeStats;
+use pullwatch_engine::provenance::ProvenanceStats;
 use pullwatch_engine::stats::EngineStats;
 use pullwatch_model::{Alert, Severity};
 use serde::Serialize;
@@ -18,6 +19,7 @@ pub struct ScanSummary {
     pub input_errors: Vec<String>,
     /// Alerts written, by severity (the engine counts them by rule).
     pub alerts_by_severity: BTreeMap<Severity, u64>,
+    pub provenance: ProvenanceStats,
 }
 
 impl ScanSummary {
@@ -107,6 +109,7 @@ impl ScanSummary {
         for (reason, n) in &e.evictions {
             let _ = writeln!(s, "  evicted {reason}: {n}");
         }
+        let _ = writeln!(s, "  {}", provenance_line(&self.provenance));
         if e.alerts.is_empty() {
             let _ = writeln!(s, "  alerts: none");
         } else {
@@ -126,4 +129,24 @@ impl ScanSummary {
         }
         s
     }
+}
+
+fn provenance_line(p: &ProvenanceStats) -> String {
+    if !p.baseline {
+        return "baseline: none (no digest or tag counts as newly seen without --baseline)".into();
+    }
+    let mut line = format!(
+        "baseline: {} digests seen, {} not in the baseline, {} moved tags",
+        p.digests_seen, p.digests_new, p.tags_moved
+    );
+    if let Some(u) = p.learning_until {
+        line.push_str(&format!("; learning until {u}"));
+    }
+    if p.not_kept > 0 {
+        line.push_str(&format!(
+            "; {} sightings not kept (cap reached)",
+            p.not_kept
+        ));
+    }
+    line
 }
