@@ -54,7 +54,7 @@ fn json_snapshot() {
 #[test]
 fn ocsf_snapshot() {
     let (out, _) = scan("ocsf");
-    assert_eq!(out.lines().count(), 3);
+    assert_eq!(out.lines().count(), 4);
     for line in out.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("one finding per line");
         assert_eq!(v["class_uid"], 2004);

