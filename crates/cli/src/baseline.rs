@@ -6,13 +6,13 @@
 use crate::merge::Merged;
 use crate::scan::ScanError;
 use pullwatch_decode::DecodeStats;
-use pullwatch_engine::provenance::{
-    for_each_image, pinned_digest, Learning, Observations, ProvenanceView,
-};
+use pullwatch_engine::provenance::{Learning, Observations, Provenance, ProvenanceView, VmOrigin};
 use pullwatch_model::time::Dur;
 use pullwatch_model::Ts;
 use pullwatch_report::escape::terminal;
-use pullwatch_state::{diff, Baseline, MergeReport, StateError, Store, FORMAT_VERSION};
+use pullwatch_state::{
+    diff, Baseline, MergeReport, StateError, Store, VmImageOrigin, FORMAT_VERSION,
+};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -87,6 +87,11 @@ impl ScanBaseline {
                 }
             }
         }
+        for (provider, images) in self.baseline.vm_images() {
+            for id in images.keys() {
+                v.add_vm_image(provider, id);
+            }
+        }
         v.set_learning(self.learning);
         v
     }
@@ -94,21 +99,47 @@ impl ScanBaseline {
     /// Merges what the scan saw into the file (re-read first, so that a run that
     /// finished meanwhile keeps its sightings). Returns the line to show.
     pub fn record(&self, o: &Observations) -> Result<String, StateError> {
-        let mut seen = Baseline::new();
-        for d in &o.digests {
-            seen.record_digest(&d.repository, &d.digest, d.first);
-            seen.record_digest(&d.repository, &d.digest, d.last);
-        }
-        for t in &o.tags {
-            seen.record_tag(&t.repository, &t.tag, &t.digest, t.first);
-            seen.record_tag(&t.repository, &t.tag, &t.digest, t.last);
-        }
-        if let Some(u) = o.learning_until {
-            seen.declare_learning_until(u);
-        }
+        let seen = as_baseline(o);
         let report = self.store.update(|b| b.merge(&seen))?;
         Ok(updated_line(self.store.path(), &report))
     }
+}
+
+/// What a scan observed, as a baseline to merge into the stored one.
+fn as_baseline(o: &Observations) -> Baseline {
+    let mut seen = Baseline::new();
+    for d in &o.digests {
+        seen.record_digest(&d.repository, &d.digest, d.first);
+        seen.record_digest(&d.repository, &d.digest, d.last);
+    }
+    for t in &o.tags {
+        seen.record_tag(&t.repository, &t.tag, &t.digest, t.first);
+        seen.record_tag(&t.repository, &t.tag, &t.digest, t.last);
+    }
+    for vm in &o.vm_images {
+        let origin = vm.origin.as_ref().map(|o| match o {
+            VmOrigin::CreatedHere => VmImageOrigin::CreatedHere,
+            VmOrigin::CopiedFrom { region } => VmImageOrigin::CopiedFrom {
+                account: None,
+                region: region.clone(),
+            },
+            VmOrigin::Imported => VmImageOrigin::Imported,
+            VmOrigin::SharedIn => VmImageOrigin::SharedIn,
+        });
+        for at in [vm.first, vm.last] {
+            seen.record_vm_image(
+                &vm.provider,
+                &vm.id,
+                vm.owner.as_deref(),
+                origin.clone(),
+                at,
+            );
+        }
+    }
+    if let Some(u) = o.learning_until {
+        seen.declare_learning_until(u);
+    }
+    seen
 }
 
 fn updated_line(path: &Path, r: &MergeReport) -> String {
@@ -137,25 +168,14 @@ pub fn learn(path: &Path, paths: &[PathBuf]) -> Result<(), ScanError> {
     let mut stats = DecodeStats::default();
     let mut errors = Vec::new();
     let mut inputs = Merged::open(paths, &mut stats, &mut errors).map_err(ScanError::Usage)?;
-    let mut learned = Baseline::new();
+    // Learning notes exactly what a scan with a baseline would note.
+    let mut prov = Provenance::new(ProvenanceView::new(), Dur(i64::MAX));
     let mut events = 0u64;
     while let Some(ev) = inputs.next_event(&mut stats, &mut errors) {
         events += 1;
-        for_each_image(&ev, |image, resolves_tag| {
-            let Some(digest) = pinned_digest(image) else {
-                return;
-            };
-            let repo = image.repository();
-            match image.tag.as_deref().filter(|_| resolves_tag) {
-                Some(tag) => {
-                    learned.record_tag(&repo, tag, digest, ev.time);
-                }
-                None => {
-                    learned.record_digest(&repo, digest, ev.time);
-                }
-            }
-        });
+        prov.observe(&ev);
     }
+    let learned = as_baseline(&prov.observations());
     let report = store
         .update(|b| b.merge(&learned))
         .map_err(|e| ScanError::Other(e.into()))?;

@@ -489,3 +489,126 @@ fn gcp_foreign_project_image_with_a_curl_pipe_bash_startup_script() {
         "{stdout}"
     );
 }
+
+fn pullwatch(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::cargo_bin("pullwatch")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn with_a_baseline_a_vendor_image_never_seen_launching_counts_as_unapproved() {
+    let d = Dir::new();
+    let old = "projects/debian-cloud/global/images/debian-12-bookworm-v20261101";
+    let new = "projects/debian-cloud/global/images/debian-12-bookworm-v20261120";
+    let history = d.jsonl(
+        "history.jsonl",
+        &[gcp_insert(
+            -86_400,
+            "3333333333333333333",
+            old,
+            "#!/bin/bash\ntrue\n",
+        )],
+    );
+    let baseline = d.0.path().join("baseline.json");
+    let out = pullwatch(&[
+        "baseline".as_ref(),
+        "learn".as_ref(),
+        "--baseline".as_ref(),
+        baseline.as_os_str(),
+        history.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 VM images added"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let flows = d.file("flows.log", &flow_v2(120, "10.128.0.7", "5.180.0.1", 3333));
+    let scan_with = |launch: &Path, extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<&std::ffi::OsStr> =
+            vec!["scan".as_ref(), "--format".as_ref(), "json".as_ref()];
+        args.extend_from_slice(extra);
+        args.push(launch.as_os_str());
+        args.push(flows.as_os_str());
+        let out = pullwatch(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let known = d.jsonl(
+        "known.jsonl",
+        &[gcp_insert(
+            0,
+            "5555555555555555555",
+            old,
+            "#!/bin/bash\ntrue\n",
+        )],
+    );
+    let only_new = d.jsonl(
+        "only-new.jsonl",
+        &[gcp_insert(
+            0,
+            "4444444444444444444",
+            new,
+            "#!/bin/bash\ntrue\n",
+        )],
+    );
+    // Without a baseline the vendor project approves the new image; with one, the image
+    // it has seen launching stays approved.
+    assert_eq!(scan_with(&only_new, &[]), "");
+    assert_eq!(
+        scan_with(&known, &["--baseline".as_ref(), baseline.as_os_str()]),
+        ""
+    );
+    let stdout = scan_with(&only_new, &["--baseline".as_ref(), baseline.as_os_str()]);
+    let a: Value = serde_json::from_str(stdout.lines().next().expect("one alert")).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    assert_eq!(a["rule"], "an0692.chain");
+    assert_eq!(a["entity"]["instance_id"], "4444444444444444444");
+    let why = a["reasons"][0].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!("image {new} was never seen launching before")),
+        "{why}"
+    );
+    assert!(
+        why.contains(
+            "approved only because project debian-cloud is in approved_image_catalog.gcp.projects"
+        ),
+        "{why}"
+    );
+}
+
+#[test]
+fn images_copied_in_are_called_out() {
+    let d = Dir::new();
+    let trail = d.jsonl(
+        "cloudtrail.jsonl",
+        &[
+            trail(-600, "CopyImage", json!({"sourceImageId":"ami-0src0000000000000","sourceRegion":"ap-southeast-1","name":"golden"}), json!({"imageId":"ami-0c0p1ed000000000a"})),
+            run_instances(0, "ami-0c0p1ed000000000a", "i-0aaa1111bbbb22223", "10.0.1.5", &[], false),
+        ],
+    );
+    let flows = d.file("f.log", &flow_v2(120, "10.0.1.5", "5.180.0.1", 3333));
+    let (alerts, stdout, _) = scan(None, &d, &[&trail, &flows]);
+    assert_eq!(
+        alerts,
+        vec!["an0692.chain high aws i-0aaa1111bbbb22223 ami-0c0p1ed000000000a [launch@cloudtrail.jsonl:2 activity@f.log:1]"]
+    );
+    assert!(
+        stdout.contains(
+            "image ami-0c0p1ed000000000a was copied from ami-0src0000000000000 in ap-southeast-1"
+        ),
+        "{stdout}"
+    );
+}

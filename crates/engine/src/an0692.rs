@@ -10,13 +10,14 @@
 use crate::config::{ApprovedImageCatalog, Config, VmTagScope};
 use crate::evidence::{evidence, one_line};
 use crate::matchers::Matchers;
+use crate::provenance::Provenance;
 use crate::stats::EngineStats;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 use pullwatch_model::inspect::{ContentFinding, ContentInspector};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{
-    exe_basename, is_public_ip, CloudAction, CloudEvent, CloudProvider, Event, GuestBoot, Ts,
-    UserDataSeen, UserDataState, VmImage, VmImageKind, VmLaunch,
+    exe_basename, is_public_ip, CloudAction, CloudEvent, CloudProvider, Event, GuestBoot,
+    ImageOrigin, Ts, UserDataSeen, UserDataState, VmImage, VmImageKind, VmLaunch,
 };
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -44,6 +45,9 @@ struct Stage {
 /// Why an image is or is not approved, in words for the alert.
 #[derive(Clone, Debug)]
 enum Approval {
+    /// Named in the catalog's explicit list: approved whatever its novelty.
+    Listed(String),
+    /// Approved by owner, project or publisher.
     Approved(String),
     Unapproved(String),
     Unknown,
@@ -68,6 +72,8 @@ struct Instance {
     change: Option<Stage>,
     boot_marker: Option<Stage>,
     user_data_withheld: bool,
+    /// Where the image came from, when it was copied, imported or shared in.
+    origin_note: Option<String>,
     alerted_chain: bool,
     alerted_user_data: bool,
     last_seen: Ts,
@@ -84,6 +90,8 @@ pub struct InstanceChains {
     by_ip: HashMap<IpAddr, String>,
     /// Owners learned from images built, copied or imported in an account.
     image_owner: HashMap<String, String>,
+    /// Images copied, imported or shared in, with how, for the alerts to say so.
+    image_origin: HashMap<String, String>,
     /// User data handed over directly, waiting for its instance's launch.
     pending_user_data: HashMap<String, (Vec<ContentFinding>, Evidence)>,
 }
@@ -112,6 +120,7 @@ impl InstanceChains {
             by_name: HashMap::new(),
             by_ip: HashMap::new(),
             image_owner: HashMap::new(),
+            image_origin: HashMap::new(),
             pending_user_data: HashMap::new(),
         }
     }
@@ -129,7 +138,7 @@ impl InstanceChains {
         match provider {
             CloudProvider::Aws => {
                 if c.aws.image_ids.iter().any(|i| i.eq_ignore_ascii_case(&id)) {
-                    return Approval::Approved(format!(
+                    return Approval::Listed(format!(
                         "{} is in approved_image_catalog.aws.image_ids",
                         img.id
                     ));
@@ -154,7 +163,7 @@ impl InstanceChains {
             }
             CloudProvider::Gcp => {
                 if c.gcp.images.iter().any(|i| gcp_image_matches(i, &id)) {
-                    return Approval::Approved(format!(
+                    return Approval::Listed(format!(
                         "{} is in approved_image_catalog.gcp.images",
                         img.id
                     ));
@@ -173,7 +182,7 @@ impl InstanceChains {
             }
             CloudProvider::Azure => {
                 if c.azure.images.iter().any(|i| i.eq_ignore_ascii_case(&id)) {
-                    return Approval::Approved(format!(
+                    return Approval::Listed(format!(
                         "{} is in approved_image_catalog.azure.images",
                         img.id
                     ));
@@ -215,11 +224,12 @@ impl InstanceChains {
         ev: &Event,
         c: &CloudEvent,
         inspector: &dyn ContentInspector,
+        prov: &Provenance,
         stats: &mut EngineStats,
         alerts: &mut Vec<Alert>,
     ) {
         match &c.action {
-            CloudAction::InstanceLaunch(l) => self.launch(ev, c, l, inspector, stats, alerts),
+            CloudAction::InstanceLaunch(l) => self.launch(ev, c, l, inspector, prov, stats, alerts),
             CloudAction::InstanceStart { instance_id } => {
                 let Some(inst) = self.instances.get_mut(&key(c.provider, instance_id)) else {
                     stats.activity("start of an instance whose launch was not seen");
@@ -271,7 +281,32 @@ impl InstanceChains {
                     self.image_owner
                         .insert(image_id.to_ascii_lowercase(), acct.clone());
                 }
-                let _ = how;
+                let note = match how {
+                    ImageOrigin::Copied {
+                        source_image,
+                        source_region,
+                    } => Some(format!(
+                        "image {image_id} was copied from {source_image}{}",
+                        source_region
+                            .as_deref()
+                            .map(|r| format!(" in {r}"))
+                            .unwrap_or_default()
+                    )),
+                    ImageOrigin::Imported { source } => Some(format!(
+                        "image {image_id} was imported{}",
+                        source
+                            .as_deref()
+                            .map(|s| format!(" from {s}"))
+                            .unwrap_or_default()
+                    )),
+                    ImageOrigin::SharedIn => {
+                        Some(format!("image {image_id} was shared in by another account"))
+                    }
+                    ImageOrigin::Created { .. } | ImageOrigin::Registered => None,
+                };
+                if let Some(n) = note {
+                    self.image_origin.insert(image_id.to_ascii_lowercase(), n);
+                }
             }
             CloudAction::ImagePermission { .. } => {}
         }
@@ -296,12 +331,14 @@ impl InstanceChains {
         f
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn launch(
         &mut self,
         ev: &Event,
         c: &CloudEvent,
         l: &VmLaunch,
         inspector: &dyn ContentInspector,
+        prov: &Provenance,
         stats: &mut EngineStats,
         alerts: &mut Vec<Alert>,
     ) {
@@ -309,7 +346,20 @@ impl InstanceChains {
             self.evict(stats);
         }
         let k = key(c.provider, &l.instance_id);
-        let approval = self.approval(c.provider, l.image.as_ref());
+        let mut approval = self.approval(c.provider, l.image.as_ref());
+        // With a baseline, an image approved only by its owner, project or publisher
+        // that was never seen launching is judged by its novelty.
+        if let (Approval::Approved(why), Some(img)) = (&approval, &l.image) {
+            if let Some(first) = prov.vm_first_seen(c.provider.name(), &img.id, ev.time) {
+                approval = Approval::Unapproved(format!(
+                    "{first}, and it is approved only because {why}, not by the catalog's explicit list"
+                ));
+            }
+        }
+        let origin_note = l
+            .image
+            .as_ref()
+            .and_then(|i| self.image_origin.get(&i.id.to_ascii_lowercase()).cloned());
         let image_desc = l
             .image
             .as_ref()
@@ -353,6 +403,7 @@ impl InstanceChains {
             change: None,
             boot_marker: None,
             user_data_withheld: matches!(l.user_data, UserDataState::Redacted),
+            origin_note,
             alerted_chain: false,
             alerted_user_data: false,
             last_seen: ev.time,
@@ -430,6 +481,7 @@ impl InstanceChains {
                     change: None,
                     boot_marker: None,
                     user_data_withheld: false,
+                    origin_note: None,
                     alerted_chain: false,
                     alerted_user_data: false,
                     last_seen: ev.time,
@@ -579,7 +631,7 @@ impl InstanceChains {
         }
         let approval_reason = match &inst.approval {
             Approval::Unapproved(r) => r.clone(),
-            Approval::Approved(_) => {
+            Approval::Approved(_) | Approval::Listed(_) => {
                 stats.activity("suspicious first-boot activity on an approved image");
                 return;
             }
@@ -602,6 +654,7 @@ impl InstanceChains {
         }
         inst.alerted_chain = true;
         let mut reasons = vec![approval_reason];
+        reasons.extend(inst.origin_note.clone());
         let boot_kind = if boot.evidence.stage == "start" {
             "restart after a user-data change"
         } else {
@@ -677,10 +730,13 @@ impl InstanceChains {
         }
         let (severity, lead) = match &inst.approval {
             Approval::Unapproved(r) => (Severity::High, Some(r.clone())),
-            Approval::Approved(r) => (Severity::Medium, Some(format!("image approved ({r})"))),
+            Approval::Approved(r) | Approval::Listed(r) => {
+                (Severity::Medium, Some(format!("image approved ({r})")))
+            }
             Approval::Unknown => (Severity::Medium, None),
         };
         let mut reasons: Vec<String> = lead.into_iter().collect();
+        reasons.extend(inst.origin_note.clone());
         for f in findings {
             reasons.push(format!("user data {} ({}): {}", f.why, f.place, f.line));
         }

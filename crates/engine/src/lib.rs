@@ -228,9 +228,14 @@ impl Engine {
                 stats.evicted("process links: capacity", e.links);
             }
             EventKind::ProcessExit(x) => self.identity.exit(x.host.as_deref(), x.pid),
-            EventKind::Cloud(c) => self
-                .instances
-                .on_cloud(ev, c, &*self.inspector, stats, alerts),
+            EventKind::Cloud(c) => self.instances.on_cloud(
+                ev,
+                c,
+                &*self.inspector,
+                &self.containers.provenance,
+                stats,
+                alerts,
+            ),
             EventKind::UserData(u) => {
                 self.instances
                     .on_user_data(ev, u, &*self.inspector, stats, alerts)

@@ -15,7 +15,9 @@
 
 use pullwatch_model::alert::Severity;
 use pullwatch_model::time::Dur;
-use pullwatch_model::{ContainerRef, Event, EventKind, ImageRef, Placement, Ts};
+use pullwatch_model::{
+    CloudAction, ContainerRef, Event, EventKind, ImageOrigin, ImageRef, Placement, Ts,
+};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
@@ -45,7 +47,13 @@ struct RepoView {
 #[derive(Clone, Debug, Default)]
 pub struct ProvenanceView {
     repos: HashMap<String, RepoView>,
+    /// VM images seen launching before, as `provider:id`.
+    vm_images: HashSet<String>,
     learning: Learning,
+}
+
+fn vm_key(provider: &str, id: &str) -> String {
+    format!("{provider}:{}", id.to_ascii_lowercase())
 }
 
 impl ProvenanceView {
@@ -65,6 +73,15 @@ impl ProvenanceView {
         if set.insert(digest.to_string()) {
             list.push(digest.to_string());
         }
+    }
+
+    /// A VM image (`aws`/`gcp`/`azure` and its id) the baseline knows.
+    pub fn add_vm_image(&mut self, provider: &str, id: &str) {
+        self.vm_images.insert(vm_key(provider, id));
+    }
+
+    pub fn vm_image_known(&self, provider: &str, id: &str) -> bool {
+        self.vm_images.contains(&vm_key(provider, id))
     }
 
     pub fn set_learning(&mut self, learning: Learning) {
@@ -131,11 +148,32 @@ pub struct TagSeen {
     pub last: Ts,
 }
 
+/// Where a VM image came from, as far as the control plane showed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VmOrigin {
+    CreatedHere,
+    CopiedFrom { region: Option<String> },
+    Imported,
+    SharedIn,
+}
+
+/// A VM image seen launching (or coming into being) during the scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmImageSeen {
+    pub provider: String,
+    pub id: String,
+    pub owner: Option<String>,
+    pub origin: Option<VmOrigin>,
+    pub first: Ts,
+    pub last: Ts,
+}
+
 /// What a scan saw, for the caller to record in the baseline.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observations {
     pub digests: Vec<DigestSeen>,
     pub tags: Vec<TagSeen>,
+    pub vm_images: Vec<VmImageSeen>,
     /// The end of the learning period, when this scan declared one.
     pub learning_until: Option<Ts>,
 }
@@ -154,6 +192,10 @@ pub struct ProvenanceStats {
     pub tags_moved: u64,
     /// Digests and tag resolutions not kept because `MAX_OBSERVED` was reached.
     pub not_kept: u64,
+    /// Distinct VM images seen launching.
+    pub vm_images_seen: u64,
+    /// Of those, how many the baseline did not know.
+    pub vm_images_new: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,6 +294,7 @@ impl Novelty {
 #[derive(Default)]
 pub struct Provenance {
     view: Option<ProvenanceView>,
+    vms: HashMap<String, VmImageSeen>,
     horizon: Dur,
     repos: HashMap<String, ScanRepo>,
     kept: usize,
@@ -294,6 +337,7 @@ impl Provenance {
     pub fn observe(&mut self, ev: &Event) {
         let Provenance {
             view: Some(view),
+            vms,
             repos,
             kept,
             cap,
@@ -311,6 +355,64 @@ impl Provenance {
             stats.learning_until = Some(until);
         }
         let view = &*view;
+        if let EventKind::Cloud(c) = &ev.kind {
+            let provider = c.provider.name();
+            let (id, owner, origin, launch) = match &c.action {
+                CloudAction::InstanceLaunch(l) => match &l.image {
+                    Some(i) => (i.id.clone(), i.owner.clone(), None, true),
+                    None => return,
+                },
+                CloudAction::ImageCreated { image_id, how } => {
+                    let origin = match how {
+                        ImageOrigin::Created { .. } | ImageOrigin::Registered => {
+                            VmOrigin::CreatedHere
+                        }
+                        ImageOrigin::Copied { source_region, .. } => VmOrigin::CopiedFrom {
+                            region: source_region.clone(),
+                        },
+                        ImageOrigin::Imported { .. } => VmOrigin::Imported,
+                        ImageOrigin::SharedIn => VmOrigin::SharedIn,
+                    };
+                    (image_id.clone(), c.account.clone(), Some(origin), false)
+                }
+                _ => return,
+            };
+            let key = vm_key(provider, &id);
+            let at_cap = vms.len() >= *cap;
+            match vms.get_mut(&key) {
+                Some(seen) => {
+                    seen.first = seen.first.min(ev.time);
+                    seen.last = seen.last.max(ev.time);
+                    if seen.owner.is_none() {
+                        seen.owner = owner;
+                    }
+                    if seen.origin.is_none() {
+                        seen.origin = origin;
+                    }
+                }
+                None if at_cap => stats.not_kept += 1,
+                None => {
+                    if launch {
+                        stats.vm_images_seen += 1;
+                        if !view.vm_image_known(provider, &id) {
+                            stats.vm_images_new += 1;
+                        }
+                    }
+                    vms.insert(
+                        key,
+                        VmImageSeen {
+                            provider: provider.to_string(),
+                            id: id.to_ascii_lowercase(),
+                            owner,
+                            origin,
+                            first: ev.time,
+                            last: ev.time,
+                        },
+                    );
+                }
+            }
+            return;
+        }
         for_each_image(ev, |image, resolves_tag| {
             let Some(digest) = pinned_digest(image) else {
                 return;
@@ -435,6 +537,19 @@ impl Provenance {
         }
     }
 
+    /// Why a VM image launching at `t` counts as newly seen: not in the baseline, outside
+    /// the learning period, and first seen by this scan no longer than the horizon ago.
+    pub fn vm_first_seen(&self, provider: &str, id: &str, t: Ts) -> Option<String> {
+        let view = self.view.as_ref()?;
+        if view.in_learning(t) || view.vm_image_known(provider, id) {
+            return None;
+        }
+        let first = self.vms.get(&vm_key(provider, id)).map_or(t, |s| s.first);
+        (t.since(first) <= self.horizon).then(|| {
+            format!("image {id} was never seen launching before (not in the baseline; first seen at {first})")
+        })
+    }
+
     /// Everything the scan saw, sorted, for the caller to record.
     pub fn observations(&self) -> Observations {
         let mut o = Observations {
@@ -462,6 +577,9 @@ impl Provenance {
                 }
             }
         }
+        o.vm_images = self.vms.values().cloned().collect();
+        o.vm_images
+            .sort_by(|a, b| (&a.provider, &a.id).cmp(&(&b.provider, &b.id)));
         o.digests
             .sort_by(|a, b| (&a.repository, &a.digest).cmp(&(&b.repository, &b.digest)));
         o.tags.sort_by(|a, b| {
