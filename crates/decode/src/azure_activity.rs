@@ -13,16 +13,15 @@
 
 use crate::user_data::b64_text;
 use crate::util::rfc3339;
+use crate::util::Pairs;
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     CloudAction, CloudEvent, CloudProvider, Event, EventKind, Format, UserDataState, VmImage,
     VmImageKind, VmLaunch,
 };
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::fmt;
 
 #[derive(Deserialize)]
 struct Record<'a> {
@@ -169,33 +168,6 @@ struct OsProfile<'a> {
     computer_name: Option<Cow<'a, str>>,
     #[serde(rename = "customData", borrow)]
     custom_data: Option<Cow<'a, str>>,
-}
-
-/// Tags, in the order written.
-#[derive(Default)]
-struct Pairs(Vec<(String, String)>);
-
-impl<'de> Deserialize<'de> for Pairs {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Pairs;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of tags")
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Pairs, E> {
-                Ok(Pairs::default())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Pairs, A::Error> {
-                let mut v = Vec::new();
-                while let Some((k, val)) = m.next_entry::<Cow<str>, Option<Cow<str>>>()? {
-                    v.push((k.into_owned(), val.map(Cow::into_owned).unwrap_or_default()));
-                }
-                Ok(Pairs(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 const VM_WRITE: &str = "microsoft.compute/virtualmachines/write";

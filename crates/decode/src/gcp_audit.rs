@@ -10,16 +10,15 @@
 //! `data_access` log are of no interest. Other services (GKE's `k8s.io`) emit nothing.
 
 use crate::util::rfc3339;
+use crate::util::Pairs;
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     CloudAction, CloudEvent, CloudProvider, Event, EventKind, Format, ImageOrigin, UserDataState,
     VmImage, VmImageKind, VmLaunch,
 };
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::fmt;
 use std::net::IpAddr;
 
 #[derive(Deserialize)]
@@ -175,33 +174,6 @@ struct RawDisk<'a> {
 struct OperationResponse<'a> {
     #[serde(rename = "targetId", borrow)]
     target_id: Option<Cow<'a, str>>,
-}
-
-/// Labels, kept in the order written (a JSON object of strings).
-#[derive(Default)]
-struct Pairs(Vec<(String, String)>);
-
-impl<'de> Deserialize<'de> for Pairs {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Pairs;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object of labels")
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Pairs, E> {
-                Ok(Pairs::default())
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Pairs, A::Error> {
-                let mut v = Vec::new();
-                while let Some((k, val)) = m.next_entry::<Cow<str>, Option<Cow<str>>>()? {
-                    v.push((k.into_owned(), val.map(Cow::into_owned).unwrap_or_default()));
-                }
-                Ok(Pairs(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 /// Metadata keys whose value GCE's guest agent or cloud-init runs at boot, most

@@ -60,3 +60,31 @@ pub fn opt_string<'a>(v: &Option<Cow<'a, str>>) -> Option<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
 }
+
+/// A JSON object of strings (cloud tags and labels), kept in the order written; `null`
+/// values become empty strings and a `null` object no pairs.
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+pub struct Pairs(pub Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of string values")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Pairs, E> {
+                Ok(Pairs::default())
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Pairs, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, val)) = m.next_entry::<Cow<str>, Option<Cow<str>>>()? {
+                    v.push((k.into_owned(), val.map(Cow::into_owned).unwrap_or_default()));
+                }
+                Ok(Pairs(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
