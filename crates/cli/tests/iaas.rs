@@ -351,6 +351,24 @@ fn user_data_from_the_instance_is_inspected_and_secrets_never_leave_unredacted()
         !stdout.contains("apt-get install"),
         "ordinary configuration is not quoted: {stdout}"
     );
+    // No output format lets the secrets through.
+    for format in ["text", "ocsf", "html"] {
+        let out = Command::cargo_bin("pullwatch")
+            .unwrap()
+            .args(["scan", "--format", format])
+            .arg(&trail)
+            .arg(&attr)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("REDACTED"), "{format}: {all}");
+        assert!(!all.contains("AKIAIOSFODNN7EXAMPLE"), "{format}: {all}");
+        assert!(!all.contains("hunter2"), "{format}: {all}");
+    }
 }
 
 fn base64_encode(b: &[u8]) -> String {
