@@ -2,6 +2,8 @@
 //! the engine and the engine to the renderers, and exit codes.
 #![forbid(unsafe_code)]
 
+mod floor;
+mod gen;
 mod inputs;
 mod scan;
 
@@ -31,6 +33,39 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Writes a synthetic corpus of mixed container telemetry with a known number of
+    /// true chains, for benchmarks and smoke tests (deterministic from the seed).
+    Gen(GenArgs),
+    /// The benchmark's parse floor: reads a file's lines and parses each into a small
+    /// typed struct, nothing more.
+    #[command(hide = true)]
+    BenchFloor {
+        /// Only split lines, do not parse them.
+        #[arg(long)]
+        lines_only: bool,
+        path: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Records to write.
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    /// True chains (untrusted pull, create and start, suspicious process in the window).
+    #[arg(long, default_value_t = 10)]
+    chains: u64,
+    /// Records per second of event time (how long a span the corpus covers).
+    #[arg(long, default_value_t = 250)]
+    rate: u64,
+    /// Output file (stdout when absent).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Also write the true chains' images here, one per line.
+    #[arg(long)]
+    truth: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -77,6 +112,39 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
+fn run_gen(a: &GenArgs) -> anyhow::Result<()> {
+    let spec = gen::GenSpec {
+        seed: a.seed,
+        records: a.records,
+        chains: a.chains,
+        rate: a.rate,
+    };
+    let truth = match &a.out {
+        Some(p) => {
+            let mut f = std::fs::File::create(p)
+                .with_context(|| format!("cannot create {}", p.display()))?;
+            gen::generate(&spec, &mut f)?
+        }
+        None => gen::generate(&spec, &mut std::io::stdout().lock())?,
+    };
+    if let Some(p) = &a.truth {
+        let text: String = truth
+            .chain_images
+            .iter()
+            .map(|i| format!("{i}\n"))
+            .collect();
+        std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    eprintln!(
+        "gen: {} records, {} bytes, {} chains, {} decoys",
+        truth.records,
+        truth.bytes,
+        truth.chain_images.len(),
+        truth.decoys
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -99,6 +167,26 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("pullwatch: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Gen(args) => match run_gen(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pullwatch: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::BenchFloor { lines_only, path } => match floor::run(&path, !lines_only) {
+            Ok(c) => {
+                eprintln!(
+                    "bench-floor: {} lines, {} bytes, {} parsed, {} failed, {} fields",
+                    c.lines, c.bytes, c.parsed, c.failed, c.fields
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pullwatch: {}: {e}", path.display());
                 ExitCode::from(2)
             }
         },
