@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 mod floor;
-mod gen;
 mod inputs;
 mod scan;
 
@@ -113,7 +112,7 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 fn run_gen(a: &GenArgs) -> anyhow::Result<()> {
-    let spec = gen::GenSpec {
+    let spec = pullwatch_corpus::GenSpec {
         seed: a.seed,
         records: a.records,
         chains: a.chains,
@@ -123,9 +122,9 @@ fn run_gen(a: &GenArgs) -> anyhow::Result<()> {
         Some(p) => {
             let mut f = std::fs::File::create(p)
                 .with_context(|| format!("cannot create {}", p.display()))?;
-            gen::generate(&spec, &mut f)?
+            pullwatch_corpus::generate(&spec, &mut f)?
         }
-        None => gen::generate(&spec, &mut std::io::stdout().lock())?,
+        None => pullwatch_corpus::generate(&spec, &mut std::io::stdout().lock())?,
     };
     if let Some(p) = &a.truth {
         let text: String = truth

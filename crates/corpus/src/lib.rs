@@ -1,4 +1,4 @@
-//! `pullwatch gen`: a synthetic corpus of mixed container telemetry, for benchmarks and
+//! A synthetic corpus (`pullwatch gen`) of mixed container telemetry, for benchmarks and
 //! smoke tests at sizes no real sample reaches. The records have the exact shapes the
 //! decoders read (Docker events, Kubernetes audit and Events, Falco, Tetragon exec and
 //! `tcp_connect` kprobes), noise dominates as it does in a real cluster (ordinary
@@ -8,6 +8,7 @@
 //! window. Decoys that must not alert are mixed in (untrusted images that only do
 //! ordinary work, suspicious activity after the window, suspicious utilities in trusted
 //! images). The output is a pure function of the arguments.
+#![forbid(unsafe_code)]
 
 use std::collections::BinaryHeap;
 use std::fmt::Write as _;
