@@ -12,6 +12,12 @@ use pullwatch_engine::config::Config;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// pullwatch allocates many small strings per record (the normalized events) and frees
+/// them on another thread when decoding is parallel; mimalloc does both much faster
+/// than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "pullwatch",
