@@ -88,6 +88,12 @@ pub enum OutputFormat {
     Json,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Toggle {
+    On,
+    Off,
+}
+
 #[derive(clap::Args)]
 pub struct ScanArgs {
     /// YAML configuration file; built-in defaults apply to every key it leaves out.
@@ -102,6 +108,12 @@ pub struct ScanArgs {
     /// Suppress the closing summary on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Decoding threads (default: all cores). Alerts are the same for any number.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    /// Skip records no loaded analytic can use before decoding them in full.
+    #[arg(long, value_enum, default_value_t = Toggle::On)]
+    prefilter: Toggle,
     /// Files or directories (read recursively); `-` or nothing reads stdin.
     paths: Vec<PathBuf>,
 }

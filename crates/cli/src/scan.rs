@@ -4,7 +4,10 @@
 
 use crate::inputs::{expand, InputSpec};
 use crate::{OutputFormat, ScanArgs};
-use pullwatch_decode::{open_path, open_stdin, DecodeOptions, DecodeStats, EventStream};
+use pullwatch_decode::{
+    open_path, open_stdin, ChunkOptions, DecodeOptions, DecodeStats, ParallelStream, Pool,
+    Prefilter, RecordFilter,
+};
 use pullwatch_engine::config::Config;
 use pullwatch_engine::Engine;
 use pullwatch_model::{Alert, Event};
@@ -27,7 +30,7 @@ pub struct Outcome {
 const BATCH_LINES: usize = 4096;
 
 struct Source {
-    stream: EventStream,
+    stream: ParallelStream,
     queue: VecDeque<Event>,
     live: bool,
 }
@@ -65,16 +68,46 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
     let specs = expand(&args.paths).map_err(ScanError::Usage)?;
     let mut summary = ScanSummary::default();
     let mut sources: Vec<Source> = Vec::new();
+    // Decoding runs on `threads` workers (none for one thread: the same chunks are then
+    // decoded in place); the engine stays on this thread and sees the same events in
+    // the same order either way.
+    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let pool = if threads > 1 {
+        Some(Pool::new(threads).map_err(|e| ScanError::Other(e.into()))?)
+    } else {
+        None
+    };
+    let filter: Option<Arc<dyn RecordFilter>> = match args.prefilter {
+        crate::Toggle::On => Some(Arc::new(Prefilter::new(Arc::new(
+            pullwatch_engine::interest::trusted_image_test(&cfg),
+        )))),
+        crate::Toggle::Off => None,
+    };
+    let chunk = ChunkOptions {
+        inflight: 2 * threads + 2,
+        ..ChunkOptions::default()
+    };
     for spec in &specs {
         let opened = match spec {
             InputSpec::Stdin => open_stdin(),
             InputSpec::File(p) => open_path(p),
         };
+        let opened = opened.and_then(|input| {
+            ParallelStream::new(
+                input,
+                DecodeOptions::default(),
+                chunk.clone(),
+                pool.clone(),
+                filter.clone(),
+            )
+        });
         match opened {
-            Ok(input) => {
+            Ok(stream) => {
                 summary.decode.inputs += 1;
                 sources.push(Source {
-                    stream: EventStream::new(input, DecodeOptions::default()),
+                    stream,
                     queue: VecDeque::new(),
                     live: true,
                 });

@@ -108,3 +108,37 @@ fn too_many_chains_for_the_size_is_refused() {
         .assert()
         .code(2);
 }
+
+/// The whole alert output, byte for byte.
+fn scan_output(args: &[&str], paths: &[&std::path::Path]) -> String {
+    let out = Command::cargo_bin("pullwatch")
+        .unwrap()
+        .args(["scan", "--format", "json", "--quiet"])
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn alerts_are_the_same_for_any_thread_count_with_or_without_the_prefilter() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, truth) = gen(dir.path(), 23, 12_000, 4);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let paths = [path.as_path(), examples.as_path()];
+    let want = scan_output(&["--threads", "1", "--prefilter", "off"], &paths);
+    // The generated chains and the examples' three alerts.
+    assert_eq!(want.lines().count(), truth.len() + 3, "{want}");
+    for threads in ["1", "2", "3"] {
+        for prefilter in ["on", "off"] {
+            let got = scan_output(&["--threads", threads, "--prefilter", prefilter], &paths);
+            assert_eq!(got, want, "--threads {threads} --prefilter {prefilter}");
+        }
+    }
+}

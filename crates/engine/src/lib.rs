@@ -7,6 +7,7 @@
 pub mod an0691;
 pub mod config;
 pub mod identity;
+pub mod interest;
 pub mod matchers;
 pub mod reorder;
 pub mod stats;
@@ -157,6 +158,11 @@ impl Engine {
     }
 
     fn process(&mut self, ev: &Event, alerts: &mut Vec<Alert>) {
+        if self.ignores(ev) {
+            self.stats
+                .activity("activity in a container of an allowlisted image");
+            return;
+        }
         if self.is_duplicate(ev) {
             return;
         }
