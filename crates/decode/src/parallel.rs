@@ -379,7 +379,7 @@ impl Chunked {
 
 /// Every line is blank or starts (after blanks) with `{` or `[`.
 fn pure_json_lines(bytes: &[u8]) -> bool {
-    bytes.split(|b| *b == b'\n').all(|l| {
+    crate::stream::split_lines(bytes).all(|l| {
         matches!(
             l.iter().find(|b| !b.is_ascii_whitespace()),
             None | Some(b'{' | b'[')
@@ -414,7 +414,7 @@ fn decode_chunk(
     }
     let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
     let mut line_no = first_line;
-    for line in body.split(|b| *b == b'\n') {
+    for line in crate::stream::split_lines(body) {
         if line.is_empty() {
             out.stats.bytes += 1;
             line_no += 1;

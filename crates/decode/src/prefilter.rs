@@ -82,7 +82,7 @@ impl Prefilter {
     /// Tetragon event (connections, whose source address places flow records; exits,
     /// which end pid links) is decoded.
     fn tetragon(&self, doc: &Walk) -> bool {
-        if doc.keys(&["process_exec"]).is_none() {
+        if !doc.is_object(&["process_exec"]) {
             return false;
         }
         let others = [
@@ -188,11 +188,31 @@ enum Value<'a> {
 struct Walk<'a> {
     b: &'a [u8],
     s: &'a str,
+    /// The top-level members (key, position of value), read once; `None` when the
+    /// record is not a well-formed object or repeats a key.
+    top: Option<Vec<(&'a str, usize)>>,
 }
 
 impl<'a> Walk<'a> {
     fn new(s: &'a str) -> Walk<'a> {
-        Walk { b: s.as_bytes(), s }
+        let mut w = Walk {
+            b: s.as_bytes(),
+            s,
+            top: None,
+        };
+        let mut top = Vec::with_capacity(16);
+        let ok = w
+            .object(w.ws(0), |k, v| {
+                top.push((k, v));
+                true
+            })
+            .is_some_and(|end| w.ws(end) == w.b.len());
+        let unique = top
+            .iter()
+            .enumerate()
+            .all(|(i, (k, _))| top[..i].iter().all(|(o, _)| o != k));
+        w.top = (ok && unique).then_some(top);
+        w
     }
 
     fn string(&self, path: &[&str]) -> Option<&'a str> {
@@ -204,21 +224,15 @@ impl<'a> Walk<'a> {
 
     fn has_top(&self, key: &str) -> bool {
         // A malformed record is decoded, so "unsure" counts as present.
-        self.keys(&[]).is_none_or(|ks| ks.contains(&key))
+        self.top
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|(k, _)| *k == key))
     }
 
-    /// The keys of the object at `path`, or `None` when it cannot be read.
-    fn keys(&self, path: &[&str]) -> Option<Vec<&'a str>> {
-        let start = match path {
-            [] => self.ws(0),
-            _ => self.locate(path)?,
-        };
-        let mut keys = Vec::new();
-        self.object(start, |k, _| {
-            keys.push(k);
-            true
-        })?;
-        Some(keys)
+    /// Whether the value at `path` is a well-formed object.
+    fn is_object(&self, path: &[&str]) -> bool {
+        self.locate(path)
+            .is_some_and(|at| self.object(at, |_, _| true).is_some())
     }
 
     fn get(&self, path: &[&str]) -> Option<Value<'a>> {
@@ -234,8 +248,9 @@ impl<'a> Walk<'a> {
 
     /// Position of the value at `path` (which must name object members all the way).
     fn locate(&self, path: &[&str]) -> Option<usize> {
-        let mut at = self.ws(0);
-        for key in path {
+        let (first, rest) = path.split_first()?;
+        let mut at = self.top.as_ref()?.iter().find(|(k, _)| k == first)?.1;
+        for key in rest {
             let mut found: Option<usize> = None;
             let mut dup = false;
             self.object(at, |k, v| {

@@ -76,7 +76,7 @@ impl EventStream {
             return;
         }
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        for line in body.split(|b| *b == b'\n') {
+        for line in split_lines(body) {
             self.line_no += 1;
             if line.len() > self.opts.max_line_bytes {
                 stats.bytes += line.len() as u64 + 1;
@@ -396,6 +396,24 @@ impl EventStream {
             ),
         }
     }
+}
+
+/// The `\n`-separated pieces of `bytes` (as `split` gives them), found with memchr.
+pub(crate) fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = r.get(i + 1..);
+                r.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 fn skip_decode_error(stats: &mut DecodeStats, ctx: &RecordCtx, format: Format, e: &DecodeError) {
