@@ -363,7 +363,7 @@ pub fn generate(spec: &GenSpec, out: &mut dyn Write) -> io::Result<Truth> {
 
 impl Gen {
     fn new(seed: u64, t0: i64) -> Gen {
-        let mut rng = Rng(seed ^ 0x5eed_0f_b00c);
+        let mut rng = Rng(seed ^ 0x005e_ed0f_b00c);
         let hosts: Vec<String> = (0..40)
             .map(|i| format!("ip-10-0-{}-{}", 1 + i / 16, 10 + (i * 7) % 240))
             .collect();
@@ -417,7 +417,7 @@ impl Gen {
         self.pid_serial = self.pid_serial.wrapping_add(97) % 4_000_000 + 1000;
         Ctr {
             host: self.hosts[host % self.hosts.len()].clone(),
-            ns: *rng.pick(NAMESPACES),
+            ns: NAMESPACES[rng.below(NAMESPACES.len() as u64) as usize],
             pod: format!(
                 "{}-{}-{}",
                 k.container,
