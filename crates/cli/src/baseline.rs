@@ -3,7 +3,7 @@
 //! after it, learning from history, and printing what a baseline holds and what
 //! changed between two.
 
-use crate::merge::Merged;
+use crate::merge::{MergeOptions, Merged};
 use crate::scan::ScanError;
 use pullwatch_decode::DecodeStats;
 use pullwatch_engine::provenance::{Learning, Observations, Provenance, ProvenanceView, VmOrigin};
@@ -167,7 +167,8 @@ pub fn learn(path: &Path, paths: &[PathBuf]) -> Result<(), ScanError> {
     store.load_or_new().map_err(usage)?;
     let mut stats = DecodeStats::default();
     let mut errors = Vec::new();
-    let mut inputs = Merged::open(paths, &mut stats, &mut errors).map_err(ScanError::Usage)?;
+    let mut inputs = Merged::open(paths, &MergeOptions::sequential(), &mut stats, &mut errors)
+        .map_err(ScanError::Usage)?;
     // Learning notes exactly what a scan with a baseline would note.
     let mut prov = Provenance::new(ProvenanceView::new(), Dur(i64::MAX));
     let mut events = 0u64;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod baseline;
+mod floor;
 mod formats;
 mod inputs;
 mod merge;
@@ -15,6 +16,12 @@ use pullwatch_engine::config::Config;
 use pullwatch_model::time::Dur;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// pullwatch allocates many small strings per record (the normalized events) and frees
+/// them on another thread when decoding is parallel; mimalloc does both much faster
+/// than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +61,18 @@ enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// Writes a synthetic corpus of mixed container telemetry with a known number of
+    /// true chains, for benchmarks and smoke tests (deterministic from the seed).
+    Gen(GenArgs),
+    /// The benchmark's parse floor: reads a file's lines and parses each into a small
+    /// typed struct, nothing more.
+    #[command(hide = true)]
+    BenchFloor {
+        /// Only split lines, do not parse them.
+        #[arg(long)]
+        lines_only: bool,
+        path: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -78,6 +97,27 @@ enum BaselineCommand {
         #[arg(long, value_name = "NEW")]
         against: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Records to write.
+    #[arg(long, default_value_t = 100_000)]
+    records: u64,
+    /// True chains (untrusted pull, create and start, suspicious process in the window).
+    #[arg(long, default_value_t = 10)]
+    chains: u64,
+    /// Records per second of event time (how long a span the corpus covers).
+    #[arg(long, default_value_t = 250)]
+    rate: u64,
+    /// Output file (stdout when absent).
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Also write the true chains' images here, one per line.
+    #[arg(long)]
+    truth: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -107,6 +147,12 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Toggle {
+    On,
+    Off,
 }
 
 #[derive(clap::Args)]
@@ -140,6 +186,12 @@ pub struct ScanArgs {
     /// before anything counts as newly seen.
     #[arg(long, value_name = "DURATION", requires = "baseline", value_parser = parse_duration)]
     learning_period: Option<Dur>,
+    /// Decoding threads (default: all cores). Alerts are the same for any number.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    /// Skip records no loaded analytic can use before decoding them in full.
+    #[arg(long, value_enum, default_value_t = Toggle::On)]
+    prefilter: Toggle,
     /// Files or directories (read recursively); `-` or nothing reads stdin.
     paths: Vec<PathBuf>,
 }
@@ -160,6 +212,39 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
             Ok(Config::from_yaml(&text, &p.display().to_string())?)
         }
     }
+}
+
+fn run_gen(a: &GenArgs) -> anyhow::Result<()> {
+    let spec = pullwatch_corpus::GenSpec {
+        seed: a.seed,
+        records: a.records,
+        chains: a.chains,
+        rate: a.rate,
+    };
+    let truth = match &a.out {
+        Some(p) => {
+            let mut f = std::fs::File::create(p)
+                .with_context(|| format!("cannot create {}", p.display()))?;
+            pullwatch_corpus::generate(&spec, &mut f)?
+        }
+        None => pullwatch_corpus::generate(&spec, &mut std::io::stdout().lock())?,
+    };
+    if let Some(p) = &a.truth {
+        let text: String = truth
+            .chain_images
+            .iter()
+            .map(|i| format!("{i}\n"))
+            .collect();
+        std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    eprintln!(
+        "gen: {} records, {} bytes, {} chains, {} decoys",
+        truth.records,
+        truth.bytes,
+        truth.chain_images.len(),
+        truth.decoys
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -237,6 +322,26 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Gen(args) => match run_gen(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pullwatch: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::BenchFloor { lines_only, path } => match floor::run(&path, !lines_only) {
+            Ok(c) => {
+                eprintln!(
+                    "bench-floor: {} lines, {} bytes, {} parsed, {} failed, {} fields",
+                    c.lines, c.bytes, c.parsed, c.failed, c.fields
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pullwatch: {}: {e}", path.display());
+                ExitCode::from(2)
+            }
+        },
         Command::Scan(args) => {
             let cfg = match load_config(args.config.as_deref()) {
                 Ok(c) => c,

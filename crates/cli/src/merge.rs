@@ -3,7 +3,10 @@
 //! to the engine; `baseline learn` records the images it names.
 
 use crate::inputs::{expand, InputSpec};
-use pullwatch_decode::{open_path, open_stdin, DecodeOptions, DecodeStats, EventStream};
+use pullwatch_decode::{
+    open_path, open_stdin, ChunkOptions, DecodeOptions, DecodeStats, ParallelStream, Pool,
+    RecordFilter,
+};
 use pullwatch_model::Event;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -13,21 +16,44 @@ use std::sync::Arc;
 /// Lines decoded per refill of one input.
 const BATCH_LINES: usize = 4096;
 
+/// How inputs are decoded: on how many threads, and with which prefilter.
+pub struct MergeOptions {
+    pub threads: usize,
+    /// Skips records no loaded analytic can use (only when nothing else needs them).
+    pub filter: Option<Arc<dyn RecordFilter>>,
+}
+
+impl MergeOptions {
+    /// One thread, every record decoded.
+    pub fn sequential() -> MergeOptions {
+        MergeOptions {
+            threads: 1,
+            filter: None,
+        }
+    }
+}
+
 struct Source {
-    stream: EventStream,
+    stream: ParallelStream,
+    path: String,
     queue: VecDeque<Event>,
     live: bool,
     /// Size on disk, when known.
     size: Option<u64>,
-    /// Bytes this input has given the decoder so far (decompressed).
-    consumed: u64,
 }
 
 impl Source {
     /// Refills until an event is queued or the input ends.
-    fn refill(&mut self, stats: &mut DecodeStats, errors: &mut Vec<String>) {
+    /// Refills until an event is queued or the input ends. A long run of records that
+    /// yield no event (prefiltered, or of no interest) still reports each batch to
+    /// `on_batch`, so progress moves while it is read.
+    fn refill(
+        &mut self,
+        stats: &mut DecodeStats,
+        errors: &mut Vec<String>,
+        on_batch: &mut dyn FnMut(&DecodeStats),
+    ) {
         let mut buf = Vec::new();
-        let before = stats.bytes;
         while self.queue.is_empty() && self.live {
             match self.stream.fill(&mut buf, stats, BATCH_LINES) {
                 Ok(more) => self.live = more,
@@ -37,17 +63,7 @@ impl Source {
                 }
             }
             self.queue.extend(buf.drain(..));
-        }
-        self.consumed += stats.bytes.saturating_sub(before);
-    }
-
-    /// Progress through the input in on-disk bytes. Compressed inputs decompress to
-    /// more than their size, so their share is capped until they end.
-    fn progress(&self) -> u64 {
-        match self.size {
-            Some(size) if !self.live => size,
-            Some(size) => self.consumed.min(size),
-            None => self.consumed,
+            on_batch(stats);
         }
     }
 }
@@ -76,26 +92,52 @@ impl Merged {
     /// left out.
     pub fn open(
         paths: &[PathBuf],
+        opts: &MergeOptions,
         stats: &mut DecodeStats,
         errors: &mut Vec<String>,
     ) -> Result<Merged, String> {
         let specs = expand(paths)?;
         let mut sources: Vec<Source> = Vec::new();
+        // Decoding runs on `threads` workers (none for one thread: the same chunks are
+        // then decoded in place); the engine stays on the caller's thread and sees the
+        // same events in the same order either way.
+        let pool = if opts.threads > 1 {
+            Some(
+                Pool::new(opts.threads)
+                    .map_err(|e| format!("cannot start decoding threads: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let chunk = ChunkOptions {
+            inflight: 2 * opts.threads + 2,
+            ..ChunkOptions::default()
+        };
         for spec in &specs {
             let opened = match spec {
                 InputSpec::Stdin => open_stdin(),
                 InputSpec::File(p) => open_path(p),
             };
+            let opened = opened.and_then(|input| {
+                let (path, size) = (input.path.to_string(), input.size);
+                ParallelStream::new(
+                    input,
+                    DecodeOptions::default(),
+                    chunk.clone(),
+                    pool.clone(),
+                    opts.filter.clone(),
+                )
+                .map(|s| (s, path, size))
+            });
             match opened {
-                Ok(input) => {
+                Ok((stream, path, size)) => {
                     stats.inputs += 1;
-                    let size = input.size;
                     sources.push(Source {
-                        stream: EventStream::new(input, DecodeOptions::default()),
+                        stream,
+                        path,
                         queue: VecDeque::new(),
                         live: true,
                         size,
-                        consumed: 0,
                     });
                 }
                 Err(e) => errors.push(e.to_string()),
@@ -103,7 +145,7 @@ impl Merged {
         }
         let mut heap = BinaryHeap::new();
         for (i, s) in sources.iter_mut().enumerate() {
-            s.refill(stats, errors);
+            s.refill(stats, errors, &mut |_| {});
             if let Some(ev) = s.queue.front() {
                 heap.push(Reverse(head_key(ev, i)));
             }
@@ -111,13 +153,9 @@ impl Merged {
         Ok(Merged { sources, heap })
     }
 
-    /// The earliest event not yet returned, or `None` when every input is done.
     /// The inputs' paths, in the order they were named.
     pub fn paths(&self) -> Vec<String> {
-        self.sources
-            .iter()
-            .map(|s| s.stream.path().to_string())
-            .collect()
+        self.sources.iter().map(|s| s.path.clone()).collect()
     }
 
     /// Total size on disk, when every input's is known.
@@ -125,15 +163,21 @@ impl Merged {
         self.sources.iter().map(|s| s.size).sum()
     }
 
-    /// How far the scan is through the inputs, in on-disk bytes.
-    pub fn progress_bytes(&self) -> u64 {
-        self.sources.iter().map(Source::progress).sum()
-    }
-
+    /// The earliest event not yet returned, or `None` when every input is done.
     pub fn next_event(
         &mut self,
         stats: &mut DecodeStats,
         errors: &mut Vec<String>,
+    ) -> Option<Event> {
+        self.next_event_observed(stats, errors, &mut |_| {})
+    }
+
+    /// [`Merged::next_event`], reporting every batch of records read to `on_batch`.
+    pub fn next_event_observed(
+        &mut self,
+        stats: &mut DecodeStats,
+        errors: &mut Vec<String>,
+        on_batch: &mut dyn FnMut(&DecodeStats),
     ) -> Option<Event> {
         while let Some(Reverse(key)) = self.heap.pop() {
             let idx = key.4;
@@ -144,7 +188,7 @@ impl Merged {
                 continue;
             };
             if src.queue.is_empty() {
-                src.refill(stats, errors);
+                src.refill(stats, errors, on_batch);
             }
             if let Some(next) = src.queue.front() {
                 self.heap.push(Reverse(head_key(next, idx)));

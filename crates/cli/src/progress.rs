@@ -63,8 +63,13 @@ impl Progress {
     }
 
     /// Removes the bar so the closing summary starts on a clean line.
+    /// The last state is drawn first (updates are drawn at a limited rate, and the
+    /// final count of alerts may have come after the last drawn frame).
     pub fn finish(self) {
         if let Some(bar) = self.bar {
+            if self.shown {
+                bar.force_draw();
+            }
             bar.finish_and_clear();
         }
     }

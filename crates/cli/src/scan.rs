@@ -4,14 +4,17 @@
 //! when it ends).
 
 use crate::baseline::ScanBaseline;
-use crate::merge::Merged;
+use crate::merge::{MergeOptions, Merged};
 use crate::progress::Progress;
 use crate::{ColorChoice, OutputFormat, ScanArgs};
+use pullwatch_decode::DecodeStats;
+use pullwatch_decode::{Prefilter, RecordFilter};
 use pullwatch_engine::config::Config;
 use pullwatch_engine::Engine;
 use pullwatch_model::Alert;
 use pullwatch_report::ScanSummary;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 
 pub enum ScanError {
     Usage(String),
@@ -27,9 +30,6 @@ impl From<std::io::Error> for ScanError {
 pub struct Outcome {
     pub alerts: u64,
 }
-
-/// Events between progress updates (each one reads the clock).
-const PROGRESS_EVERY: u32 = 512;
 
 /// Where alerts go: streamed as they are raised, or collected for the HTML report.
 enum Sink {
@@ -136,8 +136,24 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
     };
     let mut sink = Sink::open(args)?;
     let mut summary = ScanSummary::default();
-    let mut inputs = Merged::open(&args.paths, &mut summary.decode, &mut summary.input_errors)
-        .map_err(ScanError::Usage)?;
+    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    // The prefilter skips activity in allowlisted images; a baseline judges exactly
+    // that activity (a digest never seen), so with one every record is decoded.
+    let filter: Option<Arc<dyn RecordFilter>> = match (args.prefilter, &baseline) {
+        (crate::Toggle::On, None) => Some(Arc::new(Prefilter::new(Arc::new(
+            pullwatch_engine::interest::trusted_image_test(&cfg),
+        )))),
+        _ => None,
+    };
+    let mut inputs = Merged::open(
+        &args.paths,
+        &MergeOptions { threads, filter },
+        &mut summary.decode,
+        &mut summary.input_errors,
+    )
+    .map_err(ScanError::Usage)?;
     summary.inputs = inputs.paths();
     let mut progress = Progress::new(
         !args.quiet && std::io::stderr().is_terminal(),
@@ -157,21 +173,34 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
     }
     let mut alerts: Vec<Alert> = Vec::new();
     let mut total_alerts = 0u64;
-    let mut tick = 0u32;
-    while let Some(ev) = inputs.next_event(&mut summary.decode, &mut summary.input_errors) {
+    let alerts_so_far = std::cell::Cell::new(0u64);
+    let total_size = inputs.total_size();
+    let show = progress.is_enabled();
+    let mut on_batch = |stats: &DecodeStats| {
+        if show {
+            let records: u64 = stats.formats.values().map(|c| c.records).sum::<u64>()
+                + stats.skipped_total()
+                + stats.prefiltered;
+            // Decompressed bytes stand in for on-disk progress, capped by the total.
+            let bytes = total_size.map_or(stats.bytes, |t| stats.bytes.min(t));
+            progress.update(bytes, records, alerts_so_far.get());
+        }
+    };
+    while let Some(ev) = inputs.next_event_observed(
+        &mut summary.decode,
+        &mut summary.input_errors,
+        &mut on_batch,
+    ) {
         engine.push(ev, &mut alerts);
         if !alerts.is_empty() {
             total_alerts += sink.write(&mut alerts, &mut summary)?;
-        }
-        tick += 1;
-        if tick >= PROGRESS_EVERY && progress.is_enabled() {
-            tick = 0;
-            let records = summary.records_read() + summary.decode.skipped_total();
-            progress.update(inputs.progress_bytes(), records, total_alerts);
+            alerts_so_far.set(total_alerts);
         }
     }
     engine.finish(&mut alerts);
     total_alerts += sink.write(&mut alerts, &mut summary)?;
+    alerts_so_far.set(total_alerts);
+    on_batch(&summary.decode);
     progress.finish();
     summary.engine = engine.stats();
     summary.provenance = engine.provenance().stats().clone();

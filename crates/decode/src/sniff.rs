@@ -117,30 +117,146 @@ const JSON_MARKERS: &[Marker] = &[
 /// Candidate formats for a JSON record, most specific first, without duplicates.
 pub fn json_candidates(text: &str, preferred: Option<Format>, out: &mut Vec<Format>) {
     out.clear();
-    let hay = text.as_bytes();
+    let found = KeysFound::scan(text.as_bytes());
     let push = |f: Format, out: &mut Vec<Format>| {
         if !out.contains(&f) {
             out.push(f);
         }
     };
     if let Some(p) = preferred {
-        if JSON_MARKERS.iter().filter(|m| m.format == p).any(|m| {
-            m.all
-                .iter()
-                .all(|k| memmem::find(hay, k.as_bytes()).is_some())
-        }) {
+        if JSON_MARKERS
+            .iter()
+            .filter(|m| m.format == p)
+            .any(|m| m.all.iter().all(|k| found.has(k)))
+        {
             push(p, out);
         }
     }
     for m in JSON_MARKERS {
-        if m.all
-            .iter()
-            .all(|k| memmem::find(hay, k.as_bytes()).is_some())
-        {
+        if m.all.iter().all(|k| found.has(k)) {
             push(m.format, out);
         }
     }
 }
+
+/// Every marker key sequence is `"name":` (or the AKS wrapper's escaped `\"name\":`),
+/// except `"output_fields"`. Rather than search the record once per marker, one pass
+/// visits every `":` and reads the name between it and the quote before it: `"K":`
+/// occurs exactly where a `":` is preceded by `"K`, and the names contain no quote, so
+/// the quote before the `":` is the one that opens `K`. The result is the same set of
+/// markers a substring search per marker finds.
+struct KeysFound<'a> {
+    hay: &'a [u8],
+    bits: u64,
+}
+
+impl<'a> KeysFound<'a> {
+    fn scan(hay: &'a [u8]) -> KeysFound<'a> {
+        let mut bits = 0u64;
+        let finders = finders();
+        for p in finders.key_end.find_iter(hay) {
+            let head = &hay[..p];
+            let Some(q) = memchr::memrchr(b'"', head) else {
+                continue;
+            };
+            let name = &head[q + 1..];
+            if let Some(i) = key_index(name) {
+                bits |= 1 << i;
+            }
+            // `\"name\":`: the name ends in a backslash and its quote is escaped.
+            if let Some(inner) = name.strip_suffix(b"\\") {
+                if q > 0 && head[q - 1] == b'\\' {
+                    if let Some(i) = key_index(inner) {
+                        bits |= 1 << (i + 32);
+                    }
+                }
+            }
+        }
+        if finders.output_fields.find(hay).is_some() {
+            bits |= 1 << 63;
+        }
+        KeysFound { hay, bits }
+    }
+
+    /// Whether a marker's key sequence (as written in [`JSON_MARKERS`]) occurs.
+    fn has(&self, seq: &str) -> bool {
+        if seq == "\"output_fields\"" {
+            return self.bits & (1 << 63) != 0;
+        }
+        let (escaped, name) = match seq.strip_prefix("\\\"") {
+            Some(rest) => (true, rest.strip_suffix("\\\":")),
+            None => (
+                false,
+                seq.strip_prefix('"').and_then(|r| r.strip_suffix("\":")),
+            ),
+        };
+        let Some(i) = name.and_then(|n| MARKER_KEYS.iter().position(|k| *k == n)) else {
+            // A marker this scan does not know is searched for as it is.
+            return memmem::find(self.hay, seq.as_bytes()).is_some();
+        };
+        let bit = if escaped { i + 32 } else { i };
+        self.bits & (1 << bit) != 0
+    }
+}
+
+struct Finders {
+    key_end: memmem::Finder<'static>,
+    output_fields: memmem::Finder<'static>,
+}
+
+/// Built once: building a searcher costs more than running it over one record.
+fn finders() -> &'static Finders {
+    static F: std::sync::OnceLock<Finders> = std::sync::OnceLock::new();
+    F.get_or_init(|| Finders {
+        key_end: memmem::Finder::new(b"\":"),
+        output_fields: memmem::Finder::new(b"\"output_fields\""),
+    })
+}
+
+/// Most names in a record are not marker keys; their length rules nearly all of them
+/// out before any bytes are compared.
+fn key_index(name: &[u8]) -> Option<usize> {
+    if name.len() < 2 || name.len() > 18 {
+        return None;
+    }
+    MARKER_KEYS
+        .iter()
+        .position(|k| k.len() == name.len() && k.as_bytes() == name)
+}
+
+/// The names used in [`JSON_MARKERS`] (at most 31).
+const MARKER_KEYS: &[&str] = &[
+    "process_exec",
+    "process_kprobe",
+    "process_exit",
+    "process_connect",
+    "process_tracepoint",
+    "process_uprobe",
+    "process_lsm",
+    "process_listen",
+    "process_close",
+    "auditID",
+    "properties",
+    "involvedObject",
+    "regarding",
+    "reason",
+    "Action",
+    "Actor",
+    "status",
+    "from",
+    "id",
+    "eventSource",
+    "eventName",
+    "protoPayload",
+    "operationName",
+    "resourceId",
+    "event_type",
+    "id.orig_h",
+    "EventData",
+    "winlog",
+    "InstanceId",
+    "UserData",
+];
 
 /// Formats a non-JSON line may be, from its shape. Stateful formats (headers that
 /// define columns) are decided by the caller's state first.
@@ -198,6 +314,70 @@ fn looks_like_rfc3339_prefix(b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The definition the one-pass scan must agree with: a substring search per key.
+    fn naive(text: &str, preferred: Option<Format>, out: &mut Vec<Format>) {
+        out.clear();
+        let hay = text.as_bytes();
+        let hit = |m: &Marker| {
+            m.all
+                .iter()
+                .all(|k| memmem::find(hay, k.as_bytes()).is_some())
+        };
+        if let Some(p) = preferred {
+            if JSON_MARKERS.iter().filter(|m| m.format == p).any(hit) {
+                out.push(p);
+            }
+        }
+        for m in JSON_MARKERS {
+            if hit(m) && !out.contains(&m.format) {
+                out.push(m.format);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn one_pass_scan_finds_what_substring_search_finds(
+            parts in proptest::collection::vec(prop_oneof![
+                Just("\"".to_string()), Just("\\".to_string()), Just(":".to_string()),
+                Just("{".to_string()), Just(" ".to_string()), Just("x".to_string()),
+                proptest::sample::select(MARKER_KEYS).prop_map(str::to_string),
+                Just("output_fields".to_string()), Just("auditID\\".to_string()),
+            ], 0..40),
+            pref in proptest::option::of(proptest::sample::select(vec![
+                Format::Tetragon, Format::Falco, Format::K8sAudit, Format::K8sEvents,
+                Format::DockerEvents, Format::SuricataEve,
+            ])),
+        ) {
+            let text: String = parts.concat();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            json_candidates(&text, pref, &mut a);
+            naive(&text, pref, &mut b);
+            prop_assert_eq!(a, b, "{}", text);
+        }
+    }
+
+    #[test]
+    fn every_marker_key_is_known_to_the_scan() {
+        for m in JSON_MARKERS {
+            for k in m.all {
+                let name = k
+                    .trim_start_matches("\\\"")
+                    .trim_start_matches('"')
+                    .trim_end_matches("\\\":")
+                    .trim_end_matches("\":")
+                    .trim_end_matches('"');
+                assert!(
+                    MARKER_KEYS.contains(&name) || name == "output_fields",
+                    "{k}"
+                );
+            }
+        }
+        assert!(MARKER_KEYS.len() <= 31);
+    }
 
     #[test]
     fn recognizes_by_keys_not_values() {

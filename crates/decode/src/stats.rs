@@ -36,6 +36,9 @@ pub struct DecodeStats {
     pub formats: BTreeMap<Format, FormatCounts>,
     /// Keyed by a short reason ("invalid JSON", "k8s-audit: missing field auditID").
     pub skipped: BTreeMap<String, SkipCounts>,
+    /// Records counted under their format but not decoded: the prefilter saw that no
+    /// loaded analytic could use them.
+    pub prefiltered: u64,
 }
 
 impl DecodeStats {
@@ -64,6 +67,7 @@ impl DecodeStats {
     pub fn merge(&mut self, other: &DecodeStats) {
         self.inputs += other.inputs;
         self.bytes += other.bytes;
+        self.prefiltered += other.prefiltered;
         for (f, c) in &other.formats {
             let m = self.formats.entry(*f).or_default();
             m.records += c.records;

@@ -45,6 +45,62 @@ impl EventStream {
         }
     }
 
+    /// A stream that is handed its lines by the caller (see [`EventStream::decode_lines`])
+    /// instead of reading them: parallel decoding cuts an input into chunks of whole
+    /// lines and decodes each with the same per-record logic.
+    pub fn detached(path: Arc<str>, opts: DecodeOptions) -> EventStream {
+        let mut s = EventStream::new(
+            Input {
+                path,
+                size: None,
+                reader: Box::new(std::io::empty()),
+            },
+            opts,
+        );
+        s.mode = Mode::Lines;
+        s
+    }
+
+    /// Decodes `bytes`, whole lines of this input (the last one may lack its `\n`), the
+    /// first of which is line `first_line`. Text-format state carries over between calls,
+    /// so consecutive chunks decode as one input would.
+    pub fn decode_lines(
+        &mut self,
+        bytes: &[u8],
+        first_line: u64,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+    ) {
+        self.mode = Mode::Lines;
+        self.line_no = first_line.saturating_sub(1);
+        if bytes.is_empty() {
+            return;
+        }
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        for line in split_lines(body) {
+            self.line_no += 1;
+            if line.len() > self.opts.max_line_bytes {
+                stats.bytes += line.len() as u64 + 1;
+                stats.skip(
+                    "line too long",
+                    &self.input.path,
+                    self.line_no,
+                    format!("{} bytes, limit {}", line.len(), self.opts.max_line_bytes),
+                );
+                continue;
+            }
+            // Counted as the line reader counts: without a CRLF's `\r`.
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            stats.bytes += line.len() as u64 + 1;
+            self.line(line, out, stats);
+        }
+    }
+
+    /// Emits what multi-line text formats still hold: the end of the input.
+    pub fn finish_detached(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats) {
+        self.finish(out, stats);
+    }
+
     pub fn path(&self) -> &Arc<str> {
         &self.input.path
     }
@@ -379,6 +435,24 @@ impl EventStream {
             ),
         }
     }
+}
+
+/// The `\n`-separated pieces of `bytes` (as `split` gives them), found with memchr.
+pub(crate) fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = r.get(i + 1..);
+                r.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 fn skip_decode_error(stats: &mut DecodeStats, ctx: &RecordCtx, format: Format, e: &DecodeError) {

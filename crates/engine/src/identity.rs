@@ -50,6 +50,23 @@ fn owner_key(c: &ContainerRef) -> Option<String> {
     }
 }
 
+/// `owner_key(a) == owner_key(b)` for an `a` that has a key, without building either:
+/// exits are frequent and every open lease is compared.
+fn same_owner(a: &ContainerRef, b: &ContainerRef) -> bool {
+    match (&a.id, &b.id) {
+        (Some(x), Some(y)) => x.get(..12).unwrap_or(x) == y.get(..12).unwrap_or(y),
+        (Some(_), None) | (None, Some(_)) => false,
+        (None, None) => match ((&a.namespace, &a.pod), (&b.namespace, &b.pod)) {
+            ((Some(an), Some(ap)), (Some(bn), Some(bp))) => {
+                an == bn
+                    && ap == bp
+                    && a.name.as_deref().unwrap_or("") == b.name.as_deref().unwrap_or("")
+            }
+            _ => false,
+        },
+    }
+}
+
 /// Counts what the caller should report.
 #[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Evicted {
@@ -140,12 +157,12 @@ impl NodeIdentity {
                 }
             }
         }
-        let Some(owner) = owner_key(container) else {
+        if owner_key(container).is_none() {
             return;
-        };
+        }
         for list in self.leases.values_mut() {
             for l in list.iter_mut() {
-                if l.until.is_none() && owner_key(&l.owner).as_deref() == Some(owner.as_str()) {
+                if l.until.is_none() && same_owner(&l.owner, container) {
                     l.until = Some(t);
                 }
             }
@@ -323,5 +340,52 @@ mod tests {
         assert!(n.resolve_address(ip, Ts(50)).is_none());
         n.container_exit(&c("bbbbbbbbbbbb1"), Ts(300));
         assert!(n.resolve_address(ip, Ts(301)).is_none());
+    }
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::*;
+
+    #[test]
+    fn same_owner_agrees_with_owner_keys() {
+        let refs = [
+            ContainerRef {
+                id: Some("3f9c2a7d1e8b4c6a9d0e".into()),
+                ..ContainerRef::default()
+            },
+            ContainerRef {
+                id: Some("3f9c2a7d1e8b".into()),
+                pod: Some("p".into()),
+                ..ContainerRef::default()
+            },
+            ContainerRef {
+                id: Some("77aa".into()),
+                ..ContainerRef::default()
+            },
+            ContainerRef {
+                namespace: Some("ns".into()),
+                pod: Some("p".into()),
+                name: Some("c".into()),
+                ..ContainerRef::default()
+            },
+            ContainerRef {
+                namespace: Some("ns".into()),
+                pod: Some("p".into()),
+                ..ContainerRef::default()
+            },
+            ContainerRef {
+                namespace: Some("ns".into()),
+                pod: Some("p".into()),
+                name: Some("d".into()),
+                ..ContainerRef::default()
+            },
+        ];
+        for a in &refs {
+            for b in &refs {
+                let want = owner_key(a).is_some() && owner_key(a) == owner_key(b);
+                assert_eq!(same_owner(a, b), want, "{a:?} {b:?}");
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod an0692;
 pub mod config;
 mod evidence;
 pub mod identity;
+pub mod interest;
 pub mod matchers;
 pub mod provenance;
 pub mod reorder;
@@ -193,6 +194,11 @@ impl Engine {
     }
 
     fn process(&mut self, ev: &Event, alerts: &mut Vec<Alert>) {
+        if self.ignores(ev) {
+            self.stats
+                .activity("activity in a container of an allowlisted image");
+            return;
+        }
         if self.is_duplicate(ev) {
             return;
         }

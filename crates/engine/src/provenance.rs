@@ -329,6 +329,11 @@ impl Provenance {
         }
     }
 
+    /// Whether a baseline is loaded.
+    pub fn is_active(&self) -> bool {
+        self.view.is_some()
+    }
+
     pub fn stats(&self) -> &ProvenanceStats {
         &self.stats
     }

@@ -9,29 +9,38 @@ use pullwatch_model::{Event, Ts};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+/// A held event. The event itself is boxed: the heap moves its elements on every push
+/// and pop, and an `Event` is a few hundred bytes.
 struct Pending {
+    time: Ts,
+    rank: u8,
     seq: u64,
-    event: Event,
+    event: Box<Event>,
 }
 
 impl Pending {
     /// Time, then causal stage, then position in the input: a total order among
     /// distinct records that arrival order cannot change.
-    fn key(&self) -> (Ts, u8, &str, u64, u64) {
-        let e = &self.event;
-        (
-            e.time,
-            e.stage_rank(),
-            &e.source.path,
-            e.source.line,
-            self.seq,
-        )
+    fn order(&self, other: &Self) -> Ordering {
+        self.time
+            .cmp(&other.time)
+            .then(self.rank.cmp(&other.rank))
+            .then_with(|| {
+                let (a, b) = (&self.event.source, &other.event.source);
+                let path = if std::sync::Arc::ptr_eq(&a.path, &b.path) {
+                    Ordering::Equal
+                } else {
+                    a.path.cmp(&b.path)
+                };
+                path.then(a.line.cmp(&b.line))
+            })
+            .then(self.seq.cmp(&other.seq))
     }
 }
 
 impl PartialEq for Pending {
     fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
+        self.order(other) == Ordering::Equal
     }
 }
 impl Eq for Pending {}
@@ -43,7 +52,7 @@ impl PartialOrd for Pending {
 impl Ord for Pending {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: reverse for earliest first.
-        other.key().cmp(&self.key())
+        other.order(self)
     }
 }
 
@@ -102,7 +111,12 @@ impl ReorderBuffer {
         // decoder always emits in the same order.
         let seq = self.seq;
         self.seq += 1;
-        self.heap.push(Pending { seq, event });
+        self.heap.push(Pending {
+            time: event.time,
+            rank: event.stage_rank(),
+            seq,
+            event: Box::new(event),
+        });
         Admit::Held
     }
 
@@ -117,14 +131,14 @@ impl ReorderBuffer {
             }
         }
         while let Some(top) = self.heap.peek() {
-            if top.event.time < self.released_before {
+            if top.time < self.released_before {
                 if let Some(p) = self.heap.pop() {
-                    out.push(p.event);
+                    out.push(*p.event);
                 }
             } else if self.heap.len() > self.cap {
                 if let Some(p) = self.heap.pop() {
-                    self.released_before = self.released_before.max(p.event.time);
-                    out.push(p.event);
+                    self.released_before = self.released_before.max(p.time);
+                    out.push(*p.event);
                     forced += 1;
                 }
             } else {
@@ -137,8 +151,8 @@ impl ReorderBuffer {
     /// Releases everything (end of input).
     pub fn drain(&mut self, out: &mut Vec<Event>) {
         while let Some(p) = self.heap.pop() {
-            self.released_before = self.released_before.max(p.event.time);
-            out.push(p.event);
+            self.released_before = self.released_before.max(p.time);
+            out.push(*p.event);
         }
     }
 }

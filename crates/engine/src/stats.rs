@@ -33,7 +33,13 @@ pub struct EngineStats {
 
 impl EngineStats {
     pub fn activity(&mut self, reason: &str) {
-        *self.activity.entry(reason.to_string()).or_default() += 1;
+        // Called for most events: no allocation once a reason has been seen.
+        match self.activity.get_mut(reason) {
+            Some(n) => *n += 1,
+            None => {
+                self.activity.insert(reason.to_string(), 1);
+            }
+        }
     }
 
     pub fn evicted(&mut self, reason: &str, n: u64) {

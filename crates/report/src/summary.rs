@@ -51,6 +51,13 @@ impl ScanSummary {
                 c.events
             );
         }
+        if d.prefiltered > 0 {
+            let _ = writeln!(
+                s,
+                "  prefiltered: {} records no loaded analytic can use (activity in allowlisted images), not decoded in full",
+                d.prefiltered
+            );
+        }
         let skipped = d.skipped_total();
         if skipped > 0 {
             let _ = writeln!(s, "  skipped: {skipped} records");

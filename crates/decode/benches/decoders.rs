@@ -1,0 +1,127 @@
+//! Per-component costs of decoding: each decoder on a representative record of its
+//! format, format sniffing, and the whole stream (framing, sniffing, decoding) over a
+//! generated mix. Records come from the benchmark corpus generator, so they have the
+//! shapes and sizes the end-to-end benchmark measures.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use pullwatch_corpus::{generate, GenSpec};
+use pullwatch_decode::{
+    decode_json_as, sniff, DecodeOptions, DecodeStats, EventStream, Input, RecordCtx,
+};
+use pullwatch_model::Format;
+use std::hint::black_box;
+use std::io::Cursor;
+use std::sync::Arc;
+
+fn corpus(records: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    generate(
+        &GenSpec {
+            seed: 3,
+            records,
+            chains: 5,
+            rate: 250,
+        },
+        &mut out,
+    )
+    .expect("generate");
+    out
+}
+
+/// One record of each shape the corpus holds, named by format and what it reports.
+fn samples(text: &str) -> Vec<(String, Format, String)> {
+    let mut seen = Vec::new();
+    let mut cands = Vec::new();
+    for line in text.lines() {
+        sniff::json_candidates(line, None, &mut cands);
+        let Some(&format) = cands.first() else {
+            continue;
+        };
+        let shape = [
+            "process_exec",
+            "process_kprobe",
+            "process_exit",
+            "\"verb\":\"create\"",
+            "\"verb\":\"get\"",
+            "Pulling",
+            "Unhealthy",
+            "exec_start",
+            "\"pull\"",
+            "output_fields",
+        ]
+        .iter()
+        .find(|k| line.contains(*k))
+        .map_or("other", |k| k.trim_matches('"'));
+        let name = format!("{format}/{}", shape.replace("\"", "").replace(':', "="));
+        if !seen
+            .iter()
+            .any(|(n, _, _): &(String, Format, String)| *n == name)
+        {
+            seen.push((name, format, line.to_string()));
+        }
+    }
+    seen
+}
+
+fn bench(c: &mut Criterion) {
+    let data = corpus(20_000);
+    let text = String::from_utf8(data.clone()).expect("utf8");
+    let ctx = RecordCtx {
+        path: Arc::from("bench"),
+        line: 1,
+    };
+    let samples = samples(&text);
+    let mut g = c.benchmark_group("decode");
+    for (name, format, line) in &samples {
+        g.throughput(Throughput::Bytes(line.len() as u64));
+        let mut out = Vec::new();
+        g.bench_function(name.as_str(), |b| {
+            b.iter(|| {
+                out.clear();
+                let r = decode_json_as(*format, black_box(line), &ctx, &mut out);
+                black_box(r.is_ok())
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("sniff");
+    let mut cands = Vec::new();
+    for (name, _, line) in &samples {
+        g.throughput(Throughput::Bytes(line.len() as u64));
+        g.bench_function(name.as_str(), |b| {
+            b.iter(|| {
+                sniff::json_candidates(black_box(line), None, &mut cands);
+                black_box(cands.len())
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("stream");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(10);
+    g.bench_function("generated-mix-20k", |b| {
+        b.iter_batched(
+            || data.clone(),
+            |bytes| {
+                let input = Input {
+                    path: Arc::from("bench"),
+                    size: None,
+                    reader: Box::new(Cursor::new(bytes)),
+                };
+                let mut s = EventStream::new(input, DecodeOptions::default());
+                let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+                while s.fill(&mut out, &mut stats, 4096).unwrap_or(false) {
+                    out.clear();
+                }
+                black_box(stats.formats.len())
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

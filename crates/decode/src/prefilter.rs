@@ -1,0 +1,353 @@
+//! Skipping records that no loaded analytic can use, before paying for a full decode.
+//!
+//! Most of what a cluster's sensors write is ordinary: processes and connections in
+//! containers running allowlisted images, API reads, kubelet probe chatter. The rules
+//! here recognize such records from their bytes, and they are conservative: a record
+//! is skipped only when it is certain that a full decode would emit nothing, or only
+//! events the engine itself ignores (see `Engine::ignores`). Anything unusual (an escape
+//! sequence anywhere in the record, whitespace where it is rarely written, a duplicate
+//! key, a format the sniffer is not sure of, a value of an unexpected type) is decoded
+//! in full.
+//!
+//! Without escape sequences a JSON string cannot contain a quote, so the small walker
+//! below can find values by key path exactly, skipping everything else by structure.
+
+use crate::sniff;
+use pullwatch_model::Format;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// Decides, from a record's bytes, that it need not be decoded.
+pub trait RecordFilter: Send + Sync {
+    /// `Some(format)` when the record is certainly of `format` and holds nothing any
+    /// loaded analytic uses: it is counted as a record of that format and not decoded.
+    fn skip(&self, line: &[u8]) -> Option<Format>;
+}
+
+/// Whether an image reference, as a record spells it, is allowlisted.
+pub type TrustedImage = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The prefilter for the container analytics (AN0691).
+pub struct Prefilter {
+    trusted: TrustedImage,
+}
+
+impl Prefilter {
+    pub fn new(trusted: TrustedImage) -> Prefilter {
+        Prefilter { trusted }
+    }
+}
+
+thread_local! {
+    static CANDS: RefCell<Vec<Format>> = const { RefCell::new(Vec::new()) };
+}
+
+impl RecordFilter for Prefilter {
+    fn skip(&self, line: &[u8]) -> Option<Format> {
+        if memchr::memchr(b'\\', line).is_some() {
+            return None;
+        }
+        let text = std::str::from_utf8(line).ok()?.trim_ascii();
+        if !(text.starts_with('{') && text.ends_with('}')) {
+            return None;
+        }
+        let format = CANDS.with(|c| {
+            let mut c = c.borrow_mut();
+            sniff::json_candidates(text, None, &mut c);
+            match c.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            }
+        })?;
+        let doc = Walk::new(text);
+        let skip = match format {
+            Format::Tetragon => self.tetragon(&doc),
+            Format::Falco => self.falco(&doc),
+            Format::K8sAudit => audit_without_pods(&doc),
+            Format::K8sEvents => event_without_kubelet_reason(&doc),
+            Format::DockerEvents => self.docker(&doc),
+            _ => false,
+        };
+        skip.then_some(format)
+    }
+}
+
+impl Prefilter {
+    fn trusted_text(&self, image: &str) -> bool {
+        let t = image.trim();
+        !t.is_empty() && (self.trusted)(t)
+    }
+
+    /// A process execution in a pod container whose image is allowlisted. Every other
+    /// Tetragon event (connections, whose source address places flow records; exits,
+    /// which end pid links) is decoded.
+    fn tetragon(&self, doc: &Walk) -> bool {
+        if !doc.is_object(&["process_exec"]) {
+            return false;
+        }
+        let others = [
+            "process_exit",
+            "process_kprobe",
+            "process_connect",
+            "process_tracepoint",
+            "process_uprobe",
+            "process_lsm",
+            "process_listen",
+            "process_close",
+        ];
+        if others.iter().any(|k| doc.has_top(k)) {
+            return false;
+        }
+        match doc.string(&[
+            "process_exec",
+            "process",
+            "pod",
+            "container",
+            "image",
+            "name",
+        ]) {
+            Some(image) => self.trusted_text(image),
+            None => false,
+        }
+    }
+
+    /// A Falco alert about a container whose image (repository and tag) is allowlisted.
+    fn falco(&self, doc: &Walk) -> bool {
+        let field = |k: &str| doc.string(&["output_fields", k]);
+        fn known(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|t| !t.is_empty() && *t != "<NA>")
+        }
+        let Some(id) = known(field("container.id")) else {
+            return false;
+        };
+        if id.eq_ignore_ascii_case("host") {
+            return false;
+        }
+        let Some(repo) = known(field("container.image.repository")) else {
+            return false;
+        };
+        let image = match doc.get(&["output_fields", "container.image.tag"]) {
+            None => repo.to_string(),
+            Some(Value::Str(t)) => match known(Some(t)) {
+                Some(t) => format!("{repo}:{t}"),
+                None => repo.to_string(),
+            },
+            Some(_) => return false,
+        };
+        self.trusted_text(&image)
+    }
+
+    /// Docker events the decoder reads nothing from, and `exec_start` in a container
+    /// whose image is allowlisted.
+    fn docker(&self, doc: &Walk) -> bool {
+        let Some(action) = doc.string(&["Action"]) else {
+            return false;
+        };
+        let verb = action.split_once(": ").map_or(action, |(v, _)| v);
+        match verb {
+            "pull" | "create" | "start" | "die" => false,
+            "exec_start" => {
+                matches!(doc.string(&["Actor", "Attributes", "image"]), Some(i) if self.trusted_text(i))
+            }
+            _ => doc.string(&["Type"]).is_some(),
+        }
+    }
+}
+
+/// Audit events about anything but pods (and bindings) emit nothing.
+fn audit_without_pods(doc: &Walk) -> bool {
+    if doc.has_top("properties") {
+        return false;
+    }
+    match doc.string(&["objectRef", "resource"]) {
+        Some(r) => r != "pods" && r != "bindings",
+        None => false,
+    }
+}
+
+/// Kubernetes Events whose reason the decoder does not read emit nothing.
+fn event_without_kubelet_reason(doc: &Walk) -> bool {
+    if doc.has_top("object") {
+        return false;
+    }
+    match doc.string(&["reason"]) {
+        Some(r) => !matches!(r, "Pulling" | "Pulled" | "Created" | "Started" | "Killing"),
+        None => false,
+    }
+}
+
+/// A value found by [`Walk::get`].
+#[derive(Debug, PartialEq, Eq)]
+enum Value<'a> {
+    Str(&'a str),
+    Other,
+}
+
+/// Reads an escape-free JSON object by key path. Every lookup re-walks from the top,
+/// skipping values it does not need by their structure; any surprise gives `None`.
+struct Walk<'a> {
+    b: &'a [u8],
+    s: &'a str,
+    /// The top-level members (key, position of value), read once; `None` when the
+    /// record is not a well-formed object or repeats a key.
+    top: Option<Vec<(&'a str, usize)>>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(s: &'a str) -> Walk<'a> {
+        let mut w = Walk {
+            b: s.as_bytes(),
+            s,
+            top: None,
+        };
+        let mut top = Vec::with_capacity(16);
+        let ok = w
+            .object(w.ws(0), |k, v| {
+                top.push((k, v));
+                true
+            })
+            .is_some_and(|end| w.ws(end) == w.b.len());
+        let unique = top
+            .iter()
+            .enumerate()
+            .all(|(i, (k, _))| top[..i].iter().all(|(o, _)| o != k));
+        w.top = (ok && unique).then_some(top);
+        w
+    }
+
+    fn string(&self, path: &[&str]) -> Option<&'a str> {
+        match self.get(path)? {
+            Value::Str(s) => Some(s),
+            Value::Other => None,
+        }
+    }
+
+    fn has_top(&self, key: &str) -> bool {
+        // A malformed record is decoded, so "unsure" counts as present.
+        self.top
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|(k, _)| *k == key))
+    }
+
+    /// Whether the value at `path` is a well-formed object.
+    fn is_object(&self, path: &[&str]) -> bool {
+        self.locate(path)
+            .is_some_and(|at| self.object(at, |_, _| true).is_some())
+    }
+
+    fn get(&self, path: &[&str]) -> Option<Value<'a>> {
+        let at = self.locate(path)?;
+        match self.b.get(at)? {
+            b'"' => {
+                let end = self.string_end(at)?;
+                Some(Value::Str(self.s.get(at + 1..end)?))
+            }
+            _ => Some(Value::Other),
+        }
+    }
+
+    /// Position of the value at `path` (which must name object members all the way).
+    fn locate(&self, path: &[&str]) -> Option<usize> {
+        let (first, rest) = path.split_first()?;
+        let mut at = self.top.as_ref()?.iter().find(|(k, _)| k == first)?.1;
+        for key in rest {
+            let mut found: Option<usize> = None;
+            let mut dup = false;
+            self.object(at, |k, v| {
+                if k == *key {
+                    if found.is_some() {
+                        dup = true;
+                        return false;
+                    }
+                    found = Some(v);
+                }
+                true
+            })?;
+            if dup {
+                return None;
+            }
+            at = found?;
+        }
+        Some(at)
+    }
+
+    /// Visits the members of the object at `at` (key, position of value); `None` if it
+    /// is not a well-formed object. The visitor returns `false` to stop.
+    fn object(&self, at: usize, mut visit: impl FnMut(&'a str, usize) -> bool) -> Option<usize> {
+        if self.b.get(at) != Some(&b'{') {
+            return None;
+        }
+        let mut i = self.ws(at + 1);
+        if self.b.get(i) == Some(&b'}') {
+            return Some(i + 1);
+        }
+        loop {
+            if self.b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let kend = self.string_end(i)?;
+            let key = self.s.get(i + 1..kend)?;
+            i = self.ws(kend + 1);
+            if self.b.get(i) != Some(&b':') {
+                return None;
+            }
+            let v = self.ws(i + 1);
+            if !visit(key, v) {
+                return None;
+            }
+            i = self.ws(self.skip_value(v)?);
+            match self.b.get(i) {
+                Some(b',') => i = self.ws(i + 1),
+                Some(b'}') => return Some(i + 1),
+                _ => return None,
+            }
+        }
+    }
+
+    fn string_end(&self, at: usize) -> Option<usize> {
+        memchr::memchr(b'"', self.b.get(at + 1..)?).map(|n| at + 1 + n)
+    }
+
+    fn ws(&self, mut i: usize) -> usize {
+        while self.b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+            i += 1;
+        }
+        i
+    }
+
+    /// The position just after the value at `at`.
+    fn skip_value(&self, at: usize) -> Option<usize> {
+        match *self.b.get(at)? {
+            b'"' => Some(self.string_end(at)? + 1),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                let mut i = at;
+                loop {
+                    match *self.b.get(i)? {
+                        b'"' => i = self.string_end(i)?,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some(i + 1);
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+            }
+            _ => {
+                let mut i = at;
+                while self
+                    .b
+                    .get(i)
+                    .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
+                {
+                    i += 1;
+                }
+                (i > at).then_some(i)
+            }
+        }
+    }
+}

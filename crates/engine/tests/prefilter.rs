@@ -1,0 +1,104 @@
+//! The prefilter never drops a record a full decode would give the engine something
+//! to use: whatever it skips decodes to nothing, or only to events the engine ignores.
+
+use pullwatch_corpus::{generate, GenSpec};
+use pullwatch_decode::{DecodeOptions, DecodeStats, EventStream, Prefilter, RecordFilter};
+use pullwatch_engine::config::Config;
+use pullwatch_engine::interest::trusted_image_test;
+use pullwatch_engine::Engine;
+use std::sync::Arc;
+
+fn prefilter() -> Prefilter {
+    Prefilter::new(Arc::new(trusted_image_test(&Config::default())))
+}
+
+/// Asserts the contract for one record; returns whether it was skipped.
+fn check(p: &Prefilter, engine: &Engine, line: &str) -> bool {
+    let Some(format) = p.skip(line.as_bytes()) else {
+        return false;
+    };
+    let mut s = EventStream::detached(Arc::from("t"), DecodeOptions::default());
+    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+    s.decode_lines(line.as_bytes(), 1, &mut out, &mut stats);
+    assert!(
+        stats.formats.contains_key(&format) || stats.skipped_total() == 1,
+        "skipped as {format} but decodes as {stats:?}: {line}"
+    );
+    for e in &out {
+        assert!(
+            engine.ignores(e),
+            "skipped a record the engine uses: {e:?}\n{line}"
+        );
+    }
+    true
+}
+
+#[test]
+fn skipped_generated_records_hold_nothing_the_engine_uses() {
+    let mut data = Vec::new();
+    generate(
+        &GenSpec {
+            seed: 21,
+            records: 30_000,
+            chains: 8,
+            rate: 250,
+        },
+        &mut data,
+    )
+    .unwrap();
+    let text = String::from_utf8(data).unwrap();
+    let (p, engine) = (prefilter(), Engine::new(Config::default()));
+    let mut skipped = 0;
+    for line in text.lines() {
+        skipped += usize::from(check(&p, &engine, line));
+    }
+    // Ordinary activity dominates the corpus, and most of it is skipped.
+    assert!(skipped > 30_000 * 2 / 5, "{skipped} skipped");
+}
+
+const TRUSTED_EXEC: &str = r#"{"process_exec":{"process":{"pid":7,"binary":"/usr/bin/curl","arguments":"-s x","start_time":"2026-11-20T09:00:00Z","pod":{"namespace":"shop","name":"web-1","container":{"id":"containerd://8a1b2c3d4e5f60718293a4b5c6d7e8f9","name":"nginx","image":{"id":"docker.io/library/nginx@sha256:2d19","name":"docker.io/library/nginx:1.27.2"},"start_time":"2026-11-20T08:00:00Z"}}},"parent":{"pid":1}},"node_name":"n1","time":"2026-11-20T09:00:00Z"}"#;
+
+#[test]
+fn tricky_records_are_decoded_when_in_doubt() {
+    let (p, engine) = (prefilter(), Engine::new(Config::default()));
+    assert!(check(&p, &engine, TRUSTED_EXEC));
+    let untrusted =
+        TRUSTED_EXEC.replace("docker.io/library/nginx:1.27.2", "docker.io/evil/nginx:1");
+    let cases = [
+        // The process's own image decides, not a look-alike elsewhere in the record.
+        untrusted.clone(),
+        untrusted.replace(r#""parent":{"pid":1}"#, r#""parent":{"pid":1,"pod":{"container":{"image":{"name":"docker.io/library/nginx:1.27.2"}}}}"#),
+        // A duplicate key makes the record ambiguous.
+        TRUSTED_EXEC.replace(r#""node_name":"n1""#, r#""process_exec":{},"node_name":"n1""#),
+        // Escapes anywhere: decoded.
+        TRUSTED_EXEC.replace("-s x", "-s \\\"x\\\""),
+        // An exec that is also another Tetragon event.
+        TRUSTED_EXEC.replace(r#""node_name""#, r#""process_kprobe":{"function_name":"tcp_connect"},"node_name""#),
+        // Kprobes carry the source address that places flow records: always decoded.
+        r#"{"process_kprobe":{"process":{"pid":7,"binary":"/x","pod":{"namespace":"a","name":"b","container":{"id":"c","name":"d","image":{"name":"docker.io/library/nginx:1"}}}},"function_name":"tcp_connect","args":[{"sock_arg":{"family":"AF_INET","saddr":"10.0.0.1","daddr":"10.0.0.2","sport":1,"dport":2}}]},"node_name":"n","time":"2026-11-20T09:00:00Z"}"#.to_string(),
+        // Falco on the host, or with an unknown image.
+        r#"{"rule":"r","time":"2026-11-20T09:00:00Z","output_fields":{"container.id":"host","container.image.repository":"docker.io/library/nginx","proc.exepath":"/bin/sh"}}"#.to_string(),
+        r#"{"rule":"r","time":"2026-11-20T09:00:00Z","output_fields":{"container.id":"abc","container.image.repository":"<NA>","proc.exepath":"/bin/sh"}}"#.to_string(),
+        r#"{"rule":"r","time":"2026-11-20T09:00:00Z","output_fields":{"container.id":"abc","container.image.repository":"docker.io/library/nginx","container.image.tag":5,"proc.exepath":"/bin/sh"}}"#.to_string(),
+        // Audit events about pods, and Events with a kubelet reason.
+        r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"ResponseComplete","verb":"get","objectRef":{"resource":"pods","subresource":"exec","namespace":"n","name":"p"},"requestURI":"/api/v1/namespaces/n/pods/p/exec?command=sh","stageTimestamp":"2026-11-20T09:00:00Z"}"#.to_string(),
+        r#"{"kind":"Event","apiVersion":"v1","involvedObject":{"kind":"Pod","namespace":"n","name":"p"},"reason":"Pulling","message":"Pulling image x","firstTimestamp":"2026-11-20T09:00:00Z"}"#.to_string(),
+        // Docker exec in a container whose image is untrusted or not named.
+        r#"{"Type":"container","Action":"exec_start: sh","Actor":{"ID":"abc","Attributes":{"image":"evil/x"}},"timeNano":5}"#.to_string(),
+        r#"{"Type":"container","Action":"exec_start: sh","Actor":{"ID":"abc"},"from":"nginx","timeNano":5}"#.to_string(),
+        r#"{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"image":"nginx"}},"timeNano":5}"#.to_string(),
+    ];
+    for c in &cases {
+        assert!(p.skip(c.as_bytes()).is_none(), "skipped: {c}");
+    }
+    let skippable = [
+        r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"ResponseComplete","verb":"get","objectRef":{"resource":"configmaps","namespace":"n"},"stageTimestamp":"2026-11-20T09:00:00Z"}"#,
+        r#"{"kind":"Event","apiVersion":"v1","involvedObject":{"kind":"Pod","namespace":"n","name":"p"},"reason":"Unhealthy","message":"probe failed","firstTimestamp":"2026-11-20T09:00:00Z"}"#,
+        r#"{"Type":"network","Action":"connect","Actor":{"ID":"abc","Attributes":{"name":"bridge"}},"timeNano":5}"#,
+        r#"{"Type":"container","Action":"exec_start: /bin/sh -c id","Actor":{"ID":"abc","Attributes":{"image":"nginx:1.27"}},"timeNano":5}"#,
+        r#"{"rule":"r","time":"2026-11-20T09:00:00Z","output_fields":{"container.id":"abc","container.image.repository":"docker.io/library/nginx","container.image.tag":"1.27","proc.exepath":"/bin/sh","fd.rip":"169.254.169.254"}}"#,
+    ];
+    for c in skippable {
+        assert!(check(&p, &engine, c), "not skipped: {c}");
+    }
+}
