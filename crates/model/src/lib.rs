@@ -7,6 +7,7 @@ pub mod alert;
 pub mod event;
 pub mod image;
 pub mod net;
+pub mod redact;
 pub mod source;
 pub mod time;
 
@@ -14,5 +15,6 @@ pub use alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 pub use event::*;
 pub use image::{ImageRef, RefPattern, RefPatternError};
 pub use net::is_public as is_public_ip;
+pub use redact::redact_secrets;
 pub use source::{Format, SourceRef};
 pub use time::Ts;
