@@ -108,7 +108,8 @@ fn flood(containers: u64, quiet: u64, cap: usize) -> Outcome {
     for i in 0..containers {
         let t = T0 + 3 * SEC + i as i64 * step;
         let image = format!("flood.example/f{}/x:{}", i % 97, i / 10);
-        let c = cref(format!("{i:016x}").repeat(4), &image);
+        // Ids differ in their first 12 characters, as real ones do.
+        let c = cref(format!("{i:012x}{}", "5eed".repeat(13)), &image);
         if i % 10 == 0 {
             let e = g.event(t, pull(&image));
             engine.push(e, &mut alerts);

@@ -333,8 +333,13 @@ mod tests {
             "aws configure set aws_access_key_id AKIA[REDACTED]"
         );
         assert_eq!(
+            r("echo ASIAY34FZKBOKMUTVV7A >> creds"),
+            "echo ASIA[REDACTED] >> creds"
+        );
+        // Under a secret-looking key the whole value goes.
+        assert_eq!(
             r("AWS_ACCESS_KEY_ID=ASIAY34FZKBOKMUTVV7A aws s3 ls"),
-            "AWS_ACCESS_KEY_ID=ASIA[REDACTED] aws s3 ls"
+            "AWS_ACCESS_KEY_ID=[REDACTED] aws s3 ls"
         );
         // Not 16 characters after the prefix, or lower case: not a key id.
         assert_eq!(r("AKIA1234 AKIAiosfodnn7example"), "AKIA1234 AKIAiosfodnn7example");
