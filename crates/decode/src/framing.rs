@@ -96,7 +96,10 @@ pub fn decompress_capped(
     }
     if head.starts_with(ZSTD_MAGIC) {
         let d = zstd::stream::read::Decoder::with_buffer(r)?;
-        return Ok(Box::new(BufReader::with_capacity(1 << 20, Capped::new(d, max))));
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            Capped::new(d, max),
+        )));
     }
     Ok(r)
 }
@@ -148,7 +151,9 @@ impl<R: Read> Read for Capped<R> {
                 _ => Err(io::Error::other(DecompressedLimit { max: self.max })),
             };
         }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         self.left -= n as u64;
         Ok(n)

@@ -224,7 +224,12 @@ fn truncated_lines_are_skipped_where_they_are() {
     for s in &seeds() {
         let lines = lines_of(s);
         for (i, line) in lines.iter().enumerate() {
-            for cut in [1, line.len() / 3, line.len() / 2, line.len().saturating_sub(1)] {
+            for cut in [
+                1,
+                line.len() / 3,
+                line.len() / 2,
+                line.len().saturating_sub(1),
+            ] {
                 let Some(head) = line.get(..cut) else {
                     continue; // not a char boundary
                 };
@@ -506,7 +511,8 @@ fn wrong_and_absurd_fields_in_text_records() {
                 let mut state = TextState::default();
                 let mut sink = Vec::new();
                 for (j, before) in lines.iter().take(i).enumerate() {
-                    let _ = decode_text_as(s.format, before, &ctx(j as u64 + 1), &mut state, &mut sink);
+                    let _ =
+                        decode_text_as(s.format, before, &ctx(j as u64 + 1), &mut state, &mut sink);
                 }
                 decode_direct(s.format, v, &mut state);
             }
@@ -545,7 +551,10 @@ fn deep_nesting_is_refused_by_every_json_decoder_without_overflowing() {
             ["invalid JSON", "unrecognized JSON record"].contains(&reason.as_str()),
             "{st:#?}"
         );
-        assert_eq!(sc.first[0].line, if data.starts_with("[\n") { 2 } else { 1 });
+        assert_eq!(
+            sc.first[0].line,
+            if data.starts_with("[\n") { 2 } else { 1 }
+        );
     }
 }
 

@@ -12,8 +12,8 @@ use crate::stats::EngineStats;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{
-    is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event, ImagePull, ImageRef, LifecyclePhase,
-    PodBinding, PodCreate, Ts,
+    is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event, ImagePull, ImageRef,
+    LifecyclePhase, PodBinding, PodCreate, Ts,
 };
 use std::collections::HashMap;
 

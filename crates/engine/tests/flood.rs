@@ -144,7 +144,11 @@ fn flood(containers: u64, quiet: u64, cap: usize) -> Outcome {
 fn peak_rss_mib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb / 1024)
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kb| kb / 1024)
 }
 
 fn assert_chain_survives(o: &Outcome, containers: u64, quiet: u64, cap: usize) {
@@ -157,7 +161,11 @@ fn assert_chain_survives(o: &Outcome, containers: u64, quiet: u64, cap: usize) {
     // The chain kept its pull although ten thousand later pulls came and went.
     let stages: Vec<&str> = a.evidence.iter().map(|e| e.stage).collect();
     assert_eq!(stages, ["pull", "create", "start", "activity"]);
-    assert!(a.reasons[1].starts_with("pulled on node-a at "), "{:?}", a.reasons);
+    assert!(
+        a.reasons[1].starts_with("pulled on node-a at "),
+        "{:?}",
+        a.reasons
+    );
 
     // Never more than the cap, and every container beyond it was evicted and counted.
     assert!(s.containers_peak <= cap as u64, "{s:#?}");

