@@ -278,7 +278,7 @@ mod tests {
         let mut out = Vec::new();
         let r = decode_text("ü€𝄞 container create abc (image=x)", &ctx(), &mut out);
         assert!(
-            matches!(r, Err(DecodeError::Time(t)) if t == "ü€𝄞"),
+            matches!(&r, Err(DecodeError::Time(t)) if t == "ü€𝄞"),
             "{r:?}"
         );
         assert!(out.is_empty());
