@@ -16,7 +16,7 @@ use pullwatch_decode::{
     decode_json_as, decode_text_as, DecodeError, DecodeOptions, DecodeStats, EventStream, Input,
     RecordCtx, TextState,
 };
-use pullwatch_model::{Event, Format};
+use pullwatch_model::{Event, EventKind, Format};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::Cursor;
@@ -143,9 +143,31 @@ fn assert_accounted(what: &str, name: &str, data: &[u8], events: &[Event], st: &
             );
         }
     }
+    assert_sane_pids(what, events);
     for e in events {
         assert_eq!(&*e.source.path, name, "{what}");
         assert!((1..=total_lines).contains(&e.source.line), "{what}: {e:?}");
+    }
+}
+
+/// Pids named by an event. A negative pid must never wrap around into a huge one.
+fn pids(e: &Event) -> Vec<u32> {
+    match &e.kind {
+        EventKind::Container(c) => c.pid.into_iter().collect(),
+        EventKind::Process(p) => p.pid.into_iter().chain(p.ppid).collect(),
+        EventKind::ExecStarted(x) => vec![x.pid],
+        EventKind::ProcessFork(f) => vec![f.pid, f.ppid],
+        EventKind::ProcessExit(x) => vec![x.pid],
+        EventKind::Connection(c) => c.pid.into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn assert_sane_pids(what: &str, events: &[Event]) {
+    for e in events {
+        for pid in pids(e) {
+            assert!(pid <= u32::MAX / 2, "{what}: pid {pid} in {e:?}");
+        }
     }
 }
 
@@ -161,6 +183,7 @@ fn decode_direct(format: Format, line: &str, state: &mut TextState) {
         let _ = decode_text_as(format, line, &c, state, &mut out);
     }
     state.flush(&c.path, &mut out);
+    assert_sane_pids(line, &out);
     for e in &out {
         assert_eq!(e.source.format, format, "{line:.200}");
         assert_eq!(&*e.source.path, "direct");
