@@ -627,3 +627,72 @@ fn a_document_over_the_limit_is_refused_with_its_location() {
     assert_eq!((sc.count, sc.first[0].line), (1, 1));
     assert_eq!(sc.first[0].detail, "JSON document over 1000 bytes");
 }
+
+/// Every date and epoch in `line` moved: `to` replaces the calendar date, `epoch` the
+/// leading digits of epoch seconds and nanoseconds (all seeds are from 2024 or 2026).
+fn redate(line: &str, date: &str, epoch: &str) -> String {
+    line.replace("2026-11-20", date)
+        .replace("2024-10-23", date)
+        .replace("17951", epoch)
+}
+
+/// Lines of a seed that produce events of their own.
+fn eventful_lines(seed: &Seed) -> BTreeSet<u64> {
+    let (ev, _) = stream(&seed.name, seed.text.clone().into_bytes());
+    ev.iter().map(|e| e.source.line).collect()
+}
+
+#[test]
+fn timestamps_past_the_representable_range_are_located_skips() {
+    // Year 9999, and epochs of about 82 000 years: past i64 nanoseconds (year 2262).
+    let mut checked = 0;
+    for s in &seeds() {
+        let eventful = eventful_lines(s);
+        for (i, line) in lines_of(s).iter().enumerate() {
+            let n = i as u64 + 1;
+            let far = redate(line, "9999-12-31", "2534023");
+            if far == *line || !eventful.contains(&n) {
+                continue;
+            }
+            let data = with_line(s, i, far.as_bytes());
+            let what = format!("{} line {n} dated 9999", s.name);
+            let (ev, st) = stream(&s.name, data.clone());
+            assert_accounted(&what, &s.name, &data, &ev, &st);
+            assert!(
+                !ev.iter().any(|e| e.source.line == n),
+                "{what}: decoded {ev:#?}"
+            );
+            let skipped_here: Vec<&String> = st
+                .skipped
+                .iter()
+                .filter(|(_, sc)| sc.first.iter().any(|l| l.line == n))
+                .map(|(r, _)| r)
+                .collect();
+            assert!(!skipped_here.is_empty(), "{what}: {st:#?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "{checked}");
+}
+
+#[test]
+fn timestamps_in_1970_decode_as_1970() {
+    // Whole seeds redated, so records spread over several lines (auditd) stay whole.
+    let year_1971 = 365 * 86_400 * 1_000_000_000i64;
+    for s in &seeds() {
+        let (clean, _) = stream(&s.name, s.text.clone().into_bytes());
+        let old = redate(&s.text, "1970-01-01", "");
+        let what = format!("{} dated 1970", s.name);
+        let (ev, st) = stream(&s.name, old.clone().into_bytes());
+        assert_accounted(&what, &s.name, old.as_bytes(), &ev, &st);
+        assert_eq!(st.skipped_total(), 0, "{what}: {st:#?}");
+        assert_eq!(
+            ev.iter().map(|e| e.source.line).collect::<Vec<_>>(),
+            clean.iter().map(|e| e.source.line).collect::<Vec<_>>(),
+            "{what}"
+        );
+        for e in &ev {
+            assert!((0..year_1971).contains(&e.time.0), "{what}: {e:?}");
+        }
+    }
+}
