@@ -11,7 +11,8 @@
 //! are generated one at a time, never held).
 //!
 //! The always-on test floods 100 000 containers against a cap of 1 000; the full
-//! million is `#[ignore]`d (a minute or so in a debug build):
+//! million is `#[ignore]`d (three to four minutes in a debug build; last run: peak RSS
+//! 100 MiB, 991 000 exited containers evicted, none that could still alert):
 //! `cargo test -p pullwatch-engine --test flood -- --ignored`.
 
 use pullwatch_engine::config::Config;
@@ -184,7 +185,14 @@ fn assert_chain_survives(o: &Outcome, containers: u64, quiet: u64, cap: usize) {
     // Exited containers went first; nothing that could still alert was pushed out.
     assert!(ev("containers: capacity, exited") >= containers - quiet - cap as u64);
     assert_eq!(ev("containers: capacity, could still alert"), 0, "{s:#?}");
-    assert!(ev("pulls: capacity") > 0, "{s:#?}");
+    // Pulls were pushed out too (by the global or the per-repository cap).
+    let pulls_evicted: u64 = s
+        .evictions
+        .iter()
+        .filter(|(r, _)| r.starts_with("pulls: "))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(pulls_evicted > 0, "{s:#?}");
     assert_eq!(s.late, 0);
 }
 
@@ -216,7 +224,7 @@ fn untrusted_containers_that_stay_up_beyond_the_cap_are_counted_as_blinding() {
 }
 
 #[test]
-#[ignore = "a million containers: about a minute in a debug build"]
+#[ignore = "a million containers: a few minutes in a debug build"]
 fn a_million_containers_against_a_cap_of_ten_thousand() {
     let (containers, quiet, cap) = (1_000_000, 5_000, 10_000);
     let o = flood(containers, quiet, cap);
