@@ -192,6 +192,18 @@ pub struct ScanArgs {
     /// Skip records no loaded analytic can use before decoding them in full.
     #[arg(long, value_enum, default_value_t = Toggle::On)]
     prefilter: Toggle,
+    /// Exit with status 3 when any record was skipped, an input could not be read, or
+    /// a record arrived too late to be correlated (the summary says which and where).
+    #[arg(long)]
+    strict: bool,
+    /// Lines longer than this are skipped (counted and located) without being read
+    /// whole into memory. Accepts K, M and G suffixes (binary: 16M = 16 MiB).
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    max_line_bytes: u64,
+    /// A compressed input is read only this far once decompressed (a decompression
+    /// bomb stops here, as a located skip).
+    #[arg(long, value_name = "SIZE", default_value = "4G", value_parser = parse_size)]
+    max_decompressed_bytes: u64,
     /// Files or directories (read recursively); `-` or nothing reads stdin.
     paths: Vec<PathBuf>,
 }
@@ -201,6 +213,30 @@ fn parse_duration(s: &str) -> Result<Dur, String> {
         Some(d) if d.0 > 0 => Ok(d),
         _ => Err(format!("{s:?} is not a duration (e.g. 7d, 12h, 90m)")),
     }
+}
+
+/// A byte count with an optional binary suffix: `1048576`, `64K`, `16M`, `4GiB`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 1048576, 64K or 16M"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("{s:?} has an unknown unit (use K, M or G)")),
+    };
+    let v = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))?;
+    if v == 0 {
+        return Err("a size must be positive".into());
+    }
+    Ok(v)
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
@@ -354,6 +390,8 @@ fn main() -> ExitCode {
                 Ok(outcome) => {
                     if args.fail_on_alert && outcome.alerts > 0 {
                         ExitCode::from(1)
+                    } else if args.strict && outcome.incomplete > 0 {
+                        ExitCode::from(3)
                     } else {
                         ExitCode::SUCCESS
                     }

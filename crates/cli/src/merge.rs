@@ -4,10 +4,11 @@
 
 use crate::inputs::{expand, InputSpec};
 use pullwatch_decode::{
-    open_path, open_stdin, ChunkOptions, DecodeOptions, DecodeStats, ParallelStream, Pool,
-    RecordFilter,
+    open_path_with, open_stdin_with, ChunkOptions, DecodeOptions, DecodeStats, ParallelStream,
+    Pool, RecordFilter,
 };
-use pullwatch_model::Event;
+use pullwatch_model::time::Dur;
+use pullwatch_model::{Event, Ts};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::PathBuf;
@@ -21,6 +22,10 @@ pub struct MergeOptions {
     pub threads: usize,
     /// Skips records no loaded analytic can use (only when nothing else needs them).
     pub filter: Option<Arc<dyn RecordFilter>>,
+    pub decode: DecodeOptions,
+    /// How far ahead of its input's previous record a record may be dated and still
+    /// be merged at its own time (see [`merge_time`]).
+    pub skew: Dur,
 }
 
 impl MergeOptions {
@@ -29,6 +34,8 @@ impl MergeOptions {
         MergeOptions {
             threads: 1,
             filter: None,
+            decode: DecodeOptions::default(),
+            skew: Dur::from_secs(3600),
         }
     }
 }
@@ -36,6 +43,8 @@ impl MergeOptions {
 struct Source {
     stream: ParallelStream,
     path: String,
+    /// Time of the last event taken from this input (see [`merge_time`]).
+    last: Option<Ts>,
     queue: VecDeque<Event>,
     live: bool,
     /// Size on disk, when known.
@@ -68,11 +77,22 @@ impl Source {
     }
 }
 
-type HeadKey = (pullwatch_model::Ts, u8, Arc<str>, u64, usize);
+type HeadKey = (Ts, u8, Arc<str>, u64, usize);
 
-fn head_key(ev: &Event, idx: usize) -> HeadKey {
+/// The time an input's next event is merged at. An event dated far ahead of the one
+/// before it in the same input (a bad clock, a forged date) would otherwise hold back
+/// the whole rest of its input behind every other input; it is merged at the time of
+/// its predecessor instead, and the engine counts it and keeps it from moving time.
+fn merge_time(ev: &Event, last: Option<Ts>, skew: Dur) -> Ts {
+    match last {
+        Some(l) if ev.time > l.saturating_add(skew) => l,
+        _ => ev.time,
+    }
+}
+
+fn head_key(ev: &Event, last: Option<Ts>, skew: Dur, idx: usize) -> HeadKey {
     (
-        ev.time,
+        merge_time(ev, last, skew),
         ev.stage_rank(),
         ev.source.path.clone(),
         ev.source.line,
@@ -83,6 +103,7 @@ fn head_key(ev: &Event, idx: usize) -> HeadKey {
 /// The inputs, each holding its next event, ordered by that event's time.
 pub struct Merged {
     sources: Vec<Source>,
+    skew: Dur,
     heap: BinaryHeap<Reverse<HeadKey>>,
 }
 
@@ -115,14 +136,14 @@ impl Merged {
         };
         for spec in &specs {
             let opened = match spec {
-                InputSpec::Stdin => open_stdin(),
-                InputSpec::File(p) => open_path(p),
+                InputSpec::Stdin => open_stdin_with(&opts.decode),
+                InputSpec::File(p) => open_path_with(p, &opts.decode),
             };
             let opened = opened.and_then(|input| {
                 let (path, size) = (input.path.to_string(), input.size);
                 ParallelStream::new(
                     input,
-                    DecodeOptions::default(),
+                    opts.decode.clone(),
                     chunk.clone(),
                     pool.clone(),
                     opts.filter.clone(),
@@ -135,6 +156,7 @@ impl Merged {
                     sources.push(Source {
                         stream,
                         path,
+                        last: None,
                         queue: VecDeque::new(),
                         live: true,
                         size,
@@ -144,13 +166,28 @@ impl Merged {
             }
         }
         let mut heap = BinaryHeap::new();
-        for (i, s) in sources.iter_mut().enumerate() {
+        for s in sources.iter_mut() {
             s.refill(stats, errors, &mut |_| {});
+        }
+        // Each input's first record is merged at its own time: inputs of a hunt may
+        // cover different days. Later jumps within one input are what `merge_time` holds.
+        // A first record dated far ahead of the one after it is an outlier (a forged
+        // or bad-clock date) and is merged at its successor's time instead.
+        for (i, s) in sources.iter_mut().enumerate() {
+            if let (Some(a), Some(b)) = (s.queue.front(), s.queue.get(1)) {
+                if a.time > b.time.saturating_add(opts.skew) {
+                    s.last = Some(b.time);
+                }
+            }
             if let Some(ev) = s.queue.front() {
-                heap.push(Reverse(head_key(ev, i)));
+                heap.push(Reverse(head_key(ev, s.last, opts.skew, i)));
             }
         }
-        Ok(Merged { sources, heap })
+        Ok(Merged {
+            sources,
+            skew: opts.skew,
+            heap,
+        })
     }
 
     /// The inputs' paths, in the order they were named.
@@ -187,11 +224,13 @@ impl Merged {
             let Some(ev) = src.queue.pop_front() else {
                 continue;
             };
+            src.last = Some(merge_time(&ev, src.last, self.skew));
             if src.queue.is_empty() {
                 src.refill(stats, errors, on_batch);
             }
             if let Some(next) = src.queue.front() {
-                self.heap.push(Reverse(head_key(next, idx)));
+                self.heap
+                    .push(Reverse(head_key(next, src.last, self.skew, idx)));
             }
             return Some(ev);
         }

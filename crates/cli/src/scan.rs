@@ -7,7 +7,7 @@ use crate::baseline::ScanBaseline;
 use crate::merge::{MergeOptions, Merged};
 use crate::progress::Progress;
 use crate::{ColorChoice, OutputFormat, ScanArgs};
-use pullwatch_decode::DecodeStats;
+use pullwatch_decode::{DecodeOptions, DecodeStats};
 use pullwatch_decode::{Prefilter, RecordFilter};
 use pullwatch_engine::config::Config;
 use pullwatch_engine::Engine;
@@ -29,6 +29,9 @@ impl From<std::io::Error> for ScanError {
 
 pub struct Outcome {
     pub alerts: u64,
+    /// Records skipped, inputs unreadable and records too late to correlate: what
+    /// `--strict` refuses.
+    pub incomplete: u64,
 }
 
 /// Where alerts go: streamed as they are raised, or collected for the HTML report.
@@ -147,9 +150,19 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
         )))),
         _ => None,
     };
+    let decode = DecodeOptions {
+        max_line_bytes: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
+        max_decompressed_bytes: args.max_decompressed_bytes,
+        ..DecodeOptions::default()
+    };
     let mut inputs = Merged::open(
         &args.paths,
-        &MergeOptions { threads, filter },
+        &MergeOptions {
+            threads,
+            filter,
+            decode,
+            skew: cfg.max_future_skew.0,
+        },
         &mut summary.decode,
         &mut summary.input_errors,
     )
@@ -218,7 +231,10 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
             eprintln!("{line}");
         }
     }
+    let incomplete =
+        summary.decode.skipped_total() + summary.input_errors.len() as u64 + summary.engine.late;
     Ok(Outcome {
         alerts: total_alerts,
+        incomplete,
     })
 }

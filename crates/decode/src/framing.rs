@@ -8,6 +8,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::DecodeOptions;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("{path}: {source}")]
@@ -30,13 +32,22 @@ const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
 pub fn open_path(path: &Path) -> Result<Input, ReadError> {
+    open_path_with(path, &DecodeOptions::default())
+}
+
+/// Opens a file, decompressing it within `opts.max_decompressed_bytes`.
+pub fn open_path_with(path: &Path, opts: &DecodeOptions) -> Result<Input, ReadError> {
     let err = |source| ReadError::Io {
         path: path.display().to_string(),
         source,
     };
     let file = File::open(path).map_err(err)?;
     let size = file.metadata().ok().map(|m| m.len());
-    let reader = decompress(Box::new(BufReader::with_capacity(1 << 20, file))).map_err(err)?;
+    let reader = decompress_capped(
+        Box::new(BufReader::with_capacity(1 << 20, file)),
+        opts.max_decompressed_bytes,
+    )
+    .map_err(err)?;
     Ok(Input {
         path: Arc::from(path.display().to_string()),
         size,
@@ -45,13 +56,18 @@ pub fn open_path(path: &Path) -> Result<Input, ReadError> {
 }
 
 pub fn open_stdin() -> Result<Input, ReadError> {
-    let reader =
-        decompress(Box::new(BufReader::with_capacity(1 << 20, io::stdin()))).map_err(|source| {
-            ReadError::Io {
-                path: "-".into(),
-                source,
-            }
-        })?;
+    open_stdin_with(&DecodeOptions::default())
+}
+
+pub fn open_stdin_with(opts: &DecodeOptions) -> Result<Input, ReadError> {
+    let reader = decompress_capped(
+        Box::new(BufReader::with_capacity(1 << 20, io::stdin())),
+        opts.max_decompressed_bytes,
+    )
+    .map_err(|source| ReadError::Io {
+        path: "-".into(),
+        source,
+    })?;
     Ok(Input {
         path: Arc::from("-"),
         size: None,
@@ -60,19 +76,88 @@ pub fn open_stdin() -> Result<Input, ReadError> {
 }
 
 /// Wraps a reader in the decompressor its first bytes call for.
-pub fn decompress(mut r: Box<dyn BufRead + Send>) -> io::Result<Box<dyn BufRead + Send>> {
+pub fn decompress(r: Box<dyn BufRead + Send>) -> io::Result<Box<dyn BufRead + Send>> {
+    decompress_capped(r, DecodeOptions::default().max_decompressed_bytes)
+}
+
+/// Like [`decompress`], but a compressed input that expands past `max` bytes (a
+/// decompression bomb: gigabytes of zeros in a few megabytes) fails with
+/// [`DecompressedLimit`] once it gets there, instead of being read on and on.
+pub fn decompress_capped(
+    mut r: Box<dyn BufRead + Send>,
+    max: u64,
+) -> io::Result<Box<dyn BufRead + Send>> {
     let head = r.fill_buf()?;
     if head.starts_with(GZIP_MAGIC) {
         return Ok(Box::new(BufReader::with_capacity(
             1 << 20,
-            MultiGzDecoder::new(r),
+            Capped::new(MultiGzDecoder::new(r), max),
         )));
     }
     if head.starts_with(ZSTD_MAGIC) {
         let d = zstd::stream::read::Decoder::with_buffer(r)?;
-        return Ok(Box::new(BufReader::with_capacity(1 << 20, d)));
+        return Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            Capped::new(d, max),
+        )));
     }
     Ok(r)
+}
+
+/// The error a capped decompressor returns when its input expands past the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("decompresses to more than {max} bytes")]
+pub struct DecompressedLimit {
+    pub max: u64,
+}
+
+impl DecompressedLimit {
+    /// The limit, when `e` is this error.
+    pub fn of(e: &io::Error) -> Option<u64> {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<DecompressedLimit>())
+            .map(|l| l.max)
+    }
+}
+
+/// Counts decompressed bytes and refuses to go past the limit.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    max: u64,
+}
+
+impl<R: Read> Capped<R> {
+    fn new(inner: R, max: u64) -> Self {
+        Capped {
+            inner,
+            left: max,
+            max,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            // One byte more tells a stream that ends exactly at the limit from one
+            // that goes on.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(DecompressedLimit { max: self.max })),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// One line from [`read_line_capped`].

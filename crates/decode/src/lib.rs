@@ -33,7 +33,9 @@ pub mod zeek;
 use pullwatch_model::{Event, Format, SourceRef};
 use std::sync::Arc;
 
-pub use framing::{open_path, open_stdin, Input, ReadError};
+pub use framing::{
+    open_path, open_path_with, open_stdin, open_stdin_with, DecompressedLimit, Input, ReadError,
+};
 pub use parallel::{ChunkOptions, ParallelStream, Pool};
 pub use prefilter::{Prefilter, RecordFilter};
 pub use stats::{DecodeStats, SkipLocation};
@@ -83,6 +85,9 @@ pub struct DecodeOptions {
     pub max_line_bytes: usize,
     /// A single JSON document (not JSON Lines) larger than this is refused.
     pub max_document_bytes: usize,
+    /// A compressed input is read only this far once decompressed, so a few megabytes
+    /// of gzip cannot make pullwatch read terabytes; the rest is a located skip.
+    pub max_decompressed_bytes: u64,
 }
 
 impl Default for DecodeOptions {
@@ -90,6 +95,7 @@ impl Default for DecodeOptions {
         DecodeOptions {
             max_line_bytes: 16 << 20,
             max_document_bytes: 512 << 20,
+            max_decompressed_bytes: 4 << 30,
         }
     }
 }

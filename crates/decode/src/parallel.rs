@@ -135,6 +135,8 @@ struct Chunked {
     carry: Vec<u8>,
     eof: bool,
     finished: bool,
+    /// The decompression cap was reached: its limit and the line it cut.
+    limit_hit: Option<(u64, u64)>,
 }
 
 impl ParallelStream {
@@ -154,14 +156,30 @@ impl ParallelStream {
         };
         // A JSON document (pretty-printed, or an array spanning lines) is decoded whole,
         // as the sequential stream does; its first line tells.
+        // A Windows event log is binary and read whole by the ordinary stream.
+        // The decompression cap reached this early is the input's fault: the ordinary
+        // stream reports it as a located skip.
+        let is_cap = |e: &io::Error| crate::DecompressedLimit::of(e).is_some();
+        let (evtx, mut capped) = match input.reader.fill_buf() {
+            Ok(head) => (head.starts_with(crate::sysmon::EVTX_MAGIC), false),
+            Err(e) if is_cap(&e) => (false, true),
+            Err(e) => return Err(err(e)),
+        };
         let mut first = Vec::new();
-        let n = input
-            .reader
-            .as_mut()
-            .take(opts.max_line_bytes as u64 + 1)
-            .read_until(b'\n', &mut first)
-            .map_err(err)?;
-        let whole = n > 0 && starts_document(&first);
+        let mut n = 0;
+        if !capped {
+            match input
+                .reader
+                .as_mut()
+                .take(opts.max_line_bytes as u64 + 1)
+                .read_until(b'\n', &mut first)
+            {
+                Ok(k) => n = k,
+                Err(e) if is_cap(&e) => capped = true,
+                Err(e) => return Err(err(e)),
+            }
+        }
+        let whole = evtx || capped || (n > 0 && starts_document(&first));
         let replay: Box<dyn BufRead + Send> = Box::new(io::BufReader::with_capacity(
             1 << 20,
             io::Cursor::new(first).chain(input.reader),
@@ -194,6 +212,7 @@ impl ParallelStream {
                 carry: Vec::new(),
                 eof: false,
                 finished: false,
+                limit_hit: None,
             })),
         })
     }
@@ -240,6 +259,16 @@ impl Chunked {
         let Some(slot) = self.pending.pop_front() else {
             if !self.finished {
                 self.finished = true;
+                if let Some((max, line)) = self.limit_hit {
+                    stats.skip(
+                        "decompressed size limit",
+                        &self.path,
+                        line,
+                        format!(
+                            "input decompresses to more than {max} bytes (max_decompressed_bytes); the rest is not read"
+                        ),
+                    );
+                }
                 self.text.finish_detached(out, stats);
             }
             return Ok(false);
@@ -301,7 +330,23 @@ impl Chunked {
         let mut target = self.chunk.chunk_bytes;
         loop {
             while buf.len() < target && !self.eof {
-                let avail = self.reader.fill_buf()?;
+                let avail = match self.reader.fill_buf() {
+                    Ok(a) => a,
+                    Err(e) => match crate::DecompressedLimit::of(&e) {
+                        // The input's own fault: what was read counts, the partial
+                        // line and the rest are a located skip.
+                        Some(max) => {
+                            let keep = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+                            let line = self.next_line
+                                + memchr::memchr_iter(b'\n', &buf[..keep]).count() as u64;
+                            buf.truncate(keep);
+                            self.limit_hit = Some((max, line));
+                            self.eof = true;
+                            break;
+                        }
+                        None => return Err(e),
+                    },
+                };
                 if avail.is_empty() {
                     self.eof = true;
                     break;
@@ -318,6 +363,11 @@ impl Chunked {
                 None if self.eof => break,
                 None if buf.len() > self.opts.max_line_bytes => {
                     let len = buf.len() as u64 + self.discard_line()?;
+                    if self.limit_hit.is_some() {
+                        // The cap cut this line short: that is the skip to report.
+                        buf.clear();
+                        break;
+                    }
                     self.skip_long_line(len);
                     buf.clear();
                     target = self.chunk.chunk_bytes;
@@ -338,7 +388,17 @@ impl Chunked {
     fn discard_line(&mut self) -> io::Result<u64> {
         let mut n = 0u64;
         loop {
-            let avail = self.reader.fill_buf()?;
+            let avail = match self.reader.fill_buf() {
+                Ok(a) => a,
+                Err(e) => match crate::DecompressedLimit::of(&e) {
+                    Some(max) => {
+                        self.limit_hit = Some((max, self.next_line));
+                        self.eof = true;
+                        return Ok(n);
+                    }
+                    None => return Err(e),
+                },
+            };
             if avail.is_empty() {
                 self.eof = true;
                 return Ok(n);
@@ -404,6 +464,7 @@ fn decode_chunk(
         out.impure = Some(bytes);
         return out;
     }
+    let opts_max = opts.max_line_bytes;
     let mut s = EventStream::detached(path, opts);
     let Some(filter) = filter else {
         s.decode_lines(&bytes, first_line, &mut out.events, &mut out.stats);
@@ -420,7 +481,14 @@ fn decode_chunk(
             line_no += 1;
             continue;
         }
-        match filter.skip(line) {
+        // An overlong line is a located skip whatever it holds: the length limit comes
+        // before any look at the content.
+        let skip = if line.len() > opts_max {
+            None
+        } else {
+            filter.skip(line)
+        };
+        match skip {
             Some(format) => {
                 let l = line.strip_suffix(b"\r").unwrap_or(line);
                 out.stats.bytes += l.len() as u64 + 1;

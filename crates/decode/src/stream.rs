@@ -120,30 +120,26 @@ impl EventStream {
         if self.mode == Mode::Done {
             return Ok(false);
         }
-        let path = self.input.path.clone();
-        let io_err = |source| ReadError::Io {
-            path: path.to_string(),
-            source,
-        };
         // A Windows event log is binary and only readable whole.
-        if self.mode == Mode::Start
-            && self
-                .input
-                .reader
-                .fill_buf()
-                .map_err(io_err)?
-                .starts_with(crate::sysmon::EVTX_MAGIC)
-        {
-            return self.read_evtx(out, stats);
+        if self.mode == Mode::Start {
+            let evtx = match self.input.reader.fill_buf() {
+                Ok(head) => head.starts_with(crate::sysmon::EVTX_MAGIC),
+                Err(e) => return self.read_failed(e, 1, out, stats),
+            };
+            if evtx {
+                return self.read_evtx(out, stats);
+            }
         }
         let mut lines = 0;
         while lines < max_lines {
-            let r = read_line_capped(
+            let r = match read_line_capped(
                 &mut *self.input.reader,
                 &mut self.buf,
                 self.opts.max_line_bytes,
-            )
-            .map_err(io_err)?;
+            ) {
+                Ok(r) => r,
+                Err(e) => return self.read_failed(e, self.line_no + 1, out, stats),
+            };
             match r {
                 Line::Eof => {
                     self.finish(out, stats);
@@ -225,12 +221,10 @@ impl EventStream {
         self.mode = Mode::Done;
         let path = self.input.path.clone();
         let first_line = std::mem::take(&mut self.buf);
-        let rest = read_all_capped(&mut *self.input.reader, self.opts.max_document_bytes).map_err(
-            |source| ReadError::Io {
-                path: path.to_string(),
-                source,
-            },
-        )?;
+        let rest = match read_all_capped(&mut *self.input.reader, self.opts.max_document_bytes) {
+            Ok(r) => r,
+            Err(e) => return self.read_failed(e, 1, out, stats),
+        };
         let Some(rest) = rest else {
             stats.skip(
                 "document too large",
@@ -283,6 +277,38 @@ impl EventStream {
             }
         }
         Ok(false)
+    }
+
+    /// A read error ends the input. Hitting the decompression cap is the input's
+    /// fault, not the reader's: it becomes a located skip and what was read counts.
+    fn read_failed(
+        &mut self,
+        e: std::io::Error,
+        line: u64,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+    ) -> Result<bool, ReadError> {
+        match crate::DecompressedLimit::of(&e) {
+            Some(max) => {
+                stats.skip(
+                    "decompressed size limit",
+                    &self.input.path,
+                    line,
+                    format!(
+                        "input decompresses to more than {max} bytes (max_decompressed_bytes); the rest is not read"
+                    ),
+                );
+                self.finish(out, stats);
+                Ok(false)
+            }
+            None => {
+                self.mode = Mode::Done;
+                Err(ReadError::Io {
+                    path: self.input.path.to_string(),
+                    source: e,
+                })
+            }
+        }
     }
 
     fn finish(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats) {

@@ -14,8 +14,8 @@ use crate::stats::EngineStats;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{
-    is_public_ip, ContainerLifecycle, ContainerRef, Event, ImagePull, ImageRef, LifecyclePhase,
-    PodBinding, PodCreate, Ts,
+    is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event, ImagePull, ImageRef,
+    LifecyclePhase, PodBinding, PodCreate, Ts,
 };
 use std::collections::HashMap;
 
@@ -73,6 +73,8 @@ struct Ctr {
     started_hint: Option<Ts>,
     sandbox: bool,
     alerted: bool,
+    /// When the runtime reported the container's exit.
+    exited: Option<Ts>,
     last_seen: Ts,
 }
 
@@ -367,9 +369,21 @@ impl ContainerChains {
             stats.activity("container lifecycle without identity");
             return;
         };
+        // The pull is joined when the container starts, so that a flood of later pulls
+        // pushing it out of the (capped) pull list cannot strip the chain of it.
+        let pull = match self.ctrs.get(&slot) {
+            Some(c) if l.phase == LifecyclePhase::Start && c.pull.is_none() => c
+                .image
+                .as_ref()
+                .and_then(|i| self.find_pull(i, c.host.as_deref(), ev.time)),
+            _ => None,
+        };
         let Some(ctr) = self.ctrs.get_mut(&slot) else {
             return;
         };
+        if pull.is_some() {
+            ctr.pull = pull;
+        }
         let stage = |name| Stage {
             time: ev.time,
             evidence: evidence(name, ev, l.detail.clone()),
@@ -380,8 +394,12 @@ impl ContainerChains {
             }
             LifecyclePhase::Start => {
                 ctr.started.get_or_insert_with(|| stage("start"));
+                // `docker restart` starts the same container id again.
+                ctr.exited = None;
             }
-            LifecyclePhase::Exit => {}
+            LifecyclePhase::Exit => {
+                ctr.exited.get_or_insert(ev.time);
+            }
         }
     }
 
@@ -436,7 +454,11 @@ impl ContainerChains {
                     format!("ran {exe} ({} in suspicious_binaries)", quote(entry)),
                     format!(
                         "exec {}",
-                        one_line(if cmdline.is_empty() { exe } else { cmdline })
+                        one_line(&redact_secrets(if cmdline.is_empty() {
+                            exe
+                        } else {
+                            cmdline
+                        }))
                     ),
                 )
             }
@@ -668,7 +690,8 @@ impl ContainerChains {
                     fresh.started = None;
                     fresh.started_hint = None;
                     fresh.alerted = false;
-                    let slot = self.insert(fresh, m, stats);
+                    fresh.exited = None;
+                    let slot = self.insert(fresh, now, m, stats);
                     by_pod = Some(slot);
                 }
             }
@@ -684,7 +707,7 @@ impl ContainerChains {
                 if !c.has_identity() {
                     return None;
                 }
-                self.insert(Ctr::default(), m, stats)
+                self.insert(Ctr::default(), now, m, stats)
             }
         };
         let ctr = self.ctrs.get_mut(&slot)?;
@@ -738,9 +761,9 @@ impl ContainerChains {
         Some(slot)
     }
 
-    fn insert(&mut self, ctr: Ctr, m: &Matchers, stats: &mut EngineStats) -> u64 {
+    fn insert(&mut self, ctr: Ctr, now: Ts, m: &Matchers, stats: &mut EngineStats) -> u64 {
         if self.ctrs.len() >= self.max_containers {
-            self.evict_for_room(m, stats);
+            self.evict_for_room(now, m, stats);
         }
         let slot = self.next_slot;
         self.next_slot += 1;
@@ -802,6 +825,10 @@ impl ContainerChains {
         };
         ctr.sandbox |= other.sandbox;
         ctr.alerted |= other.alerted;
+        ctr.exited = match (ctr.exited, other.exited) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
         ctr.last_seen = ctr.last_seen.max(other.last_seen);
         for v in self.by_id.values_mut().chain(self.by_pod.values_mut()) {
             if *v == b {
@@ -836,38 +863,61 @@ impl ContainerChains {
         }
     }
 
-    /// Whether a container could still complete a chain: an attacker who floods
-    /// pullwatch with containers must not push those out first.
-    fn could_alert(&self, c: &Ctr, m: &Matchers) -> bool {
-        !c.alerted && !c.sandbox && c.image.as_ref().is_none_or(|i| !m.is_trusted(i))
+    /// How likely a container is to still complete a chain, least likely first: an
+    /// attacker who floods pullwatch with containers must not push out the one that
+    /// is about to alert. Containers that cannot alert go first (trusted, alerted,
+    /// sandbox), then those whose window is over, then those that exited, then those
+    /// with no evidence of starting, and only then live untrusted ones.
+    fn eviction_rank(&self, c: &Ctr, now: Ts, m: &Matchers) -> EvictRank {
+        if c.alerted || c.sandbox || c.image.as_ref().is_some_and(|i| m.is_trusted(i)) {
+            return EvictRank::CannotAlert;
+        }
+        let settled = now.saturating_sub(self.lateness);
+        let first_lifecycle = [
+            c.admitted.as_ref().map(|s| s.time),
+            c.created.as_ref().map(|s| s.time),
+            c.started.as_ref().map(|s| s.time),
+            c.started_hint,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let anchor = c.pull.as_ref().map(|p| p.stage.time).or(first_lifecycle);
+        if anchor.is_some_and(|a| a.saturating_add(self.window) < settled) {
+            return EvictRank::WindowOver;
+        }
+        // Records reach this point in event-time order, so a container whose exit has
+        // been seen has run every process it will run.
+        if c.exited.is_some_and(|x| x <= now) {
+            return EvictRank::Exited;
+        }
+        if first_lifecycle.is_none() {
+            return EvictRank::NoStart;
+        }
+        EvictRank::Live
     }
 
-    /// Frees a tenth of the capacity: first containers that cannot alert any more,
-    /// oldest first, then the oldest of the rest.
-    fn evict_for_room(&mut self, m: &Matchers, stats: &mut EngineStats) {
+    /// Frees a tenth of the capacity, least likely to alert first and, within a
+    /// rank, least recently seen first.
+    fn evict_for_room(&mut self, now: Ts, m: &Matchers, stats: &mut EngineStats) {
         let want = (self.max_containers / 10).max(1);
-        let mut order: Vec<(bool, Ts, u64)> = self
+        let mut order: Vec<(EvictRank, Ts, u64)> = self
             .ctrs
             .iter()
-            .map(|(slot, c)| (self.could_alert(c, m), c.last_seen, *slot))
+            .map(|(slot, c)| (self.eviction_rank(c, now, m), c.last_seen, *slot))
             .collect();
-        order.sort_unstable();
-        let victims: Vec<(bool, u64)> = order
-            .into_iter()
-            .take(want)
-            .map(|(ca, _, s)| (ca, s))
-            .collect();
-        let (mut quiet, mut live) = (0, 0);
-        for (could, slot) in victims {
-            self.remove(slot);
-            if could {
-                live += 1;
-            } else {
-                quiet += 1;
-            }
+        if want < order.len() {
+            order.select_nth_unstable(want);
+            order.truncate(want);
         }
-        stats.evicted("containers: capacity, could not alert", quiet);
-        stats.evicted("containers: capacity, could still alert", live);
+        let mut counts = [0u64; 5];
+        for (rank, _, slot) in order {
+            self.remove(slot);
+            counts[rank as usize] += 1;
+        }
+        for (rank, n) in EvictRank::ALL.iter().zip(counts) {
+            stats.evicted(rank.reason(), n);
+        }
     }
 
     fn evict_pulls(&mut self, stats: &mut EngineStats) {
@@ -921,6 +971,36 @@ impl ContainerChains {
         self.pods
             .retain(|_, p| p.last_seen >= horizon || !p.members.is_empty());
         self.scoped_reported.retain(|_, t| *t >= horizon);
+    }
+}
+
+/// Why a container was chosen for eviction; the order is the eviction order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum EvictRank {
+    CannotAlert = 0,
+    WindowOver = 1,
+    Exited = 2,
+    NoStart = 3,
+    Live = 4,
+}
+
+impl EvictRank {
+    const ALL: [EvictRank; 5] = [
+        EvictRank::CannotAlert,
+        EvictRank::WindowOver,
+        EvictRank::Exited,
+        EvictRank::NoStart,
+        EvictRank::Live,
+    ];
+
+    fn reason(self) -> &'static str {
+        match self {
+            EvictRank::CannotAlert => "containers: capacity, could not alert",
+            EvictRank::WindowOver => "containers: capacity, window over",
+            EvictRank::Exited => "containers: capacity, exited",
+            EvictRank::NoStart => "containers: capacity, no start evidence",
+            EvictRank::Live => "containers: capacity, could still alert",
+        }
     }
 }
 

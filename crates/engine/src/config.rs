@@ -47,6 +47,9 @@ pub struct Config {
     pub vm_tag_scope: VmTagScope,
     /// How late (in event time) a record may arrive and still be correlated in order.
     pub allowed_lateness: DurationValue,
+    /// How far ahead of the latest record a record may be dated and still move the
+    /// watermark; one further ahead (a bad clock, a forged date) is held and counted.
+    pub max_future_skew: DurationValue,
     pub limits: Limits,
 }
 
@@ -247,6 +250,7 @@ impl Default for Config {
             first_boot_window: DurationValue(Dur::from_secs(30 * 60)),
             vm_tag_scope: VmTagScope::default(),
             allowed_lateness: DurationValue(Dur::from_secs(120)),
+            max_future_skew: DurationValue(Dur::from_secs(3600)),
             limits: Limits::default(),
         }
     }
@@ -294,6 +298,9 @@ impl Config {
         }
         if self.allowed_lateness.0 .0 < 0 {
             return Err("allowed_lateness must not be negative".into());
+        }
+        if self.max_future_skew.0 .0 < 0 {
+            return Err("max_future_skew must not be negative".into());
         }
         if self.suspicious_binaries.iter().any(|b| b.trim().is_empty()) {
             return Err("suspicious_binaries has an empty entry".into());

@@ -2,12 +2,21 @@
 //! the same way.
 
 use pullwatch_model::alert::Evidence;
-use pullwatch_model::Event;
+use pullwatch_model::{redact_secrets, Event};
 
 /// Evidence for one record, with the structured fields (process, endpoint, container,
 /// API call) the event carries, so every output format can show them.
+///
+/// Summaries and command lines quote what sources recorded: a credential in them must
+/// not travel on with the alert, so both are redacted here, where all evidence is made.
 pub fn evidence(stage: &'static str, ev: &Event, summary: String) -> Evidence {
-    Evidence::from_event(stage, ev, summary)
+    let mut e = Evidence::from_event(stage, ev, redact_secrets(&summary).into_owned());
+    if let Some(p) = e.process.as_mut() {
+        if let std::borrow::Cow::Owned(r) = redact_secrets(&p.cmdline) {
+            p.cmdline = r;
+        }
+    }
+    e
 }
 
 /// Command lines can be long and multi-line; evidence summaries are one line of

@@ -25,7 +25,7 @@ use pullwatch_model::inspect::{ContentInspector, NoInspection};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Alert, Event, EventKind, LifecyclePhase, Placement, Ts};
 use reorder::{Admit, ReorderBuffer};
-use stats::{EngineStats, LateLocation};
+use stats::{EngineStats, FutureLocation, LateLocation};
 use std::collections::HashMap;
 
 pub use config::ConfigError;
@@ -59,7 +59,11 @@ impl Engine {
         let lateness = cfg.allowed_lateness.0;
         Engine {
             matchers: Matchers::new(&cfg),
-            reorder: ReorderBuffer::new(lateness, cfg.limits.max_pending_events),
+            reorder: ReorderBuffer::with_future_skew(
+                lateness,
+                cfg.max_future_skew.0,
+                cfg.limits.max_pending_events,
+            ),
             containers: ContainerChains::new(
                 window,
                 lateness,
@@ -106,6 +110,7 @@ impl Engine {
         }
         match self.reorder.admit(event) {
             Admit::Held => {}
+            Admit::Future { ahead } => self.future(&path, line, ahead),
             Admit::Late { behind } => {
                 self.stats.late += 1;
                 if self.stats.late_first.len() < LATE_LOCATIONS_KEPT {
@@ -118,6 +123,9 @@ impl Engine {
                 return;
             }
         }
+        for o in self.reorder.take_outliers() {
+            self.future(&o.path, o.line, o.ahead);
+        }
         let mut ready = std::mem::take(&mut self.ready);
         self.stats.reorder_forced += self.reorder.release(&mut ready) as u64;
         for ev in ready.drain(..) {
@@ -125,6 +133,17 @@ impl Engine {
         }
         self.ready = ready;
         self.maybe_expire();
+    }
+
+    fn future(&mut self, path: &str, line: u64, ahead: Dur) {
+        self.stats.future += 1;
+        if self.stats.future_first.len() < LATE_LOCATIONS_KEPT {
+            self.stats.future_first.push(FutureLocation {
+                path: path.to_string(),
+                line,
+                ahead: ahead.to_string(),
+            });
+        }
     }
 
     /// End of input: everything held is released and correlated.

@@ -9,38 +9,31 @@ use pullwatch_model::{Event, Ts};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// A held event. The event itself is boxed: the heap moves its elements on every push
-/// and pop, and an `Event` is a few hundred bytes.
 struct Pending {
-    time: Ts,
-    rank: u8,
     seq: u64,
-    event: Box<Event>,
+    event: Event,
+    /// Dated too far ahead of the others: held, but never moves the watermark.
+    future: bool,
 }
 
 impl Pending {
     /// Time, then causal stage, then position in the input: a total order among
     /// distinct records that arrival order cannot change.
-    fn order(&self, other: &Self) -> Ordering {
-        self.time
-            .cmp(&other.time)
-            .then(self.rank.cmp(&other.rank))
-            .then_with(|| {
-                let (a, b) = (&self.event.source, &other.event.source);
-                let path = if std::sync::Arc::ptr_eq(&a.path, &b.path) {
-                    Ordering::Equal
-                } else {
-                    a.path.cmp(&b.path)
-                };
-                path.then(a.line.cmp(&b.line))
-            })
-            .then(self.seq.cmp(&other.seq))
+    fn key(&self) -> (Ts, u8, &str, u64, u64) {
+        let e = &self.event;
+        (
+            e.time,
+            e.stage_rank(),
+            &e.source.path,
+            e.source.line,
+            self.seq,
+        )
     }
 }
 
 impl PartialEq for Pending {
     fn eq(&self, other: &Self) -> bool {
-        self.order(other) == Ordering::Equal
+        self.key() == other.key()
     }
 }
 impl Eq for Pending {}
@@ -52,7 +45,7 @@ impl PartialOrd for Pending {
 impl Ord for Pending {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: reverse for earliest first.
-        other.order(self)
+        other.key().cmp(&self.key())
     }
 }
 
@@ -63,27 +56,67 @@ pub enum Admit {
     Late {
         behind: Dur,
     },
+    /// Dated more than the allowed future skew ahead of every other record: held and
+    /// correlated at its own time, but it does not move the watermark (counted by the
+    /// caller), so one record from 2099 cannot make every later record late.
+    Future {
+        ahead: Dur,
+    },
 }
+
+/// A held record found, after the fact, to have been dated far ahead of the records
+/// that followed it (it came first, so nothing showed it was wrong until then).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outlier {
+    pub path: std::sync::Arc<str>,
+    pub line: u64,
+    pub ahead: Dur,
+}
+
+/// Before anything is released, a record far behind the latest one may show that the
+/// latest is the outlier; looking back costs a pass over what is held, so it is only
+/// done while little is held (at the very start of an input).
+const RESEED_MAX_HELD: usize = 4096;
+
+/// How many records dated ahead must agree before time is taken to have really moved
+/// on: archived logs have gaps (a scan of two different weeks), and after a gap every
+/// record is "ahead" of the last one. One forged date (or a handful) stays an outlier;
+/// a run of records that all lie ahead is the new present.
+const FUTURE_CONFIRM: usize = 64;
 
 pub struct ReorderBuffer {
     heap: BinaryHeap<Pending>,
     lateness: Dur,
+    future_skew: Dur,
+    /// The latest time among records that were not dated into the future.
     max_seen: Option<Ts>,
     /// Everything strictly before this time has been released.
     released_before: Ts,
+    released_any: bool,
+    /// Records held as dated ahead, since time last moved.
+    future_held: usize,
     seq: u64,
     cap: usize,
+    outliers: Vec<Outlier>,
 }
 
 impl ReorderBuffer {
     pub fn new(lateness: Dur, cap: usize) -> ReorderBuffer {
+        ReorderBuffer::with_future_skew(lateness, Dur(i64::MAX), cap)
+    }
+
+    pub fn with_future_skew(lateness: Dur, future_skew: Dur, cap: usize) -> ReorderBuffer {
         ReorderBuffer {
             heap: BinaryHeap::new(),
             lateness,
+            future_skew: Dur(future_skew.0.max(0)),
             max_seen: None,
             released_before: Ts::MIN,
+            released_any: false,
+            future_held: 0,
             seq: 0,
             cap: cap.max(1),
+            outliers: Vec::new(),
         }
     }
 
@@ -100,24 +133,101 @@ impl ReorderBuffer {
         self.released_before
     }
 
+    /// Held records found to be outliers since the last call (see [`Outlier`]).
+    pub fn take_outliers(&mut self) -> Vec<Outlier> {
+        std::mem::take(&mut self.outliers)
+    }
+
     pub fn admit(&mut self, event: Event) -> Admit {
-        if event.time < self.released_before {
+        let t = event.time;
+        let mut future = None;
+        if let Some(max) = self.max_seen {
+            if t > max.saturating_add(self.future_skew) {
+                future = Some(t.since(max));
+            } else if !self.released_any
+                && max > t.saturating_add(self.future_skew)
+                && self.heap.len() <= RESEED_MAX_HELD
+            {
+                self.reseed(t);
+            }
+        }
+        if future.is_none() && t < self.released_before {
             return Admit::Late {
-                behind: self.released_before.since(event.time),
+                behind: self.released_before.since(t),
             };
         }
-        self.max_seen = Some(self.max_seen.map_or(event.time, |m| m.max(event.time)));
+        if future.is_none() {
+            self.max_seen = Some(self.max_seen.map_or(t, |m| m.max(t)));
+        }
         // Arrival sequence only breaks ties between events of one record, which a
         // decoder always emits in the same order.
         let seq = self.seq;
         self.seq += 1;
         self.heap.push(Pending {
-            time: event.time,
-            rank: event.stage_rank(),
             seq,
-            event: Box::new(event),
+            event,
+            future: future.is_some(),
         });
-        Admit::Held
+        match future {
+            Some(ahead) => {
+                self.future_held += 1;
+                if self.future_held >= FUTURE_CONFIRM {
+                    self.confirm_future();
+                }
+                Admit::Future { ahead }
+            }
+            None => Admit::Held,
+        }
+    }
+
+    /// Enough records lie ahead that they are the present, not outliers: they count for
+    /// the watermark again, and time moves on to the latest of them.
+    fn confirm_future(&mut self) {
+        let mut items = std::mem::take(&mut self.heap).into_vec();
+        let mut max = self.max_seen;
+        for p in &mut items {
+            if p.future {
+                p.future = false;
+                max = Some(max.map_or(p.event.time, |m| m.max(p.event.time)));
+            }
+        }
+        self.heap = BinaryHeap::from(items);
+        self.max_seen = max;
+        self.future_held = 0;
+    }
+
+    /// Nothing is released yet and `t` lies far behind the latest record. If the held
+    /// records that far ahead of `t` are no more than those near it, they are the
+    /// outliers (a bad clock on the first lines of an input): they stop counting for
+    /// the watermark, which starts again from the rest.
+    fn reseed(&mut self, t: Ts) {
+        let bound = t.saturating_add(self.future_skew);
+        let live = || self.heap.iter().filter(|p| !p.future);
+        let ahead = live().filter(|p| p.event.time > bound).count();
+        let near = 1 + live().filter(|p| p.event.time <= bound).count();
+        if ahead > near {
+            return;
+        }
+        let mut items = std::mem::take(&mut self.heap).into_vec();
+        let mut max = t;
+        for p in &mut items {
+            if p.future {
+                continue;
+            }
+            if p.event.time > bound {
+                p.future = true;
+                self.outliers.push(Outlier {
+                    path: p.event.source.path.clone(),
+                    line: p.event.source.line,
+                    ahead: p.event.time.since(t),
+                });
+            } else {
+                max = max.max(p.event.time);
+            }
+        }
+        self.heap = BinaryHeap::from(items);
+        self.max_seen = Some(max);
+        self.released_before = Ts::MIN;
     }
 
     /// Releases, in order, every held record the watermark has passed. When more than
@@ -131,14 +241,20 @@ impl ReorderBuffer {
             }
         }
         while let Some(top) = self.heap.peek() {
-            if top.time < self.released_before {
+            if top.event.time < self.released_before {
                 if let Some(p) = self.heap.pop() {
-                    out.push(*p.event);
+                    self.released_any = true;
+                    out.push(p.event);
                 }
             } else if self.heap.len() > self.cap {
                 if let Some(p) = self.heap.pop() {
-                    self.released_before = self.released_before.max(p.time);
-                    out.push(*p.event);
+                    // A future-dated record forced out does not drag the watermark
+                    // along with it.
+                    if !p.future {
+                        self.released_before = self.released_before.max(p.event.time);
+                    }
+                    self.released_any = true;
+                    out.push(p.event);
                     forced += 1;
                 }
             } else {
@@ -151,8 +267,9 @@ impl ReorderBuffer {
     /// Releases everything (end of input).
     pub fn drain(&mut self, out: &mut Vec<Event>) {
         while let Some(p) = self.heap.pop() {
-            self.released_before = self.released_before.max(p.time);
-            out.push(*p.event);
+            self.released_any = true;
+            self.released_before = self.released_before.max(p.event.time);
+            out.push(p.event);
         }
     }
 }

@@ -11,12 +11,24 @@ pub struct LateLocation {
     pub behind: String,
 }
 
+/// A record dated further ahead of the others than `max_future_skew`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct FutureLocation {
+    pub path: String,
+    pub line: u64,
+    pub ahead: String,
+}
+
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct EngineStats {
     pub events: u64,
     /// Refused because they arrived after the watermark had passed them.
     pub late: u64,
     pub late_first: Vec<LateLocation>,
+    /// Dated more than `max_future_skew` ahead of the other records: correlated at
+    /// their own time, but never allowed to move the watermark.
+    pub future: u64,
+    pub future_first: Vec<FutureLocation>,
     /// The same fact reported again (audit stages, kubelet event updates).
     pub duplicates: u64,
     /// Released before the watermark because the reorder buffer was full.

@@ -9,6 +9,7 @@ pub mod event;
 pub mod image;
 pub mod inspect;
 pub mod net;
+pub mod redact;
 pub mod source;
 pub mod time;
 
@@ -20,5 +21,6 @@ pub use cloud::*;
 pub use event::*;
 pub use image::{ImageRef, RefPattern, RefPatternError};
 pub use net::is_public as is_public_ip;
+pub use redact::redact_secrets;
 pub use source::{Format, SourceRef};
 pub use time::Ts;

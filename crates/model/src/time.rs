@@ -57,7 +57,7 @@ impl Ts {
             Err(_) => {
                 // `-0400` without a colon: insert one and retry.
                 let b = s.as_bytes();
-                if b.len() > 5 {
+                if b.len() > 5 && s.is_char_boundary(s.len() - 5) {
                     let (head, tail) = s.split_at(s.len() - 5);
                     let tb = tail.as_bytes();
                     if (tb[0] == b'+' || tb[0] == b'-') && tb[1..].iter().all(u8::is_ascii_digit) {
@@ -231,6 +231,10 @@ mod tests {
         assert_eq!(a, c);
         assert_eq!(a.to_rfc3339(), "2018-10-25T14:09:49.750328Z");
         assert!(Ts::parse_rfc3339("yesterday").is_none());
+        // Found by the malformed-input suite: the offset fix-up must not cut a
+        // character in two.
+        assert!(Ts::parse_rfc3339("ü€𝄞").is_none());
+        assert!(Ts::parse_rfc3339("2018-10-25T10:09:49€0400").is_none());
         assert!(Ts::parse_rfc3339("").is_none());
     }
 

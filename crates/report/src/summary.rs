@@ -101,6 +101,22 @@ impl ScanSummary {
                 );
             }
         }
+        if e.future > 0 {
+            let _ = writeln!(
+                s,
+                "  dated ahead (beyond max_future_skew, held without moving time): {}",
+                e.future
+            );
+            for l in &e.future_first {
+                let _ = writeln!(
+                    s,
+                    "             at {}:{}: {} ahead",
+                    crate::escape::terminal(&l.path),
+                    l.line,
+                    l.ahead
+                );
+            }
+        }
         if e.reorder_forced > 0 {
             let _ = writeln!(
                 s,

@@ -1,0 +1,147 @@
+//! What pullwatch's fuzz targets do with their bytes, and the properties they check
+//! beyond "does not panic". Kept out of the target files so that every decoder target
+//! is the same one line.
+#![forbid(unsafe_code)]
+
+use pullwatch_decode::{
+    decode_json_as, decode_text_as, DecodeOptions, DecodeStats, EventStream, Input, RecordCtx,
+    TextState,
+};
+use pullwatch_engine::config::Config;
+use pullwatch_engine::Engine;
+use pullwatch_model::{Alert, Event, Format};
+use pullwatch_report::ScanSummary;
+use std::io::Cursor;
+use std::sync::{Arc, OnceLock};
+
+/// The decoder target named after `name` (a format name such as `docker-events`).
+pub fn decoder_named(name: &str, data: &[u8]) {
+    static FORMAT: OnceLock<Format> = OnceLock::new();
+    let format = *FORMAT.get_or_init(|| {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .unwrap_or_else(|| panic!("fuzz target {name:?} is not a format name"))
+    });
+    decoder(format, data);
+}
+
+/// Every line of `data` handed straight to one decoder (its JSON and its text entry,
+/// with per-input state carried across lines as the stream does), bypassing the
+/// sniffer so the fuzzer's mutations reach the decoder whatever they look like.
+pub fn decoder(format: Format, data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let path: Arc<str> = Arc::from("fuzz");
+    let mut state = TextState::default();
+    let mut out: Vec<Event> = Vec::new();
+    let mut line_no = 0u64;
+    for line in text.split('\n') {
+        line_no += 1;
+        let ctx = RecordCtx {
+            path: path.clone(),
+            line: line_no,
+        };
+        let t = line.trim_start();
+        if t.starts_with('{') || t.starts_with('[') {
+            let _ = decode_json_as(format, line, &ctx, &mut out);
+        }
+        let _ = decode_text_as(format, line, &ctx, &mut state, &mut out);
+        check_events(format, &out, line_no);
+        out.clear();
+    }
+    state.flush(&path, &mut out);
+    check_events(format, &out, line_no);
+}
+
+/// Events name the decoder's format and a line that was already read.
+fn check_events(format: Format, events: &[Event], line_no: u64) {
+    for e in events {
+        assert_eq!(e.source.format, format);
+        assert_eq!(&*e.source.path, "fuzz");
+        assert!((1..=line_no).contains(&e.source.line), "{e:?}");
+    }
+}
+
+fn small_limits() -> Config {
+    let mut cfg = Config::default();
+    cfg.limits.max_tracked_containers = 64;
+    cfg.limits.max_tracked_pulls = 64;
+    cfg.limits.max_tracked_processes = 256;
+    cfg.limits.max_pending_events = 1024;
+    cfg.limits.max_dedupe_keys = 256;
+    cfg
+}
+
+/// Bytes in, alerts out, as `pullwatch scan` does it, with small limits so that
+/// evictions and forced releases are exercised too. Checks that nothing escapes the
+/// bounds, that every location is a real line, and that rendered output is safe.
+pub fn pipeline(data: &[u8]) {
+    let input = Input {
+        path: Arc::from("fuzz"),
+        size: None,
+        reader: Box::new(Cursor::new(data.to_vec())),
+    };
+    let opts = DecodeOptions {
+        max_line_bytes: 1 << 16,
+        max_document_bytes: 1 << 20,
+        max_decompressed_bytes: 1 << 24,
+    };
+    let mut stream = EventStream::new(input, opts);
+    let mut engine = Engine::new(small_limits());
+    let mut stats = DecodeStats::default();
+    let (mut events, mut alerts): (Vec<Event>, Vec<Alert>) = (Vec::new(), Vec::new());
+    loop {
+        let more = match stream.fill(&mut events, &mut stats, 64) {
+            Ok(m) => m,
+            Err(_) => false,
+        };
+        for e in events.drain(..) {
+            engine.push(e, &mut alerts);
+        }
+        if !more {
+            break;
+        }
+    }
+    engine.finish(&mut alerts);
+    let lines = data.split(|&b| b == b'\n').count() as u64;
+    for sc in stats.skipped.values() {
+        for loc in &sc.first {
+            assert!((1..=lines).contains(&loc.line), "{loc:?} of {lines}");
+        }
+    }
+    let es = engine.stats();
+    assert!(es.containers_peak <= 64, "{es:?}");
+    for a in &alerts {
+        check_alert(a, lines);
+    }
+    let summary = ScanSummary {
+        decode: stats,
+        engine: es,
+        input_errors: Vec::new(),
+    };
+    assert_terminal_safe(&summary.render());
+}
+
+fn check_alert(a: &Alert, lines: u64) {
+    for e in &a.evidence {
+        assert!((1..=lines).contains(&e.source.line), "{e:?}");
+    }
+    let json = pullwatch_report::json::alert_line(a);
+    assert!(!json.contains('\n'), "an alert is one JSON line");
+    let back: serde_json::Value = serde_json::from_str(&json).expect("alert JSON parses");
+    assert_eq!(back["rule"], a.rule);
+    if let Some(name) = &a.entity.container {
+        assert_eq!(back["entity"]["container"].as_str(), Some(name.as_str()));
+    }
+    assert_terminal_safe(&pullwatch_report::text::alert_block(a));
+}
+
+/// No control character but the line breaks the renderer writes itself reaches a
+/// terminal.
+fn assert_terminal_safe(text: &str) {
+    for c in text.chars() {
+        let bad = (c.is_control() && c != '\n')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        assert!(!bad, "control character {c:?} in terminal output");
+    }
+}
