@@ -1780,227 +1780,11 @@ fn quoted_printable(body: &str) -> Vec<u8> {
 
 // ---- secrets ---------------------------------------------------------------------
 
-const REDACTED: &str = "[REDACTED]";
-
-/// Key names whose values are secrets (`password=`, `passwd:`, `token=`, …).
-fn secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    let k = k.trim_start_matches('-');
-    [
-        "password",
-        "passwd",
-        "token",
-        "secret",
-        "apikey",
-        "api_key",
-        "api-key",
-        "access_key",
-        "accesskey",
-        "private_key",
-        "credential",
-        "signature",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
-        || matches!(k, "pass" | "pwd" | "pw" | "sig" | "auth")
-}
-
 /// Replaces secrets in a line shown to users: AWS access key ids, values of
 /// secret-looking keys (`password=…`, `passwd: …`, `--token …`), `Authorization:`
 /// headers and bearer tokens, URL user info, and common token formats.
 pub fn redact(line: &str) -> String {
-    let mut s = redact_userinfo(line);
-    s = redact_prefixed_tokens(&s);
-    s = redact_headers(&s);
-    redact_key_values(&s)
-}
-
-fn redact_userinfo(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut rest = line;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || "/?#'\"".contains(c))
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str(REDACTED);
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// AWS access key ids and well-known token prefixes (GitHub, GitLab, Slack).
-fn redact_prefixed_tokens(line: &str) -> String {
-    let b = line.as_bytes();
-    let mut out = String::with_capacity(line.len());
-    let mut i = 0;
-    let mut copied = 0;
-    while i < b.len() {
-        let at_boundary = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if at_boundary {
-            let rest = &line[i..];
-            let aws = ["AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA"]
-                .iter()
-                .any(|p| rest.starts_with(p))
-                && rest.len() >= 20
-                && rest.as_bytes()[4..20]
-                    .iter()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-            let tok = [
-                "ghp_",
-                "gho_",
-                "ghs_",
-                "ghu_",
-                "github_pat_",
-                "glpat-",
-                "xoxb-",
-                "xoxp-",
-            ]
-            .iter()
-            .find(|p| rest.starts_with(**p));
-            if aws {
-                out.push_str(&line[copied..i + 4]);
-                out.push_str(REDACTED);
-                i += 20;
-                copied = i;
-                continue;
-            }
-            if let Some(p) = tok {
-                let len = rest[p.len()..]
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-                    .unwrap_or(rest.len() - p.len());
-                if len >= 8 {
-                    out.push_str(&line[copied..i + p.len()]);
-                    out.push_str(REDACTED);
-                    i += p.len() + len;
-                    copied = i;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-        while i < b.len() && !line.is_char_boundary(i) {
-            i += 1;
-        }
-    }
-    out.push_str(&line[copied..]);
-    out
-}
-
-/// `Authorization: <anything>` up to the closing quote, and `Bearer <token>`.
-fn redact_headers(line: &str) -> String {
-    let mut s = line.to_string();
-    for key in [
-        "authorization:",
-        "bearer ",
-        "x-auth-token:",
-        "private-token:",
-    ] {
-        let mut from = 0;
-        loop {
-            let lower = s.to_ascii_lowercase();
-            let Some(pos) = lower[from..].find(key).map(|p| p + from) else {
-                break;
-            };
-            let start = pos + key.len();
-            let value_start = start + s[start..].len() - s[start..].trim_start().len();
-            let end = s[value_start..]
-                .find(['"', '\''])
-                .map_or(s.len(), |e| value_start + e);
-            if end > value_start && !s[value_start..end].starts_with(REDACTED) {
-                s.replace_range(value_start..end, REDACTED);
-                from = value_start + REDACTED.len();
-            } else {
-                from = start;
-            }
-        }
-    }
-    s
-}
-
-/// `key=value`, `key: value`, `--key value` where the key names a secret.
-fn redact_key_values(line: &str) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    let mut out = String::with_capacity(line.len());
-    let mut i = 0;
-    while i < chars.len() {
-        // Read a key candidate.
-        if chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == '-' {
-            let start = i;
-            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || "_-.".contains(chars[i]))
-            {
-                i += 1;
-            }
-            let key: String = chars[start..i].iter().collect();
-            out.push_str(&key);
-            if !secret_key(&key) {
-                continue;
-            }
-            // Separator: `=`, `:` (then spaces), or a space after a `--flag`.
-            let mut j = i;
-            let sep = match chars.get(j) {
-                Some('=') => {
-                    j += 1;
-                    true
-                }
-                Some(':') => {
-                    j += 1;
-                    while chars.get(j) == Some(&' ') {
-                        j += 1;
-                    }
-                    true
-                }
-                Some(' ') if key.starts_with("--") => {
-                    j += 1;
-                    true
-                }
-                _ => false,
-            };
-            if !sep {
-                continue;
-            }
-            let value_start = j;
-            let end = match chars.get(j) {
-                Some(&q) if q == '"' || q == '\'' => {
-                    let close = chars[j + 1..]
-                        .iter()
-                        .position(|&c| c == q)
-                        .map_or(chars.len(), |p| j + 1 + p);
-                    out.extend(&chars[i..=j]);
-                    i = j + 1;
-                    if close > i {
-                        out.push_str(REDACTED);
-                    }
-                    i = close;
-                    continue;
-                }
-                _ => chars[j..]
-                    .iter()
-                    .position(|c| c.is_whitespace() || "&;,'\"}".contains(*c))
-                    .map_or(chars.len(), |p| j + p),
-            };
-            out.extend(&chars[i..value_start]);
-            if end > value_start && chars[value_start..end].iter().collect::<String>() != REDACTED {
-                out.push_str(REDACTED);
-            } else {
-                out.extend(&chars[value_start..end]);
-            }
-            i = end;
-        } else {
-            out.push(chars[i]);
-            i += 1;
-        }
-    }
-    out
+    pullwatch_model::redact_secrets(line).into_owned()
 }
 
 // ---- YAML ------------------------------------------------------------------------
@@ -2439,7 +2223,7 @@ mod tests {
         assert_eq!(r.findings.len(), 1);
         assert_eq!(
             r.findings[0].line,
-            "curl -H \"Authorization: [REDACTED]\" https://[REDACTED]@repo.example.com/setup.sh?token=[REDACTED]&x=1 | bash -s -- --password [REDACTED] AKIA[REDACTED]"
+            "curl -H \"Authorization: Bearer [REDACTED]\" https://admin:[REDACTED]@repo.example.com/setup.sh?token=[REDACTED]&x=1 | bash -s -- --password [REDACTED] AKIA[REDACTED]"
         );
         assert_eq!(
             redact("echo passwd: 'p w' PASSWORD=x aws_secret_access_key=wJalr secret:abc ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
@@ -2527,7 +2311,7 @@ mod tests {
             whys(&r),
             [(
                 "user-data",
-                "https://[REDACTED]@198.51.100.10/ud.txt",
+                "https://user:[REDACTED]@198.51.100.10/ud.txt",
                 &Why::IncludeUrl
             )]
         );
