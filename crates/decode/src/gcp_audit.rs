@@ -492,26 +492,9 @@ fn segment_after<'s>(path: &'s str, key: &str) -> Option<&'s str> {
     None
 }
 
-/// `%2F` and friends; invalid escapes are kept as written.
+/// `%2F` and friends in `logName`; invalid escapes are kept as written.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::util::percent_decode(s, false)
 }
 
 fn parse<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<Option<T>, DecodeError> {

@@ -571,32 +571,9 @@ fn exec(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
     })))
 }
 
-/// Percent-decoding of one query component as Go's `url.ParseQuery` does it (`+` is a
-/// space); a malformed escape is kept literally rather than failing the record.
+/// One query component as Go's `url.ParseQuery` decodes it (`+` is a space).
 fn url_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::util::percent_decode(s, true)
 }
 
 /// The kubelet reports a pod's addresses through `pods/status`; the new status is in

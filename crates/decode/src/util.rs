@@ -88,3 +88,32 @@ impl<'de> Deserialize<'de> for Pairs {
         d.deserialize_any(V)
     }
 }
+
+/// Percent-decoding (`%2F` → `/`); a malformed escape is kept as written rather than
+/// failing the record. With `plus_is_space`, `+` is a space, as in URL query strings
+/// (Go's `url.ParseQuery`).
+pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' if plus_is_space => out.push(b' '),
+            b'%' => {
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
