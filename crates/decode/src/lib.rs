@@ -11,6 +11,7 @@ pub mod cloudtrail;
 pub mod containerd;
 pub mod docker;
 pub mod falco;
+mod flow;
 pub mod framing;
 pub mod gcp_audit;
 pub mod k8s_audit;

@@ -5,14 +5,14 @@
 //! [`Connection`], and the others are recognized and pass without events. Suricata
 //! sees traffic from the wire: pullwatch places the flow by its source address.
 
-use crate::util::{rfc3339, truncate};
-use crate::vpc_flow::{is_icmp, proto_name};
+use crate::flow::proto_name;
+use crate::flow::{addr, Flow as FlowRecord};
+use crate::util::rfc3339;
 use crate::{DecodeError, RecordCtx};
-use pullwatch_model::{Connection, Event, EventKind, Format, Placement};
+use pullwatch_model::{Event, Format};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 /// `flow_id` is deliberately not read: it exceeds 2^53 and pullwatch has no use for it.
 #[derive(Deserialize)]
@@ -81,29 +81,20 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
         },
     });
     // ICMP flows carry `icmp_type`/`icmp_code`, and no ports.
-    let icmp = proto.as_deref().is_some_and(is_icmp);
-    let conn = Connection {
-        placement: Placement::Unresolved { host: None },
-        pid: None,
-        exe: None,
-        src,
-        src_port: w.src_port.filter(|_| !icmp),
-        dst,
-        dst_port: w.dest_port.filter(|_| !icmp),
-        proto,
-        instance_id: None,
-    };
-    out.push(Event::new(
+    crate::flow::push(
+        out,
         time,
         ctx.source(Format::SuricataEve),
-        EventKind::Connection(conn),
-    ));
+        FlowRecord {
+            src,
+            src_port: w.src_port,
+            dst,
+            dst_port: w.dest_port,
+            proto,
+            instance_id: None,
+        },
+    );
     Ok(())
-}
-
-fn addr(s: &str, field: &str) -> Result<IpAddr, DecodeError> {
-    s.parse()
-        .map_err(|_| DecodeError::Invalid(format!("{field}: not an address: {}", truncate(s, 64))))
 }
 
 #[cfg(test)]
@@ -111,6 +102,8 @@ mod tests {
     use super::*;
     use crate::{DecodeOptions, DecodeStats, EventStream};
     use pullwatch_model::Ts;
+    use pullwatch_model::{Connection, EventKind, Placement};
+    use std::net::IpAddr;
 
     use crate::test_support::ctx;
 

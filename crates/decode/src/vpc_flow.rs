@@ -10,9 +10,10 @@
 //! blocked egress right after an untrusted image starts is exactly what the detection
 //! looks for, so dropping it would hide the strongest signal.
 
+use crate::flow::{is_icmp, proto_name, Flow};
 use crate::util::truncate;
 use crate::{DecodeError, RecordCtx};
-use pullwatch_model::{Connection, Event, EventKind, Format, Placement, Ts};
+use pullwatch_model::{Event, Format, Ts};
 use std::net::IpAddr;
 
 /// The fields pullwatch reads, as slots into a picked-values array.
@@ -214,56 +215,32 @@ pub fn decode_text(
             None => Ok(None),
         }
     };
-    let conn = Connection {
-        placement: Placement::Unresolved { host: None },
-        pid: None,
-        exe: None,
-        src,
-        src_port: port(SRCPORT)?,
-        dst,
-        dst_port: port(DSTPORT)?,
-        proto,
-        instance_id: picked[INSTANCE_ID].map(str::to_string),
-    };
-    out.push(Event::new(
+    crate::flow::push(
+        out,
         time,
         ctx.source(Format::VpcFlow),
-        EventKind::Connection(conn),
-    ));
+        Flow {
+            src,
+            src_port: port(SRCPORT)?,
+            dst,
+            dst_port: port(DSTPORT)?,
+            proto,
+            instance_id: picked[INSTANCE_ID].map(str::to_string),
+        },
+    );
     Ok(())
 }
 
 fn addr(s: &str, slot: usize) -> Result<IpAddr, DecodeError> {
-    s.parse().map_err(|_| {
-        DecodeError::Invalid(format!(
-            "{}: not an address: {}",
-            SLOT_NAMES[slot],
-            truncate(s, 64)
-        ))
-    })
-}
-
-/// The lowercase name pullwatch uses for an IANA protocol number; the number itself
-/// for protocols no rule is written against.
-pub(crate) fn proto_name(n: u8) -> String {
-    match n {
-        1 => "icmp".into(),
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        58 => "ipv6-icmp".into(),
-        other => other.to_string(),
-    }
-}
-
-/// ICMP (v4 or v6) by the names the flow sources use.
-pub(crate) fn is_icmp(proto: &str) -> bool {
-    matches!(proto, "icmp" | "ipv6-icmp" | "icmp6" | "icmpv6")
+    crate::flow::addr(s, SLOT_NAMES[slot])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{DecodeOptions, DecodeStats, EventStream, Input};
+    use pullwatch_model::{Connection, EventKind, Placement};
+    use std::net::IpAddr;
 
     use std::sync::Arc;
 

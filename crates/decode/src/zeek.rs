@@ -6,14 +6,14 @@
 //! container or instance: pullwatch resolves the originator address to a container by
 //! address and time, and decides itself which side is the local one.
 
+use crate::flow::proto_name;
+use crate::flow::{addr, Flow};
 use crate::util::{rfc3339, truncate};
-use crate::vpc_flow::{is_icmp, proto_name};
 use crate::{DecodeError, RecordCtx};
-use pullwatch_model::{Connection, Event, EventKind, Format, Placement, Ts};
+use pullwatch_model::{Event, Format, Ts};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 /// The columns pullwatch reads, as slots into a picked-values array.
 const TS: usize = 0;
@@ -265,31 +265,20 @@ fn emit(time: Ts, f: &Fields, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(
         (None, Some(n)) => Some(proto_name(n)),
         (None, None) => None,
     };
-    // For ICMP Zeek puts the message type and code where the ports go: they are not ports.
-    let icmp = proto.as_deref().is_some_and(is_icmp);
-    let conn = Connection {
-        placement: Placement::Unresolved { host: None },
-        pid: None,
-        exe: None,
-        src,
-        src_port: f.orig_p.filter(|_| !icmp),
-        dst,
-        dst_port: f.resp_p.filter(|_| !icmp),
-        proto,
-        instance_id: None,
-    };
-    out.push(Event::new(
+    crate::flow::push(
+        out,
         time,
         ctx.source(Format::ZeekConn),
-        EventKind::Connection(conn),
-    ));
+        Flow {
+            src,
+            src_port: f.orig_p,
+            dst,
+            dst_port: f.resp_p,
+            proto,
+            instance_id: None,
+        },
+    );
     Ok(())
-}
-
-fn addr(s: &str, field: &str) -> Result<IpAddr, DecodeError> {
-    s.trim()
-        .parse()
-        .map_err(|_| DecodeError::Invalid(format!("{field}: not an address: {}", truncate(s, 64))))
 }
 
 #[derive(Deserialize)]
@@ -411,6 +400,8 @@ fn decimal_from_json_number(raw: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::{DecodeOptions, DecodeStats, EventStream};
+    use pullwatch_model::{Connection, EventKind, Placement};
+    use std::net::IpAddr;
 
     use crate::test_support::ctx;
 
