@@ -139,6 +139,27 @@ pub fn json_candidates(text: &str, preferred: Option<Format>, out: &mut Vec<Form
     }
 }
 
+/// Record openings that name their format outright, as the sensors write them: the
+/// first key of an object is certainly top-level (nothing nested can come before it),
+/// so it cannot have been planted in a label. Most records of a busy node start this
+/// way, and recognizing them costs a prefix comparison instead of a pass over every
+/// key. A record decoded under this guess and rejected still gets the full sniff.
+const LEADING: &[(&str, Format)] = &[
+    ("{\"process_exec\":", Format::Tetragon),
+    ("{\"process_kprobe\":", Format::Tetragon),
+    ("{\"process_exit\":", Format::Tetragon),
+    ("{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/", Format::K8sAudit),
+];
+
+/// The format a record's opening names, if it is one of [`LEADING`].
+pub fn leading_format(text: &str) -> Option<Format> {
+    let b = text.as_bytes();
+    LEADING
+        .iter()
+        .find(|(p, _)| b.starts_with(p.as_bytes()))
+        .map(|&(_, f)| f)
+}
+
 /// Every marker key sequence is `"name":` (or the AKS wrapper's escaped `\"name\":`),
 /// except `"output_fields"`. Rather than search the record once per marker, one pass
 /// visits every `":` and reads the name between it and the quote before it: `"K":`
@@ -377,6 +398,37 @@ mod tests {
             }
         }
         assert!(MARKER_KEYS.len() <= 31);
+    }
+
+    #[test]
+    fn leading_keys_name_the_format_only_at_the_start() {
+        assert_eq!(
+            leading_format(r#"{"process_exec":{"process":{}},"time":"x"}"#),
+            Some(Format::Tetragon)
+        );
+        assert_eq!(
+            leading_format(r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata"}"#),
+            Some(Format::K8sAudit)
+        );
+        // Core Events share the kind but not the API group.
+        assert_eq!(
+            leading_format(r#"{"kind":"Event","apiVersion":"v1","involvedObject":{}}"#),
+            None
+        );
+        // Nested, the same key says nothing.
+        assert_eq!(leading_format(r#"{"x":{"process_exec":{}}}"#), None);
+        // Every leading guess is also a candidate of the full sniff.
+        for (p, f) in LEADING {
+            let mut c = Vec::new();
+            let rec = format!("{p}{{}}}}");
+            json_candidates(&rec, None, &mut c);
+            if *f == Format::K8sAudit {
+                // The audit opening alone lacks `auditID`; a real record has it.
+                let rec = format!(r#"{p}v1","auditID":"a"}}"#);
+                json_candidates(&rec, None, &mut c);
+            }
+            assert!(c.contains(f), "{p}");
+        }
     }
 
     #[test]

@@ -392,9 +392,27 @@ impl EventStream {
             path: self.input.path.clone(),
             line,
         };
-        sniff::json_candidates(text, self.json_pref, &mut self.cands);
         let mut first_err: Option<(Format, DecodeError)> = None;
+        let leading = sniff::leading_format(text);
+        if let Some(format) = leading {
+            let before = out.len();
+            match decode_json_as(format, text, &ctx, out) {
+                Ok(()) => {
+                    stats.record(format, out.len() - before);
+                    self.json_pref = Some(format);
+                    return;
+                }
+                Err(e) => {
+                    out.truncate(before);
+                    first_err = Some((format, e));
+                }
+            }
+        }
+        sniff::json_candidates(text, self.json_pref, &mut self.cands);
         for &format in &self.cands {
+            if Some(format) == leading {
+                continue;
+            }
             let before = out.len();
             match decode_json_as(format, text, &ctx, out) {
                 Ok(()) => {
@@ -510,11 +528,20 @@ fn offset_of(whole: &str, part: &str) -> Option<usize> {
     (p >= w && p + part.len() <= w + whole.len()).then(|| p - w)
 }
 
+/// A record whose opening names its format is not a list wrapper; for the rest, the
+/// wrapper keys are searched with finders built once (building one costs more than a
+/// search through a record).
 fn may_be_wrapper(text: &str) -> bool {
+    if sniff::leading_format(text).is_some() {
+        return false;
+    }
+    static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 3]> =
+        std::sync::OnceLock::new();
+    let finders = FINDERS.get_or_init(|| {
+        ["\"Records\":", "\"records\":", "\"items\":"].map(|k| memchr::memmem::Finder::new(k))
+    });
     let b = text.as_bytes();
-    ["\"Records\":", "\"records\":", "\"items\":"]
-        .iter()
-        .any(|k| memchr::memmem::find(b, k.as_bytes()).is_some())
+    finders.iter().any(|f| f.find(b).is_some())
 }
 
 /// The records inside a list wrapper, or `None` when the object is a record itself.

@@ -8,10 +8,18 @@ use pullwatch_model::time::Dur;
 use pullwatch_model::{Event, Ts};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
+/// What the heap orders: the sort key of one held record and where the record is
+/// parked. Records themselves are a few hundred bytes; a heap sift moves its entries
+/// a dozen times, so only these small keys live in it.
 struct Pending {
+    time: Ts,
+    rank: u8,
+    path: Arc<str>,
+    line: u64,
     seq: u64,
-    event: Event,
+    slot: u32,
     /// Dated too far ahead of the others: held, but never moves the watermark.
     future: bool,
 }
@@ -20,14 +28,7 @@ impl Pending {
     /// Time, then causal stage, then position in the input: a total order among
     /// distinct records that arrival order cannot change.
     fn key(&self) -> (Ts, u8, &str, u64, u64) {
-        let e = &self.event;
-        (
-            e.time,
-            e.stage_rank(),
-            &e.source.path,
-            e.source.line,
-            self.seq,
-        )
+        (self.time, self.rank, &self.path, self.line, self.seq)
     }
 }
 
@@ -44,8 +45,43 @@ impl PartialOrd for Pending {
 }
 impl Ord for Pending {
     fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: reverse for earliest first.
-        other.key().cmp(&self.key())
+        // BinaryHeap is a max-heap: reverse for earliest first. Times differ far more
+        // often than not, so they are compared before building the full key.
+        match other.time.cmp(&self.time) {
+            Ordering::Equal => other.key().cmp(&self.key()),
+            o => o,
+        }
+    }
+}
+
+/// Held records, parked where they were put until released; freed places are reused,
+/// so the storage stays as large as the most ever held at once.
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Event>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn put(&mut self, event: Event) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(event);
+                i
+            }
+            None => {
+                self.slots.push(Some(event));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn take(&mut self, slot: u32) -> Option<Event> {
+        let e = self.slots.get_mut(slot as usize)?.take();
+        if e.is_some() {
+            self.free.push(slot);
+        }
+        e
     }
 }
 
@@ -86,6 +122,7 @@ const FUTURE_CONFIRM: usize = 64;
 
 pub struct ReorderBuffer {
     heap: BinaryHeap<Pending>,
+    held: Slab,
     lateness: Dur,
     future_skew: Dur,
     /// The latest time among records that were not dated into the future.
@@ -108,6 +145,7 @@ impl ReorderBuffer {
     pub fn with_future_skew(lateness: Dur, future_skew: Dur, cap: usize) -> ReorderBuffer {
         ReorderBuffer {
             heap: BinaryHeap::new(),
+            held: Slab::default(),
             lateness,
             future_skew: Dur(future_skew.0.max(0)),
             max_seen: None,
@@ -163,9 +201,15 @@ impl ReorderBuffer {
         // decoder always emits in the same order.
         let seq = self.seq;
         self.seq += 1;
+        let (rank, path, line) = (event.stage_rank(), event.source.path.clone(), event.source.line);
+        let slot = self.held.put(event);
         self.heap.push(Pending {
+            time: t,
+            rank,
+            path,
+            line,
             seq,
-            event,
+            slot,
             future: future.is_some(),
         });
         match future {
@@ -188,7 +232,7 @@ impl ReorderBuffer {
         for p in &mut items {
             if p.future {
                 p.future = false;
-                max = Some(max.map_or(p.event.time, |m| m.max(p.event.time)));
+                max = Some(max.map_or(p.time, |m| m.max(p.time)));
             }
         }
         self.heap = BinaryHeap::from(items);
@@ -203,8 +247,8 @@ impl ReorderBuffer {
     fn reseed(&mut self, t: Ts) {
         let bound = t.saturating_add(self.future_skew);
         let live = || self.heap.iter().filter(|p| !p.future);
-        let ahead = live().filter(|p| p.event.time > bound).count();
-        let near = 1 + live().filter(|p| p.event.time <= bound).count();
+        let ahead = live().filter(|p| p.time > bound).count();
+        let near = 1 + live().filter(|p| p.time <= bound).count();
         if ahead > near {
             return;
         }
@@ -214,15 +258,15 @@ impl ReorderBuffer {
             if p.future {
                 continue;
             }
-            if p.event.time > bound {
+            if p.time > bound {
                 p.future = true;
                 self.outliers.push(Outlier {
-                    path: p.event.source.path.clone(),
-                    line: p.event.source.line,
-                    ahead: p.event.time.since(t),
+                    path: p.path.clone(),
+                    line: p.line,
+                    ahead: p.time.since(t),
                 });
             } else {
-                max = max.max(p.event.time);
+                max = max.max(p.time);
             }
         }
         self.heap = BinaryHeap::from(items);
@@ -241,20 +285,20 @@ impl ReorderBuffer {
             }
         }
         while let Some(top) = self.heap.peek() {
-            if top.event.time < self.released_before {
+            if top.time < self.released_before {
                 if let Some(p) = self.heap.pop() {
                     self.released_any = true;
-                    out.push(p.event);
+                    out.extend(self.held.take(p.slot));
                 }
             } else if self.heap.len() > self.cap {
                 if let Some(p) = self.heap.pop() {
                     // A future-dated record forced out does not drag the watermark
                     // along with it.
                     if !p.future {
-                        self.released_before = self.released_before.max(p.event.time);
+                        self.released_before = self.released_before.max(p.time);
                     }
                     self.released_any = true;
-                    out.push(p.event);
+                    out.extend(self.held.take(p.slot));
                     forced += 1;
                 }
             } else {
@@ -268,8 +312,8 @@ impl ReorderBuffer {
     pub fn drain(&mut self, out: &mut Vec<Event>) {
         while let Some(p) = self.heap.pop() {
             self.released_any = true;
-            self.released_before = self.released_before.max(p.event.time);
-            out.push(p.event);
+            self.released_before = self.released_before.max(p.time);
+            out.extend(self.held.take(p.slot));
         }
     }
 }
