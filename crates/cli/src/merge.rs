@@ -71,7 +71,12 @@ impl Source {
                     self.live = false;
                 }
             }
-            self.queue.extend(buf.drain(..));
+            if self.queue.is_empty() {
+                // Takes the batch's storage as it is rather than moving every event.
+                self.queue = VecDeque::from(std::mem::take(&mut buf));
+            } else {
+                self.queue.extend(buf.drain(..));
+            }
             on_batch(stats);
         }
     }
@@ -216,6 +221,14 @@ impl Merged {
         errors: &mut Vec<String>,
         on_batch: &mut dyn FnMut(&DecodeStats),
     ) -> Option<Event> {
+        // One input needs no merging: its events come in its own order, and the heap
+        // (a key with a shared path per event) would only cost time.
+        if let [src] = self.sources.as_mut_slice() {
+            if src.queue.is_empty() {
+                src.refill(stats, errors, on_batch);
+            }
+            return src.queue.pop_front();
+        }
         while let Some(Reverse(key)) = self.heap.pop() {
             let idx = key.4;
             let Some(src) = self.sources.get_mut(idx) else {

@@ -123,20 +123,66 @@ pub fn json_candidates(text: &str, preferred: Option<Format>, out: &mut Vec<Form
             out.push(f);
         }
     };
+    let masks = marker_masks();
     if let Some(p) = preferred {
-        if JSON_MARKERS
-            .iter()
-            .filter(|m| m.format == p)
-            .any(|m| m.all.iter().all(|k| found.has(k)))
-        {
+        if masks.iter().any(|m| m.format == p && found.has_all(m)) {
             push(p, out);
         }
     }
-    for m in JSON_MARKERS {
-        if m.all.iter().all(|k| found.has(k)) {
+    for m in masks {
+        if found.has_all(m) {
             push(m.format, out);
         }
     }
+}
+
+/// A marker as the bits of [`KeysFound`] it needs, plus any key sequence the one-pass
+/// scan does not know (searched for as written).
+struct MarkerMask {
+    format: Format,
+    bits: u64,
+    other: Vec<&'static str>,
+}
+
+/// Worked out once: comparing key names per marker and record cost more than the
+/// scan itself.
+fn marker_masks() -> &'static [MarkerMask] {
+    static M: std::sync::OnceLock<Vec<MarkerMask>> = std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        JSON_MARKERS
+            .iter()
+            .map(|m| {
+                let mut mask = MarkerMask {
+                    format: m.format,
+                    bits: 0,
+                    other: Vec::new(),
+                };
+                for seq in m.all {
+                    match bit_of(seq) {
+                        Some(b) => mask.bits |= 1 << b,
+                        None => mask.other.push(seq),
+                    }
+                }
+                mask
+            })
+            .collect()
+    })
+}
+
+/// The [`KeysFound`] bit that stands for a marker key sequence, if the scan knows it.
+fn bit_of(seq: &str) -> Option<usize> {
+    if seq == "\"output_fields\"" {
+        return Some(63);
+    }
+    let (escaped, name) = match seq.strip_prefix("\\\"") {
+        Some(rest) => (true, rest.strip_suffix("\\\":")),
+        None => (
+            false,
+            seq.strip_prefix('"').and_then(|r| r.strip_suffix("\":")),
+        ),
+    };
+    let i = MARKER_KEYS.iter().position(|k| Some(*k) == name)?;
+    Some(if escaped { i + 32 } else { i })
 }
 
 /// Record openings that name their format outright, as the sensors write them: the
@@ -199,24 +245,13 @@ impl<'a> KeysFound<'a> {
         KeysFound { hay, bits }
     }
 
-    /// Whether a marker's key sequence (as written in [`JSON_MARKERS`]) occurs.
-    fn has(&self, seq: &str) -> bool {
-        if seq == "\"output_fields\"" {
-            return self.bits & (1 << 63) != 0;
-        }
-        let (escaped, name) = match seq.strip_prefix("\\\"") {
-            Some(rest) => (true, rest.strip_suffix("\\\":")),
-            None => (
-                false,
-                seq.strip_prefix('"').and_then(|r| r.strip_suffix("\":")),
-            ),
-        };
-        let Some(i) = name.and_then(|n| MARKER_KEYS.iter().position(|k| *k == n)) else {
-            // A marker this scan does not know is searched for as it is.
-            return memmem::find(self.hay, seq.as_bytes()).is_some();
-        };
-        let bit = if escaped { i + 32 } else { i };
-        self.bits & (1 << bit) != 0
+    /// Whether every key sequence of a marker occurs.
+    fn has_all(&self, m: &MarkerMask) -> bool {
+        self.bits & m.bits == m.bits
+            && m
+                .other
+                .iter()
+                .all(|seq| memmem::find(self.hay, seq.as_bytes()).is_some())
     }
 }
 
