@@ -15,6 +15,8 @@
 use crate::sniff;
 use pullwatch_model::Format;
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 /// Decides, from a record's bytes, that it need not be decoded.
@@ -30,17 +32,29 @@ pub type TrustedImage = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 /// The prefilter for the container analytics (AN0691).
 pub struct Prefilter {
     trusted: TrustedImage,
+    /// Tells this prefilter's remembered verdicts from another's (another allowlist).
+    id: u64,
 }
 
 impl Prefilter {
     pub fn new(trusted: TrustedImage) -> Prefilter {
-        Prefilter { trusted }
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Prefilter {
+            trusted,
+            id: NEXT.fetch_add(1, AtomicOrdering::Relaxed),
+        }
     }
 }
 
 thread_local! {
     static CANDS: RefCell<Vec<Format>> = const { RefCell::new(Vec::new()) };
+    static VERDICTS: RefCell<(Option<u64>, HashMap<String, bool>)> =
+        RefCell::new((None, HashMap::new()));
 }
+
+/// Image names remembered per thread; past this many (a record stream naming ever new
+/// images) the memory starts over, so it stays small whatever the input.
+const VERDICTS_KEPT: usize = 4096;
 
 impl RecordFilter for Prefilter {
     fn skip(&self, line: &[u8]) -> Option<Format> {
@@ -51,17 +65,25 @@ impl RecordFilter for Prefilter {
         if !(text.starts_with('{') && text.ends_with('}')) {
             return None;
         }
-        let format = CANDS.with(|c| {
-            let mut c = c.borrow_mut();
-            sniff::json_candidates(text, None, &mut c);
-            match c.as_slice() {
-                [one] => Some(*one),
-                _ => None,
-            }
-        })?;
+        // A record whose opening names its format is decoded as that format first
+        // (see `EventStream`), whatever keys are planted further in; any other record
+        // must be recognized as exactly one format.
+        let format = match sniff::leading_format(text) {
+            Some(f) => f,
+            None => CANDS.with(|c| {
+                let mut c = c.borrow_mut();
+                sniff::json_candidates(text, None, &mut c);
+                match c.as_slice() {
+                    [one] => Some(*one),
+                    _ => None,
+                }
+            })?,
+        };
+        if format == Format::Tetragon {
+            return self.tetragon(text).then_some(format);
+        }
         let doc = Walk::new(text);
         let skip = match format {
-            Format::Tetragon => self.tetragon(&doc),
             Format::Falco => self.falco(&doc),
             Format::K8sAudit => audit_without_pods(&doc),
             Format::K8sEvents => event_without_kubelet_reason(&doc),
@@ -75,40 +97,36 @@ impl RecordFilter for Prefilter {
 impl Prefilter {
     fn trusted_text(&self, image: &str) -> bool {
         let t = image.trim();
-        !t.is_empty() && (self.trusted)(t)
+        if t.is_empty() {
+            return false;
+        }
+        // A node runs a handful of images, each named in thousands of records: the
+        // answer is remembered per thread rather than parsed and matched each time.
+        VERDICTS.with(|v| {
+            let (owner, map) = &mut *v.borrow_mut();
+            if *owner != Some(self.id) {
+                map.clear();
+                *owner = Some(self.id);
+            }
+            if let Some(&known) = map.get(t) {
+                return known;
+            }
+            let verdict = (self.trusted)(t);
+            if map.len() >= VERDICTS_KEPT {
+                map.clear();
+            }
+            map.insert(t.to_string(), verdict);
+            verdict
+        })
     }
 
     /// A process execution in a pod container whose image is allowlisted. Every other
     /// Tetragon event (connections, whose source address places flow records; exits,
-    /// which end pid links) is decoded.
-    fn tetragon(&self, doc: &Walk) -> bool {
-        if !doc.is_object(&["process_exec"]) {
-            return false;
-        }
-        let others = [
-            "process_exit",
-            "process_kprobe",
-            "process_connect",
-            "process_tracepoint",
-            "process_uprobe",
-            "process_lsm",
-            "process_listen",
-            "process_close",
-        ];
-        if others.iter().any(|k| doc.has_top(k)) {
-            return false;
-        }
-        match doc.string(&[
-            "process_exec",
-            "process",
-            "pod",
-            "container",
-            "image",
-            "name",
-        ]) {
-            Some(image) => self.trusted_text(image),
-            None => false,
-        }
+    /// which end pid links) is decoded. Tetragon's records are most of a node's
+    /// telemetry, so they are read with the decoder's own borrowed wire types (one
+    /// validating pass, no allocation) rather than walked more than once.
+    fn tetragon(&self, text: &str) -> bool {
+        crate::tetragon::exec_image(text).is_some_and(|image| self.trusted_text(&image))
     }
 
     /// A Falco alert about a container whose image (repository and tag) is allowlisted.
@@ -229,12 +247,6 @@ impl<'a> Walk<'a> {
             .is_none_or(|t| t.iter().any(|(k, _)| *k == key))
     }
 
-    /// Whether the value at `path` is a well-formed object.
-    fn is_object(&self, path: &[&str]) -> bool {
-        self.locate(path)
-            .is_some_and(|at| self.object(at, |_, _| true).is_some())
-    }
-
     fn get(&self, path: &[&str]) -> Option<Value<'a>> {
         let at = self.locate(path)?;
         match self.b.get(at)? {
@@ -320,22 +332,29 @@ impl<'a> Walk<'a> {
         match *self.b.get(at)? {
             b'"' => Some(self.string_end(at)? + 1),
             b'{' | b'[' => {
+                // One pass over the bytes: the strings of a record are short, and a
+                // search call per string costs more than reading it. Records with
+                // escapes never get here, so a quote always ends a string.
                 let mut depth = 0usize;
-                let mut i = at;
-                loop {
-                    match *self.b.get(i)? {
-                        b'"' => i = self.string_end(i)?,
+                let mut in_string = false;
+                for (i, &c) in self.b.get(at..)?.iter().enumerate() {
+                    if in_string {
+                        in_string = c != b'"';
+                        continue;
+                    }
+                    match c {
+                        b'"' => in_string = true,
                         b'{' | b'[' => depth += 1,
                         b'}' | b']' => {
                             depth -= 1;
                             if depth == 0 {
-                                return Some(i + 1);
+                                return Some(at + i + 1);
                             }
                         }
                         _ => {}
                     }
-                    i += 1;
                 }
+                None
             }
             _ => {
                 let mut i = at;

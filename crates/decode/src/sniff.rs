@@ -194,7 +194,10 @@ const LEADING: &[(&str, Format)] = &[
     ("{\"process_exec\":", Format::Tetragon),
     ("{\"process_kprobe\":", Format::Tetragon),
     ("{\"process_exit\":", Format::Tetragon),
-    ("{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/", Format::K8sAudit),
+    (
+        "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/",
+        Format::K8sAudit,
+    ),
 ];
 
 /// The format a record's opening names, if it is one of [`LEADING`].
@@ -248,8 +251,7 @@ impl<'a> KeysFound<'a> {
     /// Whether every key sequence of a marker occurs.
     fn has_all(&self, m: &MarkerMask) -> bool {
         self.bits & m.bits == m.bits
-            && m
-                .other
+            && m.other
                 .iter()
                 .all(|seq| memmem::find(self.hay, seq.as_bytes()).is_some())
     }

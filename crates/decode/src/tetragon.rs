@@ -159,6 +159,28 @@ struct SockaddrArg<'a> {
     port: Option<LenientI64>,
 }
 
+/// For the prefilter: when the record is a process execution and nothing else, the
+/// image its pod container runs, read with the same wire types (and so the same
+/// acceptance of types and duplicate keys) as [`decode_json`], without building
+/// anything. `None` when it is anything else or the decoder would reject it early.
+pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
+    let w: Wire = serde_json::from_str(text).ok()?;
+    let others = w.process_exit.is_some()
+        || w.process_kprobe.is_some()
+        || w.process_connect.is_some()
+        || w.process_tracepoint.is_some()
+        || w.process_uprobe.is_some()
+        || w.process_lsm.is_some()
+        || w.process_listen.is_some()
+        || w.process_close.is_some();
+    if others {
+        return None;
+    }
+    let p = w.process_exec?.process?;
+    nonempty(&p.binary)?;
+    p.pod?.container?.image?.name
+}
+
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
     let w: Wire = serde_json::from_str(text)?;
     let node = w

@@ -201,7 +201,11 @@ impl ReorderBuffer {
         // decoder always emits in the same order.
         let seq = self.seq;
         self.seq += 1;
-        let (rank, path, line) = (event.stage_rank(), event.source.path.clone(), event.source.line);
+        let (rank, path, line) = (
+            event.stage_rank(),
+            event.source.path.clone(),
+            event.source.line,
+        );
         let slot = self.held.put(event);
         self.heap.push(Pending {
             time: t,

@@ -102,3 +102,17 @@ fn tricky_records_are_decoded_when_in_doubt() {
         assert!(check(&p, &engine, c), "not skipped: {c}");
     }
 }
+
+#[test]
+fn remembered_verdicts_belong_to_one_allowlist() {
+    // Two prefilters on one thread (two scans with different configs): what one
+    // remembered about an image must not decide for the other.
+    let trusting = prefilter();
+    let mut strict_cfg = Config::default();
+    strict_cfg.image_registry_allow_list.clear();
+    let strict = Prefilter::new(Arc::new(trusted_image_test(&strict_cfg)));
+    for _ in 0..2 {
+        assert!(trusting.skip(TRUSTED_EXEC.as_bytes()).is_some());
+        assert!(strict.skip(TRUSTED_EXEC.as_bytes()).is_none());
+    }
+}
