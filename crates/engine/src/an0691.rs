@@ -18,6 +18,7 @@ use pullwatch_model::{
     LifecyclePhase, PodBinding, PodCreate, Ts,
 };
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub const RULE_CHAIN: &str = "an0691.chain";
 pub const RULE_NAMESPACE: &str = "an0691.namespace_scope";
@@ -45,7 +46,9 @@ pub enum Activity<'a> {
 #[derive(Clone, Debug)]
 struct Stage {
     time: Ts,
-    evidence: Evidence,
+    /// Shared, not copied: a pull's evidence is held by the pull list and by every
+    /// container started from it, and a tracked container is mostly its evidence.
+    evidence: Arc<Evidence>,
 }
 
 #[derive(Clone, Debug)]
@@ -165,7 +168,7 @@ impl ContainerChains {
             image: p.image.clone(),
             stage: Stage {
                 time: ev.time,
-                evidence: evidence("pull", ev, p.detail.clone()),
+                evidence: Arc::new(evidence("pull", ev, p.detail.clone())),
             },
         };
         if let Some(c) = &p.for_container {
@@ -228,14 +231,14 @@ impl ContainerChains {
                             .unwrap_or_default();
                         ctr.admitted = Some(Stage {
                             time: ev.time,
-                            evidence: evidence(
+                            evidence: Arc::new(evidence(
                                 "create",
                                 ev,
                                 format!(
                                     "pod {}/{} admitted{by}: container {} image {}",
                                     p.namespace, p.pod, spec.name, spec.image_raw
                                 ),
-                            ),
+                            )),
                         });
                     }
                 }
@@ -386,7 +389,7 @@ impl ContainerChains {
         }
         let stage = |name| Stage {
             time: ev.time,
-            evidence: evidence(name, ev, l.detail.clone()),
+            evidence: Arc::new(evidence(name, ev, l.detail.clone())),
         };
         match l.phase {
             LifecyclePhase::Create => {
@@ -603,13 +606,13 @@ impl ContainerChains {
         let severity = novelty.raise(severity, &mut reasons);
         let mut evidence_list: Vec<Evidence> = Vec::new();
         if let Some(p) = &ctr.pull {
-            evidence_list.push(p.stage.evidence.clone());
+            evidence_list.push(Evidence::clone(&p.stage.evidence));
         }
         for s in [&ctr.admitted, &ctr.created, &ctr.started]
             .into_iter()
             .flatten()
         {
-            evidence_list.push(s.evidence.clone());
+            evidence_list.push(Evidence::clone(&s.evidence));
         }
         evidence_list.push(evidence("activity", ev, activity_summary));
         evidence_list.sort_by_key(|a| a.time);
