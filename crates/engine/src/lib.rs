@@ -108,6 +108,15 @@ impl Engine {
             self.process(&event, alerts);
             return;
         }
+        // What no analytic can use is dropped on arrival, as the prefilter drops its
+        // record: it neither waits in the reorder buffer (most of a node's telemetry,
+        // held for the whole allowed lateness) nor moves event time, so a scan gives
+        // the same alerts with the prefilter on or off.
+        if self.ignores(&event) {
+            self.stats
+                .activity("activity in a container of an allowlisted image");
+            return;
+        }
         match self.reorder.admit(event) {
             Admit::Held => {}
             Admit::Future { ahead } => self.future(&path, line, ahead),
