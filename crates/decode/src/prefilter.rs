@@ -14,8 +14,8 @@
 
 use crate::sniff;
 use pullwatch_model::Format;
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
@@ -48,8 +48,8 @@ impl Prefilter {
 
 thread_local! {
     static CANDS: RefCell<Vec<Format>> = const { RefCell::new(Vec::new()) };
-    static VERDICTS: RefCell<(Option<u64>, HashMap<String, bool>)> =
-        RefCell::new((None, HashMap::new()));
+    static VERDICTS: RefCell<(Option<u64>, FxHashMap<String, bool>)> =
+        RefCell::new((None, FxHashMap::default()));
 }
 
 /// Image names remembered per thread; past this many (a record stream naming ever new
@@ -123,8 +123,8 @@ impl Prefilter {
     /// A process execution in a pod container whose image is allowlisted. Every other
     /// Tetragon event (connections, whose source address places flow records; exits,
     /// which end pid links) is decoded. Tetragon's records are most of a node's
-    /// telemetry, so they are read with the decoder's own borrowed wire types (one
-    /// validating pass, no allocation) rather than walked more than once.
+    /// telemetry, so they are read in one validating pass into a few borrowed fields
+    /// (see `tetragon::exec_image`) rather than walked more than once.
     fn tetragon(&self, text: &str) -> bool {
         crate::tetragon::exec_image(text).is_some_and(|image| self.trusted_text(&image))
     }

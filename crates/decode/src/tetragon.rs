@@ -17,16 +17,18 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+/// The event bodies are boxed: unboxed, the record type is a few kilobytes that the
+/// deserializer moves several times per record, which cost more than the allocation.
 #[derive(Deserialize)]
 struct Wire<'a> {
     #[serde(borrow)]
-    process_exec: Option<WithParent<'a>>,
+    process_exec: Option<Box<WithParent<'a>>>,
     #[serde(borrow)]
-    process_exit: Option<WithParent<'a>>,
+    process_exit: Option<Box<WithParent<'a>>>,
     #[serde(borrow)]
-    process_kprobe: Option<Kprobe<'a>>,
+    process_kprobe: Option<Box<Kprobe<'a>>>,
     #[serde(borrow)]
-    process_connect: Option<LegacyConnect<'a>>,
+    process_connect: Option<Box<LegacyConnect<'a>>>,
     process_tracepoint: Option<IgnoredAny>,
     process_uprobe: Option<IgnoredAny>,
     process_lsm: Option<IgnoredAny>,
@@ -160,11 +162,52 @@ struct SockaddrArg<'a> {
 }
 
 /// For the prefilter: when the record is a process execution and nothing else, the
-/// image its pod container runs, read with the same wire types (and so the same
-/// acceptance of types and duplicate keys) as [`decode_json`], without building
-/// anything. `None` when it is anything else or the decoder would reject it early.
+/// image its pod container runs. One validating pass (malformed JSON is left to the
+/// decoder) into the few fields the answer needs, under the decoder's own names; what
+/// else the record holds is skipped, not built: this runs on most of a node's records.
+/// `None` when it is anything else.
 pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
-    let w: Wire = serde_json::from_str(text).ok()?;
+    #[derive(Deserialize)]
+    struct Slim<'a> {
+        #[serde(borrow)]
+        process_exec: Option<SlimExec<'a>>,
+        process_exit: Option<IgnoredAny>,
+        process_kprobe: Option<IgnoredAny>,
+        process_connect: Option<IgnoredAny>,
+        process_tracepoint: Option<IgnoredAny>,
+        process_uprobe: Option<IgnoredAny>,
+        process_lsm: Option<IgnoredAny>,
+        process_listen: Option<IgnoredAny>,
+        process_close: Option<IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct SlimExec<'a> {
+        #[serde(borrow)]
+        process: Option<SlimProcess<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct SlimProcess<'a> {
+        #[serde(borrow)]
+        binary: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        pod: Option<SlimPod<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct SlimPod<'a> {
+        #[serde(borrow)]
+        container: Option<SlimContainer<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct SlimContainer<'a> {
+        #[serde(borrow)]
+        image: Option<SlimImage<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct SlimImage<'a> {
+        #[serde(borrow)]
+        name: Option<Cow<'a, str>>,
+    }
+    let w: Slim = serde_json::from_str(text).ok()?;
     let others = w.process_exit.is_some()
         || w.process_kprobe.is_some()
         || w.process_connect.is_some()
