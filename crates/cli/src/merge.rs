@@ -138,7 +138,11 @@ impl Merged {
         // Decoding on the caller's thread gains nothing from chunks decoded ahead; they
         // would only be held in memory.
         let chunk = ChunkOptions {
-            inflight: if pool.is_some() { 2 * opts.threads + 2 } else { 1 },
+            inflight: if pool.is_some() {
+                2 * opts.threads + 2
+            } else {
+                1
+            },
             ..ChunkOptions::default()
         };
         for spec in &specs {

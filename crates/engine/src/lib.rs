@@ -135,6 +135,17 @@ impl Engine {
         for o in self.reorder.take_outliers() {
             self.future(&o.path, o.line, o.ahead);
         }
+        let confirmed = self.reorder.take_confirmed();
+        if !confirmed.is_empty() {
+            // Time really moved on (an archive's gap): those records were the present,
+            // not dated ahead, and are no longer reported as such.
+            self.stats.future = self.stats.future.saturating_sub(confirmed.len() as u64);
+            self.stats.future_first.retain(|f| {
+                !confirmed
+                    .iter()
+                    .any(|(p, l)| *l == f.line && **p == *f.path)
+            });
+        }
         let mut ready = std::mem::take(&mut self.ready);
         self.stats.reorder_forced += self.reorder.release(&mut ready) as u64;
         for ev in ready.drain(..) {

@@ -135,6 +135,8 @@ pub struct ReorderBuffer {
     seq: u64,
     cap: usize,
     outliers: Vec<Outlier>,
+    /// Records admitted as dated ahead that turned out to be the present.
+    confirmed: Vec<(Arc<str>, u64)>,
 }
 
 impl ReorderBuffer {
@@ -155,6 +157,7 @@ impl ReorderBuffer {
             seq: 0,
             cap: cap.max(1),
             outliers: Vec::new(),
+            confirmed: Vec::new(),
         }
     }
 
@@ -174,6 +177,13 @@ impl ReorderBuffer {
     /// Held records found to be outliers since the last call (see [`Outlier`]).
     pub fn take_outliers(&mut self) -> Vec<Outlier> {
         std::mem::take(&mut self.outliers)
+    }
+
+    /// Records reported as dated ahead (by [`Admit::Future`]) that a run of agreeing
+    /// records has since shown to be the present, since the last call: the caller
+    /// takes back what it counted.
+    pub fn take_confirmed(&mut self) -> Vec<(Arc<str>, u64)> {
+        std::mem::take(&mut self.confirmed)
     }
 
     pub fn admit(&mut self, event: Event) -> Admit {
@@ -236,6 +246,7 @@ impl ReorderBuffer {
         for p in &mut items {
             if p.future {
                 p.future = false;
+                self.confirmed.push((p.path.clone(), p.line));
                 max = Some(max.map_or(p.time, |m| m.max(p.time)));
             }
         }

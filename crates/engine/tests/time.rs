@@ -212,3 +212,24 @@ fn the_same_fact_twice_is_counted_once() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(engine.stats().duplicates, 4);
 }
+
+#[test]
+fn after_an_archive_gap_the_new_present_is_not_reported_as_dated_ahead() {
+    // A hunt over two weeks of archive: a week of quiet between them, so every record
+    // of the second week lies far ahead of the first. Once enough of them agree, time
+    // moves on; they were the present all along, and only a record that stays ahead
+    // of everything counts as dated ahead.
+    let mut events = noise(5);
+    let week = 7 * 24 * 3600 * SEC;
+    events.extend((0..100).map(|i| {
+        let id = format!("b{i:011x}");
+        (T0 + week + i * SEC, lifecycle(&id, LifecyclePhase::Create))
+    }));
+    events.extend(chain().into_iter().map(|(t, k)| (t + week + 200 * SEC, k)));
+    events.push((Y2099, lifecycle("ffffffffffff", LifecyclePhase::Create)));
+    let (alerts, s) = run(Config::default(), events);
+    assert_eq!((alerts, s.late), (1, 0), "{s:#?}");
+    assert_eq!(s.future, 1, "{s:#?}");
+    assert_eq!(s.future_first.len(), 1);
+    assert_eq!(s.future_first[0].line, 5 + 100 + chain().len() as u64 + 1);
+}
