@@ -538,7 +538,7 @@ fn may_be_wrapper(text: &str) -> bool {
     static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 3]> =
         std::sync::OnceLock::new();
     let finders = FINDERS.get_or_init(|| {
-        ["\"Records\":", "\"records\":", "\"items\":"].map(|k| memchr::memmem::Finder::new(k))
+        ["\"Records\":", "\"records\":", "\"items\":"].map(memchr::memmem::Finder::new)
     });
     let b = text.as_bytes();
     finders.iter().any(|f| f.find(b).is_some())
