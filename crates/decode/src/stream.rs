@@ -393,37 +393,33 @@ impl EventStream {
             line,
         };
         let mut first_err: Option<(Format, DecodeError)> = None;
-        let leading = sniff::leading_format(text);
-        if let Some(format) = leading {
+        // Decodes as `format`; `true` when that succeeded and the record is done.
+        let mut attempt = |format: Format, out: &mut Vec<Event>, stats: &mut DecodeStats| {
             let before = out.len();
             match decode_json_as(format, text, &ctx, out) {
                 Ok(()) => {
                     stats.record(format, out.len() - before);
-                    self.json_pref = Some(format);
-                    return;
-                }
-                Err(e) => {
-                    out.truncate(before);
-                    first_err = Some((format, e));
-                }
-            }
-        }
-        sniff::json_candidates(text, self.json_pref, &mut self.cands);
-        for &format in &self.cands {
-            if Some(format) == leading {
-                continue;
-            }
-            let before = out.len();
-            match decode_json_as(format, text, &ctx, out) {
-                Ok(()) => {
-                    stats.record(format, out.len() - before);
-                    self.json_pref = Some(format);
-                    return;
+                    true
                 }
                 Err(e) => {
                     out.truncate(before);
                     first_err.get_or_insert((format, e));
+                    false
                 }
+            }
+        };
+        let leading = sniff::leading_format(text);
+        if let Some(format) = leading {
+            if attempt(format, out, stats) {
+                self.json_pref = Some(format);
+                return;
+            }
+        }
+        sniff::json_candidates(text, self.json_pref, &mut self.cands);
+        for &format in &self.cands {
+            if Some(format) != leading && attempt(format, out, stats) {
+                self.json_pref = Some(format);
+                return;
             }
         }
         match first_err {
