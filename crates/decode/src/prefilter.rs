@@ -14,10 +14,15 @@
 
 use crate::sniff;
 use pullwatch_model::Format;
-use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
+
+/// Image names are attacker-chosen: the verdict map hashes them with a per-process
+/// random seed (foldhash), fast and not open to precomputed collisions.
+type VerdictMap = HashMap<String, bool, foldhash::fast::RandomState>;
 
 /// Decides, from a record's bytes, that it need not be decoded.
 pub trait RecordFilter: Send + Sync {
@@ -48,8 +53,8 @@ impl Prefilter {
 
 thread_local! {
     static CANDS: RefCell<Vec<Format>> = const { RefCell::new(Vec::new()) };
-    static VERDICTS: RefCell<(Option<u64>, FxHashMap<String, bool>)> =
-        RefCell::new((None, FxHashMap::default()));
+    static VERDICTS: RefCell<(Option<u64>, VerdictMap)> =
+        RefCell::new((None, VerdictMap::default()));
 }
 
 /// Image names remembered per thread; past this many (a record stream naming ever new
