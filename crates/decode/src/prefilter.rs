@@ -14,9 +14,8 @@
 
 use crate::sniff;
 use pullwatch_model::Format;
-use std::collections::HashMap;
-
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
