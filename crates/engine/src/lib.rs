@@ -32,6 +32,9 @@ pub use config::ConfigError;
 
 const LATE_LOCATIONS_KEPT: usize = 5;
 
+/// The statistics' reason for activity no analytic can use.
+const IGNORED_REASON: &str = "activity in a container of an allowlisted image";
+
 pub struct Engine {
     cfg: Config,
     matchers: Matchers,
@@ -43,6 +46,9 @@ pub struct Engine {
     /// Dedupe keys seen, with the event time they were first seen at.
     seen: HashMap<Box<str>, Ts>,
     stats: EngineStats,
+    /// Events dropped by [`Engine::ignores`] on arrival: most events, so counted here
+    /// and folded into the statistics' reasons only when they are read.
+    ignored_on_arrival: u64,
     ready: Vec<Event>,
     next_expiry: Ts,
 }
@@ -75,6 +81,7 @@ impl Engine {
             inspector,
             seen: HashMap::new(),
             stats: EngineStats::default(),
+            ignored_on_arrival: 0,
             ready: Vec::new(),
             next_expiry: Ts::MIN,
             cfg,
@@ -101,7 +108,6 @@ impl Engine {
     /// completes are appended to `alerts`.
     pub fn push(&mut self, event: Event, alerts: &mut Vec<Alert>) {
         self.stats.events += 1;
-        let (path, line) = (event.source.path.clone(), event.source.line);
         // User data handed over directly has no time of its own: it is context for
         // whichever launch it belongs to, never "late".
         if matches!(event.kind, EventKind::UserData(_)) {
@@ -113,10 +119,10 @@ impl Engine {
         // held for the whole allowed lateness) nor moves event time, so a scan gives
         // the same alerts with the prefilter on or off.
         if self.ignores(&event) {
-            self.stats
-                .activity("activity in a container of an allowlisted image");
+            self.ignored_on_arrival += 1;
             return;
         }
+        let (path, line) = (event.source.path.clone(), event.source.line);
         match self.reorder.admit(event) {
             Admit::Held => {}
             Admit::Future { ahead } => self.future(&path, line, ahead),
@@ -178,6 +184,9 @@ impl Engine {
 
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats.clone();
+        if self.ignored_on_arrival > 0 {
+            *s.activity.entry(IGNORED_REASON.to_string()).or_default() += self.ignored_on_arrival;
+        }
         s.containers_tracked = self.containers.tracked() as u64;
         s.instances_tracked = self.instances.tracked() as u64;
         s
@@ -234,8 +243,7 @@ impl Engine {
 
     fn process(&mut self, ev: &Event, alerts: &mut Vec<Alert>) {
         if self.ignores(ev) {
-            self.stats
-                .activity("activity in a container of an allowlisted image");
+            self.stats.activity(IGNORED_REASON);
             return;
         }
         if self.is_duplicate(ev) {
