@@ -24,6 +24,8 @@ struct Lease {
     owner: ContainerRef,
     from: Ts,
     until: Option<Ts>,
+    /// The latest time the owner was seen with the address.
+    seen: Ts,
 }
 
 pub struct NodeIdentity {
@@ -214,6 +216,7 @@ impl NodeIdentity {
         let list = self.leases.entry(ip).or_default();
         if let Some(cur) = list.iter_mut().rev().find(|l| l.until.is_none()) {
             if owner_key(&cur.owner) == okey {
+                cur.seen = cur.seen.max(t);
                 return;
             }
             cur.until = Some(t);
@@ -222,6 +225,7 @@ impl NodeIdentity {
             owner: owner.clone(),
             from: t,
             until: None,
+            seen: t,
         });
         self.lease_count += 1;
     }
@@ -257,7 +261,7 @@ impl NodeIdentity {
     }
 
     /// Drops links not used since `horizon` (their containers are past every window)
-    /// and leases that ended before it.
+    /// and leases that ended, or were last seen, before it.
     pub fn expire(&mut self, horizon: Ts) -> Evicted {
         let before = self.procs.len();
         self.procs.retain(|_, l| l.last_seen >= horizon);
@@ -270,7 +274,14 @@ impl NodeIdentity {
         let mut leases = 0;
         for list in self.leases.values_mut() {
             let b = list.len();
-            list.retain(|l| l.until.is_none_or(|u| u >= horizon));
+            // A lease still open but not seen since the horizon goes too: its owner's
+            // exit may never be reported, and activity that late is past every window
+            // its container could alert in. Otherwise every address ever announced
+            // would be kept for the whole scan.
+            list.retain(|l| match l.until {
+                Some(u) => u >= horizon,
+                None => l.seen >= horizon,
+            });
             leases += (b - list.len()) as u64;
         }
         self.leases.retain(|_, v| !v.is_empty());
@@ -340,6 +351,30 @@ mod tests {
         assert!(n.resolve_address(ip, Ts(50)).is_none());
         n.container_exit(&c("bbbbbbbbbbbb1"), Ts(300));
         assert!(n.resolve_address(ip, Ts(301)).is_none());
+    }
+
+    #[test]
+    fn open_leases_not_seen_since_the_horizon_expire() {
+        // Exits go unreported (a sensor restarted, the scan ends mid-life): an address
+        // must not be held for the rest of the scan because of it.
+        let mut n = NodeIdentity::new(Dur(10), 100);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        n.lease(a, &c("aaaaaaaaaaaa1"), Ts(100));
+        n.lease(b, &c("bbbbbbbbbbbb1"), Ts(100));
+        // `b`'s owner is seen with it again later; `a`'s is not.
+        n.lease(b, &c("bbbbbbbbbbbb1"), Ts(900));
+        let ev = n.expire(Ts(500));
+        assert_eq!(ev.leases, 1);
+        assert!(n.resolve_address(a, Ts(950)).is_none());
+        assert_eq!(
+            n.resolve_address(b, Ts(950)).unwrap().id.as_deref(),
+            Some("bbbbbbbbbbbb1")
+        );
+        // The lease still starts where it started.
+        assert_eq!(
+            n.resolve_address(b, Ts(150)).unwrap().id.as_deref(),
+            Some("bbbbbbbbbbbb1")
+        );
     }
 }
 
