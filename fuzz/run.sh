@@ -30,8 +30,37 @@ sample_dirs() {
     zeek-conn) echo zeek ;;
     suricata-eve) echo suricata ;;
     vpc-flow) echo vpc-flow ;;
-    pipeline) echo docker k8s-audit falco tetragon auditd zeek suricata vpc-flow ;;
+    cloudtrail) echo cloudtrail ;;
+    gcp-audit) echo gcp-audit ;;
+    azure-activity) echo azure-activity ;;
+    sysmon) echo sysmon ;;
+    cloud-init) echo cloud-init ;;
+    user-data) echo cloud-init/user-data ;;
+    pipeline) echo docker k8s-audit falco tetragon auditd zeek suricata vpc-flow \
+      cloudtrail gcp-audit azure-activity sysmon cloud-init ;;
   esac
+}
+
+# Folders of crates/decode/tests/fixtures (besides seeds/) by target.
+fixture_dirs() {
+  case "$1" in
+    containerd-events) echo containerd ;;
+    k8s-audit) echo k8s-audit ;;
+    k8s-events) echo k8s-events ;;
+    user-data) echo user-data ;;
+    pipeline) echo containerd k8s-audit k8s-events user-data ;;
+  esac
+}
+
+# The files of one sample folder, less cloud-init/user-data for the cloud-init target:
+# that subfolder holds user data, not cloud-init's logs.
+sample_files() {
+  local t=$1 sub=$2
+  if [ "$t" = cloud-init ]; then
+    find "$samples/$sub" -type f ! -name '*.md' ! -path "$samples/$sub/user-data/*" | sort
+  else
+    find "$samples/$sub" -type f ! -name '*.md' | sort
+  fi
 }
 
 # Copies a file into the corpus, cut to its first 16 KiB of whole lines: libFuzzer
@@ -44,18 +73,63 @@ add() {
   head -c 16384 "$f" | { if [ "$(wc -c <"$f")" -gt 16384 ]; then sed '$d'; else cat; fi; } >"$dir/seed-$name"
 }
 
+# The decoder targets read one record per line, as the stream hands records to the
+# decoders. A file that is one JSON document (pretty-printed, an array of records, or a
+# {"Records": [...]} / {"records": [...]} / {"items": [...]} wrapper) is therefore
+# added as its records, compact, one per line, in seeds of at most 16 KiB (up to 8
+# per file); any other file as it is (add). python3 keeps 64-bit integers exact.
+add_records() {
+  local f=$1 dir=$2
+  [ -f "$f" ] || return 0
+  local name
+  name=$(printf '%s' "$f" | cksum | cut -d' ' -f1)
+  python3 - "$f" "$dir/seed-$name" <<'PY' 2>/dev/null || add "$f" "$dir"
+import json, sys
+src, out = sys.argv[1], sys.argv[2]
+with open(src, encoding="utf-8") as fh:
+    doc = json.load(fh)  # fails on JSON Lines and on text: the caller adds those as they are
+if isinstance(doc, dict):
+    wrapped = [doc[k] for k in ("Records", "records", "items") if isinstance(doc.get(k), list)]
+    doc = wrapped[0] if wrapped else [doc]
+if not isinstance(doc, list):
+    sys.exit(1)
+lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in doc]
+chunks, cur = [], ""
+for line in lines:
+    if len(line.encode()) + 1 > 16384:
+        continue
+    if cur and len((cur + line).encode()) + 1 > 16384:
+        chunks.append(cur)
+        cur = ""
+    cur += line + "\n"
+if cur:
+    chunks.append(cur)
+if not chunks:
+    sys.exit(1)
+for i, c in enumerate(chunks[:8]):
+    with open(f"{out}-{i}", "w", encoding="utf-8") as fh:
+        fh.write(c)
+PY
+}
+
 seed() {
   local t=$1 dir=corpus/$1
   mkdir -p "$dir"
-  local seeds=$root/crates/decode/tests/fixtures/seeds
+  local fixtures=$root/crates/decode/tests/fixtures
+  local seeds=$fixtures/seeds
   if [ "$t" = pipeline ]; then
     for f in "$seeds"/* "$root"/examples/*/*; do add "$f" "$dir"; done
   else
     for f in "$seeds/$t"*; do add "$f" "$dir"; done
   fi
+  local adder=add_records
+  [ "$t" = pipeline ] && adder=add
+  for sub in $(fixture_dirs "$t"); do
+    for f in "$fixtures/$sub"/*; do "$adder" "$f" "$dir"; done
+  done
   for sub in $(sample_dirs "$t"); do
     [ -d "$samples/$sub" ] || continue
-    while IFS= read -r f; do add "$f" "$dir"; done < <(find "$samples/$sub" -type f ! -name '*.md' | sort)
+    while IFS= read -r f; do "$adder" "$f" "$dir"; done < <(sample_files "$t" "$sub")
   done
 }
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Prints a Markdown table of the last fuzz run of each target from fuzz/logs/*.log
-# (libFuzzer's output with -print_final_stats=1), for fuzz/RESULTS.md.
+# (libFuzzer's output with -print_final_stats=1), for fuzz/RESULTS.md. FUZZ_LOGS names
+# another folder of such logs (a saved pass: FUZZ_LOGS=logs/pass1).
 set -euo pipefail
 cd "$(dirname "$0")"
+logs=${FUZZ_LOGS:-logs}
 echo "| target | executions | exec/s | cov at half the run | cov at the end | features (ft) | corpus | last new cov at | crashes |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-for log in logs/*.log; do
+for log in "$logs"/*.log; do
   t=$(basename "$log" .log)
   execs=$(grep -o 'stat::number_of_executed_units:[[:space:]]*[0-9]*' "$log" | awk '{print $2}' | tail -1)
   rate=$(grep -o 'stat::average_exec_per_sec:[[:space:]]*[0-9]*' "$log" | awk '{print $2}' | tail -1)

@@ -3,13 +3,15 @@
 //! is the same one line.
 #![forbid(unsafe_code)]
 
+use pullwatch_decode::user_data::{inspect_user_data, ContentInspection};
 use pullwatch_decode::{
     decode_json_as, decode_text_as, DecodeOptions, DecodeStats, EventStream, Input, RecordCtx,
     TextState,
 };
 use pullwatch_engine::config::Config;
 use pullwatch_engine::Engine;
-use pullwatch_model::{Alert, Event, Format};
+use pullwatch_model::inspect::ContentInspector;
+use pullwatch_model::{Alert, CloudAction, Event, EventKind, Format, UserDataSeen, UserDataState};
 use pullwatch_report::ScanSummary;
 use std::io::Cursor;
 use std::sync::{Arc, OnceLock};
@@ -28,8 +30,15 @@ pub fn decoder_named(name: &str, data: &[u8]) {
 
 /// Every line of `data` handed straight to one decoder (its JSON and its text entry,
 /// with per-input state carried across lines as the stream does), bypassing the
-/// sniffer so the fuzzer's mutations reach the decoder whatever they look like.
+/// sniffer so the fuzzer's mutations reach the decoder whatever they look like. User
+/// data the decoder finds goes through the user-data inspector, as `pullwatch scan`'s
+/// engine would send it; for the `user-data` target the whole input is also inspected
+/// as user data (a script, cloud-config, MIME, base64 or gzip), which is what the
+/// inspector reads from instances and launch requests.
 pub fn decoder(format: Format, data: &[u8]) {
+    if format == Format::UserData {
+        check_findings(&inspect_user_data(data).findings);
+    }
     let text = String::from_utf8_lossy(data);
     let path: Arc<str> = Arc::from("fuzz");
     let mut state = TextState::default();
@@ -47,10 +56,51 @@ pub fn decoder(format: Format, data: &[u8]) {
         }
         let _ = decode_text_as(format, line, &ctx, &mut state, &mut out);
         check_events(format, &out, line_no);
+        inspect_events(&out);
         out.clear();
     }
     state.flush(&path, &mut out);
     check_events(format, &out, line_no);
+    inspect_events(&out);
+}
+
+/// The user data events carry, through the inspector the engine is given.
+fn inspect_events(events: &[Event]) {
+    let inspector = ContentInspection::default();
+    for e in events {
+        let content = match &e.kind {
+            EventKind::UserData(UserDataSeen { content, .. }) => content,
+            EventKind::Cloud(c) => match &c.action {
+                CloudAction::InstanceLaunch(l) => match &l.user_data {
+                    UserDataState::Present(content) => content,
+                    _ => continue,
+                },
+                CloudAction::UserDataChanged {
+                    user_data: UserDataState::Present(content),
+                    ..
+                } => content,
+                _ => continue,
+            },
+            _ => continue,
+        };
+        for f in inspector.user_data(content) {
+            assert_capped(&f.line);
+        }
+    }
+}
+
+fn check_findings(findings: &[pullwatch_decode::user_data::Finding]) {
+    for f in findings {
+        assert_capped(&f.line);
+    }
+}
+
+/// Findings quote at most 400 characters of a line (and an ellipsis).
+fn assert_capped(line: &str) {
+    assert!(
+        line.chars().count() <= 401,
+        "finding line not capped: {line:?}"
+    );
 }
 
 /// Events name the decoder's format and a line that was already read.
@@ -72,7 +122,8 @@ fn small_limits() -> Config {
     cfg
 }
 
-/// Bytes in, alerts out, as `pullwatch scan` does it, with small limits so that
+/// Bytes in, alerts out, as `pullwatch scan` does it (user data and first-boot command
+/// lines inspected), with small limits so that
 /// evictions and forced releases are exercised too. Checks that nothing escapes the
 /// bounds, that every location is a real line, and that rendered output is safe.
 pub fn pipeline(data: &[u8]) {
@@ -87,14 +138,12 @@ pub fn pipeline(data: &[u8]) {
         max_decompressed_bytes: 1 << 24,
     };
     let mut stream = EventStream::new(input, opts);
-    let mut engine = Engine::new(small_limits());
+    let mut engine = Engine::with_inspector(small_limits(), Box::new(ContentInspection::default()));
     let mut stats = DecodeStats::default();
     let (mut events, mut alerts): (Vec<Event>, Vec<Alert>) = (Vec::new(), Vec::new());
     loop {
-        let more = match stream.fill(&mut events, &mut stats, 64) {
-            Ok(m) => m,
-            Err(_) => false,
-        };
+        // A read error ends this input.
+        let more = stream.fill(&mut events, &mut stats, 64).unwrap_or(false);
         for e in events.drain(..) {
             engine.push(e, &mut alerts);
         }
@@ -114,11 +163,14 @@ pub fn pipeline(data: &[u8]) {
     for a in &alerts {
         check_alert(a, lines);
     }
-    let summary = ScanSummary {
+    let mut summary = ScanSummary {
         decode: stats,
         engine: es,
-        input_errors: Vec::new(),
+        ..ScanSummary::default()
     };
+    for a in &alerts {
+        summary.count_alert(a);
+    }
     assert_terminal_safe(&summary.render());
 }
 
@@ -133,7 +185,11 @@ fn check_alert(a: &Alert, lines: u64) {
     if let Some(name) = &a.entity.container {
         assert_eq!(back["entity"]["container"].as_str(), Some(name.as_str()));
     }
-    assert_terminal_safe(&pullwatch_report::text::alert_block(a));
+    let ocsf = pullwatch_report::ocsf::finding_line(a);
+    assert!(!ocsf.contains('\n'), "an OCSF finding is one JSON line");
+    serde_json::from_str::<serde_json::Value>(&ocsf).expect("OCSF finding parses");
+    // Without colour: the escape sequences of the coloured view are pullwatch's own.
+    assert_terminal_safe(&pullwatch_report::text::alert_block(a, false));
 }
 
 /// No control character but the line breaks the renderer writes itself reaches a

@@ -110,7 +110,11 @@ fn banner_event(
         .and_then(secs_to_ms);
     let prefix_ts = prefix_time.and_then(python_time);
     let time = match (prefix_ts, banner_ts) {
-        (Some(p), Some(b)) if p.0 >= b.0 && p.0 - b.0 < 1_000_000_000 => p,
+        // In i128: a prefix and a banner at the two ends of the representable range are
+        // further apart than an i64 holds.
+        (Some(p), Some(b)) if (0..1_000_000_000).contains(&(i128::from(p.0) - i128::from(b.0))) => {
+            p
+        }
         (_, Some(b)) => b,
         (Some(p), None) => p,
         (None, None) => {
@@ -241,7 +245,7 @@ fn secs_to_ms(s: &str) -> Option<u64> {
     }
     let mut ms: u64 = int.parse::<u64>().ok()?.checked_mul(1000)?;
     for (i, d) in frac.bytes().take(3).enumerate() {
-        ms += u64::from(d - b'0') * 10u64.pow(2 - i as u32);
+        ms = ms.checked_add(u64::from(d - b'0') * 10u64.pow(2 - i as u32))?;
     }
     Some(ms)
 }
@@ -376,6 +380,33 @@ Nov 03 06:51:09.000000 web-1 cloud-init[300]: Cloud-init v. 22.1 running 'module
             rfc2822("Thu, 16 Jan 2020 19:14:48 +0100"),
             Ts::parse_rfc3339("2020-01-16T18:14:48Z")
         );
+    }
+
+    /// Overflows found by reading the decoder while fuzzing it (a fuzz build, like a
+    /// debug build, checks arithmetic): an uptime just under `u64::MAX` milliseconds
+    /// overflowed when its fraction was added, and a line prefix and a banner dated at
+    /// the two ends of the representable range overflowed their difference. In release
+    /// builds both wrapped silently.
+    #[test]
+    fn extreme_uptimes_and_dates_do_not_overflow() {
+        assert_eq!(secs_to_ms("18446744073709551.615"), Some(u64::MAX));
+        assert_eq!(secs_to_ms("18446744073709551.999"), None);
+        let ctx = RecordCtx {
+            path: Arc::from("t"),
+            line: 1,
+        };
+        let mut state = CloudInitState::default();
+        let mut out = Vec::new();
+        let line = "2262-04-11 23:47:16,000 - util.py[DEBUG]: Cloud-init v. 1 running 'init' at \
+                    Fri, 21 Sep 1677 00:12:44 +0000. Up 5 seconds.";
+        decode_text(line, &ctx, &mut state, &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        // The prefix disagrees with the banner: the banner's own date wins.
+        assert_eq!(
+            out[0].time,
+            Ts::parse_rfc3339("1677-09-21T00:12:44Z").unwrap()
+        );
+        assert_eq!(boot(&out[0]).uptime_ms, Some(5_000));
     }
 
     #[test]

@@ -2474,6 +2474,40 @@ mod tests {
         );
     }
 
+    /// The user data of `tests/fixtures/user-data/` (the fuzz target's seeds, written
+    /// for pullwatch) is read whole: every file yields a download-and-execute finding,
+    /// nothing is left unread, and the secrets in it never reach a finding.
+    #[test]
+    fn fixture_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/user-data");
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 5);
+        for path in names {
+            let r = inspect_user_data(&std::fs::read(&path).unwrap());
+            let name = path.file_name().unwrap().to_string_lossy();
+            assert_eq!(r.problems, Vec::<String>::new(), "{name}");
+            assert!(
+                r.findings.iter().any(|f| f.why == Why::DownloadExecute),
+                "{name}: {:?}",
+                r.findings
+            );
+            for f in &r.findings {
+                assert!(
+                    !f.line.contains("tok_0123") && !f.line.contains("abc.def"),
+                    "{name}: {}",
+                    f.line
+                );
+            }
+            if name == "gzip-base64.txt" {
+                assert_eq!(r.layers, [Layer::Base64, Layer::Gzip]);
+            }
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
         /// Hostile user data never panics, whatever its quoting or nesting.
