@@ -104,7 +104,7 @@ struct ChunkOut {
     /// A chunk that is not pure JSON Lines, left for the ordered text stream.
     impure: Option<Vec<u8>>,
     first_line: u64,
-    /// The chunk's buffer, emptied, for the next read: a fresh megabyte per chunk
+    /// The chunk's buffer, for the next read: a fresh megabyte per chunk
     /// costs page faults that outweigh the copy into it.
     spare: Option<Vec<u8>>,
 }
@@ -293,18 +293,21 @@ impl Chunked {
             out.extend(r.events);
         }
         if let Some(b) = r.spare {
-            if self.spare.len() < self.chunk.inflight {
-                self.spare.push(b);
-            }
+            self.recycle(b);
         }
-        if let Some(mut bytes) = r.impure {
+        if let Some(bytes) = r.impure {
             self.text.decode_lines(&bytes, r.first_line, out, stats);
-            if self.spare.len() < self.chunk.inflight {
-                bytes.clear();
-                self.spare.push(bytes);
-            }
+            self.recycle(bytes);
         }
         Ok(true)
+    }
+
+    /// Keeps a decoded chunk's buffer for a later read, up to one per chunk in flight.
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < self.chunk.inflight {
+            buf.clear();
+            self.spare.push(buf);
+        }
     }
 
     fn dispatch(&mut self, bytes: Vec<u8>, first_line: u64) {
@@ -348,7 +351,6 @@ impl Chunked {
     /// order with the chunks around them.
     fn read_chunk(&mut self) -> io::Result<Option<(Vec<u8>, u64)>> {
         let mut buf = self.spare.pop().unwrap_or_default();
-        buf.clear();
         buf.extend_from_slice(&self.carry);
         self.carry.clear();
         let mut target = self.chunk.chunk_bytes;
@@ -477,7 +479,7 @@ fn pure_json_lines(bytes: &[u8]) -> bool {
 fn decode_chunk(
     path: Arc<str>,
     opts: DecodeOptions,
-    mut bytes: Vec<u8>,
+    bytes: Vec<u8>,
     first_line: u64,
     filter: Option<&dyn RecordFilter>,
 ) -> ChunkOut {
@@ -491,7 +493,6 @@ fn decode_chunk(
         };
     }
     let mut out = decode_json_lines(path, opts, &bytes, first_line, filter);
-    bytes.clear();
     out.spare = Some(bytes);
     out
 }

@@ -357,6 +357,8 @@ impl EventStream {
         out: &mut Vec<Event>,
         stats: &mut DecodeStats,
     ) {
+        // A record whose opening names its format is not a list wrapper.
+        let leading = sniff::leading_format(text);
         let elements: Option<Vec<&RawValue>> = if text.starts_with('[') {
             match serde_json::from_str::<Vec<&RawValue>>(text) {
                 Ok(v) => Some(v),
@@ -365,7 +367,7 @@ impl EventStream {
                     return;
                 }
             }
-        } else if may_be_wrapper(text) {
+        } else if leading.is_none() && may_be_wrapper(text) {
             unwrap_list(text)
         } else {
             None
@@ -374,16 +376,20 @@ impl EventStream {
             Some(items) => {
                 for item in items {
                     let item_line = offset_of(doc, item.get()).map_or(line, |o| lines.line_at(o));
-                    self.json_record(item.get(), item_line, out, stats);
+                    let item = item.get();
+                    let item_leading = sniff::leading_format(item);
+                    self.json_record(item, item_leading, item_line, out, stats);
                 }
             }
-            None => self.json_record(text, line, out, stats),
+            None => self.json_record(text, leading, line, out, stats),
         }
     }
 
+    /// `leading` is the format the record's opening names ([`sniff::leading_format`]).
     fn json_record(
         &mut self,
         text: &str,
+        leading: Option<Format>,
         line: u64,
         out: &mut Vec<Event>,
         stats: &mut DecodeStats,
@@ -408,7 +414,6 @@ impl EventStream {
                 }
             }
         };
-        let leading = sniff::leading_format(text);
         if let Some(format) = leading {
             if attempt(format, out, stats) {
                 self.json_pref = Some(format);
@@ -524,13 +529,9 @@ fn offset_of(whole: &str, part: &str) -> Option<usize> {
     (p >= w && p + part.len() <= w + whole.len()).then(|| p - w)
 }
 
-/// A record whose opening names its format is not a list wrapper; for the rest, the
-/// wrapper keys are searched with finders built once (building one costs more than a
-/// search through a record).
+/// The wrapper keys are searched with finders built once (building one costs more
+/// than a search through a record).
 fn may_be_wrapper(text: &str) -> bool {
-    if sniff::leading_format(text).is_some() {
-        return false;
-    }
     static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 3]> =
         std::sync::OnceLock::new();
     let finders = FINDERS.get_or_init(|| {

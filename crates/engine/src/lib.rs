@@ -241,11 +241,9 @@ impl Engine {
         false
     }
 
+    /// Takes an event that [`Engine::push`] let through: what no analytic can use was
+    /// dropped there already.
     fn process(&mut self, ev: &Event, alerts: &mut Vec<Alert>) {
-        if self.ignores(ev) {
-            self.stats.activity(IGNORED_REASON);
-            return;
-        }
         if self.is_duplicate(ev) {
             return;
         }
