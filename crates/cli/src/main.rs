@@ -20,6 +20,7 @@ use std::process::ExitCode;
 /// pullwatch allocates many small strings per record (the normalized events) and frees
 /// them on another thread when decoding is parallel; mimalloc does both much faster
 /// than the system allocator.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -45,7 +45,16 @@ struct WithParent<'a> {
     #[serde(borrow)]
     process: Option<Process<'a>>,
     #[serde(borrow)]
-    parent: Option<Process<'a>>,
+    parent: Option<Parent<'a>>,
+}
+
+/// Of the parent, only what the exec's evidence names: its pid and binary. Its pod,
+/// namespaces and arguments (as long as the child's) are skipped, not built.
+#[derive(Deserialize)]
+struct Parent<'a> {
+    pid: Option<LenientI64>,
+    #[serde(borrow)]
+    binary: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -252,7 +261,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
                 placement: placement(p, node)?,
                 pid: pid(p, "process_exec.process.pid")?,
                 ppid: match parent {
-                    Some(pp) => pid(pp, "process_exec.parent.pid")?,
+                    Some(pp) => checked_pid(pp.pid, "process_exec.parent.pid")?,
                     None => None,
                 },
                 exe: exe.to_string(),
@@ -346,7 +355,11 @@ fn nonempty<'s>(v: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
 }
 
 fn pid(p: &Process, field: &str) -> Result<Option<u32>, DecodeError> {
-    match p.pid {
+    checked_pid(p.pid, field)
+}
+
+fn checked_pid(v: Option<LenientI64>, field: &str) -> Result<Option<u32>, DecodeError> {
+    match v {
         None => Ok(None),
         Some(LenientI64(n)) => u32::try_from(n)
             .map(Some)

@@ -175,11 +175,13 @@ impl Engine {
     /// End of input: everything held is released and correlated.
     pub fn finish(&mut self, alerts: &mut Vec<Alert>) {
         let mut ready = std::mem::take(&mut self.ready);
-        self.reorder.drain(&mut ready);
         for ev in ready.drain(..) {
             self.process(&ev, alerts);
         }
         self.ready = ready;
+        while let Some(ev) = self.reorder.drain_next() {
+            self.process(&ev, alerts);
+        }
     }
 
     pub fn stats(&self) -> EngineStats {

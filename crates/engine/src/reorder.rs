@@ -323,12 +323,17 @@ impl ReorderBuffer {
         forced
     }
 
-    /// Releases everything (end of input).
-    pub fn drain(&mut self, out: &mut Vec<Event>) {
+    /// Releases the next held record regardless of the watermark (end of input), one
+    /// at a time: collecting them all first would hold every record twice at the
+    /// moment memory is already at its peak.
+    pub fn drain_next(&mut self) -> Option<Event> {
         while let Some(p) = self.heap.pop() {
             self.released_any = true;
             self.released_before = self.released_before.max(p.time);
-            out.extend(self.held.take(p.slot));
+            if let Some(ev) = self.held.take(p.slot) {
+                return Some(ev);
+            }
         }
+        None
     }
 }

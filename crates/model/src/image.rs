@@ -4,15 +4,27 @@
 //! segments so that look-alike registries cannot slip through.
 
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 pub const DOCKER_HUB: &str = "docker.io";
 
 /// A parsed image reference. Parsing never fails outright: a reference that breaks the
 /// grammar keeps what could be read and records the problem, so the engine can treat it
 /// as untrusted (an image nobody can verify) and say why.
+///
+/// The parts are shared: a node's records name the same few images thousands of times,
+/// and every event, pod spec and tracked container holds one, so cloning a reference
+/// costs a counter increment rather than four strings.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ImageRef(Arc<ImageParts>);
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-pub struct ImageRef {
+pub struct ImageParts {
     /// Registry host, lowercased, with its port when one was given.
     pub registry: String,
     /// Repository path below the registry (`library/nginx`).
@@ -25,8 +37,80 @@ pub struct ImageRef {
     pub problem: Option<&'static str>,
 }
 
+/// References longer than this are parsed every time rather than remembered: the
+/// cache's memory stays bounded by count times this length.
+const CACHED_LEN_MAX: usize = 256;
+
+/// Parsed references remembered per thread; past this many the memory starts over.
+const CACHED_MAX: usize = 4096;
+
+/// Image names are attacker-chosen: the cache hashes them with a per-process random
+/// seed (foldhash), fast and not open to precomputed collisions.
+type ParseCache = HashMap<Box<str>, ImageRef, foldhash::fast::RandomState>;
+
+thread_local! {
+    static PARSED: RefCell<ParseCache> = RefCell::new(ParseCache::default());
+}
+
+impl Deref for ImageRef {
+    type Target = ImageParts;
+
+    fn deref(&self) -> &ImageParts {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<ImageParts> for ImageRef {
+    fn from(parts: ImageParts) -> ImageRef {
+        ImageRef(Arc::new(parts))
+    }
+}
+
 impl ImageRef {
+    /// Parses a reference, or hands out the one this thread parsed from the same text.
     pub fn parse(raw: &str) -> ImageRef {
+        if raw.len() > CACHED_LEN_MAX {
+            return ImageRef::from(ImageParts::parse(raw));
+        }
+        PARSED.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(known) = cache.get(raw) {
+                return known.clone();
+            }
+            let parsed = ImageRef::from(ImageParts::parse(raw));
+            if cache.len() >= CACHED_MAX {
+                cache.clear();
+            }
+            cache.insert(raw.into(), parsed.clone());
+            parsed
+        })
+    }
+
+    /// Adds what `other` knows (a digest, a tag) when both name the same image.
+    pub fn absorb(&mut self, other: &ImageRef) {
+        let needs_digest = self.digest.is_none() && other.digest.is_some();
+        let needs_tag = self.tag.is_none() && other.tag.is_some();
+        if !(needs_digest || needs_tag) {
+            return;
+        }
+        let parts = Arc::make_mut(&mut self.0);
+        if needs_digest {
+            parts.digest.clone_from(&other.digest);
+        }
+        if needs_tag {
+            parts.tag.clone_from(&other.tag);
+        }
+    }
+}
+
+impl ImageParts {
+    fn parse(raw: &str) -> ImageParts {
         let s = raw.trim();
         let s = strip_scheme(s);
         let mut problem = None;
@@ -71,7 +155,7 @@ impl ImageRef {
         if !valid_registry(&registry) {
             problem.get_or_insert("malformed registry host");
         }
-        ImageRef {
+        ImageParts {
             registry,
             path,
             tag,
@@ -112,16 +196,6 @@ impl ImageRef {
         match (self.effective_tag(), other.effective_tag()) {
             (Some(a), Some(b)) => a == b,
             _ => true,
-        }
-    }
-
-    /// Adds what `other` knows (a digest, a tag) when both name the same image.
-    pub fn absorb(&mut self, other: &ImageRef) {
-        if self.digest.is_none() {
-            self.digest.clone_from(&other.digest);
-        }
-        if self.tag.is_none() {
-            self.tag.clone_from(&other.tag);
         }
     }
 }
