@@ -25,19 +25,34 @@ use std::borrow::Cow;
 
 #[derive(Deserialize)]
 struct Record<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     time: Option<Cow<'a, str>>,
-    #[serde(rename = "resourceId", borrow)]
+    #[serde(
+        rename = "resourceId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     resource_id: Option<Cow<'a, str>>,
     #[serde(rename = "operationName", borrow)]
     operation: Option<OperationName<'a>>,
-    #[serde(rename = "resultType", borrow)]
+    #[serde(
+        rename = "resultType",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     result_type: Option<Cow<'a, str>>,
-    #[serde(rename = "correlationId", borrow)]
+    #[serde(
+        rename = "correlationId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     correlation_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     location: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     caller: Option<Cow<'a, str>>,
     #[serde(borrow)]
     identity: Option<Identity<'a>>,
@@ -80,11 +95,11 @@ struct Claims<'a> {
         borrow
     )]
     upn_uri: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     upn: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     appid: Option<Cow<'a, str>>,
 }
 
@@ -96,7 +111,12 @@ struct Authorization<'a> {
 
 #[derive(Deserialize)]
 struct Evidence<'a> {
-    #[serde(rename = "principalId", borrow)]
+    #[serde(
+        rename = "principalId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     principal_id: Option<Cow<'a, str>>,
 }
 
@@ -108,7 +128,7 @@ struct Properties<'a> {
 
 #[derive(Deserialize)]
 struct VmBody<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     location: Option<Cow<'a, str>>,
     #[serde(default)]
     tags: Pairs,
@@ -120,11 +140,11 @@ struct VmBody<'a> {
 
 #[derive(Deserialize)]
 struct Plan<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     publisher: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     product: Option<Cow<'a, str>>,
 }
 
@@ -134,7 +154,12 @@ struct VmProperties<'a> {
     storage: Option<StorageProfile<'a>>,
     #[serde(rename = "osProfile", borrow)]
     os: Option<OsProfile<'a>>,
-    #[serde(rename = "userData", borrow)]
+    #[serde(
+        rename = "userData",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     user_data: Option<Cow<'a, str>>,
 }
 
@@ -146,27 +171,47 @@ struct StorageProfile<'a> {
 
 #[derive(Deserialize)]
 struct ImageReference<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     publisher: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     offer: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     sku: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     version: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     id: Option<Cow<'a, str>>,
-    #[serde(rename = "sharedGalleryImageId", borrow)]
+    #[serde(
+        rename = "sharedGalleryImageId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     shared: Option<Cow<'a, str>>,
-    #[serde(rename = "communityGalleryImageId", borrow)]
+    #[serde(
+        rename = "communityGalleryImageId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     community: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct OsProfile<'a> {
-    #[serde(rename = "computerName", borrow)]
+    #[serde(
+        rename = "computerName",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     computer_name: Option<Cow<'a, str>>,
-    #[serde(rename = "customData", borrow)]
+    #[serde(
+        rename = "customData",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     custom_data: Option<Cow<'a, str>>,
 }
 

@@ -31,24 +31,64 @@ const REDACTED: &str = "<sensitiveDataRemoved>";
 
 #[derive(Deserialize)]
 struct Record<'a> {
-    #[serde(rename = "eventTime", borrow)]
+    #[serde(
+        rename = "eventTime",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     event_time: Option<Cow<'a, str>>,
     /// Logstash pipelines move `eventTime` here (the OTRF datasets have no `eventTime`).
-    #[serde(rename = "@timestamp", borrow)]
+    #[serde(
+        rename = "@timestamp",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     at_timestamp: Option<Cow<'a, str>>,
-    #[serde(rename = "eventSource", borrow)]
+    #[serde(
+        rename = "eventSource",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     event_source: Option<Cow<'a, str>>,
-    #[serde(rename = "eventName", borrow)]
+    #[serde(
+        rename = "eventName",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     event_name: Option<Cow<'a, str>>,
-    #[serde(rename = "eventID", borrow)]
+    #[serde(
+        rename = "eventID",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     event_id: Option<Cow<'a, str>>,
-    #[serde(rename = "awsRegion", borrow)]
+    #[serde(
+        rename = "awsRegion",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     region: Option<Cow<'a, str>>,
-    #[serde(rename = "recipientAccountId", borrow)]
+    #[serde(
+        rename = "recipientAccountId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     recipient_account: Option<Cow<'a, str>>,
     #[serde(rename = "userIdentity", borrow)]
     identity: Option<Identity<'a>>,
-    #[serde(rename = "errorCode", borrow)]
+    #[serde(
+        rename = "errorCode",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     error_code: Option<Cow<'a, str>>,
     #[serde(rename = "requestParameters", borrow)]
     request: Option<&'a RawValue>,
@@ -58,15 +98,35 @@ struct Record<'a> {
 
 #[derive(Deserialize)]
 struct Identity<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     arn: Option<Cow<'a, str>>,
-    #[serde(rename = "userName", borrow)]
+    #[serde(
+        rename = "userName",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     user_name: Option<Cow<'a, str>>,
-    #[serde(rename = "principalId", borrow)]
+    #[serde(
+        rename = "principalId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     principal_id: Option<Cow<'a, str>>,
-    #[serde(rename = "invokedBy", borrow)]
+    #[serde(
+        rename = "invokedBy",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     invoked_by: Option<Cow<'a, str>>,
-    #[serde(rename = "accountId", borrow)]
+    #[serde(
+        rename = "accountId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     account_id: Option<Cow<'a, str>>,
 }
 
@@ -82,7 +142,7 @@ struct Items<T> {
 struct Tag<'a> {
     #[serde(borrow)]
     key: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     value: Option<Cow<'a, str>>,
 }
 
@@ -92,7 +152,12 @@ struct RunRequest<'a> {
     instances: Option<Items<RunRequestItem<'a>>>,
     #[serde(rename = "userData", borrow)]
     user_data: Option<UserDataField<'a>>,
-    #[serde(rename = "subnetId", borrow)]
+    #[serde(
+        rename = "subnetId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     subnet: Option<Cow<'a, str>>,
     #[serde(rename = "tagSpecificationSet", borrow)]
     tag_specs: Option<Items<TagSpec<'a>>>,
@@ -102,13 +167,23 @@ struct RunRequest<'a> {
 
 #[derive(Deserialize)]
 struct RunRequestItem<'a> {
-    #[serde(rename = "imageId", borrow)]
+    #[serde(
+        rename = "imageId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     image_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct TagSpec<'a> {
-    #[serde(rename = "resourceType", borrow)]
+    #[serde(
+        rename = "resourceType",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     resource_type: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     tags: Vec<Tag<'a>>,
@@ -116,9 +191,19 @@ struct TagSpec<'a> {
 
 #[derive(Deserialize)]
 struct LaunchTemplate<'a> {
-    #[serde(rename = "launchTemplateId", borrow)]
+    #[serde(
+        rename = "launchTemplateId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     id: Option<Cow<'a, str>>,
-    #[serde(rename = "launchTemplateName", borrow)]
+    #[serde(
+        rename = "launchTemplateName",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     name: Option<Cow<'a, str>>,
 }
 
@@ -129,7 +214,7 @@ enum UserDataField<'a> {
     #[serde(borrow)]
     Str(Cow<'a, str>),
     Obj {
-        #[serde(borrow)]
+        #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
         value: Option<Cow<'a, str>>,
     },
 }
@@ -160,17 +245,47 @@ struct RunResponse<'a> {
 
 #[derive(Deserialize)]
 struct Instance<'a> {
-    #[serde(rename = "instanceId", borrow)]
+    #[serde(
+        rename = "instanceId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     instance_id: Option<Cow<'a, str>>,
-    #[serde(rename = "imageId", borrow)]
+    #[serde(
+        rename = "imageId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     image_id: Option<Cow<'a, str>>,
-    #[serde(rename = "privateIpAddress", borrow)]
+    #[serde(
+        rename = "privateIpAddress",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     private_ip: Option<Cow<'a, str>>,
-    #[serde(rename = "privateDnsName", borrow)]
+    #[serde(
+        rename = "privateDnsName",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     private_dns: Option<Cow<'a, str>>,
-    #[serde(rename = "subnetId", borrow)]
+    #[serde(
+        rename = "subnetId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     subnet: Option<Cow<'a, str>>,
-    #[serde(rename = "vpcId", borrow)]
+    #[serde(
+        rename = "vpcId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     vpc: Option<Cow<'a, str>>,
     #[serde(rename = "tagSet", borrow)]
     tags: Option<Items<Tag<'a>>>,
@@ -182,7 +297,12 @@ struct Instance<'a> {
 
 #[derive(Deserialize)]
 struct Nic<'a> {
-    #[serde(rename = "privateIpAddress", borrow)]
+    #[serde(
+        rename = "privateIpAddress",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     private_ip: Option<Cow<'a, str>>,
 }
 
@@ -225,18 +345,28 @@ struct InstancesCall<'a> {
 
 #[derive(Deserialize)]
 struct InstanceRef<'a> {
-    #[serde(rename = "instanceId", borrow)]
+    #[serde(
+        rename = "instanceId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     instance_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct ModifyInstanceAttribute<'a> {
-    #[serde(rename = "instanceId", borrow)]
+    #[serde(
+        rename = "instanceId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     instance_id: Option<Cow<'a, str>>,
     #[serde(rename = "userData", borrow)]
     user_data: Option<UserDataField<'a>>,
     /// The older form: `attribute: "userData"` with the content in `value`.
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     attribute: Option<Cow<'a, str>>,
     #[serde(borrow)]
     value: Option<UserDataField<'a>>,
@@ -244,11 +374,26 @@ struct ModifyInstanceAttribute<'a> {
 
 #[derive(Deserialize)]
 struct ImageRequest<'a> {
-    #[serde(rename = "instanceId", borrow)]
+    #[serde(
+        rename = "instanceId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     instance_id: Option<Cow<'a, str>>,
-    #[serde(rename = "sourceImageId", borrow)]
+    #[serde(
+        rename = "sourceImageId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     source_image: Option<Cow<'a, str>>,
-    #[serde(rename = "sourceRegion", borrow)]
+    #[serde(
+        rename = "sourceRegion",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     source_region: Option<Cow<'a, str>>,
     #[serde(rename = "diskContainerSet", borrow)]
     disks: Option<Items<DiskContainer<'a>>>,
@@ -256,7 +401,7 @@ struct ImageRequest<'a> {
 
 #[derive(Deserialize)]
 struct DiskContainer<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     url: Option<Cow<'a, str>>,
     #[serde(rename = "userBucket", borrow)]
     bucket: Option<UserBucket<'a>>,
@@ -264,25 +409,55 @@ struct DiskContainer<'a> {
 
 #[derive(Deserialize)]
 struct UserBucket<'a> {
-    #[serde(rename = "s3Bucket", borrow)]
+    #[serde(
+        rename = "s3Bucket",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     bucket: Option<Cow<'a, str>>,
-    #[serde(rename = "s3Key", borrow)]
+    #[serde(
+        rename = "s3Key",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     key: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct ImageResponse<'a> {
-    #[serde(rename = "imageId", borrow)]
+    #[serde(
+        rename = "imageId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     image_id: Option<Cow<'a, str>>,
-    #[serde(rename = "importTaskId", borrow)]
+    #[serde(
+        rename = "importTaskId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     import_task: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct ModifyImageAttribute<'a> {
-    #[serde(rename = "imageId", borrow)]
+    #[serde(
+        rename = "imageId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     image_id: Option<Cow<'a, str>>,
-    #[serde(rename = "attributeType", borrow)]
+    #[serde(
+        rename = "attributeType",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     attribute_type: Option<Cow<'a, str>>,
     #[serde(rename = "launchPermission", borrow)]
     launch_permission: Option<LaunchPermission<'a>>,
@@ -298,13 +473,28 @@ struct LaunchPermission<'a> {
 
 #[derive(Deserialize)]
 struct Grantee<'a> {
-    #[serde(rename = "userId", borrow)]
+    #[serde(
+        rename = "userId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     user_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     group: Option<Cow<'a, str>>,
-    #[serde(rename = "organizationArn", borrow)]
+    #[serde(
+        rename = "organizationArn",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     org: Option<Cow<'a, str>>,
-    #[serde(rename = "organizationalUnitArn", borrow)]
+    #[serde(
+        rename = "organizationalUnitArn",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     ou: Option<Cow<'a, str>>,
 }
 

@@ -51,13 +51,13 @@ impl State {
 /// omits zero values, so every field is optional.
 #[derive(Deserialize, Default)]
 struct Payload<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     image: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     container_id: Option<Cow<'a, str>>,
     pid: Option<LenientI64>,
     exit_status: Option<LenientI64>,
@@ -82,13 +82,33 @@ enum ExitedAt<'a> {
 /// The CRI labels pullwatch reads; others are ignored.
 #[derive(Deserialize, Default)]
 struct Labels<'a> {
-    #[serde(rename = "io.cri-containerd.kind", borrow)]
+    #[serde(
+        rename = "io.cri-containerd.kind",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     kind: Option<Cow<'a, str>>,
-    #[serde(rename = "io.kubernetes.pod.name", borrow)]
+    #[serde(
+        rename = "io.kubernetes.pod.name",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     pod: Option<Cow<'a, str>>,
-    #[serde(rename = "io.kubernetes.pod.namespace", borrow)]
+    #[serde(
+        rename = "io.kubernetes.pod.namespace",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     namespace: Option<Cow<'a, str>>,
-    #[serde(rename = "io.kubernetes.container.name", borrow)]
+    #[serde(
+        rename = "io.kubernetes.container.name",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     container: Option<Cow<'a, str>>,
 }
 

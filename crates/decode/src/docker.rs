@@ -15,17 +15,27 @@ use std::borrow::Cow;
 
 #[derive(Deserialize)]
 struct Wire<'a> {
-    #[serde(rename = "Type", borrow)]
+    #[serde(
+        rename = "Type",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     typ: Option<Cow<'a, str>>,
-    #[serde(rename = "Action", borrow)]
+    #[serde(
+        rename = "Action",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     action: Option<Cow<'a, str>>,
     #[serde(rename = "Actor")]
     actor: Option<Actor<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     status: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     from: Option<Cow<'a, str>>,
     time: Option<i64>,
     #[serde(rename = "timeNano")]
@@ -34,7 +44,12 @@ struct Wire<'a> {
 
 #[derive(Deserialize)]
 struct Actor<'a> {
-    #[serde(rename = "ID", borrow)]
+    #[serde(
+        rename = "ID",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     id: Option<Cow<'a, str>>,
     #[serde(rename = "Attributes")]
     attributes: Option<Attrs<'a>>,
@@ -43,15 +58,30 @@ struct Actor<'a> {
 /// The attributes pullwatch reads; labels of any other name are ignored.
 #[derive(Deserialize, Default)]
 struct Attrs<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     image: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
-    #[serde(rename = "io.kubernetes.pod.name", borrow)]
+    #[serde(
+        rename = "io.kubernetes.pod.name",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     pod: Option<Cow<'a, str>>,
-    #[serde(rename = "io.kubernetes.pod.namespace", borrow)]
+    #[serde(
+        rename = "io.kubernetes.pod.namespace",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     namespace: Option<Cow<'a, str>>,
-    #[serde(rename = "io.kubernetes.container.name", borrow)]
+    #[serde(
+        rename = "io.kubernetes.container.name",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     k8s_container: Option<Cow<'a, str>>,
 }
 

@@ -18,11 +18,11 @@ use std::net::IpAddr;
 
 #[derive(Deserialize)]
 struct Wire<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     rule: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     time: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     hostname: Option<Cow<'a, str>>,
     #[serde(borrow)]
     output_fields: Option<Fields<'a>>,

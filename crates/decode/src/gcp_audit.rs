@@ -23,9 +23,14 @@ use std::net::IpAddr;
 
 #[derive(Deserialize)]
 struct Entry<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(rename = "logName", borrow)]
+    #[serde(
+        rename = "logName",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     log_name: Option<Cow<'a, str>>,
     #[serde(rename = "protoPayload", borrow)]
     payload: Option<Payload<'a>>,
@@ -37,11 +42,26 @@ struct Entry<'a> {
 
 #[derive(Deserialize)]
 struct Payload<'a> {
-    #[serde(rename = "serviceName", borrow)]
+    #[serde(
+        rename = "serviceName",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     service: Option<Cow<'a, str>>,
-    #[serde(rename = "methodName", borrow)]
+    #[serde(
+        rename = "methodName",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     method: Option<Cow<'a, str>>,
-    #[serde(rename = "resourceName", borrow)]
+    #[serde(
+        rename = "resourceName",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     resource_name: Option<Cow<'a, str>>,
     #[serde(rename = "authenticationInfo", borrow)]
     auth: Option<Auth<'a>>,
@@ -54,7 +74,12 @@ struct Payload<'a> {
 
 #[derive(Deserialize)]
 struct Auth<'a> {
-    #[serde(rename = "principalEmail", borrow)]
+    #[serde(
+        rename = "principalEmail",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     principal: Option<Cow<'a, str>>,
 }
 
@@ -71,29 +96,34 @@ struct Resource<'a> {
 
 #[derive(Deserialize)]
 struct ResourceLabels<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     instance_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     project_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     zone: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct Operation<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct InsertRequest<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     hostname: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     disks: Vec<Disk<'a>>,
-    #[serde(rename = "sourceMachineImage", borrow)]
+    #[serde(
+        rename = "sourceMachineImage",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     source_machine_image: Option<Cow<'a, str>>,
     #[serde(borrow)]
     metadata: Option<Metadata<'a>>,
@@ -112,7 +142,12 @@ struct Disk<'a> {
 
 #[derive(Deserialize)]
 struct InitParams<'a> {
-    #[serde(rename = "sourceImage", borrow)]
+    #[serde(
+        rename = "sourceImage",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     source_image: Option<Cow<'a, str>>,
 }
 
@@ -126,17 +161,22 @@ struct Metadata<'a> {
 struct MetadataItem<'a> {
     #[serde(borrow)]
     key: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     value: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct Nic<'a> {
-    #[serde(rename = "networkIP", borrow)]
+    #[serde(
+        rename = "networkIP",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     ip: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     network: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     subnetwork: Option<Cow<'a, str>>,
 }
 
@@ -152,27 +192,47 @@ struct SetMetadataRequest<'a> {
 
 #[derive(Deserialize)]
 struct ImageInsertRequest<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
     #[serde(rename = "rawDisk", borrow)]
     raw_disk: Option<RawDisk<'a>>,
-    #[serde(rename = "sourceImage", borrow)]
+    #[serde(
+        rename = "sourceImage",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     source_image: Option<Cow<'a, str>>,
-    #[serde(rename = "sourceDisk", borrow)]
+    #[serde(
+        rename = "sourceDisk",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     source_disk: Option<Cow<'a, str>>,
-    #[serde(rename = "sourceSnapshot", borrow)]
+    #[serde(
+        rename = "sourceSnapshot",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     source_snapshot: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct RawDisk<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     source: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct OperationResponse<'a> {
-    #[serde(rename = "targetId", borrow)]
+    #[serde(
+        rename = "targetId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     target_id: Option<Cow<'a, str>>,
 }
 

@@ -31,17 +31,27 @@ use std::net::IpAddr;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Wire<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     api_version: Option<Cow<'a, str>>,
-    #[serde(rename = "auditID", borrow)]
+    #[serde(
+        rename = "auditID",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     audit_id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     stage: Option<Cow<'a, str>>,
-    #[serde(rename = "requestURI", borrow)]
+    #[serde(
+        rename = "requestURI",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     request_uri: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     verb: Option<Cow<'a, str>>,
     #[serde(borrow)]
     user: Option<User<'a>>,
@@ -52,12 +62,12 @@ struct Wire<'a> {
     request_object: Option<&'a RawValue>,
     #[serde(borrow)]
     response_object: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     stage_timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     request_received_timestamp: Option<Cow<'a, str>>,
     /// v1beta1 only.
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     timestamp: Option<Cow<'a, str>>,
     /// The AKS wrapper; absent on a bare audit event.
     #[serde(borrow)]
@@ -66,28 +76,28 @@ struct Wire<'a> {
 
 #[derive(Deserialize)]
 struct AksProperties<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     log: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct User<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     username: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ObjectRef<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     resource: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     namespace: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     api_group: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     subresource: Option<Cow<'a, str>>,
 }
 
@@ -111,18 +121,18 @@ struct Pod<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ObjectMeta<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     generate_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     namespace: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PodSpec<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     node_name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     containers: Option<Vec<Container<'a>>>,
@@ -135,18 +145,23 @@ struct PodSpec<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Container<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     image: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     image_pull_policy: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PodStatus<'a> {
-    #[serde(rename = "podIP", borrow)]
+    #[serde(
+        rename = "podIP",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     pod_ip: Option<Cow<'a, str>>,
     #[serde(rename = "podIPs", borrow)]
     pod_ips: Option<Vec<PodIp<'a>>>,
@@ -154,7 +169,7 @@ struct PodStatus<'a> {
 
 #[derive(Deserialize)]
 struct PodIp<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     ip: Option<Cow<'a, str>>,
 }
 
@@ -169,16 +184,16 @@ struct Binding<'a> {
 
 #[derive(Deserialize)]
 struct BindingTarget<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
 }
 
 /// One operation of an RFC 6902 JSON patch, the other way to add ephemeral containers.
 #[derive(Deserialize)]
 struct JsonPatchOp<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     op: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     path: Option<Cow<'a, str>>,
     #[serde(borrow)]
     value: Option<&'a RawValue>,

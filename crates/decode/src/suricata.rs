@@ -17,13 +17,13 @@ use std::borrow::Cow;
 /// `flow_id` is deliberately not read: it exceeds 2^53 and pullwatch has no use for it.
 #[derive(Deserialize)]
 struct Wire<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     event_type: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     src_ip: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     dest_ip: Option<Cow<'a, str>>,
     src_port: Option<u16>,
     dest_port: Option<u16>,
@@ -46,7 +46,7 @@ enum Proto<'a> {
 
 #[derive(Deserialize)]
 struct Flow<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     start: Option<Cow<'a, str>>,
 }
 

@@ -29,7 +29,12 @@ struct Wire<'a> {
     /// Winlogbeat.
     #[serde(borrow)]
     winlog: Option<Winlog<'a>>,
-    #[serde(rename = "@timestamp", borrow)]
+    #[serde(
+        rename = "@timestamp",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     timestamp: Option<Cow<'a, str>>,
     #[serde(rename = "event", borrow)]
     ecs_event: Option<EcsEvent<'a>>,
@@ -55,11 +60,21 @@ struct System<'a> {
     provider: Option<Provider<'a>>,
     #[serde(rename = "EventID")]
     event_id: Option<EventId>,
-    #[serde(rename = "Computer", borrow)]
+    #[serde(
+        rename = "Computer",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     computer: Option<Cow<'a, str>>,
     #[serde(rename = "TimeCreated", borrow)]
     time_created: Option<TimeCreated<'a>>,
-    #[serde(rename = "Channel", borrow)]
+    #[serde(
+        rename = "Channel",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     channel: Option<Cow<'a, str>>,
     #[serde(rename = "EventRecordID")]
     record_id: Option<LenientI64>,
@@ -73,7 +88,12 @@ struct Provider<'a> {
 
 #[derive(Deserialize)]
 struct ProviderAttrs<'a> {
-    #[serde(rename = "Name", borrow)]
+    #[serde(
+        rename = "Name",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     name: Option<Cow<'a, str>>,
 }
 
@@ -85,7 +105,12 @@ struct TimeCreated<'a> {
 
 #[derive(Deserialize)]
 struct TimeAttrs<'a> {
-    #[serde(rename = "SystemTime", borrow)]
+    #[serde(
+        rename = "SystemTime",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     system_time: Option<Cow<'a, str>>,
 }
 
@@ -164,9 +189,9 @@ fn text<'s>(l: &'s Option<Lenient>) -> Option<&'s str> {
 #[derive(Deserialize)]
 struct Winlog<'a> {
     event_id: Option<LenientI64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     provider_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     computer_name: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     event_data: Option<EventData<'a>>,
@@ -175,24 +200,24 @@ struct Winlog<'a> {
 #[derive(Deserialize)]
 struct EcsEvent<'a> {
     code: Option<LenientI64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     provider: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct EcsHost<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct EcsProcess<'a> {
     pid: Option<LenientI64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     executable: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     command_line: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     entity_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     parent: Option<EcsParent<'a>>,
@@ -201,15 +226,15 @@ struct EcsProcess<'a> {
 #[derive(Deserialize)]
 struct EcsParent<'a> {
     pid: Option<LenientI64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     executable: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct EcsUser<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     domain: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
 }
 

@@ -34,9 +34,9 @@ struct Wire<'a> {
     process_lsm: Option<IgnoredAny>,
     process_listen: Option<IgnoredAny>,
     process_close: Option<IgnoredAny>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     node_name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     time: Option<Cow<'a, str>>,
 }
 
@@ -53,7 +53,7 @@ struct WithParent<'a> {
 #[derive(Deserialize)]
 struct Parent<'a> {
     pid: Option<LenientI64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     binary: Option<Cow<'a, str>>,
 }
 
@@ -61,7 +61,7 @@ struct Parent<'a> {
 struct Kprobe<'a> {
     #[serde(borrow)]
     process: Option<Process<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     function_name: Option<Cow<'a, str>>,
     /// Read only for connect probes: other probes' arguments (file contents, buffers)
     /// are of no interest and are never parsed.
@@ -73,26 +73,26 @@ struct Kprobe<'a> {
 struct LegacyConnect<'a> {
     #[serde(borrow)]
     process: Option<Process<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     source_ip: Option<Cow<'a, str>>,
     source_port: Option<LenientI64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     destination_ip: Option<Cow<'a, str>>,
     destination_port: Option<LenientI64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     protocol: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct Process<'a> {
     pid: Option<LenientI64>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     binary: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     arguments: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     start_time: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     docker: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pod: Option<Pod<'a>>,
@@ -101,9 +101,9 @@ struct Process<'a> {
 
 #[derive(Deserialize)]
 struct Pod<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     namespace: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     container: Option<PodContainer<'a>>,
@@ -111,21 +111,21 @@ struct Pod<'a> {
 
 #[derive(Deserialize)]
 struct PodContainer<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
     #[serde(borrow)]
     image: Option<PodImage<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     start_time: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct PodImage<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     name: Option<Cow<'a, str>>,
 }
 
@@ -149,13 +149,13 @@ struct KprobeArg<'a> {
 
 #[derive(Deserialize)]
 struct SockArg<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     family: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     protocol: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     saddr: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     daddr: Option<Cow<'a, str>>,
     sport: Option<LenientI64>,
     dport: Option<LenientI64>,
@@ -163,9 +163,9 @@ struct SockArg<'a> {
 
 #[derive(Deserialize)]
 struct SockaddrArg<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     family: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     addr: Option<Cow<'a, str>>,
     port: Option<LenientI64>,
 }
@@ -196,7 +196,7 @@ pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
     }
     #[derive(Deserialize)]
     struct SlimProcess<'a> {
-        #[serde(borrow)]
+        #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
         binary: Option<Cow<'a, str>>,
         #[serde(borrow)]
         pod: Option<SlimPod<'a>>,
@@ -213,7 +213,7 @@ pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
     }
     #[derive(Deserialize)]
     struct SlimImage<'a> {
-        #[serde(borrow)]
+        #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
         name: Option<Cow<'a, str>>,
     }
     let w: Slim = serde_json::from_str(text).ok()?;

@@ -1930,7 +1930,12 @@ fn parse_yaml(text: &str) -> Result<Yaml, String> {
 
 #[derive(Deserialize)]
 struct DescribeAttr<'a> {
-    #[serde(rename = "InstanceId", borrow)]
+    #[serde(
+        rename = "InstanceId",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     instance_id: Option<Cow<'a, str>>,
     #[serde(rename = "UserData", borrow)]
     user_data: Option<UserDataValue<'a>>,
@@ -1938,7 +1943,12 @@ struct DescribeAttr<'a> {
 
 #[derive(Deserialize)]
 struct UserDataValue<'a> {
-    #[serde(rename = "Value", borrow)]
+    #[serde(
+        rename = "Value",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     value: Option<Cow<'a, str>>,
 }
 

@@ -30,27 +30,54 @@ pub struct LenientI64(pub i64);
 
 impl<'de> Deserialize<'de> for LenientI64 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw<'a> {
-            I(i64),
-            U(u64),
-            F(f64),
-            #[serde(borrow)]
-            S(Cow<'a, str>),
+        // A visitor rather than an untagged enum: untagged enums buffer every value
+        // before trying their variants, and pids and ports are on most records.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = LenientI64;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer, as a number or a decimal string")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<LenientI64, E> {
+                Ok(LenientI64(i))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<LenientI64, E> {
+                i64::try_from(u)
+                    .map(LenientI64)
+                    .map_err(|_| E::custom("integer out of range"))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<LenientI64, E> {
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    Ok(LenientI64(f as i64))
+                } else {
+                    Err(E::custom("expected an integer"))
+                }
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<LenientI64, E> {
+                s.trim().parse().map(LenientI64).map_err(|_| {
+                    E::custom(format!("expected an integer, got {:?}", truncate(s, 32)))
+                })
+            }
         }
-        match Raw::deserialize(d)? {
-            Raw::I(i) => Ok(LenientI64(i)),
-            Raw::U(u) => i64::try_from(u)
-                .map(LenientI64)
-                .map_err(|_| serde::de::Error::custom("integer out of range")),
-            Raw::F(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(LenientI64(f as i64)),
-            Raw::F(_) => Err(serde::de::Error::custom("expected an integer")),
-            Raw::S(s) => s.trim().parse().map(LenientI64).map_err(|_| {
-                serde::de::Error::custom(format!("expected an integer, got {:?}", truncate(&s, 32)))
-            }),
-        }
+        d.deserialize_any(V)
     }
+}
+
+/// For `Option<Cow<str>>` fields: serde's `borrow` attribute borrows a bare `Cow<str>`
+/// but not one inside an `Option`, which it copies into a new `String` every time.
+/// Through this function the string is borrowed from the record unless it holds
+/// escapes. Use with `default` so that a missing field is `None`.
+pub fn borrow_opt<'de: 'a, 'a, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'a>>::deserialize(d)?.map(|b| b.0))
 }
 
 /// Strings that may be absent, `null`, or (in Falco) some other scalar.

@@ -286,17 +286,32 @@ struct Wire<'a> {
     #[serde(borrow)]
     ts: Option<&'a RawValue>,
     /// Written by some log shippers that merge every Zeek log into one stream.
-    #[serde(rename = "_path", borrow)]
+    #[serde(
+        rename = "_path",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     path: Option<Cow<'a, str>>,
-    #[serde(rename = "id.orig_h", borrow)]
+    #[serde(
+        rename = "id.orig_h",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     orig_h: Option<Cow<'a, str>>,
     #[serde(rename = "id.orig_p")]
     orig_p: Option<u16>,
-    #[serde(rename = "id.resp_h", borrow)]
+    #[serde(
+        rename = "id.resp_h",
+        borrow,
+        default,
+        deserialize_with = "crate::util::borrow_opt"
+    )]
     resp_h: Option<Cow<'a, str>>,
     #[serde(rename = "id.resp_p")]
     resp_p: Option<u16>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
     proto: Option<Cow<'a, str>>,
     ip_proto: Option<u8>,
 }
