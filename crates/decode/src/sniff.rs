@@ -198,6 +198,21 @@ const LEADING: &[(&str, Format)] = &[
         "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/",
         Format::K8sAudit,
     ),
+    // Core and events.k8s.io Events, as `kubectl get events -o json` and event
+    // exporters write them one per line.
+    ("{\"kind\":\"Event\",\"apiVersion\":\"v1\",", Format::K8sEvents),
+    (
+        "{\"kind\":\"Event\",\"apiVersion\":\"events.k8s.io/",
+        Format::K8sEvents,
+    ),
+    // `docker events --format '{{json .}}'`: older engines lead with the deprecated
+    // `status`, newer ones with `Type`.
+    ("{\"status\":", Format::DockerEvents),
+    ("{\"Type\":\"container\",", Format::DockerEvents),
+    ("{\"Type\":\"image\",", Format::DockerEvents),
+    // Falco's JSON output, with and without `json_include_output_property`'s hostname.
+    ("{\"hostname\":", Format::Falco),
+    ("{\"output\":", Format::Falco),
 ];
 
 /// The format a record's opening names, if it is one of [`LEADING`].
@@ -450,20 +465,33 @@ mod tests {
         // Core Events share the kind but not the API group.
         assert_eq!(
             leading_format(r#"{"kind":"Event","apiVersion":"v1","involvedObject":{}}"#),
-            None
+            Some(Format::K8sEvents)
         );
         // Nested, the same key says nothing.
         assert_eq!(leading_format(r#"{"x":{"process_exec":{}}}"#), None);
-        // Every leading guess is also a candidate of the full sniff.
+        // Every leading guess is also a candidate of the full sniff, on a record as
+        // its source writes it (the opening alone lacks the other markers).
+        let records = [
+            r#"{"process_exec":{"process":{}}}"#,
+            r#"{"process_kprobe":{"process":{}}}"#,
+            r#"{"process_exit":{"process":{}}}"#,
+            r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a"}"#,
+            r#"{"kind":"Event","apiVersion":"v1","involvedObject":{},"reason":"Pulled"}"#,
+            r#"{"kind":"Event","apiVersion":"events.k8s.io/v1","regarding":{},"reason":"Pulled"}"#,
+            r#"{"status":"start","id":"a","from":"nginx","Type":"container","Action":"start","Actor":{}}"#,
+            r#"{"Type":"container","Action":"start","Actor":{"ID":"a"}}"#,
+            r#"{"Type":"image","Action":"pull","Actor":{"ID":"nginx"}}"#,
+            r#"{"hostname":"n","output":"o","rule":"r","output_fields":{}}"#,
+            r#"{"output":"o","rule":"r","output_fields":{}}"#,
+        ];
         for (p, f) in LEADING {
+            let rec = records
+                .iter()
+                .find(|r| r.starts_with(p))
+                .unwrap_or_else(|| panic!("no sample record for {p}"));
+            assert_eq!(leading_format(rec), Some(*f), "{rec}");
             let mut c = Vec::new();
-            let rec = format!("{p}{{}}}}");
-            json_candidates(&rec, None, &mut c);
-            if *f == Format::K8sAudit {
-                // The audit opening alone lacks `auditID`; a real record has it.
-                let rec = format!(r#"{p}v1","auditID":"a"}}"#);
-                json_candidates(&rec, None, &mut c);
-            }
+            json_candidates(rec, None, &mut c);
             assert!(c.contains(f), "{p}");
         }
     }
