@@ -200,7 +200,10 @@ const LEADING: &[(&str, Format)] = &[
     ),
     // Core and events.k8s.io Events, as `kubectl get events -o json` and event
     // exporters write them one per line.
-    ("{\"kind\":\"Event\",\"apiVersion\":\"v1\",", Format::K8sEvents),
+    (
+        "{\"kind\":\"Event\",\"apiVersion\":\"v1\",",
+        Format::K8sEvents,
+    ),
     (
         "{\"kind\":\"Event\",\"apiVersion\":\"events.k8s.io/",
         Format::K8sEvents,

@@ -15,6 +15,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// The event bodies are boxed: unboxed, the record type is a few kilobytes that the
@@ -250,7 +251,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
         let exe = nonempty(&p.binary).ok_or(DecodeError::Missing("process_exec.process.binary"))?;
         // `arguments` is one string, joined and quoted by Tetragon; kept as given.
         let cmdline = match nonempty(&p.arguments) {
-            Some(args) => format!("{exe} {args}"),
+            Some(args) => [exe, args].join(" "),
             None => exe.to_string(),
         };
         let parent = ev.parent.as_ref();
@@ -468,9 +469,25 @@ fn emit_connection(
     if let (Placement::Container(c), Some(src)) = (&placement, sock.src) {
         // A host-network pod's source is the node's address, not the container's own.
         if !src.is_loopback() && !host_netns {
-            let who = c.id.clone().unwrap_or_else(|| {
-                format!("{}/{}/{}", opt(&c.namespace), opt(&c.pod), opt(&c.name))
-            });
+            // Built by hand: `format!` costs more than the rest of the event here, and
+            // this runs for nearly every connection.
+            let mut key = String::with_capacity(96);
+            key.push_str("tetragon:addr:");
+            key.push_str(node.unwrap_or(""));
+            key.push(':');
+            match &c.id {
+                Some(id) => key.push_str(id),
+                None => {
+                    for (i, part) in [&c.namespace, &c.pod, &c.name].into_iter().enumerate() {
+                        if i > 0 {
+                            key.push('/');
+                        }
+                        key.push_str(opt(part));
+                    }
+                }
+            }
+            key.push(':');
+            let _ = write!(key, "{src}");
             let mut e = Event::new(
                 time,
                 ctx.source(Format::Tetragon),
@@ -479,7 +496,7 @@ fn emit_connection(
                     ips: vec![src],
                 }),
             );
-            e.dedupe = Some(format!("tetragon:addr:{}:{who}:{src}", node.unwrap_or("")).into());
+            e.dedupe = Some(key.into());
             out.push(e);
         }
     }
