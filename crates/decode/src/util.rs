@@ -144,3 +144,48 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Rec<'a> {
+        #[serde(borrow, default, deserialize_with = "borrow_opt")]
+        s: Option<Cow<'a, str>>,
+        n: Option<LenientI64>,
+    }
+
+    #[test]
+    fn optional_strings_are_borrowed_unless_escaped() {
+        let r: Rec = serde_json::from_str(r#"{"s":"node-7"}"#).unwrap();
+        assert!(matches!(r.s, Some(Cow::Borrowed("node-7"))));
+        let r: Rec = serde_json::from_str(r#"{"s":"a\"b"}"#).unwrap();
+        assert!(matches!(r.s, Some(Cow::Owned(ref o)) if o == "a\"b"));
+        let r: Rec = serde_json::from_str(r#"{"s":null}"#).unwrap();
+        assert!(r.s.is_none());
+        let r: Rec = serde_json::from_str(r#"{}"#).unwrap();
+        assert!(r.s.is_none());
+        assert!(serde_json::from_str::<Rec>(r#"{"s":5}"#).is_err());
+        // From a reader nothing can be borrowed: the string is copied, not refused.
+        let mut de = serde_json::Deserializer::from_reader(&br#"{"s":"x"}"#[..]);
+        let r = Rec::deserialize(&mut de).unwrap();
+        assert!(matches!(r.s, Some(Cow::Owned(ref o)) if o == "x"));
+    }
+
+    #[test]
+    fn lenient_integers() {
+        let n = |s: &str| serde_json::from_str::<Rec>(s).map(|r| r.n.map(|n| n.0));
+        assert_eq!(n(r#"{"n":42}"#).unwrap(), Some(42));
+        assert_eq!(n(r#"{"n":-7}"#).unwrap(), Some(-7));
+        assert_eq!(n(r#"{"n":" 42 "}"#).unwrap(), Some(42));
+        assert_eq!(n(r#"{"n":"4\u0032"}"#).unwrap(), Some(42));
+        assert_eq!(n(r#"{"n":1e3}"#).unwrap(), Some(1000));
+        assert_eq!(n(r#"{"n":null}"#).unwrap(), None);
+        assert!(n(r#"{"n":1.5}"#).is_err());
+        assert!(n(r#"{"n":18446744073709551615}"#).is_err());
+        assert!(n(r#"{"n":"x"}"#).is_err());
+        assert!(n(r#"{"n":true}"#).is_err());
+        assert!(n(r#"{"n":[1]}"#).is_err());
+    }
+}

@@ -451,6 +451,43 @@ mod tests {
     }
 
     #[test]
+    fn remembered_parses_equal_fresh_ones() {
+        let raw = "Registry.Example:5000/team/app:1.2@SHA256:ABCDEF";
+        let first = ImageRef::parse(raw);
+        let again = ImageRef::parse(raw);
+        assert_eq!(first, again);
+        assert_eq!(*first, ImageParts::parse(raw));
+        assert!(
+            Arc::ptr_eq(&first.0, &again.0),
+            "the second parse is the remembered one"
+        );
+        // Too long to remember: parsed each time, to the same result.
+        let long = format!("ghcr.io/{}/x:1", "a".repeat(CACHED_LEN_MAX));
+        let (a, b) = (ImageRef::parse(&long), ImageRef::parse(&long));
+        assert_eq!(a, b);
+        assert!(!Arc::ptr_eq(&a.0, &b.0));
+        // More distinct names than the cache keeps: it starts over, answers stay right.
+        for i in 0..CACHED_MAX + 10 {
+            let r = format!("docker.io/u/img{i}:v{i}");
+            assert_eq!(
+                ImageRef::parse(&r).tag.as_deref(),
+                Some(format!("v{i}").as_str())
+            );
+        }
+        PARSED.with(|c| assert!(c.borrow().len() <= CACHED_MAX));
+    }
+
+    #[test]
+    fn absorbing_does_not_change_other_holders() {
+        let mut tagged = ImageRef::parse("ghcr.io/a/b:1");
+        let shared = ImageRef::parse("ghcr.io/a/b:1");
+        tagged.absorb(&ImageRef::parse("ghcr.io/a/b@sha256:00"));
+        assert_eq!(tagged.digest.as_deref(), Some("sha256:00"));
+        assert_eq!(shared.digest, None);
+        assert_eq!(ImageRef::parse("ghcr.io/a/b:1").digest, None);
+    }
+
+    #[test]
     fn normalizes_like_docker() {
         assert_eq!(norm("nginx"), "docker.io/library/nginx:latest");
         assert_eq!(norm("nginx:1.25"), "docker.io/library/nginx:1.25");
