@@ -72,8 +72,11 @@ impl Source {
                 }
             }
             if self.queue.is_empty() {
-                // Takes the batch's storage as it is rather than moving every event.
-                self.queue = VecDeque::from(std::mem::take(&mut buf));
+                // Takes the batch's storage as it is rather than moving every event,
+                // and gives the emptied queue's storage back for a later chunk.
+                let used =
+                    std::mem::replace(&mut self.queue, VecDeque::from(std::mem::take(&mut buf)));
+                self.stream.recycle_events(Vec::from(used));
             } else {
                 self.queue.extend(buf.drain(..));
             }

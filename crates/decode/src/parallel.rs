@@ -138,6 +138,12 @@ struct Chunked {
     carry: Vec<u8>,
     /// Emptied chunk buffers handed back by the decoders.
     spare: Vec<Vec<u8>>,
+    /// Emptied event vectors handed back by the reader of the events (see
+    /// [`ParallelStream::recycle_events`]), for the next chunk's decoder to fill. A
+    /// chunk's events take most of a megabyte; allocating that afresh on a decoding
+    /// thread and freeing it on the engine's, chunk after chunk, had the kernel zero
+    /// new pages for every chunk.
+    spare_events: Vec<Vec<Event>>,
     eof: bool,
     finished: bool,
     /// The decompression cap was reached: its limit and the line it cut.
@@ -216,6 +222,7 @@ impl ParallelStream {
                 next_line: 1,
                 carry: Vec::new(),
                 spare: Vec::new(),
+                spare_events: Vec::new(),
                 eof: false,
                 finished: false,
                 limit_hit: None,
@@ -234,6 +241,14 @@ impl ParallelStream {
         match &mut self.inner {
             Inner::Whole(s) => s.fill(out, stats, max_lines),
             Inner::Chunked(c) => c.fill(out, stats),
+        }
+    }
+
+    /// Hands back a vector `fill` delivered, once its events are taken, so that its
+    /// storage is filled again rather than freed and allocated anew.
+    pub fn recycle_events(&mut self, events: Vec<Event>) {
+        if let Inner::Chunked(c) = &mut self.inner {
+            c.recycle_events(events);
         }
     }
 }
@@ -286,12 +301,14 @@ impl Chunked {
                 .map_err(|_| io_err(io::Error::other("a decoding thread stopped unexpectedly")))?,
         };
         stats.merge(&r.stats);
+        let mut events = r.events;
         if out.is_empty() {
             // Hands the chunk's events over without moving each one.
-            *out = r.events;
+            std::mem::swap(out, &mut events);
         } else {
-            out.extend(r.events);
+            out.append(&mut events);
         }
+        self.recycle_events(events);
         if let Some(b) = r.spare {
             self.recycle(b);
         }
@@ -310,7 +327,15 @@ impl Chunked {
         }
     }
 
+    fn recycle_events(&mut self, mut events: Vec<Event>) {
+        if events.capacity() > 0 && self.spare_events.len() < self.chunk.inflight {
+            events.clear();
+            self.spare_events.push(events);
+        }
+    }
+
     fn dispatch(&mut self, bytes: Vec<u8>, first_line: u64) {
+        let events = self.spare_events.pop().unwrap_or_default();
         let path = self.path.clone();
         let opts = self.opts.clone();
         let filter = self.filter.clone();
@@ -322,6 +347,7 @@ impl Chunked {
                         path,
                         opts,
                         bytes,
+                        events,
                         first_line,
                         filter.as_deref(),
                     ));
@@ -340,7 +366,7 @@ impl Chunked {
                 }
             }
             None => {
-                let r = decode_chunk(path, opts, bytes, first_line, filter.as_deref());
+                let r = decode_chunk(path, opts, bytes, events, first_line, filter.as_deref());
                 self.pending.push_back(Slot::Ready(r));
             }
         }
@@ -480,19 +506,20 @@ fn decode_chunk(
     path: Arc<str>,
     opts: DecodeOptions,
     bytes: Vec<u8>,
+    events: Vec<Event>,
     first_line: u64,
     filter: Option<&dyn RecordFilter>,
 ) -> ChunkOut {
     if !pure_json_lines(&bytes) {
         return ChunkOut {
-            events: Vec::new(),
+            events,
             stats: DecodeStats::default(),
             impure: Some(bytes),
             first_line,
             spare: None,
         };
     }
-    let mut out = decode_json_lines(path, opts, &bytes, first_line, filter);
+    let mut out = decode_json_lines(path, opts, &bytes, events, first_line, filter);
     out.spare = Some(bytes);
     out
 }
@@ -505,11 +532,13 @@ fn decode_json_lines(
     path: Arc<str>,
     opts: DecodeOptions,
     bytes: &[u8],
+    mut events: Vec<Event>,
     first_line: u64,
     filter: Option<&dyn RecordFilter>,
 ) -> ChunkOut {
+    events.reserve(bytes.len() / BYTES_PER_EVENT_GUESS);
     let mut out = ChunkOut {
-        events: Vec::with_capacity(bytes.len() / BYTES_PER_EVENT_GUESS),
+        events,
         stats: DecodeStats::default(),
         impure: None,
         first_line,

@@ -15,6 +15,8 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -558,7 +560,48 @@ fn placement(p: &Process, node: Option<&str>) -> Result<Placement, DecodeError> 
 
 /// `image.name` is the reference the pod asked for; `image.id` is `repo@digest` (with a
 /// `docker-pullable://` scheme under dockershim), the digest that actually ran.
+///
+/// Every record of a container repeats the same pair, and combining them copies the
+/// shared parsed reference, so the result is remembered per thread by the pair's text
+/// (bounded like the reference cache it sits on, and seeded the same way).
 fn image(i: &PodImage) -> Option<ImageRef> {
+    let (Some(name), Some(id)) = (nonempty(&i.name), nonempty(&i.id)) else {
+        return combine_image(i);
+    };
+    if name.len() + id.len() > PINNED_KEY_MAX {
+        return combine_image(i);
+    }
+    PINNED.with(|cell| {
+        let (key, map) = &mut *cell.borrow_mut();
+        key.clear();
+        key.push_str(name);
+        key.push('\n');
+        key.push_str(id);
+        if let Some(known) = map.get(key.as_str()) {
+            return known.clone();
+        }
+        let combined = combine_image(i);
+        if map.len() >= PINNED_KEPT {
+            map.clear();
+        }
+        map.insert(key.as_str().into(), combined.clone());
+        combined
+    })
+}
+
+/// Name and id pairs longer than this are combined every time, not remembered.
+const PINNED_KEY_MAX: usize = 512;
+/// Pairs remembered per thread; past this many the memory starts over.
+const PINNED_KEPT: usize = 4096;
+
+type PinnedMap = HashMap<Box<str>, Option<ImageRef>, foldhash::fast::RandomState>;
+
+thread_local! {
+    /// The lookup key's buffer (reused, so a hit allocates nothing) and the pairs seen.
+    static PINNED: RefCell<(String, PinnedMap)> = RefCell::new((String::new(), PinnedMap::default()));
+}
+
+fn combine_image(i: &PodImage) -> Option<ImageRef> {
     // A bare image id (`sha256:…`) names no repository and says nothing here.
     let pinned = nonempty(&i.id)
         .filter(|id| id.contains('@'))
