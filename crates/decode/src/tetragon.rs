@@ -573,9 +573,10 @@ fn image(i: &PodImage) -> Option<ImageRef> {
     }
     PINNED.with(|cell| {
         let (key, map) = &mut *cell.borrow_mut();
+        // Length-prefixed, so that no name and id pair spells another's key.
         key.clear();
+        let _ = write!(key, "{}:", name.len());
         key.push_str(name);
-        key.push('\n');
         key.push_str(id);
         if let Some(known) = map.get(key.as_str()) {
             return known.clone();
@@ -837,6 +838,32 @@ mod tests {
             image(&i).unwrap().to_string(),
             format!("docker.io/library/nginx@{D1}")
         );
+    }
+
+    #[test]
+    fn remembered_images_answer_as_combined_ones() {
+        const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        let pair = |name: &str, id: &str| PodImage {
+            id: Some(id.to_string().into()),
+            name: Some(name.to_string().into()),
+        };
+        for _ in 0..2 {
+            for (name, id) in [
+                ("nginx:1.25", format!("docker.io/library/nginx@{D1}")),
+                ("nginx:1.25", format!("docker.io/library/nginx@{D2}")),
+                ("nginx:1.25", format!("evil.example/nginx@{D1}")),
+            ] {
+                let i = pair(name, &id);
+                assert_eq!(image(&i), combine_image(&i), "{name} {id}");
+            }
+        }
+        // No pair's key is another's: text moved between name and id is a new pair.
+        let a = pair("ghcr.io/a/b:1", &format!("x@ghcr.io/a/b@{D1}"));
+        let b = pair("ghcr.io/a/b:1x@", &format!("ghcr.io/a/b@{D1}"));
+        for i in [&a, &b, &a, &b] {
+            assert_eq!(image(i), combine_image(i));
+        }
+        assert_ne!(image(&a), image(&b));
     }
 
     #[test]
