@@ -43,8 +43,13 @@ pub struct Engine {
     identity: NodeIdentity,
     instances: InstanceChains,
     inspector: Box<dyn ContentInspector>,
-    /// Dedupe keys seen, with the event time they were first seen at.
-    seen: HashMap<Box<str>, Ts>,
+    /// Dedupe keys seen, with the event time they were first seen at. The keys hold
+    /// attacker-chosen text: hashed with a per-process random seed.
+    seen: HashMap<Box<str>, Ts, foldhash::fast::RandomState>,
+    /// Allowlist verdicts of the image references arriving activity carries, by the
+    /// shared parse they point to (decoders hand out one per distinct reference): most
+    /// events would otherwise match the same image against every pattern again.
+    trust_memo: interest::TrustMemo,
     stats: EngineStats,
     /// Events dropped by [`Engine::ignores`] on arrival: most events, so counted here
     /// and folded into the statistics' reasons only when they are read.
@@ -79,7 +84,8 @@ impl Engine {
             identity: NodeIdentity::new(lateness, cfg.limits.max_tracked_processes),
             instances: InstanceChains::new(&cfg),
             inspector,
-            seen: HashMap::new(),
+            seen: HashMap::default(),
+            trust_memo: interest::TrustMemo::default(),
             stats: EngineStats::default(),
             ignored_on_arrival: 0,
             ready: Vec::new(),
@@ -118,7 +124,9 @@ impl Engine {
         // record: it neither waits in the reorder buffer (most of a node's telemetry,
         // held for the whole allowed lateness) nor moves event time, so a scan gives
         // the same alerts with the prefilter on or off.
-        if self.ignores(&event) {
+        if !self.containers.provenance.is_active()
+            && self.trust_memo.ignorable(&self.matchers, &event)
+        {
             self.ignored_on_arrival += 1;
             return;
         }

@@ -92,6 +92,13 @@ impl ImageRef {
         })
     }
 
+    /// Identifies the shared parse this reference points to: equal for clones of one
+    /// parse, different for two live parses. Two equal references parsed apart have
+    /// different ids; a memo keyed by it must hold the reference to keep it unique.
+    pub fn parse_id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// Adds what `other` knows (a digest, a tag) when both name the same image.
     pub fn absorb(&mut self, other: &ImageRef) {
         let needs_digest = self.digest.is_none() && other.digest.is_some();
