@@ -133,10 +133,21 @@ seed() {
   done
 }
 
+# A libFuzzer dictionary of the keys the target's seeds use (`"name":`), so that
+# mutations splice whole keys of the format rather than finding them byte by byte.
+dictionary() {
+  local t=$1 out=dicts/$1.dict
+  mkdir -p dicts
+  cat corpus/"$t"/seed-* 2>/dev/null | grep -aoE '"[A-Za-z0-9_.@/-]{1,48}":' | sort -u | head -2000 |
+    sed 's/\\/\\\\/g; s/"/\\"/g; s/.*/"&"/' >"$out"
+  echo "$out"
+}
+
 mkdir -p logs
 for t in "${targets[@]}"; do
   seed "$t"
-  echo "== $t: $(ls corpus/$t | wc -l) seeds, ${secs}s"
+  dict=$(dictionary "$t")
+  echo "== $t: $(ls corpus/$t | wc -l) seeds, $(wc -l <"$dict") dictionary keys, ${secs}s"
   cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
-    -max_len=65536 -print_final_stats=1 2>&1 | tee "logs/$t.log" | grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' || true
+    -max_len=65536 -dict="$dict" -print_final_stats=1 2>&1 | tee "logs/$t.log" | grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' || true
 done
