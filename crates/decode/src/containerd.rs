@@ -158,9 +158,9 @@ pub fn decode_text(
             let sandbox =
                 labels.kind.as_deref() == Some("sandbox") || image.is_some_and(is_pause_image);
             let mut container = container_ref(id, image);
-            container.pod = nonempty(&labels.pod).map(str::to_string);
-            container.namespace = nonempty(&labels.namespace).map(str::to_string);
-            container.name = nonempty(&labels.container).map(str::to_string);
+            container.pod = nonempty(&labels.pod).map(pullwatch_model::name);
+            container.namespace = nonempty(&labels.namespace).map(pullwatch_model::name);
+            container.name = nonempty(&labels.container).map(pullwatch_model::name);
             if sandbox {
                 if let Some(cid) = &container.id {
                     state.remember_sandbox(cid);

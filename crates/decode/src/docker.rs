@@ -183,9 +183,9 @@ fn container_ref(f: &Fields) -> ContainerRef {
     ContainerRef {
         host: None,
         id: ContainerRef::clean_id(f.actor_id),
-        name: f.k8s_container.or(f.name).map(str::to_string),
-        pod: f.pod.map(str::to_string),
-        namespace: f.namespace.map(str::to_string),
+        name: f.k8s_container.or(f.name).map(pullwatch_model::name),
+        pod: f.pod.map(pullwatch_model::name),
+        namespace: f.namespace.map(pullwatch_model::name),
         image: f.image.map(ImageRef::parse),
         started_at: None,
     }

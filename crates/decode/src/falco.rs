@@ -332,11 +332,11 @@ fn placement(f: &Fields, host: Option<&str>) -> Placement {
         return Placement::Host { host: host_owned };
     }
     let c = ContainerRef {
-        host: host_owned.clone(),
+        host: host_owned.as_deref().map(pullwatch_model::name),
         id: id.as_deref().and_then(ContainerRef::clean_id),
-        name,
-        pod: string(&f.pod),
-        namespace: string(&f.namespace),
+        name: name.as_deref().map(pullwatch_model::name),
+        pod: string(&f.pod).as_deref().map(pullwatch_model::name),
+        namespace: string(&f.namespace).as_deref().map(pullwatch_model::name),
         image: image(f),
         started_at: None,
     };

@@ -571,9 +571,9 @@ fn exec(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
     let namespace = rec.namespace(&[])?;
     Ok(Some(EventKind::Process(ProcessExec {
         placement: Placement::Container(ContainerRef {
-            name: container,
-            pod: Some(pod),
-            namespace: Some(namespace),
+            name: container.as_deref().map(pullwatch_model::name),
+            pod: Some(pullwatch_model::name(&pod)),
+            namespace: Some(pullwatch_model::name(&namespace)),
             ..ContainerRef::default()
         }),
         pid: None,
@@ -632,9 +632,9 @@ fn pod_address(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
     let pod = opt_string(&rec.obj.name).ok_or(DecodeError::Missing("objectRef.name"))?;
     Ok(Some(EventKind::ContainerAddress(ContainerAddress {
         container: ContainerRef {
-            host: node_of(&pods),
-            pod: Some(pod),
-            namespace: Some(rec.namespace(&pods)?),
+            host: node_of(&pods).as_deref().map(pullwatch_model::name),
+            pod: Some(pullwatch_model::name(&pod)),
+            namespace: Some(pullwatch_model::name(&rec.namespace(&pods)?)),
             ..ContainerRef::default()
         },
         ips,

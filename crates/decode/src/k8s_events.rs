@@ -213,10 +213,10 @@ fn decode_event(w: Wire, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), De
                 host: host.clone(),
                 image: image.clone(),
                 for_container: Some(ContainerRef {
-                    host,
-                    name,
-                    pod: Some(pod),
-                    namespace: Some(namespace),
+                    host: host.as_deref().map(pullwatch_model::name),
+                    name: name.as_deref().map(pullwatch_model::name),
+                    pod: Some(pullwatch_model::name(&pod)),
+                    namespace: Some(pullwatch_model::name(&namespace)),
                     image: Some(image),
                     ..ContainerRef::default()
                 }),
@@ -235,10 +235,10 @@ fn decode_event(w: Wire, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), De
         source,
         EventKind::Container(ContainerLifecycle {
             container: ContainerRef {
-                host,
-                name,
-                pod: Some(pod),
-                namespace: Some(namespace),
+                host: host.as_deref().map(pullwatch_model::name),
+                name: name.as_deref().map(pullwatch_model::name),
+                pod: Some(pullwatch_model::name(&pod)),
+                namespace: Some(pullwatch_model::name(&namespace)),
                 ..ContainerRef::default()
             },
             phase,

@@ -520,23 +520,24 @@ fn emit_connection(
     Ok(())
 }
 
-fn opt(v: &Option<String>) -> &str {
+fn opt(v: &Option<pullwatch_model::Name>) -> &str {
     v.as_deref().unwrap_or("")
 }
 
 /// Inside a pod, inside a bare container (only the `docker` id prefix is known), or on
 /// the node: Tetragon gives host processes neither.
 fn placement(p: &Process, node: Option<&str>) -> Result<Placement, DecodeError> {
-    let host = node.map(str::to_string);
     let docker = nonempty(&p.docker).and_then(ContainerRef::clean_id);
     let Some(pod) = &p.pod else {
         return Ok(match docker {
             Some(id) => Placement::Container(ContainerRef {
-                host,
+                host: node.map(pullwatch_model::name),
                 id: Some(id),
                 ..ContainerRef::default()
             }),
-            None => Placement::Host { host },
+            None => Placement::Host {
+                host: node.map(str::to_string),
+            },
         });
     };
     let c = pod.container.as_ref();
@@ -545,14 +546,14 @@ fn placement(p: &Process, node: Option<&str>) -> Result<Placement, DecodeError> 
         None => None,
     };
     Ok(Placement::Container(ContainerRef {
-        host,
+        host: node.map(pullwatch_model::name),
         id: c
             .and_then(|c| nonempty(&c.id))
             .and_then(ContainerRef::clean_id)
             .or(docker),
-        name: c.and_then(|c| nonempty(&c.name)).map(str::to_string),
-        pod: nonempty(&pod.name).map(str::to_string),
-        namespace: nonempty(&pod.namespace).map(str::to_string),
+        name: c.and_then(|c| nonempty(&c.name)).map(pullwatch_model::name),
+        pod: nonempty(&pod.name).map(pullwatch_model::name),
+        namespace: nonempty(&pod.namespace).map(pullwatch_model::name),
         image: c.and_then(|c| c.image.as_ref()).and_then(image),
         started_at,
     }))

@@ -15,7 +15,7 @@ use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity}
 use pullwatch_model::time::Dur;
 use pullwatch_model::{
     is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event, ImagePull, ImageRef,
-    LifecyclePhase, PodBinding, PodCreate, Ts,
+    LifecyclePhase, Name, PodBinding, PodCreate, Ts,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -60,11 +60,11 @@ struct Pull {
 
 #[derive(Clone, Debug, Default)]
 struct Ctr {
-    host: Option<String>,
-    id: Option<String>,
-    name: Option<String>,
-    pod: Option<String>,
-    namespace: Option<String>,
+    host: Option<Name>,
+    id: Option<Name>,
+    name: Option<Name>,
+    pod: Option<Name>,
+    namespace: Option<Name>,
     image: Option<ImageRef>,
     pull: Option<Pull>,
     /// Admitted by the API server (pod create).
@@ -81,12 +81,12 @@ struct Ctr {
     last_seen: Ts,
 }
 
-type PodKey = (String, String);
-type PodCtrKey = (String, String, String);
+type PodKey = (Name, Name);
+type PodCtrKey = (Name, Name, Name);
 
 #[derive(Default)]
 struct Pod {
-    node: Option<String>,
+    node: Option<Name>,
     members: Vec<u64>,
     last_seen: Ts,
 }
@@ -159,10 +159,11 @@ impl ContainerChains {
     }
 
     pub fn on_pull(&mut self, ev: &Event, p: &ImagePull, m: &Matchers, stats: &mut EngineStats) {
-        let host = p
-            .host
-            .clone()
-            .or_else(|| p.for_container.as_ref().and_then(|c| c.host.clone()));
+        let host = p.host.clone().or_else(|| {
+            p.for_container
+                .as_ref()
+                .and_then(|c| c.host.as_deref().map(str::to_string))
+        });
         let pull = Pull {
             host,
             image: p.image.clone(),
@@ -204,20 +205,23 @@ impl ContainerChains {
         stats: &mut EngineStats,
         alerts: &mut Vec<Alert>,
     ) {
-        let key = (p.namespace.clone(), p.pod.clone());
+        let key = (
+            pullwatch_model::name(&p.namespace),
+            pullwatch_model::name(&p.pod),
+        );
         let pod = self.pods.entry(key.clone()).or_default();
         pod.last_seen = ev.time;
-        if p.node.is_some() {
-            pod.node.clone_from(&p.node);
+        if let Some(node) = &p.node {
+            pod.node = Some(pullwatch_model::name(node));
         }
         let node = pod.node.clone();
         for spec in &p.containers {
             let cref = ContainerRef {
                 host: node.clone(),
                 id: None,
-                name: Some(spec.name.clone()),
-                pod: Some(p.pod.clone()),
-                namespace: Some(p.namespace.clone()),
+                name: Some(pullwatch_model::name(&spec.name)),
+                pod: Some(pullwatch_model::name(&p.pod)),
+                namespace: Some(pullwatch_model::name(&p.namespace)),
                 image: Some(spec.image.clone()),
                 started_at: None,
             };
@@ -254,7 +258,7 @@ impl ContainerChains {
         &mut self,
         ev: &Event,
         p: &PodCreate,
-        node: Option<String>,
+        node: Option<Name>,
         m: &Matchers,
         alerts: &mut Vec<Alert>,
         stats: &mut EngineStats,
@@ -262,7 +266,10 @@ impl ContainerChains {
         let Some(scope) = m.namespace_in_scope(&p.namespace) else {
             return;
         };
-        let key = (p.namespace.clone(), p.pod.clone());
+        let key = (
+            pullwatch_model::name(&p.namespace),
+            pullwatch_model::name(&p.pod),
+        );
         if self.scoped_reported.contains_key(&key) {
             return;
         }
@@ -318,7 +325,7 @@ impl ContainerChains {
             severity: Severity::Medium,
             time: ev.time,
             entity: AlertEntity {
-                host: node,
+                host: node.as_deref().map(str::to_string),
                 namespace: Some(p.namespace.clone()),
                 pod: Some(p.pod.clone()),
                 ..AlertEntity::default()
@@ -341,13 +348,17 @@ impl ContainerChains {
     pub fn on_binding(&mut self, ev: &Event, b: &PodBinding) {
         let pod = self
             .pods
-            .entry((b.namespace.clone(), b.pod.clone()))
+            .entry((
+                pullwatch_model::name(&b.namespace),
+                pullwatch_model::name(&b.pod),
+            ))
             .or_default();
-        pod.node = Some(b.node.clone());
+        let node = pullwatch_model::name(&b.node);
+        pod.node = Some(node.clone());
         pod.last_seen = ev.time;
         for slot in pod.members.clone() {
             if let Some(c) = self.ctrs.get_mut(&slot) {
-                c.host.get_or_insert_with(|| b.node.clone());
+                c.host.get_or_insert_with(|| node.clone());
             }
         }
     }
@@ -624,11 +635,11 @@ impl ContainerChains {
             severity,
             time: t,
             entity: AlertEntity {
-                host: ctr.host.clone(),
-                container_id: ctr.id.clone(),
-                namespace: ctr.namespace.clone(),
-                pod: ctr.pod.clone(),
-                container: ctr.name.clone(),
+                host: ctr.host.as_deref().map(str::to_string),
+                container_id: ctr.id.as_deref().map(str::to_string),
+                namespace: ctr.namespace.as_deref().map(str::to_string),
+                pod: ctr.pod.as_deref().map(str::to_string),
+                container: ctr.name.as_deref().map(str::to_string),
                 ..AlertEntity::default()
             },
             image: alert_image(&image),
@@ -719,7 +730,7 @@ impl ContainerChains {
         }
         match (&ctr.id, &c.id) {
             (None, Some(n)) => ctr.id = Some(n.clone()),
-            (Some(o), Some(n)) if n.len() > o.len() && n.starts_with(o.as_str()) => {
+            (Some(o), Some(n)) if n.len() > o.len() && n.starts_with(&**o) => {
                 ctr.id = Some(n.clone())
             }
             _ => {}
@@ -797,7 +808,7 @@ impl ContainerChains {
         }
         match (&ctr.id, other.id) {
             (None, o) => ctr.id = o,
-            (Some(mine), Some(o)) if o.len() > mine.len() && o.starts_with(mine.as_str()) => {
+            (Some(mine), Some(o)) if o.len() > mine.len() && o.starts_with(&**mine) => {
                 ctr.id = Some(o)
             }
             _ => {}

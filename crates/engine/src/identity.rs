@@ -114,7 +114,9 @@ impl NodeIdentity {
         let key = (host_key(host), pid);
         let link = Link {
             container: ContainerRef {
-                host: host.map(str::to_string).or_else(|| container.host.clone()),
+                host: host
+                    .map(pullwatch_model::name)
+                    .or_else(|| container.host.clone()),
                 id: container.id.clone(),
                 ..ContainerRef::default()
             },

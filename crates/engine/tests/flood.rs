@@ -51,7 +51,7 @@ impl Gen {
 fn cref(id: String, image: &str) -> ContainerRef {
     ContainerRef {
         host: Some("node-a".into()),
-        id: Some(id),
+        id: Some(id.into()),
         image: Some(ImageRef::parse(image)),
         ..ContainerRef::default()
     }

@@ -24,7 +24,7 @@ fn src(path: &Arc<str>, line: u64) -> SourceRef {
 
 fn cref(id: &str, image: &str) -> ContainerRef {
     ContainerRef {
-        id: Some(id.to_string()),
+        id: Some(id.into()),
         image: Some(ImageRef::parse(image)),
         host: Some("node-a".into()),
         ..ContainerRef::default()

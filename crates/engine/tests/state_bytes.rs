@@ -71,11 +71,11 @@ fn event(line: &mut u64, t: i64, kind: EventKind) -> Event {
 
 fn container(i: usize) -> ContainerRef {
     ContainerRef {
-        host: Some(format!("node-{}", i % 16)),
+        host: Some(format!("node-{}", i % 16).into()),
         // Distinct in the first 12 characters, as runtime ids are.
-        id: Some(format!("{:012x}{}", i + 0xa11_0000, "e".repeat(52))),
+        id: Some(format!("{:012x}{}", i + 0xa11_0000, "e".repeat(52)).into()),
         name: Some("app".into()),
-        pod: Some(format!("web-{i}-5f7d8c9b4-x2x7q")),
+        pod: Some(format!("web-{i}-5f7d8c9b4-x2x7q").into()),
         namespace: Some("shop".into()),
         image: Some(image(i)),
         started_at: None,
@@ -104,7 +104,7 @@ fn live_bytes_with(n: usize) -> (isize, usize) {
         let c = container(i);
         let kinds = [
             EventKind::ImagePull(ImagePull {
-                host: c.host.clone(),
+                host: c.host.as_deref().map(str::to_string),
                 image: image(i),
                 for_container: None,
                 detail: "Pulling image".into(),

@@ -106,13 +106,18 @@ pub struct EvidenceContainer {
     pub namespace: Option<String>,
 }
 
+/// A shared name, copied into the evidence an alert keeps and prints.
+fn owned(v: &Option<crate::Name>) -> Option<String> {
+    v.as_deref().map(str::to_string)
+}
+
 impl EvidenceContainer {
     fn from_ref(c: &ContainerRef) -> Option<EvidenceContainer> {
         let ec = EvidenceContainer {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            pod: c.pod.clone(),
-            namespace: c.namespace.clone(),
+            id: owned(&c.id),
+            name: owned(&c.name),
+            pod: owned(&c.pod),
+            namespace: owned(&c.namespace),
         };
         (ec != EvidenceContainer::default()).then_some(ec)
     }
@@ -190,7 +195,7 @@ impl Evidence {
                 e.host = p
                     .host
                     .clone()
-                    .or_else(|| p.for_container.as_ref().and_then(|c| c.host.clone()));
+                    .or_else(|| p.for_container.as_ref().and_then(|c| owned(&c.host)));
                 e.image = Some(p.image.to_string());
                 e.container = p
                     .for_container
@@ -220,7 +225,7 @@ impl Evidence {
                 });
             }
             EventKind::Container(l) => {
-                e.host.clone_from(&l.container.host);
+                e.host = owned(&l.container.host);
                 e.container = EvidenceContainer::from_ref(&l.container);
                 e.image = l.container.image.as_ref().map(|i| i.to_string());
             }

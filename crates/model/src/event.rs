@@ -6,7 +6,10 @@ use crate::cloud::{CloudAction, CloudEvent, GuestBoot, UserDataSeen};
 use crate::image::ImageRef;
 use crate::source::SourceRef;
 use crate::time::Ts;
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
@@ -120,19 +123,56 @@ pub enum EventKind {
     GuestBoot(GuestBoot),
 }
 
+/// A host, container, pod or namespace name. A node's records repeat the same few
+/// names on every event, and events are built on decoding threads and dropped on the
+/// engine's: shared names cost a counter rather than an allocation, a copy and a
+/// cross-thread free each. [`name`] hands out one per distinct text and thread.
+pub type Name = Arc<str>;
+
+/// Names longer than this are not remembered (each gets its own allocation), so the
+/// memory of remembered names stays bounded by count times this length.
+const NAME_KEPT_LEN: usize = 256;
+/// Names remembered per thread; past this many the memory starts over.
+const NAMES_KEPT: usize = 8192;
+
+thread_local! {
+    /// Hashed with a per-process random seed: the names are attacker-chosen.
+    static NAMES: RefCell<HashSet<Name, foldhash::fast::RandomState>> =
+        RefCell::new(HashSet::default());
+}
+
+/// The shared name for `text`.
+pub fn name(text: &str) -> Name {
+    if text.len() > NAME_KEPT_LEN {
+        return Name::from(text);
+    }
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(known) = names.get(text) {
+            return known.clone();
+        }
+        if names.len() >= NAMES_KEPT {
+            names.clear();
+        }
+        let fresh = Name::from(text);
+        names.insert(fresh.clone());
+        fresh
+    })
+}
+
 /// What a record says about the container an event belongs to. Every field is
 /// optional because sources know different parts: Docker knows the full id and image,
 /// kubelet the pod and container name, Falco a 12-character id prefix.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ContainerRef {
     /// Node or host name, as the source names it.
-    pub host: Option<String>,
+    pub host: Option<Name>,
     /// Container id, lowercase hex without a runtime scheme; may be a prefix.
-    pub id: Option<String>,
+    pub id: Option<Name>,
     /// Container name (the Kubernetes container name inside a pod, or Docker's name).
-    pub name: Option<String>,
-    pub pod: Option<String>,
-    pub namespace: Option<String>,
+    pub name: Option<Name>,
+    pub pod: Option<Name>,
+    pub namespace: Option<Name>,
     pub image: Option<ImageRef>,
     /// When the container started, if the record itself carries it (Tetragon does).
     pub started_at: Option<Ts>,
@@ -141,7 +181,7 @@ pub struct ContainerRef {
 impl ContainerRef {
     /// Normalizes a runtime container id: strips `containerd://`-style schemes and
     /// lowercases. Returns `None` for empty ids and for Falco's `host` marker.
-    pub fn clean_id(raw: &str) -> Option<String> {
+    pub fn clean_id(raw: &str) -> Option<Name> {
         let s = raw.trim();
         // Most ids carry no scheme; a byte scan for ':' is far cheaper than a substring
         // search, and this runs on nearly every record.
@@ -153,7 +193,11 @@ impl ContainerRef {
         if s.is_empty() || s.eq_ignore_ascii_case("host") {
             return None;
         }
-        Some(s.to_ascii_lowercase())
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Some(name(&s.to_ascii_lowercase()))
+        } else {
+            Some(name(s))
+        }
     }
 
     pub fn has_identity(&self) -> bool {
@@ -327,6 +371,26 @@ mod tests {
         );
         assert_eq!(exe_basename("sh"), "sh");
         assert_eq!(exe_basename(""), "");
+    }
+
+    #[test]
+    fn names_are_shared_and_bounded() {
+        let a = name("node-7");
+        let b = name("node-7");
+        assert_eq!(a, b);
+        assert!(Arc::ptr_eq(&a, &b), "the second is the remembered one");
+        let long = "n".repeat(NAME_KEPT_LEN + 1);
+        let (x, y) = (name(&long), name(&long));
+        assert_eq!(x, y);
+        assert!(!Arc::ptr_eq(&x, &y), "long names are not remembered");
+        for i in 0..NAMES_KEPT + 10 {
+            assert_eq!(&*name(&format!("pod-{i}")), format!("pod-{i}"));
+        }
+        NAMES.with(|n| assert!(n.borrow().len() <= NAMES_KEPT));
+        // Ids are lowercased on the way in, and shared like other names.
+        let id = ContainerRef::clean_id("docker://ABCdef").unwrap();
+        assert_eq!(&*id, "abcdef");
+        assert!(Arc::ptr_eq(&id, &ContainerRef::clean_id("abcdef").unwrap()));
     }
 
     #[test]
