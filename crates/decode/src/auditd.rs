@@ -445,7 +445,7 @@ fn emit(p: Pending, path: &Arc<str>, out: &mut Vec<Event>) {
                 placement: Placement::Unresolved { host },
                 pid,
                 ppid: sc.and_then(|s| s.ppid),
-                exe,
+                exe: pullwatch_model::name(&exe),
                 cmdline: argv.join(" "),
                 parent_exe: None,
                 user: sc
@@ -462,7 +462,9 @@ fn emit(p: Pending, path: &Arc<str>, out: &mut Vec<Event>) {
             EventKind::Connection(Connection {
                 placement: Placement::Unresolved { host },
                 pid,
-                exe: sc.and_then(|s| s.exe.clone().or_else(|| s.comm.clone())),
+                exe: sc
+                    .and_then(|s| s.exe.as_deref().or(s.comm.as_deref()))
+                    .map(pullwatch_model::name),
                 src: None,
                 src_port: None,
                 dst,
@@ -664,7 +666,7 @@ mod tests {
         let p = process(e);
         assert_eq!(p.placement, Placement::Unresolved { host: None });
         assert_eq!((p.pid, p.ppid), (Some(11), Some(10)));
-        assert_eq!(p.exe, "/usr/bin/curl");
+        assert_eq!(&*p.exe, "/usr/bin/curl");
         // EXECVE wins over the (truncatable) PROCTITLE.
         assert_eq!(p.cmdline, "curl -s http://203.0.113.9/x");
         assert_eq!(p.user.as_deref(), Some("0"));
@@ -786,7 +788,7 @@ type=EOE msg=audit(1700000003.002:43):
         // An EXECVE without its SYSCALL still says a program ran (pid unknown).
         let p = process(&ev[1]);
         assert_eq!(p.cmdline, "echo hello world");
-        assert_eq!((p.exe.as_str(), p.pid), ("echo", None));
+        assert_eq!((&*p.exe, p.pid), ("echo", None));
     }
 
     #[test]
@@ -800,7 +802,7 @@ type=EOE msg=audit(1700000004.000:1):
         );
         let p = process(&ev[0]);
         assert_eq!(p.cmdline, "python3 -c print(1)");
-        assert_eq!(p.exe, "/usr/bin/python3.11");
+        assert_eq!(&*p.exe, "/usr/bin/python3.11");
         assert_eq!(p.user, None);
     }
 
@@ -811,7 +813,7 @@ type=EOE msg=audit(1700000004.000:1):
 type=CWD msg=audit(1700000004.500:3): cwd=2F746D702F6120622063
 "#,
         );
-        assert_eq!(process(&ev[0]).exe, "/tmp/a b c/miner");
+        assert_eq!(&*process(&ev[0]).exe, "/tmp/a b c/miner");
     }
 
     #[test]
@@ -863,7 +865,7 @@ type=SYSCALL msg=audit(1700000005.000:6): arch=c00000b7 syscall=59 success=yes e
             })
         );
         assert_eq!(
-            (process(&ev[4]).pid, process(&ev[4]).exe.as_str()),
+            (process(&ev[4]).pid, &*process(&ev[4]).exe),
             (Some(52), "/usr/bin/id")
         );
     }
@@ -950,7 +952,7 @@ type=EXECVE msg=audit(1700000008.000:3): argc=2 a0="ls" a1=2F746D7
         assert_eq!(ev.len(), 2);
         let p = process(&ev[0]);
         assert_eq!(
-            (p.pid, p.exe.as_str(), p.cmdline.as_str()),
+            (p.pid, &*p.exe, p.cmdline.as_str()),
             (Some(4), "bash", "bash -c echo hi")
         );
         // A hex argument cut mid-byte keeps its whole bytes.
@@ -1024,7 +1026,7 @@ type=EXECVE msg=audit(1700000008.000:3): argc=2 a0="ls" a1=2F746D7
         );
         assert_eq!((p.pid, p.ppid), (Some(10884), Some(10883)));
         assert_eq!(
-            (p.exe.as_str(), p.cmdline.as_str(), p.user.as_deref()),
+            (&*p.exe, p.cmdline.as_str(), p.user.as_deref()),
             ("/usr/bin/whoami", "whoami", Some("0"))
         );
 
@@ -1080,7 +1082,7 @@ type=EXECVE msg=audit(1700000008.000:3): argc=2 a0="ls" a1=2F746D7
             "{}",
             cmds[3]
         );
-        assert_eq!(process(&ev[0]).exe, "auditctl");
+        assert_eq!(&*process(&ev[0]).exe, "auditctl");
         assert_eq!(ev[0].source.line, 15);
         let imds = parse_sockaddr(&hex_prefix("02000050A9FEA9FE0000000000000000"));
         assert_eq!(imds, Some(("169.254.169.254".parse().unwrap(), 80)));
@@ -1092,13 +1094,7 @@ type=EXECVE msg=audit(1700000008.000:3): argc=2 a0="ls" a1=2F746D7
             .iter()
             .map(|e| {
                 let p = process(e);
-                (
-                    p.pid,
-                    p.ppid,
-                    p.exe.as_str(),
-                    p.cmdline.as_str(),
-                    e.source.line,
-                )
+                (p.pid, p.ppid, &*p.exe, p.cmdline.as_str(), e.source.line)
             })
             .collect();
         assert_eq!(

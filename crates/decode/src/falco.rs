@@ -265,9 +265,9 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
                 placement: placement.clone(),
                 pid,
                 ppid: int_in::<u32>(&f.proc_ppid, "proc.ppid")?,
-                exe: exe.clone(),
+                exe: pullwatch_model::name(exe),
                 cmdline,
-                parent_exe: string(&f.proc_pname),
+                parent_exe: string(&f.proc_pname).as_deref().map(pullwatch_model::name),
                 user: string(&f.user_name),
             }),
         );
@@ -282,12 +282,13 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             EventKind::Connection(Connection {
                 placement,
                 pid,
-                exe,
+                exe: exe.as_deref().map(pullwatch_model::name),
                 src: c.src,
                 src_port: c.src_port,
                 dst: c.dst,
                 dst_port: c.dst_port,
-                proto: string(&f.fd_l4proto).map(|p| p.to_ascii_lowercase()),
+                proto: string(&f.fd_l4proto)
+                    .map(|p| pullwatch_model::name(&p.to_ascii_lowercase())),
                 instance_id: None,
             }),
         ));
@@ -500,7 +501,7 @@ mod tests {
             Some("falco:proc:node-a:5892b41bcf46:4242:sh -i")
         );
         let p = process(e);
-        assert_eq!(p.exe, "/bin/busybox");
+        assert_eq!(&*p.exe, "/bin/busybox");
         assert_eq!(p.cmdline, "sh -i");
         assert_eq!(p.pid, Some(4242));
         assert_eq!(p.ppid, Some(4200));
@@ -531,7 +532,7 @@ mod tests {
                 host: Some("node-b".into())
             }
         );
-        assert_eq!(p.exe, "sshd");
+        assert_eq!(&*p.exe, "sshd");
         assert_eq!(p.cmdline, "sshd");
         assert_eq!(out[0].dedupe, None);
         // A rule that never mentions the container says nothing about where it ran.
@@ -545,7 +546,7 @@ mod tests {
                 host: Some("node-b".into())
             }
         );
-        assert_eq!(p.exe, "cat");
+        assert_eq!(&*p.exe, "cat");
         assert_eq!(
             out[0].time,
             Ts::parse_rfc3339("2021-01-14T23:39:44Z").unwrap()
@@ -628,7 +629,7 @@ mod tests {
             r#"{"hostname":"h","rule":"Outbound","time":"2024-01-01T00:00:00Z","output_fields":{"evt.type":"connect","fd.name":"10.0.0.2:45678->1.2.3.4:443","fd.l4proto":"TCP","proc.name":"curl","proc.pid":77,"container.id":"0123456789ab"}}"#,
         );
         assert_eq!(out.len(), 2);
-        assert_eq!(process(&out[0]).exe, "curl");
+        assert_eq!(&*process(&out[0]).exe, "curl");
         let c = conn(&out[1]);
         assert_eq!(c.dst, "1.2.3.4".parse::<IpAddr>().unwrap());
         assert_eq!(c.dst_port, Some(443));
@@ -748,7 +749,7 @@ mod tests {
         assert_eq!(out.len(), 8);
         for e in &out {
             let p = process(e);
-            assert_eq!(p.exe, "cat");
+            assert_eq!(&*p.exe, "cat");
             assert_eq!(p.cmdline, "cat /dev/null");
             assert_eq!(p.pid, None);
             assert_eq!(

@@ -28,7 +28,7 @@ pub(crate) fn push(out: &mut Vec<Event>, time: Ts, source: SourceRef, f: Flow) {
         src_port: f.src_port.filter(|_| !icmp),
         dst: f.dst,
         dst_port: f.dst_port.filter(|_| !icmp),
-        proto: f.proto,
+        proto: f.proto.as_deref().map(pullwatch_model::name),
         instance_id: f.instance_id,
     };
     out.push(Event::new(time, source, EventKind::Connection(conn)));

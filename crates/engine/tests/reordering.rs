@@ -94,7 +94,7 @@ fn world(chains: usize, benign: usize, seed: u64) -> Vec<Event> {
                     placement: Placement::Container(c.clone()),
                     pid: Some(100 + k as u32),
                     ppid: Some(1),
-                    exe: exe.to_string(),
+                    exe: (*exe).into(),
                     cmdline: exe.to_string(),
                     parent_exe: None,
                     user: None,

@@ -234,9 +234,9 @@ impl Evidence {
                 e.process = Some(EvidenceProcess {
                     pid: p.pid,
                     ppid: p.ppid,
-                    exe: p.exe.clone(),
+                    exe: p.exe.to_string(),
                     cmdline: p.cmdline.clone(),
-                    parent_exe: p.parent_exe.clone(),
+                    parent_exe: owned(&p.parent_exe),
                     user: p.user.clone(),
                 });
             }
@@ -245,7 +245,7 @@ impl Evidence {
                 if c.pid.is_some() || c.exe.is_some() {
                     e.process = Some(EvidenceProcess {
                         pid: c.pid,
-                        exe: c.exe.clone().unwrap_or_default(),
+                        exe: c.exe.as_deref().unwrap_or_default().to_string(),
                         ..EvidenceProcess::default()
                     });
                 }
@@ -257,7 +257,7 @@ impl Evidence {
                     ip: c.dst,
                     port: c.dst_port,
                 });
-                e.protocol.clone_from(&c.proto);
+                e.protocol = owned(&c.proto);
                 e.instance_id.clone_from(&c.instance_id);
             }
             EventKind::Cloud(c) => {
@@ -370,7 +370,7 @@ mod tests {
         );
         let p = e.process.expect("process");
         assert_eq!(
-            (p.pid, p.ppid, p.exe.as_str()),
+            (p.pid, p.ppid, &*p.exe),
             (Some(42), Some(1), "/usr/bin/curl")
         );
         assert_eq!(p.cmdline, "curl -s x");

@@ -303,10 +303,10 @@ pub struct ProcessExec {
     pub pid: Option<u32>,
     pub ppid: Option<u32>,
     /// Executable path or name as reported.
-    pub exe: String,
+    pub exe: Name,
     /// Full command line, arguments joined by spaces.
     pub cmdline: String,
-    pub parent_exe: Option<String>,
+    pub parent_exe: Option<Name>,
     pub user: Option<String>,
 }
 
@@ -336,13 +336,13 @@ pub struct ProcessExit {
 pub struct Connection {
     pub placement: Placement,
     pub pid: Option<u32>,
-    pub exe: Option<String>,
+    pub exe: Option<Name>,
     pub src: Option<IpAddr>,
     pub src_port: Option<u16>,
     pub dst: IpAddr,
     pub dst_port: Option<u16>,
     /// `tcp`, `udp`, … in lowercase.
-    pub proto: Option<String>,
+    pub proto: Option<Name>,
     /// Cloud instance id, where the record carries one (custom VPC flow logs).
     pub instance_id: Option<String>,
 }
