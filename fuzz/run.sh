@@ -36,6 +36,7 @@ sample_dirs() {
     sysmon) echo sysmon ;;
     cloud-init) echo cloud-init ;;
     user-data) echo cloud-init/user-data ;;
+    evtx) echo sysmon ;;
     pipeline) echo docker k8s-audit falco tetragon auditd zeek suricata vpc-flow \
       cloudtrail gcp-audit azure-activity sysmon cloud-init ;;
   esac
@@ -124,6 +125,16 @@ seed() {
   fi
   local adder=add_records
   [ "$t" = pipeline ] && adder=add
+  if [ "$t" = evtx ]; then
+    # Whole binary files only: a cut EVTX file is just a damaged one.
+    for sub in $(sample_dirs "$t"); do
+      [ -d "$samples/$sub" ] || continue
+      find "$samples/$sub" -type f -name '*.evtx' | while IFS= read -r f; do
+        cp "$f" "$dir/seed-$(printf '%s' "$f" | cksum | cut -d' ' -f1)"
+      done
+    done
+    return 0
+  fi
   for sub in $(fixture_dirs "$t"); do
     for f in "$fixtures/$sub"/*; do "$adder" "$f" "$dir"; done
   done
@@ -147,7 +158,13 @@ mkdir -p logs
 for t in "${targets[@]}"; do
   seed "$t"
   dict=$(dictionary "$t")
+  # libFuzzer refuses an empty dictionary (binary seeds have no JSON keys).
+  dict_arg=()
+  [ -s "$dict" ] && dict_arg=(-dict="$dict")
   echo "== $t: $(ls corpus/$t | wc -l) seeds, $(wc -l <"$dict") dictionary keys, ${secs}s"
+  # An EVTX file holds at least a 4 KiB header and one 64 KiB chunk.
+  max_len=65536
+  [ "$t" = evtx ] && max_len=262144
   cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
-    -max_len=65536 -dict="$dict" -print_final_stats=1 2>&1 | tee "logs/$t.log" | grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' || true
+    -max_len="$max_len" "${dict_arg[@]}" -print_final_stats=1 2>&1 | tee "logs/$t.log" | grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' || true
 done

@@ -112,6 +112,22 @@ fn check_events(format: Format, events: &[Event], line_no: u64) {
     }
 }
 
+/// A whole EVTX file through the Sysmon decoder, as `pullwatch scan` reads a file that
+/// starts with the EVTX magic. The evtx crate parses the binary format; what it renders
+/// is decoded like a line of its JSON. Events name Sysmon and the file; a record that
+/// cannot be read or decoded is a counted skip.
+pub fn evtx(data: &[u8]) {
+    let path: Arc<str> = Arc::from("fuzz.evtx");
+    let mut out: Vec<Event> = Vec::new();
+    let mut stats = DecodeStats::default();
+    pullwatch_decode::sysmon::decode_evtx(&path, data.to_vec(), &mut out, &mut stats);
+    for e in &out {
+        assert_eq!(e.source.format, Format::Sysmon);
+        assert_eq!(&*e.source.path, "fuzz.evtx");
+    }
+    inspect_events(&out);
+}
+
 fn small_limits() -> Config {
     let mut cfg = Config::default();
     cfg.limits.max_tracked_containers = 64;
