@@ -123,9 +123,9 @@ pub enum EventKind {
     GuestBoot(GuestBoot),
 }
 
-/// A host, container, pod or namespace name. A node's records repeat the same few
-/// names on every event, and events are built on decoding threads and dropped on the
-/// engine's: shared names cost a counter rather than an allocation, a copy and a
+/// Text a node's records repeat on every event: host, container id and name, pod,
+/// namespace, executable, protocol. Events are built on decoding threads and dropped on
+/// the engine's: shared names cost a counter rather than an allocation, a copy and a
 /// cross-thread free each. [`name`] hands out one per distinct text and thread.
 pub type Name = Arc<str>;
 
