@@ -13,15 +13,11 @@
 //! below can find values by key path exactly, skipping everything else by structure.
 
 use crate::sniff;
+use pullwatch_model::memo::TextMemo;
 use pullwatch_model::Format;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
-
-/// Image names are attacker-chosen: the verdict map hashes them with a per-process
-/// random seed (foldhash), fast and not open to precomputed collisions.
-type VerdictMap = HashMap<String, bool, foldhash::fast::RandomState>;
 
 /// Decides, from a record's bytes, that it need not be decoded.
 pub trait RecordFilter: Send + Sync {
@@ -52,13 +48,16 @@ impl Prefilter {
 
 thread_local! {
     static CANDS: RefCell<Vec<Format>> = const { RefCell::new(Vec::new()) };
-    static VERDICTS: RefCell<(Option<u64>, VerdictMap)> =
-        RefCell::new((None, VerdictMap::default()));
+    static VERDICTS: RefCell<(Option<u64>, TextMemo<bool>)> =
+        RefCell::new((None, TextMemo::new(VERDICTS_KEPT, VERDICT_KEY_MAX)));
 }
 
 /// Image names remembered per thread; past this many (a record stream naming ever new
 /// images) the memory starts over, so it stays small whatever the input.
 const VERDICTS_KEPT: usize = 4096;
+/// Image names longer than this are judged every time, not remembered: without it a
+/// stream of long forged names would hold thousands of them per thread.
+const VERDICT_KEY_MAX: usize = 256;
 
 impl RecordFilter for Prefilter {
     fn skip(&self, line: &[u8]) -> Option<Format> {
@@ -107,20 +106,12 @@ impl Prefilter {
         // A node runs a handful of images, each named in thousands of records: the
         // answer is remembered per thread rather than parsed and matched each time.
         VERDICTS.with(|v| {
-            let (owner, map) = &mut *v.borrow_mut();
+            let (owner, memo) = &mut *v.borrow_mut();
             if *owner != Some(self.id) {
-                map.clear();
+                memo.clear();
                 *owner = Some(self.id);
             }
-            if let Some(&known) = map.get(t) {
-                return known;
-            }
-            let verdict = (self.trusted)(t);
-            if map.len() >= VERDICTS_KEPT {
-                map.clear();
-            }
-            map.insert(t.to_string(), verdict);
-            verdict
+            memo.get_or(t, || (self.trusted)(t))
         })
     }
 

@@ -7,6 +7,7 @@
 
 use crate::util::{rfc3339, truncate, LenientI64};
 use crate::{DecodeError, RecordCtx};
+use pullwatch_model::memo::TextMemo;
 use pullwatch_model::{
     Connection, ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Name,
     Placement, ProcessExec, ProcessExit, Ts,
@@ -16,7 +17,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -573,38 +573,27 @@ fn image(i: &PodImage) -> Option<ImageRef> {
     let (Some(name), Some(id)) = (nonempty(&i.name), nonempty(&i.id)) else {
         return combine_image(i);
     };
-    if name.len() + id.len() > PINNED_KEY_MAX {
-        return combine_image(i);
-    }
     PINNED.with(|cell| {
-        let (key, map) = &mut *cell.borrow_mut();
+        let (key, memo) = &mut *cell.borrow_mut();
         // Length-prefixed, so that no name and id pair spells another's key.
         key.clear();
         let _ = write!(key, "{}:", name.len());
         key.push_str(name);
         key.push_str(id);
-        if let Some(known) = map.get(key.as_str()) {
-            return known.clone();
-        }
-        let combined = combine_image(i);
-        if map.len() >= PINNED_KEPT {
-            map.clear();
-        }
-        map.insert(key.as_str().into(), combined.clone());
-        combined
+        memo.get_or(key, || combine_image(i))
     })
 }
 
-/// Name and id pairs longer than this are combined every time, not remembered.
+/// Keys (name and id with their length prefix) longer than this are combined every
+/// time, not remembered.
 const PINNED_KEY_MAX: usize = 512;
 /// Pairs remembered per thread; past this many the memory starts over.
 const PINNED_KEPT: usize = 4096;
 
-type PinnedMap = HashMap<Box<str>, Option<ImageRef>, foldhash::fast::RandomState>;
-
 thread_local! {
     /// The lookup key's buffer (reused, so a hit allocates nothing) and the pairs seen.
-    static PINNED: RefCell<(String, PinnedMap)> = RefCell::new((String::new(), PinnedMap::default()));
+    static PINNED: RefCell<(String, TextMemo<Option<ImageRef>>)> =
+        RefCell::new((String::new(), TextMemo::new(PINNED_KEPT, PINNED_KEY_MAX)));
 }
 
 fn combine_image(i: &PodImage) -> Option<ImageRef> {

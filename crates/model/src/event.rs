@@ -4,10 +4,10 @@
 
 use crate::cloud::{CloudAction, CloudEvent, GuestBoot, UserDataSeen};
 use crate::image::ImageRef;
+use crate::memo::TextMemo;
 use crate::source::SourceRef;
 use crate::time::Ts;
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -136,28 +136,12 @@ const NAME_KEPT_LEN: usize = 256;
 const NAMES_KEPT: usize = 8192;
 
 thread_local! {
-    /// Hashed with a per-process random seed: the names are attacker-chosen.
-    static NAMES: RefCell<HashSet<Name, foldhash::fast::RandomState>> =
-        RefCell::new(HashSet::default());
+    static NAMES: RefCell<TextMemo<Name>> = RefCell::new(TextMemo::new(NAMES_KEPT, NAME_KEPT_LEN));
 }
 
 /// The shared name for `text`.
 pub fn name(text: &str) -> Name {
-    if text.len() > NAME_KEPT_LEN {
-        return Name::from(text);
-    }
-    NAMES.with(|names| {
-        let mut names = names.borrow_mut();
-        if let Some(known) = names.get(text) {
-            return known.clone();
-        }
-        if names.len() >= NAMES_KEPT {
-            names.clear();
-        }
-        let fresh = Name::from(text);
-        names.insert(fresh.clone());
-        fresh
-    })
+    NAMES.with(|names| names.borrow_mut().get_or(text, || Name::from(text)))
 }
 
 /// What a record says about the container an event belongs to. Every field is

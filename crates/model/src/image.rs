@@ -3,9 +3,9 @@
 //! compares on the same normalized form, and allowlist patterns that match whole path
 //! segments so that look-alike registries cannot slip through.
 
+use crate::memo::TextMemo;
 use serde::Serialize;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -44,12 +44,9 @@ const CACHED_LEN_MAX: usize = 256;
 /// Parsed references remembered per thread; past this many the memory starts over.
 const CACHED_MAX: usize = 4096;
 
-/// Image names are attacker-chosen: the cache hashes them with a per-process random
-/// seed (foldhash), fast and not open to precomputed collisions.
-type ParseCache = HashMap<Box<str>, ImageRef, foldhash::fast::RandomState>;
-
 thread_local! {
-    static PARSED: RefCell<ParseCache> = RefCell::new(ParseCache::default());
+    static PARSED: RefCell<TextMemo<ImageRef>> =
+        RefCell::new(TextMemo::new(CACHED_MAX, CACHED_LEN_MAX));
 }
 
 impl Deref for ImageRef {
@@ -75,20 +72,10 @@ impl From<ImageParts> for ImageRef {
 impl ImageRef {
     /// Parses a reference, or hands out the one this thread parsed from the same text.
     pub fn parse(raw: &str) -> ImageRef {
-        if raw.len() > CACHED_LEN_MAX {
-            return ImageRef::from(ImageParts::parse(raw));
-        }
         PARSED.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if let Some(known) = cache.get(raw) {
-                return known.clone();
-            }
-            let parsed = ImageRef::from(ImageParts::parse(raw));
-            if cache.len() >= CACHED_MAX {
-                cache.clear();
-            }
-            cache.insert(raw.into(), parsed.clone());
-            parsed
+            cache
+                .borrow_mut()
+                .get_or(raw, || ImageRef::from(ImageParts::parse(raw)))
         })
     }
 

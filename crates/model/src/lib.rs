@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod event;
 pub mod image;
 pub mod inspect;
+pub mod memo;
 pub mod net;
 pub mod redact;
 pub mod source;
