@@ -287,8 +287,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
                 src_port: c.src_port,
                 dst: c.dst,
                 dst_port: c.dst_port,
-                proto: string(&f.fd_l4proto)
-                    .map(|p| pullwatch_model::name(&p.to_ascii_lowercase())),
+                proto: string(&f.fd_l4proto).map(|p| pullwatch_model::lowercase_name(&p)),
                 instance_id: None,
             }),
         ));

@@ -398,11 +398,7 @@ fn opt_ip(v: &Option<Cow<'_, str>>, field: &str) -> Result<Option<IpAddr>, Decod
 fn proto(v: &Option<Cow<'_, str>>) -> Option<Name> {
     nonempty(v).map(|p| {
         let p = p.strip_prefix("IPPROTO_").unwrap_or(p);
-        if p.bytes().any(|b| b.is_ascii_uppercase()) {
-            pullwatch_model::name(&p.to_ascii_lowercase())
-        } else {
-            pullwatch_model::name(p)
-        }
+        pullwatch_model::lowercase_name(p)
     })
 }
 
@@ -484,12 +480,13 @@ fn emit_connection(
             match &c.id {
                 Some(id) => key.push_str(id),
                 None => {
-                    for (i, part) in [&c.namespace, &c.pod, &c.name].into_iter().enumerate() {
-                        if i > 0 {
-                            key.push('/');
-                        }
-                        key.push_str(opt(part));
-                    }
+                    let _ = write!(
+                        key,
+                        "{}/{}/{}",
+                        opt(&c.namespace),
+                        opt(&c.pod),
+                        opt(&c.name)
+                    );
                 }
             }
             key.push(':');

@@ -220,8 +220,8 @@ impl ContainerChains {
                 host: node.clone(),
                 id: None,
                 name: Some(pullwatch_model::name(&spec.name)),
-                pod: Some(pullwatch_model::name(&p.pod)),
-                namespace: Some(pullwatch_model::name(&p.namespace)),
+                pod: Some(key.1.clone()),
+                namespace: Some(key.0.clone()),
                 image: Some(spec.image.clone()),
                 started_at: None,
             };

@@ -16,7 +16,17 @@ impl Engine {
     /// True when no loaded analytic can use `ev`. With a baseline, activity in
     /// allowlisted images matters (its digest may never have been seen), so nothing is.
     pub fn ignores(&self, ev: &Event) -> bool {
-        !self.containers.provenance.is_active() && ignorable(&self.matchers, ev)
+        self.may_ignore() && ignorable(&self.matchers, ev)
+    }
+
+    /// [`Engine::ignores`], with verdicts remembered per shared image parse: what
+    /// `push` asks of every arriving event.
+    pub(crate) fn ignores_remembered(&mut self, ev: &Event) -> bool {
+        self.may_ignore() && self.trust_memo.ignorable(&self.matchers, ev)
+    }
+
+    fn may_ignore(&self) -> bool {
+        !self.containers.provenance.is_active()
     }
 }
 

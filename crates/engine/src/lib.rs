@@ -124,9 +124,7 @@ impl Engine {
         // record: it neither waits in the reorder buffer (most of a node's telemetry,
         // held for the whole allowed lateness) nor moves event time, so a scan gives
         // the same alerts with the prefilter on or off.
-        if !self.containers.provenance.is_active()
-            && self.trust_memo.ignorable(&self.matchers, &event)
-        {
+        if self.ignores_remembered(&event) {
             self.ignored_on_arrival += 1;
             return;
         }

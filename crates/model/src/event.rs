@@ -144,6 +144,15 @@ pub fn name(text: &str) -> Name {
     NAMES.with(|names| names.borrow_mut().get_or(text, || Name::from(text)))
 }
 
+/// The shared name for `text` in ASCII lowercase; copies only text that has capitals.
+pub fn lowercase_name(text: &str) -> Name {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        name(&text.to_ascii_lowercase())
+    } else {
+        name(text)
+    }
+}
+
 /// What a record says about the container an event belongs to. Every field is
 /// optional because sources know different parts: Docker knows the full id and image,
 /// kubelet the pod and container name, Falco a 12-character id prefix.
@@ -177,11 +186,7 @@ impl ContainerRef {
         if s.is_empty() || s.eq_ignore_ascii_case("host") {
             return None;
         }
-        if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            Some(name(&s.to_ascii_lowercase()))
-        } else {
-            Some(name(s))
-        }
+        Some(lowercase_name(s))
     }
 
     pub fn has_identity(&self) -> bool {
