@@ -86,32 +86,8 @@ pub fn trusted_image_test(cfg: &Config) -> impl Fn(&str) -> bool + Send + Sync +
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pullwatch_model::{ContainerRef, Format, ProcessExec, SourceRef, Ts};
-    use std::sync::Arc;
-
-    fn exec_in(image: &str) -> Event {
-        Event::new(
-            Ts(0),
-            SourceRef {
-                format: Format::Tetragon,
-                path: Arc::from("t"),
-                line: 1,
-            },
-            EventKind::Process(ProcessExec {
-                placement: Placement::Container(ContainerRef {
-                    id: Some("c".into()),
-                    image: Some(ImageRef::parse(image)),
-                    ..ContainerRef::default()
-                }),
-                pid: None,
-                ppid: None,
-                exe: "/bin/sh".into(),
-                cmdline: "/bin/sh".into(),
-                parent_exe: None,
-                user: None,
-            }),
-        )
-    }
+    use crate::test_support::exec_in;
+    use pullwatch_model::Ts;
 
     #[test]
     fn remembered_verdicts_equal_fresh_ones() {
@@ -125,7 +101,7 @@ mod tests {
         for round in 0..2 {
             for image in &images {
                 // Each event parses its image again, as records arriving do.
-                let ev = exec_in(image);
+                let ev = exec_in(Ts(0), image);
                 let want = ignorable(&m, &ev);
                 assert_eq!(memo.ignorable(&m, &ev), want, "{image}, round {round}");
                 trusted += usize::from(want);
@@ -137,7 +113,7 @@ mod tests {
         );
         assert!(memo.verdicts.len() <= TRUST_MEMO_KEPT);
         // Not a process or connection: never ignorable, nothing remembered.
-        let mut pull = exec_in("nginx");
+        let mut pull = exec_in(Ts(0), "nginx");
         pull.kind = EventKind::ProcessExit(pullwatch_model::ProcessExit { host: None, pid: 1 });
         assert!(!memo.ignorable(&m, &pull));
     }

@@ -14,6 +14,8 @@ pub mod matchers;
 pub mod provenance;
 pub mod reorder;
 pub mod stats;
+#[cfg(test)]
+mod test_support;
 
 use an0691::{Activity, ContainerChains};
 use an0692::InstanceChains;

@@ -655,7 +655,8 @@ pub fn for_each_image(ev: &Event, mut f: impl FnMut(&ImageRef, bool)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pullwatch_model::{Format, ProcessExec, SourceRef};
+    use crate::test_support::exec_in;
+    use pullwatch_model::{Format, SourceRef};
     use std::sync::Arc;
 
     const REPO: &str = "docker.io/library/nginx";
@@ -669,31 +670,6 @@ mod tests {
 
     fn img(s: &str) -> ImageRef {
         ImageRef::parse(s)
-    }
-
-    /// A process in a container running `image`, the way Tetragon reports one.
-    fn exec(at: Ts, image: &str) -> Event {
-        Event::new(
-            at,
-            SourceRef {
-                format: Format::Tetragon,
-                path: Arc::from("t"),
-                line: 1,
-            },
-            EventKind::Process(ProcessExec {
-                placement: Placement::Container(ContainerRef {
-                    id: Some("abc".into()),
-                    image: Some(img(image)),
-                    ..ContainerRef::default()
-                }),
-                pid: None,
-                ppid: None,
-                exe: "/bin/sh".into(),
-                cmdline: "sh".into(),
-                parent_exe: None,
-                user: None,
-            }),
-        )
     }
 
     fn view() -> ProvenanceView {
@@ -721,7 +697,7 @@ mod tests {
     #[test]
     fn without_a_baseline_nothing_is_new_or_noted() {
         let mut p = Provenance::inactive();
-        p.observe(&exec(t(1), &format!("nginx:1.27@{D2}")));
+        p.observe(&exec_in(t(1), &format!("nginx:1.27@{D2}")));
         assert_eq!(
             p.novelty(&img(&format!("nginx:1.27@{D2}")), t(1)),
             Novelty::default()
@@ -734,7 +710,7 @@ mod tests {
     fn a_new_digest_is_new_for_one_window_after_its_first_sight() {
         let mut p = Provenance::new(view(), Dur::from_secs(900));
         let new = format!("nginx:1.28@{D2}");
-        p.observe(&exec(t(100), &new));
+        p.observe(&exec_in(t(100), &new));
         let n = p.novelty(&img(&new), t(100));
         assert_eq!(
             n.first_seen,
@@ -765,7 +741,7 @@ mod tests {
     fn a_known_tag_on_a_new_digest_has_moved() {
         let mut p = Provenance::new(view(), Dur::from_secs(900));
         let moved = format!("nginx:1.27@{D3}");
-        p.observe(&exec(t(50), &moved));
+        p.observe(&exec_in(t(50), &moved));
         let n = p.novelty(&img(&moved), t(60));
         assert_eq!(
             n.tag_moved,
@@ -803,12 +779,12 @@ mod tests {
     fn sightings_past_the_cap_are_counted_not_kept() {
         let mut p = Provenance::new(view(), Dur::from_secs(900));
         p.cap = 2;
-        p.observe(&exec(t(1), &format!("nginx:1.28@{D2}")));
+        p.observe(&exec_in(t(1), &format!("nginx:1.28@{D2}")));
         // Full: neither a new digest nor a new repository is kept.
-        p.observe(&exec(t(2), &format!("nginx:1.28@{D3}")));
-        p.observe(&exec(t(3), &format!("ghcr.io/x/y:1@{D3}")));
+        p.observe(&exec_in(t(2), &format!("nginx:1.28@{D3}")));
+        p.observe(&exec_in(t(3), &format!("ghcr.io/x/y:1@{D3}")));
         // What is kept still widens.
-        p.observe(&exec(t(4), &format!("nginx:1.28@{D2}")));
+        p.observe(&exec_in(t(4), &format!("nginx:1.28@{D2}")));
         assert_eq!(p.stats().not_kept, 4);
         let o = p.observations();
         assert_eq!(o.digests.len(), 1);
@@ -831,14 +807,14 @@ mod tests {
         let mut p = Provenance::new(v, Dur::from_secs(900));
         let a = format!("nginx:1.27@{D1}");
         let b = format!("nginx:1.27@{D2}");
-        p.observe(&exec(t(1000), &a));
+        p.observe(&exec_in(t(1000), &a));
         assert_eq!(p.stats().learning_until, Some(t(4600)));
         assert_eq!(p.novelty(&img(&a), t(1000)), Novelty::default());
         // Seen during learning and again just after it: established.
-        p.observe(&exec(t(4601), &a));
+        p.observe(&exec_in(t(4601), &a));
         assert_eq!(p.novelty(&img(&a), t(4601)), Novelty::default());
         // First seen after learning: new, and 1.27 (learned as D1) has moved.
-        p.observe(&exec(t(4700), &b));
+        p.observe(&exec_in(t(4700), &b));
         let n = p.novelty(&img(&b), t(4700));
         assert!(n.first_seen.is_some());
         assert_eq!(n.tag_moved.map(|m| m.known), Some(vec![D1.to_string()]));
@@ -899,7 +875,7 @@ mod tests {
         assert!(o.tags.is_empty());
         assert_eq!(p.stats().tags_moved, 0);
         // A runtime reporting the same reference is a resolution, and a move.
-        p.observe(&exec(t(6), &spec));
+        p.observe(&exec_in(t(6), &spec));
         assert_eq!(p.observations().tags.len(), 1);
         assert_eq!(p.stats().tags_moved, 1);
     }
