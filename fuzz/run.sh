@@ -2,6 +2,8 @@
 # Runs pullwatch's fuzz targets one after the other, FUZZ_SECONDS each (default 180):
 #   fuzz/run.sh                    every target
 #   fuzz/run.sh auditd pipeline    the ones named
+#   FUZZ_PLATEAU=600 FUZZ_SECONDS=2400 fuzz/run.sh tetragon
+#                                  until coverage plateaus (plateau.py), at most FUZZ_SECONDS
 # Corpora are seeded at run time from the repository's own fixtures and examples and,
 # when present, from the real samples in ../shared/samples (never copied into the
 # repository: some are GPL or have no licence). Findings land in fuzz/artifacts/<target>/,
@@ -165,6 +167,16 @@ for t in "${targets[@]}"; do
   # An EVTX file holds at least a 4 KiB header and one 64 KiB chunk.
   max_len=65536
   [ "$t" = evtx ] && max_len=262144
-  cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
-    -max_len="$max_len" "${dict_arg[@]}" -print_final_stats=1 2>&1 | tee "logs/$t.log" | grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' || true
+  run=(cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048
+    -max_len="$max_len" "${dict_arg[@]}" -print_final_stats=1)
+  if [ -n "${FUZZ_PLATEAU:-}" ]; then
+    # Stop at the plateau rule of RESULTS.md (FUZZ_PLATEAU seconds at least, second
+    # half under +0.5% edges); FUZZ_SECONDS stays the cap.
+    summary=$(python3 plateau.py "logs/$t.log" "$FUZZ_PLATEAU" 0.5 -- "${run[@]}") || true
+    echo "$summary"
+    echo "$(date -u +%FT%TZ) $t $summary" >>logs/plateau.txt
+    grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' "logs/$t.log" || true
+  else
+    "${run[@]}" 2>&1 | tee "logs/$t.log" | grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' || true
+  fi
 done
