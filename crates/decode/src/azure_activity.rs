@@ -12,8 +12,8 @@
 //! lowercases them.
 
 use crate::user_data::b64_text;
-use crate::util::rfc3339;
 use crate::util::Pairs;
+use crate::util::{nonblank, rfc3339};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     CloudAction, CloudEvent, CloudProvider, Event, EventKind, Format, UserDataState, VmImage,
@@ -236,7 +236,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
         return Ok(());
     }
     let vm = resource_id.trim().to_ascii_lowercase();
-    let record_region = clean(r.location.as_deref())
+    let record_region = nonblank(r.location.as_deref())
         .filter(|l| !l.eq_ignore_ascii_case("global"))
         .map(str::to_ascii_lowercase);
     let (action, region) = match op.as_str() {
@@ -269,14 +269,18 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
     };
     let identity = r.identity.as_ref();
     let claims = identity.and_then(|i| i.claims.as_ref());
-    let actor = clean(r.caller.as_deref())
-        .or_else(|| claims.and_then(|c| clean(c.upn_uri.as_deref()).or(clean(c.upn.as_deref()))))
-        .or_else(|| claims.and_then(|c| clean(c.name.as_deref()).or(clean(c.appid.as_deref()))))
+    let actor = nonblank(r.caller.as_deref())
+        .or_else(|| {
+            claims.and_then(|c| nonblank(c.upn_uri.as_deref()).or(nonblank(c.upn.as_deref())))
+        })
+        .or_else(|| {
+            claims.and_then(|c| nonblank(c.name.as_deref()).or(nonblank(c.appid.as_deref())))
+        })
         .or_else(|| {
             identity
                 .and_then(|i| i.authorization.as_ref())
                 .and_then(|a| a.evidence.as_ref())
-                .and_then(|e| clean(e.principal_id.as_deref()))
+                .and_then(|e| nonblank(e.principal_id.as_deref()))
         })
         .map(str::to_string);
     let mut e = Event::new(
@@ -290,7 +294,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             action,
         }),
     );
-    e.dedupe = clean(r.correlation_id.as_deref())
+    e.dedupe = nonblank(r.correlation_id.as_deref())
         .map(|c| format!("azure:{}:{op}", c.to_ascii_lowercase()).into());
     out.push(e);
     Ok(())
@@ -321,8 +325,8 @@ fn vm_launch(vm: &str, raw: &RawValue) -> Result<Option<(VmLaunch, Option<String
         .and_then(azure_image)
         .or_else(|| body.plan.as_ref().and_then(plan_image));
     let os = props.and_then(|p| p.os.as_ref());
-    let custom = os.and_then(|o| clean(o.custom_data.as_deref()));
-    let user = props.and_then(|p| clean(p.user_data.as_deref()));
+    let custom = os.and_then(|o| nonblank(o.custom_data.as_deref()));
+    let user = props.and_then(|p| nonblank(p.user_data.as_deref()));
     let user_data = match custom.or(user) {
         Some(b64) => UserDataState::Present(b64_text(b64)),
         None => UserDataState::Unknown,
@@ -332,7 +336,7 @@ fn vm_launch(vm: &str, raw: &RawValue) -> Result<Option<(VmLaunch, Option<String
         image,
         private_ips: Vec::new(),
         names: os
-            .and_then(|o| clean(o.computer_name.as_deref()))
+            .and_then(|o| nonblank(o.computer_name.as_deref()))
             .map(str::to_string)
             .into_iter()
             .collect(),
@@ -344,24 +348,24 @@ fn vm_launch(vm: &str, raw: &RawValue) -> Result<Option<(VmLaunch, Option<String
         launch_template: None,
         launched_at: None,
     };
-    let location = clean(body.location.as_deref()).map(str::to_ascii_lowercase);
+    let location = nonblank(body.location.as_deref()).map(str::to_ascii_lowercase);
     Ok(Some((launch, location)))
 }
 
 fn azure_image(r: &ImageReference) -> Option<VmImage> {
-    if let Some(id) = clean(r.community.as_deref()) {
+    if let Some(id) = nonblank(r.community.as_deref()) {
         return Some(VmImage::new(
             id.to_ascii_lowercase(),
             VmImageKind::AzureCommunityGallery,
         ));
     }
-    if let Some(id) = clean(r.shared.as_deref()) {
+    if let Some(id) = nonblank(r.shared.as_deref()) {
         return Some(VmImage::new(
             id.to_ascii_lowercase(),
             VmImageKind::AzureSharedGallery,
         ));
     }
-    if let Some(id) = clean(r.id.as_deref()) {
+    if let Some(id) = nonblank(r.id.as_deref()) {
         let id = id.to_ascii_lowercase();
         let kind = if id.contains("/galleries/") {
             VmImageKind::AzureGallery
@@ -372,33 +376,33 @@ fn azure_image(r: &ImageReference) -> Option<VmImage> {
         img.owner = subscription(&img.id);
         return Some(img);
     }
-    let publisher = clean(r.publisher.as_deref())?;
-    let offer = clean(r.offer.as_deref()).unwrap_or("");
-    let sku = clean(r.sku.as_deref()).unwrap_or("");
-    let version = clean(r.version.as_deref()).unwrap_or("latest");
+    let publisher = nonblank(r.publisher.as_deref())?;
+    let offer = nonblank(r.offer.as_deref()).unwrap_or("");
+    let sku = nonblank(r.sku.as_deref()).unwrap_or("");
+    let version = nonblank(r.version.as_deref()).unwrap_or("latest");
     let mut img = VmImage::new(
         format!("{publisher}:{offer}:{sku}:{version}").to_ascii_lowercase(),
         VmImageKind::AzureMarketplace,
     );
     img.publisher = Some(publisher.to_string());
-    img.offer = clean(r.offer.as_deref()).map(str::to_string);
-    img.sku = clean(r.sku.as_deref()).map(str::to_string);
-    img.version = clean(r.version.as_deref()).map(str::to_string);
+    img.offer = nonblank(r.offer.as_deref()).map(str::to_string);
+    img.sku = nonblank(r.sku.as_deref()).map(str::to_string);
+    img.version = nonblank(r.version.as_deref()).map(str::to_string);
     Some(img)
 }
 
 /// A Marketplace plan without an image reference: the plan still names the publisher.
 fn plan_image(p: &Plan) -> Option<VmImage> {
-    let publisher = clean(p.publisher.as_deref())?;
-    let product = clean(p.product.as_deref()).unwrap_or("");
-    let name = clean(p.name.as_deref()).unwrap_or("");
+    let publisher = nonblank(p.publisher.as_deref())?;
+    let product = nonblank(p.product.as_deref()).unwrap_or("");
+    let name = nonblank(p.name.as_deref()).unwrap_or("");
     let mut img = VmImage::new(
         format!("{publisher}:{product}:{name}:latest").to_ascii_lowercase(),
         VmImageKind::AzureMarketplace,
     );
     img.publisher = Some(publisher.to_string());
-    img.offer = clean(p.product.as_deref()).map(str::to_string);
-    img.sku = clean(p.name.as_deref()).map(str::to_string);
+    img.offer = nonblank(p.product.as_deref()).map(str::to_string);
+    img.sku = nonblank(p.name.as_deref()).map(str::to_string);
     Some(img)
 }
 
@@ -414,10 +418,6 @@ fn subscription(id: &str) -> Option<String> {
         }
     }
     None
-}
-
-fn clean(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! and emit nothing.
 
 use crate::user_data::b64_text;
-use crate::util::rfc3339;
+use crate::util::{nonblank, rfc3339};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     CloudAction, CloudEvent, CloudProvider, Event, EventKind, Format, ImageOrigin, Ts,
@@ -552,17 +552,17 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
     let common = Common {
         time,
         ctx,
-        event_id: clean(r.event_id.as_deref()).map(str::to_string),
-        account: clean(r.recipient_account.as_deref())
-            .or_else(|| identity.and_then(|i| clean(i.account_id.as_deref())))
+        event_id: nonblank(r.event_id.as_deref()).map(str::to_string),
+        account: nonblank(r.recipient_account.as_deref())
+            .or_else(|| identity.and_then(|i| nonblank(i.account_id.as_deref())))
             .map(str::to_string),
-        region: clean(r.region.as_deref()).map(str::to_string),
+        region: nonblank(r.region.as_deref()).map(str::to_string),
         actor: identity
             .and_then(|i| {
-                clean(i.arn.as_deref())
-                    .or(clean(i.user_name.as_deref()))
-                    .or(clean(i.principal_id.as_deref()))
-                    .or(clean(i.invoked_by.as_deref()))
+                nonblank(i.arn.as_deref())
+                    .or(nonblank(i.user_name.as_deref()))
+                    .or(nonblank(i.principal_id.as_deref()))
+                    .or(nonblank(i.invoked_by.as_deref()))
             })
             .map(str::to_string),
     };
@@ -621,7 +621,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
                     source_image: lower_id(req.and_then(|q| q.source_image.as_deref()))
                         .ok_or(DecodeError::Missing("requestParameters.sourceImageId"))?,
                     source_region: req
-                        .and_then(|q| clean(q.source_region.as_deref()))
+                        .and_then(|q| nonblank(q.source_region.as_deref()))
                         .map(str::to_string),
                 },
                 "RegisterImage" => ImageOrigin::Registered,
@@ -697,7 +697,7 @@ fn run_instances(
         .as_ref()
         .and_then(|q| q.launch_template.as_ref())
         .and_then(|t| {
-            lower_id(t.id.as_deref()).or_else(|| clean(t.name.as_deref()).map(str::to_string))
+            lower_id(t.id.as_deref()).or_else(|| nonblank(t.name.as_deref()).map(str::to_string))
         });
     let user_data = match req.as_ref().and_then(|q| q.user_data.as_ref()) {
         Some(f) => f.state(),
@@ -753,7 +753,7 @@ fn run_instances(
             instance_id: instance_id.clone(),
             image,
             private_ips,
-            names: clean(inst.private_dns.as_deref())
+            names: nonblank(inst.private_dns.as_deref())
                 .map(str::to_string)
                 .into_iter()
                 .collect(),
@@ -801,21 +801,21 @@ fn instance_ids(
 
 fn import_source(req: &ImageRequest) -> Option<String> {
     let disk = req.disks.as_ref()?.items.first()?;
-    if let Some(url) = clean(disk.url.as_deref()) {
+    if let Some(url) = nonblank(disk.url.as_deref()) {
         return Some(url.to_string());
     }
     let b = disk.bucket.as_ref()?;
-    let bucket = clean(b.bucket.as_deref())?;
+    let bucket = nonblank(b.bucket.as_deref())?;
     Some(format!("s3://{bucket}/{}", b.key.as_deref().unwrap_or("")))
 }
 
 fn grantees(list: Option<Items<Grantee>>) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
     for g in list.into_iter().flat_map(|l| l.items) {
-        let who = clean(g.user_id.as_deref())
-            .or(clean(g.group.as_deref()))
-            .or(clean(g.org.as_deref()))
-            .or(clean(g.ou.as_deref()));
+        let who = nonblank(g.user_id.as_deref())
+            .or(nonblank(g.group.as_deref()))
+            .or(nonblank(g.org.as_deref()))
+            .or(nonblank(g.ou.as_deref()));
         if let Some(w) = who {
             if !v.iter().any(|x| x == w) {
                 v.push(w.to_string());
@@ -851,12 +851,8 @@ fn parse<'a, T: Deserialize<'a>>(
     }
 }
 
-fn clean(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
-}
-
 fn lower_id(s: Option<&str>) -> Option<String> {
-    clean(s).map(str::to_ascii_lowercase)
+    nonblank(s).map(str::to_ascii_lowercase)
 }
 
 #[cfg(test)]

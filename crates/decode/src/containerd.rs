@@ -6,7 +6,7 @@
 //! inside containers. The events carry no host name, and an image pull is seen only as
 //! the image record being created, by reference, without a digest.
 
-use crate::util::{truncate, LenientI64};
+use crate::util::{nonempty, truncate, LenientI64};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     ContainerLifecycle, ContainerRef, Event, EventKind, ExecStarted, Format, ImagePull, ImageRef,
@@ -240,10 +240,6 @@ fn container_ref(id: &str, image: Option<&str>) -> ContainerRef {
         image: image.filter(|i| !is_bare_digest(i)).map(ImageRef::parse),
         ..ContainerRef::default()
     }
-}
-
-fn nonempty<'s>(v: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// A pid of 0 is protobuf's omitted value, not a process.

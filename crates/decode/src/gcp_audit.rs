@@ -9,8 +9,8 @@
 //! `logName` is URL-encoded (`cloudaudit.googleapis.com%2Factivity`); reads in the
 //! `data_access` log are of no interest. Other services (GKE's `k8s.io`) emit nothing.
 
-use crate::util::rfc3339;
 use crate::util::Pairs;
+use crate::util::{nonblank, rfc3339};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     CloudAction, CloudEvent, CloudProvider, Event, EventKind, Format, ImageOrigin, UserDataState,
@@ -284,14 +284,14 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
     let resource_name = p.resource_name.as_deref().unwrap_or("");
     let labels = e.resource.as_ref().and_then(|r| r.labels.as_ref());
     let project = labels
-        .and_then(|l| clean(l.project_id.as_deref()))
+        .and_then(|l| nonblank(l.project_id.as_deref()))
         .map(str::to_string)
         .or_else(|| segment_after(resource_name, "projects").map(str::to_string));
     let zone = labels
-        .and_then(|l| clean(l.zone.as_deref()))
+        .and_then(|l| nonblank(l.zone.as_deref()))
         .map(str::to_string)
         .or_else(|| segment_after(resource_name, "zones").map(str::to_string));
-    let op_id = e.operation.as_ref().and_then(|o| clean(o.id.as_deref()));
+    let op_id = e.operation.as_ref().and_then(|o| nonblank(o.id.as_deref()));
     let base = Base {
         time,
         ctx,
@@ -301,18 +301,18 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
         actor: p
             .auth
             .as_ref()
-            .and_then(|a| clean(a.principal.as_deref()))
+            .and_then(|a| nonblank(a.principal.as_deref()))
             .map(str::to_string),
     };
     let instance_id = || -> Option<String> {
         labels
-            .and_then(|l| clean(l.instance_id.as_deref()))
+            .and_then(|l| nonblank(l.instance_id.as_deref()))
             .map(str::to_string)
             .or_else(|| {
                 parse::<OperationResponse>(p.response)
                     .ok()
                     .flatten()
-                    .and_then(|r| clean(r.target_id.as_deref()).map(str::to_string))
+                    .and_then(|r| nonblank(r.target_id.as_deref()).map(str::to_string))
             })
     };
     match method {
@@ -366,18 +366,18 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             let how = if let Some(src) = req
                 .raw_disk
                 .as_ref()
-                .and_then(|r| clean(r.source.as_deref()))
+                .and_then(|r| nonblank(r.source.as_deref()))
             {
                 ImageOrigin::Imported {
                     source: Some(src.to_string()),
                 }
-            } else if let Some(src) = clean(req.source_image.as_deref()) {
+            } else if let Some(src) = nonblank(req.source_image.as_deref()) {
                 ImageOrigin::Copied {
                     source_image: gcp_path(src, project),
                     source_region: None,
                 }
             } else if let Some(d) =
-                clean(req.source_disk.as_deref()).or(clean(req.source_snapshot.as_deref()))
+                nonblank(req.source_disk.as_deref()).or(nonblank(req.source_snapshot.as_deref()))
             {
                 ImageOrigin::Created {
                     from_instance: None,
@@ -392,7 +392,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             let image_id = if resource_name.contains("/images/") {
                 gcp_path(resource_name, project)
             } else {
-                let name = clean(req.name.as_deref())
+                let name = nonblank(req.name.as_deref())
                     .ok_or(DecodeError::Missing("protoPayload.resourceName"))?;
                 gcp_path(&format!("global/images/{name}"), project)
             };
@@ -443,19 +443,22 @@ fn launch(
         .or_else(|| req.disks.iter().find(|d| d.init.is_some()));
     let image = boot
         .and_then(|d| d.init.as_ref())
-        .and_then(|i| clean(i.source_image.as_deref()))
+        .and_then(|i| nonblank(i.source_image.as_deref()))
         .map(|s| gcp_image(s, project))
-        .or_else(|| clean(req.source_machine_image.as_deref()).map(|s| gcp_image(s, project)));
+        .or_else(|| nonblank(req.source_machine_image.as_deref()).map(|s| gcp_image(s, project)));
     let mut names: Vec<String> = Vec::new();
-    let name = clean(req.name.as_deref())
+    let name = nonblank(req.name.as_deref())
         .or_else(|| resource_name.rsplit('/').next().filter(|s| !s.is_empty()));
-    for n in [name, clean(req.hostname.as_deref())].into_iter().flatten() {
+    for n in [name, nonblank(req.hostname.as_deref())]
+        .into_iter()
+        .flatten()
+    {
         if !names.iter().any(|x| x == n) {
             names.push(n.to_string());
         }
     }
     let mut private_ips: Vec<IpAddr> = Vec::new();
-    for ip in req.nics.iter().filter_map(|n| clean(n.ip.as_deref())) {
+    for ip in req.nics.iter().filter_map(|n| nonblank(n.ip.as_deref())) {
         if let Ok(ip) = ip.parse::<IpAddr>() {
             if !private_ips.contains(&ip) {
                 private_ips.push(ip);
@@ -473,10 +476,10 @@ fn launch(
         private_ips,
         names,
         subnet: nic
-            .and_then(|n| clean(n.subnetwork.as_deref()))
+            .and_then(|n| nonblank(n.subnetwork.as_deref()))
             .map(|s| gcp_path(s, project)),
         vpc: nic
-            .and_then(|n| clean(n.network.as_deref()))
+            .and_then(|n| nonblank(n.network.as_deref()))
             .map(|s| gcp_path(s, project)),
         tags: req.labels.0.clone(),
         user_data,
@@ -500,7 +503,7 @@ fn scripts(items: &[MetadataItem]) -> (UserDataState, Option<String>) {
     let url = SCRIPT_URL_KEYS
         .iter()
         .find_map(|k| find(k))
-        .and_then(|i| clean(i.value.as_deref()))
+        .and_then(|i| nonblank(i.value.as_deref()))
         .map(str::to_string);
     (user_data, url)
 }
@@ -565,10 +568,6 @@ fn parse<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Result<Option<T>,
             .map(Some)
             .map_err(|e| DecodeError::Invalid(format!("protoPayload request/response: {e}"))),
     }
-}
-
-fn clean(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

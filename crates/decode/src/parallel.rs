@@ -253,6 +253,15 @@ impl ParallelStream {
     }
 }
 
+/// Keeps an emptied vector for reuse, up to one per chunk in flight: more could never
+/// be in use at once, and a vector that never allocated saves nothing.
+fn keep_spare<T>(spare: &mut Vec<Vec<T>>, mut v: Vec<T>, inflight: usize) {
+    if v.capacity() > 0 && spare.len() < inflight {
+        v.clear();
+        spare.push(v);
+    }
+}
+
 /// The first line opens a JSON value it does not close.
 fn starts_document(line: &[u8]) -> bool {
     let t = line.trim_ascii();
@@ -319,19 +328,13 @@ impl Chunked {
         Ok(true)
     }
 
-    /// Keeps a decoded chunk's buffer for a later read, up to one per chunk in flight.
-    fn recycle(&mut self, mut buf: Vec<u8>) {
-        if self.spare.len() < self.chunk.inflight {
-            buf.clear();
-            self.spare.push(buf);
-        }
+    /// Keeps a decoded chunk's buffer for a later read.
+    fn recycle(&mut self, buf: Vec<u8>) {
+        keep_spare(&mut self.spare, buf, self.chunk.inflight);
     }
 
-    fn recycle_events(&mut self, mut events: Vec<Event>) {
-        if events.capacity() > 0 && self.spare_events.len() < self.chunk.inflight {
-            events.clear();
-            self.spare_events.push(events);
-        }
+    fn recycle_events(&mut self, events: Vec<Event>) {
+        keep_spare(&mut self.spare_events, events, self.chunk.inflight);
     }
 
     fn dispatch(&mut self, bytes: Vec<u8>, first_line: u64) {

@@ -121,12 +121,6 @@ impl Prefilter {
     /// telemetry, so they are read in one validating pass into a few borrowed fields
     /// (see `tetragon::exec_image`) rather than walked more than once.
     fn tetragon(&self, text: &str) -> bool {
-        // A record that opens with another event (a kprobe, an exit) holds that event,
-        // so it is no lone exec: it is decoded without being parsed here first.
-        const OTHER_EVENTS: [&str; 2] = ["{\"process_kprobe\":", "{\"process_exit\":"];
-        if OTHER_EVENTS.iter().any(|p| text.starts_with(p)) {
-            return false;
-        }
         crate::tetragon::exec_image(text).is_some_and(|image| self.trusted_text(&image))
     }
 

@@ -11,7 +11,7 @@
 //! is `YYYY-MM-DD HH:MM:SS.mmm` in UTC, with no zone written.
 
 use crate::stats::DecodeStats;
-use crate::util::{rfc3339, truncate, LenientI64};
+use crate::util::{nonblank, rfc3339, truncate, LenientI64};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{Event, EventKind, Format, Placement, ProcessExec, Ts};
 use serde::{Deserialize, Deserializer};
@@ -305,7 +305,7 @@ fn decode_record(
                 .and_then(|p| p.attributes.as_ref())
                 .and_then(|a| a.name.as_deref())
                 .or(sys.channel.as_deref()),
-            host: clean(sys.computer.as_deref()),
+            host: nonblank(sys.computer.as_deref()),
             utc_time: data.and_then(|d| text(&d.utc_time)),
             fallback_time: sys
                 .time_created
@@ -327,8 +327,8 @@ fn decode_record(
         let p = w.process.as_ref();
         let parent = p.and_then(|p| p.parent.as_ref());
         let ecs_user = w.user.as_ref().and_then(|u| {
-            let name = clean(u.name.as_deref())?;
-            Some(match clean(u.domain.as_deref()) {
+            let name = nonblank(u.name.as_deref())?;
+            Some(match nonblank(u.domain.as_deref()) {
                 Some(d) => format!("{d}\\{name}"),
                 None => name.to_string(),
             })
@@ -343,12 +343,12 @@ fn decode_record(
                 .provider_name
                 .as_deref()
                 .or_else(|| w.ecs_event.as_ref().and_then(|e| e.provider.as_deref())),
-            host: clean(wl.computer_name.as_deref())
-                .or_else(|| w.host.as_ref().and_then(|h| clean(h.name.as_deref()))),
+            host: nonblank(wl.computer_name.as_deref())
+                .or_else(|| w.host.as_ref().and_then(|h| nonblank(h.name.as_deref()))),
             utc_time: data.and_then(|d| text(&d.utc_time)),
             fallback_time: w.timestamp.as_deref(),
             guid: p
-                .and_then(|p| clean(p.entity_id.as_deref()))
+                .and_then(|p| nonblank(p.entity_id.as_deref()))
                 .or_else(|| data.and_then(|d| text(&d.guid))),
             pid: p
                 .and_then(|p| p.pid)
@@ -359,13 +359,13 @@ fn decode_record(
                 .or_else(|| data.and_then(|d| d.ppid))
                 .map(|v| v.0),
             image: p
-                .and_then(|p| clean(p.executable.as_deref()))
+                .and_then(|p| nonblank(p.executable.as_deref()))
                 .or_else(|| data.and_then(|d| text(&d.image))),
             command_line: p
-                .and_then(|p| clean(p.command_line.as_deref()))
+                .and_then(|p| nonblank(p.command_line.as_deref()))
                 .or_else(|| data.and_then(|d| text(&d.command_line))),
             parent_image: parent
-                .and_then(|p| clean(p.executable.as_deref()))
+                .and_then(|p| nonblank(p.executable.as_deref()))
                 .or_else(|| data.and_then(|d| text(&d.parent_image))),
             user: data
                 .and_then(|d| text(&d.user))
@@ -437,10 +437,6 @@ fn utc_time(s: &str) -> Result<Ts, DecodeError> {
         None => format!("{t}Z"),
     };
     Ts::parse_rfc3339(&iso).ok_or_else(|| DecodeError::Time(truncate(s, 64)))
-}
-
-fn clean(s: Option<&str>) -> Option<&str> {
-    s.map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Decodes a whole `.evtx` file. Each record is rendered to the evtx crate's JSON and

@@ -5,7 +5,7 @@
 //! a full container reference. Egress comes from `tcp_connect`-style kprobes (and the
 //! legacy `process_connect` event of old Isovalent builds).
 
-use crate::util::{rfc3339, truncate, LenientI64};
+use crate::util::{nonempty, rfc3339, truncate, LenientI64};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::memo::TextMemo;
 use pullwatch_model::{
@@ -179,6 +179,12 @@ struct SockaddrArg<'a> {
 /// else the record holds is skipped, not built: this runs on most of a node's records.
 /// `None` when it is anything else.
 pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
+    // A record that opens with another event (a kprobe, an exit: most of a busy node's
+    // records) holds that event, so it is no lone exec and needs no parse to say so.
+    const OTHER_EVENTS: [&str; 2] = ["{\"process_kprobe\":", "{\"process_exit\":"];
+    if OTHER_EVENTS.iter().any(|p| text.starts_with(p)) {
+        return None;
+    }
     #[derive(Deserialize)]
     struct Slim<'a> {
         #[serde(borrow)]
@@ -351,10 +357,6 @@ fn event_time(top: Option<&str>, exec: Option<&Process>) -> Result<Ts, DecodeErr
         (None, Some(t)) => rfc3339(t),
         (None, None) => Err(DecodeError::Missing("time")),
     }
-}
-
-fn nonempty<'s>(v: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 fn pid(p: &Process, field: &str) -> Result<Option<u32>, DecodeError> {

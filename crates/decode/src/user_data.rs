@@ -1960,7 +1960,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
     let r: DescribeAttr = serde_json::from_str(text)?;
     let id = r.instance_id.ok_or(DecodeError::Missing("InstanceId"))?;
     let ud = r.user_data.ok_or(DecodeError::Missing("UserData"))?;
-    let Some(value) = ud.value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+    let Some(value) = crate::util::nonempty(&ud.value) else {
         return Ok(());
     };
     let id = id.trim().to_ascii_lowercase();

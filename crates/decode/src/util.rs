@@ -80,12 +80,21 @@ pub fn borrow_opt<'de: 'a, 'a, D: Deserializer<'de>>(
     Ok(Option::<Borrowed<'a>>::deserialize(d)?.map(|b| b.0))
 }
 
+/// A field's text without surrounding whitespace, or `None` when nothing is left:
+/// producers write `""` or `" "` where they mean "not known", and an empty name must
+/// not become a key that unrelated records share.
+pub fn nonblank(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// [`nonblank`] for an optional borrowed field, as the decoders' structs hold them.
+pub fn nonempty<'s>(v: &'s Option<Cow<'_, str>>) -> Option<&'s str> {
+    nonblank(v.as_deref())
+}
+
 /// Strings that may be absent, `null`, or (in Falco) some other scalar.
 pub fn opt_string<'a>(v: &Option<Cow<'a, str>>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    nonempty(v).map(str::to_string)
 }
 
 /// A JSON object of strings (cloud tags and labels), kept in the order written; `null`
@@ -154,6 +163,19 @@ mod tests {
         #[serde(borrow, default, deserialize_with = "borrow_opt")]
         s: Option<Cow<'a, str>>,
         n: Option<LenientI64>,
+    }
+
+    #[test]
+    fn blank_text_is_absent_and_the_rest_is_trimmed() {
+        assert_eq!(nonblank(None), None);
+        assert_eq!(nonblank(Some("")), None);
+        assert_eq!(nonblank(Some(" \t\n")), None);
+        assert_eq!(nonblank(Some("  web-7 ")), Some("web-7"));
+        let r: Rec = serde_json::from_str(r#"{"s":"  "}"#).unwrap();
+        assert_eq!(nonempty(&r.s), None);
+        let r: Rec = serde_json::from_str(r#"{"s":" node-7"}"#).unwrap();
+        assert_eq!(nonempty(&r.s), Some("node-7"));
+        assert_eq!(opt_string(&r.s).as_deref(), Some("node-7"));
     }
 
     #[test]
