@@ -17,6 +17,7 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export RUSTC_BOOTSTRAP=1
 secs=${FUZZ_SECONDS:-180}
 root=..
+. ./targets.sh
 samples=${PULLWATCH_SAMPLES:-$root/../shared/samples}
 
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo fuzz list); fi
@@ -147,12 +148,20 @@ seed() {
 }
 
 # A libFuzzer dictionary of the keys the target's seeds use (`"name":`), so that
-# mutations splice whole keys of the format rather than finding them byte by byte.
+# mutations splice whole keys of the format rather than finding them byte by byte, and
+# of the string literals in the decoder's own source (before its tests): the method
+# names, actions and field values it compares against, which the seeds may never spell
+# (no sample holds every CloudTrail or GCP method the decoder knows).
 dictionary() {
   local t=$1 out=dicts/$1.dict
   mkdir -p dicts
-  cat corpus/"$t"/seed-* 2>/dev/null | grep -aoE '"[A-Za-z0-9_.@/-]{1,48}":' | sort -u | head -2000 |
-    sed 's/\\/\\\\/g; s/"/\\"/g; s/.*/"&"/' >"$out"
+  {
+    cat corpus/"$t"/seed-* 2>/dev/null | grep -aoE '"[A-Za-z0-9_.@/-]{1,48}":' | sort -u | head -2000 |
+      sed 's/\\/\\\\/g; s/"/\\"/g; s/.*/"&"/'
+    for f in $(target_sources "$t"); do
+      sed '/^#\[cfg(test)\]/,$d' "$f"
+    done | grep -oE '"[A-Za-z0-9_.:@/+ -]{2,48}"' | sort -u | head -2000
+  } >"$out"
   echo "$out"
 }
 
