@@ -5,7 +5,7 @@
 //! socket, both or neither. Values are typed by the Falco field (strings, integers,
 //! `null` when unknown), so every field is read leniently.
 
-use crate::util::{rfc3339, truncate};
+use crate::util::{nonempty, rfc3339, truncate};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     Connection, ContainerRef, Event, EventKind, Format, ImageRef, Placement, ProcessExec, Ts,
@@ -225,11 +225,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
         .ok_or(DecodeError::Missing("output_fields"))?;
     w.rule.ok_or(DecodeError::Missing("rule"))?;
     let time = event_time(&f, w.time.as_deref())?;
-    let host = w
-        .hostname
-        .as_deref()
-        .map(str::trim)
-        .filter(|h| !h.is_empty());
+    let host = nonempty(&w.hostname);
     let placement = placement(&f, host);
     let pid = int_in::<u32>(&f.proc_pid, "proc.pid")?;
     let cmdline = string(&f.proc_cmdline);

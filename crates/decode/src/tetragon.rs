@@ -244,11 +244,7 @@ pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
 
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
     let w: Wire = serde_json::from_str(text)?;
-    let node = w
-        .node_name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
+    let node = nonempty(&w.node_name);
     let top_time = w.time.as_deref();
     if let Some(ev) = &w.process_exec {
         let p = ev
