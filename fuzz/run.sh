@@ -42,6 +42,7 @@ sample_dirs() {
     evtx) echo sysmon ;;
     pipeline) echo docker k8s-audit falco tetragon auditd zeek suricata vpc-flow \
       cloudtrail gcp-audit azure-activity sysmon cloud-init ;;
+    prefilter) echo docker k8s-audit falco tetragon ;;
   esac
 }
 
@@ -53,6 +54,7 @@ fixture_dirs() {
     k8s-events) echo k8s-events ;;
     user-data) echo user-data ;;
     pipeline) echo containerd k8s-audit k8s-events user-data ;;
+    prefilter) echo k8s-audit k8s-events ;;
   esac
 }
 
@@ -123,6 +125,12 @@ seed() {
   local seeds=$fixtures/seeds
   if [ "$t" = pipeline ]; then
     for f in "$seeds"/* "$root"/examples/*/*; do add "$f" "$dir"; done
+  elif [ "$t" = prefilter ]; then
+    # The formats the prefilter skips records of, and records of each that it skips.
+    for f in "$seeds"/{docker-events,k8s-audit,k8s-events,falco,tetragon}* \
+      "$root"/examples/{docker,k8s,node}/* seeds/prefilter.jsonl; do
+      add_records "$f" "$dir"
+    done
   else
     for f in "$seeds/$t"*; do add "$f" "$dir"; done
   fi

@@ -10,6 +10,7 @@ target_sources() {
     suricata-eve) echo "$d/suricata.rs" ;;
     evtx) echo "$d/sysmon.rs" ;;
     pipeline) ls ../crates/{decode,engine,model,report}/src/*.rs ;;
+    prefilter) echo "$d/prefilter.rs" "$d/sniff.rs" ;;
     *) echo "$d/${1//-/_}.rs" ;;
   esac
 }

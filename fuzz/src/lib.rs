@@ -5,8 +5,8 @@
 
 use pullwatch_decode::user_data::{inspect_user_data, ContentInspection};
 use pullwatch_decode::{
-    decode_json_as, decode_text_as, DecodeOptions, DecodeStats, EventStream, Input, RecordCtx,
-    TextState,
+    decode_json_as, decode_text_as, DecodeOptions, DecodeStats, EventStream, Input, Prefilter,
+    RecordCtx, RecordFilter, TextState,
 };
 use pullwatch_engine::config::Config;
 use pullwatch_engine::Engine;
@@ -126,6 +126,42 @@ pub fn evtx(data: &[u8]) {
         assert_eq!(&*e.source.path, "fuzz.evtx");
     }
     inspect_events(&out);
+}
+
+/// Every line of `data` through the prefilter `pullwatch scan` uses with the default
+/// allowlist. A line it skips is then decoded in full, as it would have been without the
+/// prefilter: it must decode as the format the prefilter counted it as (or be a counted
+/// skip, a malformed record the prefilter may count as its format) and give only events
+/// the engine ignores. The prefilter reads records with a small walker of its own, so
+/// this is a differential check of that walker against serde and the decoders: a
+/// record the two read differently is a record an attacker could hide activity in.
+pub fn prefilter(data: &[u8]) {
+    static STATE: OnceLock<(Prefilter, Engine)> = OnceLock::new();
+    let (filter, engine) = STATE.get_or_init(|| {
+        let cfg = Config::default();
+        let trusted = pullwatch_engine::interest::trusted_image_test(&cfg);
+        (Prefilter::new(Arc::new(trusted)), Engine::new(cfg))
+    });
+    for line in data.split(|&b| b == b'\n') {
+        let Some(format) = filter.skip(line) else {
+            continue;
+        };
+        let mut stream = EventStream::detached(Arc::from("fuzz"), DecodeOptions::default());
+        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+        stream.decode_lines(line, 1, &mut out, &mut stats);
+        assert!(
+            stats.formats.contains_key(&format) || stats.skipped_total() == 1,
+            "skipped as {format} but decodes as {stats:?}: {:?}",
+            String::from_utf8_lossy(line)
+        );
+        for e in &out {
+            assert!(
+                engine.ignores(e),
+                "skipped a record the engine uses: {e:?}\n{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
 }
 
 fn small_limits() -> Config {

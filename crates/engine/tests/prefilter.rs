@@ -116,3 +116,25 @@ fn remembered_verdicts_belong_to_one_allowlist() {
         assert!(strict.skip(TRUSTED_EXEC.as_bytes()).is_none());
     }
 }
+
+#[test]
+fn the_fuzz_seeds_hold_skippable_records_and_keep_the_contract() {
+    // fuzz/seeds/prefilter.jsonl seeds the `prefilter` fuzz target, which asserts this
+    // same contract on mutated records; seeds that were never skipped would leave the
+    // skip path unfuzzed.
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/prefilter.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (p, engine) = (prefilter(), Engine::new(Config::default()));
+    let lines: Vec<&str> = text.lines().collect();
+    let skipped: Vec<bool> = lines.iter().map(|l| check(&p, &engine, l)).collect();
+    assert!(lines.len() >= 10, "{} seeds", lines.len());
+    // The trusted execs, the Docker exec, network event and exec exit, the Falco alert,
+    // the configmap read and the probe failure are skipped; the Tetragon exit, the
+    // untrusted pod and the pull are decoded.
+    assert_eq!(
+        skipped,
+        [true, true, false, true, true, true, true, true, false, true, false],
+        "{path:?}"
+    );
+}
