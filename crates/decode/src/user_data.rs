@@ -2495,7 +2495,7 @@ mod tests {
             .map(|e| e.unwrap().path())
             .collect();
         names.sort();
-        assert_eq!(names.len(), 5);
+        assert_eq!(names.len(), 6);
         for path in names {
             let r = inspect_user_data(&std::fs::read(&path).unwrap());
             let name = path.file_name().unwrap().to_string_lossy();
