@@ -10,6 +10,11 @@
 # says whether a plateau is the decoder's or only the libraries'. FUZZ_MISSED=1 also lists
 # the decoder's lines no input reached.
 #
+# FUZZ_UNTIL="2026-11-28 17:00" replays only the corpus files written by then (libFuzzer
+# writes each new input as a file): the coverage a run had reached at that time, give or
+# take inputs it later replaced by smaller ones, so it errs on the low side. Comparing a
+# run's midpoint with its end tells whether its second half reached any new decoder code.
+#
 # Needs the llvm-tools rustup component (cargo-fuzz uses its llvm-profdata); the script
 # adds it when missing.
 set -euo pipefail
@@ -28,7 +33,13 @@ echo "| target | source | regions | missed | region cover | lines | missed | lin
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for t in "${targets[@]}"; do
   [ -d "corpus/$t" ] || { echo "no corpus for $t (run fuzz/run.sh $t first)" >&2; continue; }
-  cargo fuzz coverage "$t" "corpus/$t" >"logs/coverage-$t.log" 2>&1
+  corpus=corpus/$t
+  if [ -n "${FUZZ_UNTIL:-}" ]; then
+    mkdir -p target && corpus=$(mktemp -d -p target corpus-until.XXXXXX)
+    find "corpus/$t" -maxdepth 1 -type f ! -newermt "$FUZZ_UNTIL" -exec ln {} "$corpus"/ \;
+  fi
+  cargo fuzz coverage "$t" "$corpus" >"logs/coverage-$t.log" 2>&1
+  [ "$corpus" = "corpus/$t" ] || rm -rf "$corpus"
   exe=$(find target -path "*/coverage/*/release/$t" -type f | head -1)
   mapfile -t files < <(target_sources "$t" | xargs realpath)
   # llvm-cov's JSON summary, per file: regions and lines, counted and covered.
