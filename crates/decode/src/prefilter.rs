@@ -68,33 +68,56 @@ impl RecordFilter for Prefilter {
         if !(text.starts_with('{') && text.ends_with('}')) {
             return None;
         }
-        // A record whose opening names its format is decoded as that format first
-        // (see `EventStream`), whatever keys are planted further in; any other record
-        // must be recognized as exactly one format.
-        let format = match sniff::leading_format(text) {
-            Some(f) => f,
-            None => CANDS.with(|c| {
-                let mut c = c.borrow_mut();
-                sniff::json_candidates(text, None, &mut c);
-                match c.as_slice() {
-                    [one] => Some(*one),
-                    _ => None,
-                }
-            })?,
+        // A record whose opening names its format is decoded as that format first (see
+        // `EventStream`); any other record must be recognized as exactly one format.
+        let leading = sniff::leading(text);
+        let format = match leading {
+            Some(l) => l.format,
+            None => only_candidate(text)?,
         };
-        if format == Format::Tetragon {
-            return self.tetragon(text).then_some(format);
+        let skip = if format == Format::Tetragon {
+            self.tetragon(text)
+        } else {
+            let doc = Walk::new(text);
+            match format {
+                Format::Falco => self.falco(&doc),
+                Format::K8sAudit => audit_without_pods(&doc),
+                Format::K8sEvents => event_without_kubelet_reason(&doc),
+                Format::DockerEvents => self.docker(&doc),
+                _ => false,
+            }
+        };
+        // When the decoder rejects a record whose opening only guesses its format (a
+        // bad timestamp, say), the stream tries the formats its keys suggest; so such a
+        // record is skipped only if it suggests no other, or a record could pass here as
+        // a trusted Falco alert and be decoded as something else. Checked last: only
+        // records about to be skipped pay for it.
+        if skip && leading.is_some_and(|l| !l.certain) && !suggests_only(text, format) {
+            return None;
         }
-        let doc = Walk::new(text);
-        let skip = match format {
-            Format::Falco => self.falco(&doc),
-            Format::K8sAudit => audit_without_pods(&doc),
-            Format::K8sEvents => event_without_kubelet_reason(&doc),
-            Format::DockerEvents => self.docker(&doc),
-            _ => false,
-        };
         skip.then_some(format)
     }
+}
+
+/// The one format a record's keys suggest, if exactly one.
+fn only_candidate(text: &str) -> Option<Format> {
+    CANDS.with(|c| {
+        let mut c = c.borrow_mut();
+        sniff::json_candidates(text, None, &mut c);
+        match c.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    })
+}
+
+/// Whether a record's keys suggest no format but `format`.
+fn suggests_only(text: &str, format: Format) -> bool {
+    CANDS.with(|c| {
+        let mut c = c.borrow_mut();
+        sniff::json_candidates(text, None, &mut c);
+        c.iter().all(|&f| f == format)
+    })
 }
 
 impl Prefilter {

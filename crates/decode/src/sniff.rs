@@ -185,46 +185,69 @@ fn bit_of(seq: &str) -> Option<usize> {
     Some(if escaped { i + 32 } else { i })
 }
 
-/// Record openings that name their format outright, as the sensors write them: the
-/// first key of an object is certainly top-level (nothing nested can come before it),
-/// so it cannot have been planted in a label. Most records of a busy node start this
-/// way, and recognizing them costs a prefix comparison instead of a pass over every
-/// key. A record decoded under this guess and rejected still gets the full sniff.
-const LEADING: &[(&str, Format)] = &[
-    ("{\"process_exec\":", Format::Tetragon),
-    ("{\"process_kprobe\":", Format::Tetragon),
-    ("{\"process_exit\":", Format::Tetragon),
+/// Record openings that name their format, as the sensors write them: the first key of
+/// an object is certainly top-level (nothing nested can come before it), so it cannot
+/// have been planted in a label. Most records of a busy node start this way, and
+/// recognizing them costs a prefix comparison instead of a pass over every key.
+///
+/// Some openings belong to their format alone (`certain`): a record that opens so and
+/// that its decoder rejects is a malformed record of that format, a counted skip, not
+/// a record to try under other formats. That also keeps the prefilter honest: what it
+/// judges as, say, a trusted Tetragon exec cannot turn out to be a Kubernetes Event
+/// once its timestamp fails. The others (`status`, `hostname`, `output` first) are
+/// guesses: a shipper may put such a key first in any record, so a record decoded
+/// under a guess and rejected still gets the full sniff.
+const LEADING: &[(&str, Format, bool)] = &[
+    ("{\"process_exec\":", Format::Tetragon, true),
+    ("{\"process_kprobe\":", Format::Tetragon, true),
+    ("{\"process_exit\":", Format::Tetragon, true),
     (
         "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/",
         Format::K8sAudit,
+        true,
     ),
     // Core and events.k8s.io Events, as `kubectl get events -o json` and event
     // exporters write them one per line.
     (
         "{\"kind\":\"Event\",\"apiVersion\":\"v1\",",
         Format::K8sEvents,
+        true,
     ),
     (
         "{\"kind\":\"Event\",\"apiVersion\":\"events.k8s.io/",
         Format::K8sEvents,
+        true,
     ),
     // `docker events --format '{{json .}}'`: older engines lead with the deprecated
     // `status`, newer ones with `Type`.
-    ("{\"status\":", Format::DockerEvents),
-    ("{\"Type\":\"container\",", Format::DockerEvents),
-    ("{\"Type\":\"image\",", Format::DockerEvents),
+    ("{\"status\":", Format::DockerEvents, false),
+    ("{\"Type\":\"container\",", Format::DockerEvents, true),
+    ("{\"Type\":\"image\",", Format::DockerEvents, true),
     // Falco's JSON output, with and without `json_include_output_property`'s hostname.
-    ("{\"hostname\":", Format::Falco),
-    ("{\"output\":", Format::Falco),
+    ("{\"hostname\":", Format::Falco, false),
+    ("{\"output\":", Format::Falco, false),
 ];
 
-/// The format a record's opening names, if it is one of [`LEADING`].
-pub fn leading_format(text: &str) -> Option<Format> {
+/// What a record's opening says of its format (see [`LEADING`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leading {
+    pub format: Format,
+    /// The opening belongs to `format` alone.
+    pub certain: bool,
+}
+
+/// What the record's opening says of its format, if it is one of [`LEADING`].
+pub fn leading(text: &str) -> Option<Leading> {
     let b = text.as_bytes();
     LEADING
         .iter()
-        .find(|(p, _)| b.starts_with(p.as_bytes()))
-        .map(|&(_, f)| f)
+        .find(|(p, _, _)| b.starts_with(p.as_bytes()))
+        .map(|&(_, format, certain)| Leading { format, certain })
+}
+
+/// The format a record's opening names, if it is one of [`LEADING`].
+pub fn leading_format(text: &str) -> Option<Format> {
+    leading(text).map(|l| l.format)
 }
 
 /// Every marker key sequence is `"name":` (or the AKS wrapper's escaped `\"name\":`),
@@ -487,7 +510,7 @@ mod tests {
             r#"{"hostname":"n","output":"o","rule":"r","output_fields":{}}"#,
             r#"{"output":"o","rule":"r","output_fields":{}}"#,
         ];
-        for (p, f) in LEADING {
+        for (p, f, _) in LEADING {
             let rec = records
                 .iter()
                 .find(|r| r.starts_with(p))

@@ -358,7 +358,7 @@ impl EventStream {
         stats: &mut DecodeStats,
     ) {
         // A record whose opening names its format is not a list wrapper.
-        let leading = sniff::leading_format(text);
+        let leading = sniff::leading(text);
         let elements: Option<Vec<&RawValue>> = if text.starts_with('[') {
             match serde_json::from_str::<Vec<&RawValue>>(text) {
                 Ok(v) => Some(v),
@@ -377,7 +377,7 @@ impl EventStream {
                 for item in items {
                     let item_line = offset_of(doc, item.get()).map_or(line, |o| lines.line_at(o));
                     let item = item.get();
-                    let item_leading = sniff::leading_format(item);
+                    let item_leading = sniff::leading(item);
                     self.json_record(item, item_leading, item_line, out, stats);
                 }
             }
@@ -385,11 +385,11 @@ impl EventStream {
         }
     }
 
-    /// `leading` is the format the record's opening names ([`sniff::leading_format`]).
+    /// `leading` is what the record's opening says of its format ([`sniff::leading`]).
     fn json_record(
         &mut self,
         text: &str,
-        leading: Option<Format>,
+        leading: Option<sniff::Leading>,
         line: u64,
         out: &mut Vec<Event>,
         stats: &mut DecodeStats,
@@ -414,15 +414,22 @@ impl EventStream {
                 }
             }
         };
-        if let Some(format) = leading {
-            if attempt(format, out, stats) {
-                self.json_pref = Some(format);
+        if let Some(l) = leading {
+            if attempt(l.format, out, stats) {
+                self.json_pref = Some(l.format);
+                return;
+            }
+            if l.certain {
+                if let Some((format, e)) = first_err {
+                    skip_decode_error(stats, &ctx, format, &e);
+                }
                 return;
             }
         }
+        let named = leading.map(|l| l.format);
         sniff::json_candidates(text, self.json_pref, &mut self.cands);
         for &format in &self.cands {
-            if Some(format) != leading && attempt(format, out, stats) {
+            if Some(format) != named && attempt(format, out, stats) {
                 self.json_pref = Some(format);
                 return;
             }

@@ -138,3 +138,53 @@ fn the_fuzz_seeds_hold_skippable_records_and_keep_the_contract() {
         "{path:?}"
     );
 }
+
+/// Decodes one record as `pullwatch scan` would without the prefilter.
+fn decode(line: &str) -> (Vec<pullwatch_model::Event>, DecodeStats) {
+    let mut s = EventStream::detached(Arc::from("t"), DecodeOptions::default());
+    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+    s.decode_lines(line.as_bytes(), 1, &mut out, &mut stats);
+    (out, stats)
+}
+
+/// The keys of a kubelet Event, to append to a record whose own decoder rejects it.
+const EVENT_TAIL: &str = r#""kind":"Event","apiVersion":"v1","involvedObject":{"kind":"Pod","namespace":"shop","name":"web-1","fieldPath":"spec.containers{x}"},"reason":"Started","message":"Started container x","source":{"component":"kubelet","host":"n1"},"firstTimestamp":"2026-11-20T09:00:00Z"}"#;
+
+#[test]
+fn a_record_its_decoder_rejects_is_not_read_as_another_format_behind_the_prefilter() {
+    let (p, engine) = (prefilter(), Engine::new(Config::default()));
+    // Found by the `prefilter` fuzz target: a record opening as a Tetragon exec of a
+    // trusted image, with a timestamp the Tetragon decoder rejects and the keys of a
+    // Kubernetes Event. The stream used to fall back to the Events decoder, which read a
+    // container start from it, while the prefilter skipped it as a trusted exec. An
+    // opening that belongs to Tetragon alone now makes it a malformed Tetragon record:
+    // a counted skip, with or without the prefilter.
+    let forged = TRUSTED_EXEC.replace(
+        r#""time":"2026-11-20T09:00:00Z"}"#,
+        r#""time":"2026-11-20T09:00:00t","#,
+    ) + EVENT_TAIL;
+    let (out, stats) = decode(&forged);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(stats.skipped_total(), 1, "{stats:?}");
+    assert!(
+        stats.skipped.keys().any(|r| r.contains("tetragon")),
+        "{stats:?}"
+    );
+    check(&p, &engine, &forged);
+
+    // Falco's `hostname`-first opening is only a guess, so a rejected alert still gets
+    // the other formats' decoders; the prefilter keeps it when its keys suggest one.
+    let falco = r#"{"hostname":"n1","rule":"r","time":"2026-11-20T09:00:00Z","output_fields":{"container.id":"abc","container.image.repository":"docker.io/library/nginx","container.image.tag":"1.27","proc.exepath":"/bin/sh"}}"#;
+    assert!(check(&p, &engine, falco), "a trusted alert is skipped");
+    let forged = falco.replace(
+        r#""time":"2026-11-20T09:00:00Z""#,
+        r#""time":"2026-11-20T09:00:00t""#,
+    );
+    let forged = format!("{},{EVENT_TAIL}", &forged[..forged.len() - 1]);
+    let (out, _) = decode(&forged);
+    assert!(
+        out.iter().any(|e| !engine.ignores(e)),
+        "{forged} should decode to something the engine uses: {out:?}"
+    );
+    assert!(p.skip(forged.as_bytes()).is_none(), "{forged}");
+}
