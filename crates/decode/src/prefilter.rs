@@ -147,7 +147,8 @@ impl Prefilter {
         crate::tetragon::exec_image(text).is_some_and(|image| self.trusted_text(&image))
     }
 
-    /// A Falco alert about a container whose image (repository and tag) is allowlisted.
+    /// A Falco alert about a container whose image (repository, tag and digest, as the
+    /// decoder puts them together) is allowlisted.
     fn falco(&self, doc: &Walk) -> bool {
         let field = |k: &str| doc.string(&["output_fields", k]);
         fn known(v: Option<&str>) -> Option<&str> {
@@ -167,6 +168,16 @@ impl Prefilter {
             Some(Value::Str(t)) => match known(Some(t)) {
                 Some(t) => format!("{repo}:{t}"),
                 None => repo.to_string(),
+            },
+            Some(_) => return false,
+        };
+        // The decoder pins the image with the digest field, whose form the allowlist
+        // judges too (a malformed digest is never trusted), so the same text is judged.
+        let image = match doc.get(&["output_fields", "container.image.digest"]) {
+            None => image,
+            Some(Value::Str(d)) => match known(Some(d)) {
+                Some(d) if !image.contains('@') => format!("{image}@{d}"),
+                _ => image,
             },
             Some(_) => return false,
         };

@@ -188,3 +188,28 @@ fn a_record_its_decoder_rejects_is_not_read_as_another_format_behind_the_prefilt
     );
     assert!(p.skip(forged.as_bytes()).is_none(), "{forged}");
 }
+
+#[test]
+fn a_falco_alert_is_judged_with_its_digest_as_the_decoder_reads_it() {
+    // Found by the `prefilter` fuzz target: repository and tag allowlisted, but a
+    // malformed `container.image.digest`. The decoder pins the image with the digest,
+    // and a malformed digest is never trusted, so the engine uses the event; the
+    // prefilter had judged repository and tag alone and skipped it.
+    let (p, engine) = (prefilter(), Engine::new(Config::default()));
+    let alert = |digest: &str| {
+        format!(
+            r#"{{"rule":"Terminal shell in container","time":"2026-11-20T09:01:05Z","output_fields":{{"container.id":"8a1b2c3d4e5f","container.image.repository":"docker.io/library/nginx","container.image.tag":"1.27.2"{digest},"proc.exepath":"/bin/sh","proc.cmdline":"sh -c id"}}}}"#
+        )
+    };
+    let well_formed = format!(r#","container.image.digest":"sha256:{}""#, "ab".repeat(32));
+    for (digest, skipped) in [
+        ("", true),
+        (well_formed.as_str(), true),
+        (r#","container.image.digest":"<NA>""#, true),
+        (r#","container.image.digest":"shop""#, false),
+        (r#","container.image.digest":7"#, false),
+    ] {
+        let line = alert(digest);
+        assert_eq!(check(&p, &engine, &line), skipped, "{line}");
+    }
+}
