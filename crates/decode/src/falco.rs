@@ -149,10 +149,7 @@ impl Val<'_> {
     /// The value as text, or `None` when Falco did not know it.
     fn text(&self) -> Option<Cow<'_, str>> {
         match self {
-            Val::Str(s) => {
-                let t = s.trim();
-                (!t.is_empty() && t != "<NA>").then_some(Cow::Borrowed(t))
-            }
+            Val::Str(s) => known(s).map(Cow::Borrowed),
             Val::Int(i) => Some(Cow::Owned(i.to_string())),
             Val::UInt(u) => Some(Cow::Owned(u.to_string())),
             Val::Float(f) => Some(Cow::Owned(f.to_string())),
@@ -345,24 +342,35 @@ fn placement(f: &Fields, host: Option<&str>) -> Placement {
 
 fn image(f: &Fields) -> Option<ImageRef> {
     let digest = text(&f.image_digest);
-    let mut raw = match text(&f.image_repository) {
-        Some(repo) => {
-            let mut s = repo.into_owned();
-            if let Some(tag) = text(&f.image_tag) {
-                s.push(':');
-                s.push_str(&tag);
-            }
-            s
-        }
-        None => string(&f.container_image)?,
+    let raw = match text(&f.image_repository) {
+        Some(repo) => image_text(&repo, text(&f.image_tag).as_deref(), digest.as_deref()),
+        None => image_text(&string(&f.container_image)?, None, digest.as_deref()),
     };
+    Some(ImageRef::parse(&raw))
+}
+
+/// A Falco string value, or `None` when Falco did not know it (empty, or `<NA>`).
+pub(crate) fn known(s: &str) -> Option<&str> {
+    let t = s.trim();
+    (!t.is_empty() && t != "<NA>").then_some(t)
+}
+
+/// The image reference a container's image fields spell, `repository:tag@digest`; the
+/// digest is left out when the reference already pins one. The prefilter judges the
+/// allowlist on this same text, so that it cannot trust what the decoder would not.
+pub(crate) fn image_text(image: &str, tag: Option<&str>, digest: Option<&str>) -> String {
+    let mut s = image.to_string();
+    if let Some(tag) = tag {
+        s.push(':');
+        s.push_str(tag);
+    }
     if let Some(d) = digest {
-        if !raw.contains('@') {
-            raw.push('@');
-            raw.push_str(&d);
+        if !s.contains('@') {
+            s.push('@');
+            s.push_str(d);
         }
     }
-    Some(ImageRef::parse(&raw))
+    s
 }
 
 struct Sock {

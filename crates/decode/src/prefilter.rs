@@ -12,7 +12,7 @@
 //! Without escape sequences a JSON string cannot contain a quote, so the small walker
 //! below can find values by key path exactly, skipping everything else by structure.
 
-use crate::sniff;
+use crate::{falco, sniff};
 use pullwatch_model::memo::TextMemo;
 use pullwatch_model::Format;
 use std::cell::RefCell;
@@ -99,25 +99,26 @@ impl RecordFilter for Prefilter {
     }
 }
 
-/// The one format a record's keys suggest, if exactly one.
-fn only_candidate(text: &str) -> Option<Format> {
+/// The formats a record's keys suggest (see `sniff::json_candidates`), handed to `f`.
+fn with_candidates<R>(text: &str, f: impl FnOnce(&[Format]) -> R) -> R {
     CANDS.with(|c| {
         let mut c = c.borrow_mut();
         sniff::json_candidates(text, None, &mut c);
-        match c.as_slice() {
-            [one] => Some(*one),
-            _ => None,
-        }
+        f(&c)
+    })
+}
+
+/// The one format a record's keys suggest, if exactly one.
+fn only_candidate(text: &str) -> Option<Format> {
+    with_candidates(text, |c| match c {
+        [one] => Some(*one),
+        _ => None,
     })
 }
 
 /// Whether a record's keys suggest no format but `format`.
 fn suggests_only(text: &str, format: Format) -> bool {
-    CANDS.with(|c| {
-        let mut c = c.borrow_mut();
-        sniff::json_candidates(text, None, &mut c);
-        c.iter().all(|&f| f == format)
-    })
+    with_candidates(text, |c| c.iter().all(|&f| f == format))
 }
 
 impl Prefilter {
@@ -150,38 +151,30 @@ impl Prefilter {
     /// A Falco alert about a container whose image (repository, tag and digest, as the
     /// decoder puts them together) is allowlisted.
     fn falco(&self, doc: &Walk) -> bool {
-        let field = |k: &str| doc.string(&["output_fields", k]);
-        fn known(v: Option<&str>) -> Option<&str> {
-            v.map(str::trim).filter(|t| !t.is_empty() && *t != "<NA>")
-        }
-        let Some(id) = known(field("container.id")) else {
+        let field = |k: &str| doc.string(&["output_fields", k]).and_then(falco::known);
+        let Some(id) = field("container.id") else {
             return false;
         };
         if id.eq_ignore_ascii_case("host") {
             return false;
         }
-        let Some(repo) = known(field("container.image.repository")) else {
+        let Some(repo) = field("container.image.repository") else {
             return false;
         };
-        let image = match doc.get(&["output_fields", "container.image.tag"]) {
-            None => repo.to_string(),
-            Some(Value::Str(t)) => match known(Some(t)) {
-                Some(t) => format!("{repo}:{t}"),
-                None => repo.to_string(),
-            },
-            Some(_) => return false,
+        // Tag and digest: absent, a string, or another type, which the decoder would
+        // spell out (`Some(None)` for an unknown one, `None` to decode).
+        let optional = |k: &str| match doc.get(&["output_fields", k]) {
+            None => Some(None),
+            Some(Value::Str(v)) => Some(falco::known(v)),
+            Some(Value::Other) => None,
         };
-        // The decoder pins the image with the digest field, whose form the allowlist
-        // judges too (a malformed digest is never trusted), so the same text is judged.
-        let image = match doc.get(&["output_fields", "container.image.digest"]) {
-            None => image,
-            Some(Value::Str(d)) => match known(Some(d)) {
-                Some(d) if !image.contains('@') => format!("{image}@{d}"),
-                _ => image,
-            },
-            Some(_) => return false,
+        let (Some(tag), Some(digest)) = (
+            optional("container.image.tag"),
+            optional("container.image.digest"),
+        ) else {
+            return false;
         };
-        self.trusted_text(&image)
+        self.trusted_text(&falco::image_text(repo, tag, digest))
     }
 
     /// Docker events the decoder reads nothing from, and `exec_start` in a container

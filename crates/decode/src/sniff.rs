@@ -245,11 +245,6 @@ pub fn leading(text: &str) -> Option<Leading> {
         .map(|&(_, format, certain)| Leading { format, certain })
 }
 
-/// The format a record's opening names, if it is one of [`LEADING`].
-pub fn leading_format(text: &str) -> Option<Format> {
-    leading(text).map(|l| l.format)
-}
-
 /// Every marker key sequence is `"name":` (or the AKS wrapper's escaped `\"name\":`),
 /// except `"output_fields"`. Rather than search the record once per marker, one pass
 /// visits every `":` and reads the name between it and the quote before it: `"K":`
@@ -476,6 +471,10 @@ mod tests {
             }
         }
         assert!(MARKER_KEYS.len() <= 31);
+    }
+
+    fn leading_format(text: &str) -> Option<Format> {
+        leading(text).map(|l| l.format)
     }
 
     #[test]

@@ -12,14 +12,20 @@ fn prefilter() -> Prefilter {
     Prefilter::new(Arc::new(trusted_image_test(&Config::default())))
 }
 
+/// Decodes one record as `pullwatch scan` would without the prefilter.
+fn decode(line: &str) -> (Vec<pullwatch_model::Event>, DecodeStats) {
+    let mut s = EventStream::detached(Arc::from("t"), DecodeOptions::default());
+    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+    s.decode_lines(line.as_bytes(), 1, &mut out, &mut stats);
+    (out, stats)
+}
+
 /// Asserts the contract for one record; returns whether it was skipped.
 fn check(p: &Prefilter, engine: &Engine, line: &str) -> bool {
     let Some(format) = p.skip(line.as_bytes()) else {
         return false;
     };
-    let mut s = EventStream::detached(Arc::from("t"), DecodeOptions::default());
-    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-    s.decode_lines(line.as_bytes(), 1, &mut out, &mut stats);
+    let (out, stats) = decode(line);
     assert!(
         stats.formats.contains_key(&format) || stats.skipped_total() == 1,
         "skipped as {format} but decodes as {stats:?}: {line}"
@@ -137,14 +143,6 @@ fn the_fuzz_seeds_hold_skippable_records_and_keep_the_contract() {
         [true, true, false, true, true, true, true, true, false, true, false],
         "{path:?}"
     );
-}
-
-/// Decodes one record as `pullwatch scan` would without the prefilter.
-fn decode(line: &str) -> (Vec<pullwatch_model::Event>, DecodeStats) {
-    let mut s = EventStream::detached(Arc::from("t"), DecodeOptions::default());
-    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-    s.decode_lines(line.as_bytes(), 1, &mut out, &mut stats);
-    (out, stats)
 }
 
 /// The keys of a kubelet Event, to append to a record whose own decoder rejects it.
