@@ -5,8 +5,8 @@
 
 use pullwatch_decode::user_data::{inspect_user_data, ContentInspection};
 use pullwatch_decode::{
-    decode_json_as, decode_text_as, DecodeOptions, DecodeStats, EventStream, Input, Prefilter,
-    RecordCtx, RecordFilter, TextState,
+    audit_skip, decode_json_as, decode_text_as, DecodeOptions, DecodeStats, EventStream, Input,
+    Prefilter, RecordCtx, TextState,
 };
 use pullwatch_engine::config::Config;
 use pullwatch_engine::Engine;
@@ -143,23 +143,8 @@ pub fn prefilter(data: &[u8]) {
         (Prefilter::new(Arc::new(trusted)), Engine::new(cfg))
     });
     for line in data.split(|&b| b == b'\n') {
-        let Some(format) = filter.skip(line) else {
-            continue;
-        };
-        let mut stream = EventStream::detached(Arc::from("fuzz"), DecodeOptions::default());
-        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-        stream.decode_lines(line, 1, &mut out, &mut stats);
-        assert!(
-            stats.formats.contains_key(&format) || stats.skipped_total() == 1,
-            "skipped as {format} but decodes as {stats:?}: {:?}",
-            String::from_utf8_lossy(line)
-        );
-        for e in &out {
-            assert!(
-                engine.ignores(e),
-                "skipped a record the engine uses: {e:?}\n{:?}",
-                String::from_utf8_lossy(line)
-            );
+        if let Err(breach) = audit_skip(filter, line, |e| engine.ignores(e)) {
+            panic!("{breach}\n{:?}", String::from_utf8_lossy(line));
         }
     }
 }

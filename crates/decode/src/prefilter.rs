@@ -12,9 +12,9 @@
 //! Without escape sequences a JSON string cannot contain a quote, so the small walker
 //! below can find values by key path exactly, skipping everything else by structure.
 
-use crate::{falco, sniff};
+use crate::{falco, sniff, DecodeOptions, DecodeStats, EventStream};
 use pullwatch_model::memo::TextMemo;
-use pullwatch_model::Format;
+use pullwatch_model::{Event, Format};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -96,6 +96,52 @@ impl RecordFilter for Prefilter {
             return None;
         }
         skip.then_some(format)
+    }
+}
+
+/// A skip that broke the prefilter's contract, found by [`audit_skip`].
+#[derive(Debug, thiserror::Error)]
+pub enum SkipBreach {
+    #[error("skipped as {skipped} but decodes as {decoded:?}")]
+    OtherFormat {
+        skipped: Format,
+        decoded: Vec<Format>,
+    },
+    #[error("skipped as {format} but decodes to an event the engine uses: {event:?}")]
+    UsedEvent { format: Format, event: Box<Event> },
+}
+
+/// Checks one record against the contract any [`RecordFilter`] must keep: a record it
+/// skips, decoded in full as `pullwatch scan` would without it, is of the format it was
+/// counted as (or a counted skip: a malformed record may be counted as its format) and
+/// gives only events `ignores` (the engine's `Engine::ignores`) drops. The prefilter
+/// reads records with a walker of its own, so this is a differential check of that
+/// walker against serde and the decoders, shared by the engine's tests and the
+/// `prefilter` fuzz target. Returns the format of a skipped record, `None` when the
+/// filter keeps it.
+pub fn audit_skip(
+    filter: &dyn RecordFilter,
+    line: &[u8],
+    ignores: impl Fn(&Event) -> bool,
+) -> Result<Option<Format>, SkipBreach> {
+    let Some(format) = filter.skip(line) else {
+        return Ok(None);
+    };
+    let mut stream = EventStream::detached(Arc::from("audit"), DecodeOptions::default());
+    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+    stream.decode_lines(line, 1, &mut out, &mut stats);
+    if !stats.formats.contains_key(&format) && stats.skipped_total() != 1 {
+        return Err(SkipBreach::OtherFormat {
+            skipped: format,
+            decoded: stats.formats.keys().copied().collect(),
+        });
+    }
+    match out.into_iter().find(|e| !ignores(e)) {
+        Some(event) => Err(SkipBreach::UsedEvent {
+            format,
+            event: Box::new(event),
+        }),
+        None => Ok(Some(format)),
     }
 }
 
@@ -390,5 +436,54 @@ impl<'a> Walk<'a> {
                 (i > at).then_some(i)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A filter that skips every record as one format, to hold `audit_skip` to account.
+    struct SkipAllAs(Format);
+
+    impl RecordFilter for SkipAllAs {
+        fn skip(&self, _: &[u8]) -> Option<Format> {
+            Some(self.0)
+        }
+    }
+
+    const PULL: &[u8] = br#"{"status":"pull","id":"evil.example/x:1","Type":"image","Action":"pull","Actor":{"ID":"evil.example/x:1","Attributes":{"name":"evil.example/x"}},"scope":"local","time":1795166100,"timeNano":1795166100000000000}"#;
+
+    #[test]
+    fn audit_skip_holds_a_filter_to_its_contract() {
+        let docker = SkipAllAs(Format::DockerEvents);
+        assert_eq!(
+            audit_skip(&docker, PULL, |_| true).ok(),
+            Some(Some(Format::DockerEvents))
+        );
+        // The pull is something the engine uses.
+        let err = audit_skip(&docker, PULL, |_| false).unwrap_err();
+        assert!(matches!(
+            err,
+            SkipBreach::UsedEvent {
+                format: Format::DockerEvents,
+                ..
+            }
+        ));
+        // Counted as Falco, but the decoders read a Docker event.
+        let err = audit_skip(&SkipAllAs(Format::Falco), PULL, |_| true).unwrap_err();
+        assert!(
+            matches!(&err, SkipBreach::OtherFormat { decoded, .. } if decoded == &[Format::DockerEvents]),
+            "{err}"
+        );
+        // A malformed record may be counted as the format the filter names.
+        assert_eq!(
+            audit_skip(&SkipAllAs(Format::Falco), b"{\"rule\":", |_| false).ok(),
+            Some(Some(Format::Falco))
+        );
+        assert_eq!(
+            audit_skip(&Prefilter::new(Arc::new(|_| true)), b"x", |_| false).ok(),
+            Some(None)
+        );
     }
 }
