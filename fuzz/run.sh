@@ -3,7 +3,9 @@
 #   fuzz/run.sh                    every target
 #   fuzz/run.sh auditd pipeline    the ones named
 #   FUZZ_PLATEAU=600 FUZZ_SECONDS=2400 fuzz/run.sh tetragon
-#                                  until coverage plateaus (plateau.py), at most FUZZ_SECONDS
+#                                  until coverage plateaus (plateau.py), at most FUZZ_SECONDS;
+#                                  then whether the second half reached new decoder lines
+#                                  (second-half.sh, skipped with FUZZ_SECOND_HALF=0)
 # Corpora are seeded at run time from the repository's own fixtures and examples and,
 # when present, from the real samples in ../shared/samples (never copied into the
 # repository: some are GPL or have no licence). Findings land in fuzz/artifacts/<target>/,
@@ -188,11 +190,18 @@ for t in "${targets[@]}"; do
     -max_len="$max_len" "${dict_arg[@]}" -print_final_stats=1)
   if [ -n "${FUZZ_PLATEAU:-}" ]; then
     # Stop at the plateau rule of RESULTS.md (FUZZ_PLATEAU seconds at least, second
-    # half under +0.5% edges); FUZZ_SECONDS stays the cap.
+    # half under +0.5% edges); FUZZ_SECONDS stays the cap. Then judge the run by the
+    # target's own code too (second-half.sh), unless FUZZ_SECOND_HALF=0.
+    began=$(date +%s)
     summary=$(python3 plateau.py "logs/$t.log" "$FUZZ_PLATEAU" 0.5 -- "${run[@]}") || true
+    ended=$(date +%s)
     echo "$summary"
     echo "$(date -u +%FT%TZ) $t $summary" >>logs/plateau.txt
     grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' "logs/$t.log" || true
+    if [ "${FUZZ_SECOND_HALF:-1}" != 0 ]; then
+      ./second-half.sh "$t" "@$began" "@$ended" | tee "logs/$t.second-half"
+      echo "$(date -u +%FT%TZ) $t $(head -1 "logs/$t.second-half")" >>logs/plateau.txt
+    fi
   else
     "${run[@]}" 2>&1 | tee "logs/$t.log" | grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' || true
   fi
