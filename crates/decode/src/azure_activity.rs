@@ -13,7 +13,7 @@
 
 use crate::user_data::b64_text;
 use crate::util::Pairs;
-use crate::util::{nonblank, rfc3339};
+use crate::util::{nonblank, rfc3339, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     CloudAction, CloudEvent, CloudProvider, Event, EventKind, Format, UserDataState, VmImage,
@@ -25,35 +25,20 @@ use std::borrow::Cow;
 
 #[derive(Deserialize)]
 struct Record<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    time: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "resourceId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    resource_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    time: Option<Text<'a>>,
+    #[serde(rename = "resourceId", borrow)]
+    resource_id: Option<Text<'a>>,
     #[serde(rename = "operationName", borrow)]
     operation: Option<OperationName<'a>>,
-    #[serde(
-        rename = "resultType",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    result_type: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "correlationId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    correlation_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    location: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    caller: Option<Cow<'a, str>>,
+    #[serde(rename = "resultType", borrow)]
+    result_type: Option<Text<'a>>,
+    #[serde(rename = "correlationId", borrow)]
+    correlation_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    location: Option<Text<'a>>,
+    #[serde(borrow)]
+    caller: Option<Text<'a>>,
     #[serde(borrow)]
     identity: Option<Identity<'a>>,
     #[serde(borrow)]
@@ -95,12 +80,12 @@ struct Claims<'a> {
         borrow
     )]
     upn_uri: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    upn: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    appid: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    upn: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    appid: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -111,13 +96,8 @@ struct Authorization<'a> {
 
 #[derive(Deserialize)]
 struct Evidence<'a> {
-    #[serde(
-        rename = "principalId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    principal_id: Option<Cow<'a, str>>,
+    #[serde(rename = "principalId", borrow)]
+    principal_id: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -128,8 +108,8 @@ struct Properties<'a> {
 
 #[derive(Deserialize)]
 struct VmBody<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    location: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    location: Option<Text<'a>>,
     #[serde(default)]
     tags: Pairs,
     #[serde(borrow)]
@@ -140,12 +120,12 @@ struct VmBody<'a> {
 
 #[derive(Deserialize)]
 struct Plan<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    publisher: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    product: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    publisher: Option<Text<'a>>,
+    #[serde(borrow)]
+    product: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -154,13 +134,8 @@ struct VmProperties<'a> {
     storage: Option<StorageProfile<'a>>,
     #[serde(rename = "osProfile", borrow)]
     os: Option<OsProfile<'a>>,
-    #[serde(
-        rename = "userData",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    user_data: Option<Cow<'a, str>>,
+    #[serde(rename = "userData", borrow)]
+    user_data: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -171,48 +146,28 @@ struct StorageProfile<'a> {
 
 #[derive(Deserialize)]
 struct ImageReference<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    publisher: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    offer: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    sku: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    version: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "sharedGalleryImageId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    shared: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "communityGalleryImageId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    community: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    publisher: Option<Text<'a>>,
+    #[serde(borrow)]
+    offer: Option<Text<'a>>,
+    #[serde(borrow)]
+    sku: Option<Text<'a>>,
+    #[serde(borrow)]
+    version: Option<Text<'a>>,
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(rename = "sharedGalleryImageId", borrow)]
+    shared: Option<Text<'a>>,
+    #[serde(rename = "communityGalleryImageId", borrow)]
+    community: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct OsProfile<'a> {
-    #[serde(
-        rename = "computerName",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    computer_name: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "customData",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    custom_data: Option<Cow<'a, str>>,
+    #[serde(rename = "computerName", borrow)]
+    computer_name: Option<Text<'a>>,
+    #[serde(rename = "customData", borrow)]
+    custom_data: Option<Text<'a>>,
 }
 
 const VM_WRITE: &str = "microsoft.compute/virtualmachines/write";

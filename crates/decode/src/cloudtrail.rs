@@ -15,7 +15,7 @@
 //! and emit nothing.
 
 use crate::user_data::b64_text;
-use crate::util::{nonblank, rfc3339};
+use crate::util::{nonblank, rfc3339, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     CloudAction, CloudEvent, CloudProvider, Event, EventKind, Format, ImageOrigin, Ts,
@@ -31,65 +31,25 @@ const REDACTED: &str = "<sensitiveDataRemoved>";
 
 #[derive(Deserialize)]
 struct Record<'a> {
-    #[serde(
-        rename = "eventTime",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    event_time: Option<Cow<'a, str>>,
+    #[serde(rename = "eventTime", borrow)]
+    event_time: Option<Text<'a>>,
     /// Logstash pipelines move `eventTime` here (the OTRF datasets have no `eventTime`).
-    #[serde(
-        rename = "@timestamp",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    at_timestamp: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "eventSource",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    event_source: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "eventName",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    event_name: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "eventID",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    event_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "awsRegion",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    region: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "recipientAccountId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    recipient_account: Option<Cow<'a, str>>,
+    #[serde(rename = "@timestamp", borrow)]
+    at_timestamp: Option<Text<'a>>,
+    #[serde(rename = "eventSource", borrow)]
+    event_source: Option<Text<'a>>,
+    #[serde(rename = "eventName", borrow)]
+    event_name: Option<Text<'a>>,
+    #[serde(rename = "eventID", borrow)]
+    event_id: Option<Text<'a>>,
+    #[serde(rename = "awsRegion", borrow)]
+    region: Option<Text<'a>>,
+    #[serde(rename = "recipientAccountId", borrow)]
+    recipient_account: Option<Text<'a>>,
     #[serde(rename = "userIdentity", borrow)]
     identity: Option<Identity<'a>>,
-    #[serde(
-        rename = "errorCode",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    error_code: Option<Cow<'a, str>>,
+    #[serde(rename = "errorCode", borrow)]
+    error_code: Option<Text<'a>>,
     #[serde(rename = "requestParameters", borrow)]
     request: Option<&'a RawValue>,
     #[serde(rename = "responseElements", borrow)]
@@ -98,36 +58,16 @@ struct Record<'a> {
 
 #[derive(Deserialize)]
 struct Identity<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    arn: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "userName",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    user_name: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "principalId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    principal_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "invokedBy",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    invoked_by: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "accountId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    account_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    arn: Option<Text<'a>>,
+    #[serde(rename = "userName", borrow)]
+    user_name: Option<Text<'a>>,
+    #[serde(rename = "principalId", borrow)]
+    principal_id: Option<Text<'a>>,
+    #[serde(rename = "invokedBy", borrow)]
+    invoked_by: Option<Text<'a>>,
+    #[serde(rename = "accountId", borrow)]
+    account_id: Option<Text<'a>>,
 }
 
 /// CloudTrail's `{"items":[…]}` list wrapper.
@@ -142,8 +82,8 @@ struct Items<T> {
 struct Tag<'a> {
     #[serde(borrow)]
     key: Cow<'a, str>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    value: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    value: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -152,13 +92,8 @@ struct RunRequest<'a> {
     instances: Option<Items<RunRequestItem<'a>>>,
     #[serde(rename = "userData", borrow)]
     user_data: Option<UserDataField<'a>>,
-    #[serde(
-        rename = "subnetId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    subnet: Option<Cow<'a, str>>,
+    #[serde(rename = "subnetId", borrow)]
+    subnet: Option<Text<'a>>,
     #[serde(rename = "tagSpecificationSet", borrow)]
     tag_specs: Option<Items<TagSpec<'a>>>,
     #[serde(rename = "launchTemplate", borrow)]
@@ -167,44 +102,24 @@ struct RunRequest<'a> {
 
 #[derive(Deserialize)]
 struct RunRequestItem<'a> {
-    #[serde(
-        rename = "imageId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    image_id: Option<Cow<'a, str>>,
+    #[serde(rename = "imageId", borrow)]
+    image_id: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct TagSpec<'a> {
-    #[serde(
-        rename = "resourceType",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    resource_type: Option<Cow<'a, str>>,
+    #[serde(rename = "resourceType", borrow)]
+    resource_type: Option<Text<'a>>,
     #[serde(borrow, default)]
     tags: Vec<Tag<'a>>,
 }
 
 #[derive(Deserialize)]
 struct LaunchTemplate<'a> {
-    #[serde(
-        rename = "launchTemplateId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "launchTemplateName",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    name: Option<Cow<'a, str>>,
+    #[serde(rename = "launchTemplateId", borrow)]
+    id: Option<Text<'a>>,
+    #[serde(rename = "launchTemplateName", borrow)]
+    name: Option<Text<'a>>,
 }
 
 /// `userData` as a bare string, or as `{"value": …}` in the attribute-style calls.
@@ -214,8 +129,8 @@ enum UserDataField<'a> {
     #[serde(borrow)]
     Str(Cow<'a, str>),
     Obj {
-        #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-        value: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        value: Option<Text<'a>>,
     },
 }
 
@@ -245,48 +160,18 @@ struct RunResponse<'a> {
 
 #[derive(Deserialize)]
 struct Instance<'a> {
-    #[serde(
-        rename = "instanceId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    instance_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "imageId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    image_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "privateIpAddress",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    private_ip: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "privateDnsName",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    private_dns: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "subnetId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    subnet: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "vpcId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    vpc: Option<Cow<'a, str>>,
+    #[serde(rename = "instanceId", borrow)]
+    instance_id: Option<Text<'a>>,
+    #[serde(rename = "imageId", borrow)]
+    image_id: Option<Text<'a>>,
+    #[serde(rename = "privateIpAddress", borrow)]
+    private_ip: Option<Text<'a>>,
+    #[serde(rename = "privateDnsName", borrow)]
+    private_dns: Option<Text<'a>>,
+    #[serde(rename = "subnetId", borrow)]
+    subnet: Option<Text<'a>>,
+    #[serde(rename = "vpcId", borrow)]
+    vpc: Option<Text<'a>>,
     #[serde(rename = "tagSet", borrow)]
     tags: Option<Items<Tag<'a>>>,
     #[serde(rename = "launchTime", borrow)]
@@ -297,13 +182,8 @@ struct Instance<'a> {
 
 #[derive(Deserialize)]
 struct Nic<'a> {
-    #[serde(
-        rename = "privateIpAddress",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    private_ip: Option<Cow<'a, str>>,
+    #[serde(rename = "privateIpAddress", borrow)]
+    private_ip: Option<Text<'a>>,
 }
 
 /// Epoch milliseconds as a number, or a string (RFC 3339, or digits).
@@ -345,120 +225,65 @@ struct InstancesCall<'a> {
 
 #[derive(Deserialize)]
 struct InstanceRef<'a> {
-    #[serde(
-        rename = "instanceId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    instance_id: Option<Cow<'a, str>>,
+    #[serde(rename = "instanceId", borrow)]
+    instance_id: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct ModifyInstanceAttribute<'a> {
-    #[serde(
-        rename = "instanceId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    instance_id: Option<Cow<'a, str>>,
+    #[serde(rename = "instanceId", borrow)]
+    instance_id: Option<Text<'a>>,
     #[serde(rename = "userData", borrow)]
     user_data: Option<UserDataField<'a>>,
     /// The older form: `attribute: "userData"` with the content in `value`.
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    attribute: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    attribute: Option<Text<'a>>,
     #[serde(borrow)]
     value: Option<UserDataField<'a>>,
 }
 
 #[derive(Deserialize)]
 struct ImageRequest<'a> {
-    #[serde(
-        rename = "instanceId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    instance_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "sourceImageId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    source_image: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "sourceRegion",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    source_region: Option<Cow<'a, str>>,
+    #[serde(rename = "instanceId", borrow)]
+    instance_id: Option<Text<'a>>,
+    #[serde(rename = "sourceImageId", borrow)]
+    source_image: Option<Text<'a>>,
+    #[serde(rename = "sourceRegion", borrow)]
+    source_region: Option<Text<'a>>,
     #[serde(rename = "diskContainerSet", borrow)]
     disks: Option<Items<DiskContainer<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct DiskContainer<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    url: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    url: Option<Text<'a>>,
     #[serde(rename = "userBucket", borrow)]
     bucket: Option<UserBucket<'a>>,
 }
 
 #[derive(Deserialize)]
 struct UserBucket<'a> {
-    #[serde(
-        rename = "s3Bucket",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    bucket: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "s3Key",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    key: Option<Cow<'a, str>>,
+    #[serde(rename = "s3Bucket", borrow)]
+    bucket: Option<Text<'a>>,
+    #[serde(rename = "s3Key", borrow)]
+    key: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct ImageResponse<'a> {
-    #[serde(
-        rename = "imageId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    image_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "importTaskId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    import_task: Option<Cow<'a, str>>,
+    #[serde(rename = "imageId", borrow)]
+    image_id: Option<Text<'a>>,
+    #[serde(rename = "importTaskId", borrow)]
+    import_task: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct ModifyImageAttribute<'a> {
-    #[serde(
-        rename = "imageId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    image_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "attributeType",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    attribute_type: Option<Cow<'a, str>>,
+    #[serde(rename = "imageId", borrow)]
+    image_id: Option<Text<'a>>,
+    #[serde(rename = "attributeType", borrow)]
+    attribute_type: Option<Text<'a>>,
     #[serde(rename = "launchPermission", borrow)]
     launch_permission: Option<LaunchPermission<'a>>,
 }
@@ -473,29 +298,14 @@ struct LaunchPermission<'a> {
 
 #[derive(Deserialize)]
 struct Grantee<'a> {
-    #[serde(
-        rename = "userId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    user_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    group: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "organizationArn",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    org: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "organizationalUnitArn",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    ou: Option<Cow<'a, str>>,
+    #[serde(rename = "userId", borrow)]
+    user_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    group: Option<Text<'a>>,
+    #[serde(rename = "organizationArn", borrow)]
+    org: Option<Text<'a>>,
+    #[serde(rename = "organizationalUnitArn", borrow)]
+    ou: Option<Text<'a>>,
 }
 
 /// What every event of one record shares.

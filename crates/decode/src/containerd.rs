@@ -6,7 +6,7 @@
 //! inside containers. The events carry no host name, and an image pull is seen only as
 //! the image record being created, by reference, without a digest.
 
-use crate::util::{nonempty, truncate, LenientI64};
+use crate::util::{nonempty, truncate, LenientI64, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     ContainerLifecycle, ContainerRef, Event, EventKind, ExecStarted, Format, ImagePull, ImageRef,
@@ -51,14 +51,14 @@ impl State {
 /// omits zero values, so every field is optional.
 #[derive(Deserialize, Default)]
 struct Payload<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    image: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    container_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    image: Option<Text<'a>>,
+    #[serde(borrow)]
+    container_id: Option<Text<'a>>,
     pid: Option<LenientI64>,
     exit_status: Option<LenientI64>,
     #[serde(borrow)]
@@ -82,34 +82,14 @@ enum ExitedAt<'a> {
 /// The CRI labels pullwatch reads; others are ignored.
 #[derive(Deserialize, Default)]
 struct Labels<'a> {
-    #[serde(
-        rename = "io.cri-containerd.kind",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    kind: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "io.kubernetes.pod.name",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    pod: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "io.kubernetes.pod.namespace",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    namespace: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "io.kubernetes.container.name",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    container: Option<Cow<'a, str>>,
+    #[serde(rename = "io.cri-containerd.kind", borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(rename = "io.kubernetes.pod.name", borrow)]
+    pod: Option<Text<'a>>,
+    #[serde(rename = "io.kubernetes.pod.namespace", borrow)]
+    namespace: Option<Text<'a>>,
+    #[serde(rename = "io.kubernetes.container.name", borrow)]
+    container: Option<Text<'a>>,
 }
 
 /// The envelope of one `ctr events` line.

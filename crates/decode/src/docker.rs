@@ -4,39 +4,28 @@
 //! Docker events carry no host name and no image digest: the container's image is the
 //! reference the user typed, and a pull names `repo:tag` only.
 
-use crate::util::{rfc3339, truncate};
+use crate::util::{rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     ContainerLifecycle, ContainerRef, Event, EventKind, Format, ImagePull, ImageRef,
     LifecyclePhase, Placement, ProcessExec, Ts,
 };
 use serde::Deserialize;
-use std::borrow::Cow;
 
 #[derive(Deserialize)]
 struct Wire<'a> {
-    #[serde(
-        rename = "Type",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    typ: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "Action",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    action: Option<Cow<'a, str>>,
+    #[serde(rename = "Type", borrow)]
+    typ: Option<Text<'a>>,
+    #[serde(rename = "Action", borrow)]
+    action: Option<Text<'a>>,
     #[serde(rename = "Actor")]
     actor: Option<Actor<'a>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    status: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    from: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    status: Option<Text<'a>>,
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    from: Option<Text<'a>>,
     time: Option<i64>,
     #[serde(rename = "timeNano")]
     time_nano: Option<i64>,
@@ -44,13 +33,8 @@ struct Wire<'a> {
 
 #[derive(Deserialize)]
 struct Actor<'a> {
-    #[serde(
-        rename = "ID",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    id: Option<Cow<'a, str>>,
+    #[serde(rename = "ID", borrow)]
+    id: Option<Text<'a>>,
     #[serde(rename = "Attributes")]
     attributes: Option<Attrs<'a>>,
 }
@@ -58,31 +42,16 @@ struct Actor<'a> {
 /// The attributes pullwatch reads; labels of any other name are ignored.
 #[derive(Deserialize, Default)]
 struct Attrs<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    image: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "io.kubernetes.pod.name",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    pod: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "io.kubernetes.pod.namespace",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    namespace: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "io.kubernetes.container.name",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    k8s_container: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    image: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(rename = "io.kubernetes.pod.name", borrow)]
+    pod: Option<Text<'a>>,
+    #[serde(rename = "io.kubernetes.pod.namespace", borrow)]
+    namespace: Option<Text<'a>>,
+    #[serde(rename = "io.kubernetes.container.name", borrow)]
+    k8s_container: Option<Text<'a>>,
 }
 
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {

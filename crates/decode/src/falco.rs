@@ -5,7 +5,7 @@
 //! socket, both or neither. Values are typed by the Falco field (strings, integers,
 //! `null` when unknown), so every field is read leniently.
 
-use crate::util::{nonempty, rfc3339, truncate};
+use crate::util::{nonempty, rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     Connection, ContainerRef, Event, EventKind, Format, ImageRef, Placement, ProcessExec, Ts,
@@ -18,12 +18,12 @@ use std::net::IpAddr;
 
 #[derive(Deserialize)]
 struct Wire<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    rule: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    time: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    hostname: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    rule: Option<Text<'a>>,
+    #[serde(borrow)]
+    time: Option<Text<'a>>,
+    #[serde(borrow)]
+    hostname: Option<Text<'a>>,
     #[serde(borrow)]
     output_fields: Option<Fields<'a>>,
 }

@@ -10,7 +10,7 @@
 //! `data_access` log are of no interest. Other services (GKE's `k8s.io`) emit nothing.
 
 use crate::util::Pairs;
-use crate::util::{nonblank, rfc3339};
+use crate::util::{nonblank, rfc3339, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     CloudAction, CloudEvent, CloudProvider, Event, EventKind, Format, ImageOrigin, UserDataState,
@@ -23,15 +23,10 @@ use std::net::IpAddr;
 
 #[derive(Deserialize)]
 struct Entry<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    timestamp: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "logName",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    log_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Text<'a>>,
+    #[serde(rename = "logName", borrow)]
+    log_name: Option<Text<'a>>,
     #[serde(rename = "protoPayload", borrow)]
     payload: Option<Payload<'a>>,
     #[serde(borrow)]
@@ -42,27 +37,12 @@ struct Entry<'a> {
 
 #[derive(Deserialize)]
 struct Payload<'a> {
-    #[serde(
-        rename = "serviceName",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    service: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "methodName",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    method: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "resourceName",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    resource_name: Option<Cow<'a, str>>,
+    #[serde(rename = "serviceName", borrow)]
+    service: Option<Text<'a>>,
+    #[serde(rename = "methodName", borrow)]
+    method: Option<Text<'a>>,
+    #[serde(rename = "resourceName", borrow)]
+    resource_name: Option<Text<'a>>,
     #[serde(rename = "authenticationInfo", borrow)]
     auth: Option<Auth<'a>>,
     #[serde(borrow)]
@@ -74,13 +54,8 @@ struct Payload<'a> {
 
 #[derive(Deserialize)]
 struct Auth<'a> {
-    #[serde(
-        rename = "principalEmail",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    principal: Option<Cow<'a, str>>,
+    #[serde(rename = "principalEmail", borrow)]
+    principal: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -96,35 +71,30 @@ struct Resource<'a> {
 
 #[derive(Deserialize)]
 struct ResourceLabels<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    instance_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    project_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    zone: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    instance_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    project_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    zone: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Operation<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct InsertRequest<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    hostname: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    hostname: Option<Text<'a>>,
     #[serde(borrow, default)]
     disks: Vec<Disk<'a>>,
-    #[serde(
-        rename = "sourceMachineImage",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    source_machine_image: Option<Cow<'a, str>>,
+    #[serde(rename = "sourceMachineImage", borrow)]
+    source_machine_image: Option<Text<'a>>,
     #[serde(borrow)]
     metadata: Option<Metadata<'a>>,
     #[serde(default)]
@@ -142,13 +112,8 @@ struct Disk<'a> {
 
 #[derive(Deserialize)]
 struct InitParams<'a> {
-    #[serde(
-        rename = "sourceImage",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    source_image: Option<Cow<'a, str>>,
+    #[serde(rename = "sourceImage", borrow)]
+    source_image: Option<Text<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -161,23 +126,18 @@ struct Metadata<'a> {
 struct MetadataItem<'a> {
     #[serde(borrow)]
     key: Cow<'a, str>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    value: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    value: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Nic<'a> {
-    #[serde(
-        rename = "networkIP",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    ip: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    network: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    subnetwork: Option<Cow<'a, str>>,
+    #[serde(rename = "networkIP", borrow)]
+    ip: Option<Text<'a>>,
+    #[serde(borrow)]
+    network: Option<Text<'a>>,
+    #[serde(borrow)]
+    subnetwork: Option<Text<'a>>,
 }
 
 /// The body of `instances.setMetadata`: a Metadata resource, `items` at the top (or
@@ -192,48 +152,28 @@ struct SetMetadataRequest<'a> {
 
 #[derive(Deserialize)]
 struct ImageInsertRequest<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
     #[serde(rename = "rawDisk", borrow)]
     raw_disk: Option<RawDisk<'a>>,
-    #[serde(
-        rename = "sourceImage",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    source_image: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "sourceDisk",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    source_disk: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "sourceSnapshot",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    source_snapshot: Option<Cow<'a, str>>,
+    #[serde(rename = "sourceImage", borrow)]
+    source_image: Option<Text<'a>>,
+    #[serde(rename = "sourceDisk", borrow)]
+    source_disk: Option<Text<'a>>,
+    #[serde(rename = "sourceSnapshot", borrow)]
+    source_snapshot: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct RawDisk<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    source: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    source: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct OperationResponse<'a> {
-    #[serde(
-        rename = "targetId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    target_id: Option<Cow<'a, str>>,
+    #[serde(rename = "targetId", borrow)]
+    target_id: Option<Text<'a>>,
 }
 
 /// Metadata keys whose value GCE's guest agent or cloud-init runs at boot, most

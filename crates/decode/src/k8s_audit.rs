@@ -17,7 +17,7 @@
 //! carries `dedupe = "k8s-audit:<auditID>"` so the stages count once, and the
 //! `RequestReceived` stage (which never holds the response code) emits nothing.
 
-use crate::util::{opt_string, rfc3339, truncate};
+use crate::util::{opt_string, rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Placement, PodBinding,
@@ -25,34 +25,23 @@ use pullwatch_model::{
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Wire<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    api_version: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "auditID",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    audit_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    stage: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "requestURI",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    request_uri: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    verb: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    api_version: Option<Text<'a>>,
+    #[serde(rename = "auditID", borrow)]
+    audit_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    stage: Option<Text<'a>>,
+    #[serde(rename = "requestURI", borrow)]
+    request_uri: Option<Text<'a>>,
+    #[serde(borrow)]
+    verb: Option<Text<'a>>,
     #[serde(borrow)]
     user: Option<User<'a>>,
     #[serde(borrow)]
@@ -62,13 +51,13 @@ struct Wire<'a> {
     request_object: Option<&'a RawValue>,
     #[serde(borrow)]
     response_object: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    stage_timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    request_received_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    stage_timestamp: Option<Text<'a>>,
+    #[serde(borrow)]
+    request_received_timestamp: Option<Text<'a>>,
     /// v1beta1 only.
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Text<'a>>,
     /// The AKS wrapper; absent on a bare audit event.
     #[serde(borrow)]
     properties: Option<AksProperties<'a>>,
@@ -76,29 +65,29 @@ struct Wire<'a> {
 
 #[derive(Deserialize)]
 struct AksProperties<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    log: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    log: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct User<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    username: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    username: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ObjectRef<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    resource: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    api_group: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    subresource: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    resource: Option<Text<'a>>,
+    #[serde(borrow)]
+    namespace: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    api_group: Option<Text<'a>>,
+    #[serde(borrow)]
+    subresource: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -121,19 +110,19 @@ struct Pod<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ObjectMeta<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    generate_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    namespace: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    generate_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    namespace: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PodSpec<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    node_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    node_name: Option<Text<'a>>,
     #[serde(borrow)]
     containers: Option<Vec<Container<'a>>>,
     #[serde(borrow)]
@@ -145,32 +134,27 @@ struct PodSpec<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Container<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    image: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    image_pull_policy: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    image: Option<Text<'a>>,
+    #[serde(borrow)]
+    image_pull_policy: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PodStatus<'a> {
-    #[serde(
-        rename = "podIP",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    pod_ip: Option<Cow<'a, str>>,
+    #[serde(rename = "podIP", borrow)]
+    pod_ip: Option<Text<'a>>,
     #[serde(rename = "podIPs", borrow)]
     pod_ips: Option<Vec<PodIp<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct PodIp<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    ip: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ip: Option<Text<'a>>,
 }
 
 /// `{"target":{"name":"<node>"}}` of a `Binding`.
@@ -184,17 +168,17 @@ struct Binding<'a> {
 
 #[derive(Deserialize)]
 struct BindingTarget<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
 }
 
 /// One operation of an RFC 6902 JSON patch, the other way to add ephemeral containers.
 #[derive(Deserialize)]
 struct JsonPatchOp<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    op: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    path: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    op: Option<Text<'a>>,
+    #[serde(borrow)]
+    path: Option<Text<'a>>,
     #[serde(borrow)]
     value: Option<&'a RawValue>,
 }

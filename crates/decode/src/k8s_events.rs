@@ -16,7 +16,7 @@
 //! `"k8s-pull:<namespace>/<pod>/<container>/<image>"`, shared by `Pulling` and the
 //! `Pulled` that follows it, so a pull counts once whichever of the two was kept.
 
-use crate::util::{opt_string, rfc3339, truncate};
+use crate::util::{opt_string, rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     ContainerLifecycle, ContainerRef, Event, EventKind, Format, ImagePull, ImageRef,
@@ -24,23 +24,17 @@ use pullwatch_model::{
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Wire<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    api_version: Option<Text<'a>>,
     /// `Normal|Warning` on an Event, `ADDED|MODIFIED|DELETED|…` on a watch notification.
-    #[serde(
-        rename = "type",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    typ: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    typ: Option<Text<'a>>,
     /// The Event inside a watch notification.
     #[serde(borrow)]
     object: Option<&'a RawValue>,
@@ -50,28 +44,28 @@ struct Wire<'a> {
     involved_object: Option<ObjRef<'a>>,
     #[serde(borrow)]
     regarding: Option<ObjRef<'a>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    reason: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    message: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    note: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reason: Option<Text<'a>>,
+    #[serde(borrow)]
+    message: Option<Text<'a>>,
+    #[serde(borrow)]
+    note: Option<Text<'a>>,
     #[serde(borrow)]
     source: Option<Source<'a>>,
     #[serde(borrow)]
     deprecated_source: Option<Source<'a>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    reporting_instance: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    first_timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    event_time: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    deprecated_first_timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    last_timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    deprecated_last_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reporting_instance: Option<Text<'a>>,
+    #[serde(borrow)]
+    first_timestamp: Option<Text<'a>>,
+    #[serde(borrow)]
+    event_time: Option<Text<'a>>,
+    #[serde(borrow)]
+    deprecated_first_timestamp: Option<Text<'a>>,
+    #[serde(borrow)]
+    last_timestamp: Option<Text<'a>>,
+    #[serde(borrow)]
+    deprecated_last_timestamp: Option<Text<'a>>,
     #[serde(borrow)]
     series: Option<Series<'a>>,
 }
@@ -79,40 +73,40 @@ struct Wire<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Meta<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    uid: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    creation_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    namespace: Option<Text<'a>>,
+    #[serde(borrow)]
+    uid: Option<Text<'a>>,
+    #[serde(borrow)]
+    creation_timestamp: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ObjRef<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    field_path: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    namespace: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
+    #[serde(borrow)]
+    field_path: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Source<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    host: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    host: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Series<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    last_observed_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    last_observed_time: Option<Text<'a>>,
 }
 
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {

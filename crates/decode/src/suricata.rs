@@ -7,7 +7,7 @@
 
 use crate::flow::proto_name;
 use crate::flow::{addr, Flow as FlowRecord};
-use crate::util::rfc3339;
+use crate::util::{rfc3339, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{Event, Format};
 use serde::Deserialize;
@@ -17,14 +17,14 @@ use std::borrow::Cow;
 /// `flow_id` is deliberately not read: it exceeds 2^53 and pullwatch has no use for it.
 #[derive(Deserialize)]
 struct Wire<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    event_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    src_ip: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    dest_ip: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    event_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    timestamp: Option<Text<'a>>,
+    #[serde(borrow)]
+    src_ip: Option<Text<'a>>,
+    #[serde(borrow)]
+    dest_ip: Option<Text<'a>>,
     src_port: Option<u16>,
     dest_port: Option<u16>,
     #[serde(borrow)]
@@ -46,8 +46,8 @@ enum Proto<'a> {
 
 #[derive(Deserialize)]
 struct Flow<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    start: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    start: Option<Text<'a>>,
 }
 
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {

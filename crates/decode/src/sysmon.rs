@@ -11,7 +11,7 @@
 //! is `YYYY-MM-DD HH:MM:SS.mmm` in UTC, with no zone written.
 
 use crate::stats::DecodeStats;
-use crate::util::{nonblank, rfc3339, truncate, LenientI64};
+use crate::util::{nonblank, rfc3339, truncate, LenientI64, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{Event, EventKind, Format, Placement, ProcessExec, Ts};
 use serde::{Deserialize, Deserializer};
@@ -29,13 +29,8 @@ struct Wire<'a> {
     /// Winlogbeat.
     #[serde(borrow)]
     winlog: Option<Winlog<'a>>,
-    #[serde(
-        rename = "@timestamp",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "@timestamp", borrow)]
+    timestamp: Option<Text<'a>>,
     #[serde(rename = "event", borrow)]
     ecs_event: Option<EcsEvent<'a>>,
     #[serde(borrow)]
@@ -60,22 +55,12 @@ struct System<'a> {
     provider: Option<Provider<'a>>,
     #[serde(rename = "EventID")]
     event_id: Option<EventId>,
-    #[serde(
-        rename = "Computer",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    computer: Option<Cow<'a, str>>,
+    #[serde(rename = "Computer", borrow)]
+    computer: Option<Text<'a>>,
     #[serde(rename = "TimeCreated", borrow)]
     time_created: Option<TimeCreated<'a>>,
-    #[serde(
-        rename = "Channel",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    channel: Option<Cow<'a, str>>,
+    #[serde(rename = "Channel", borrow)]
+    channel: Option<Text<'a>>,
     #[serde(rename = "EventRecordID")]
     record_id: Option<LenientI64>,
 }
@@ -88,13 +73,8 @@ struct Provider<'a> {
 
 #[derive(Deserialize)]
 struct ProviderAttrs<'a> {
-    #[serde(
-        rename = "Name",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    name: Option<Cow<'a, str>>,
+    #[serde(rename = "Name", borrow)]
+    name: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -105,13 +85,8 @@ struct TimeCreated<'a> {
 
 #[derive(Deserialize)]
 struct TimeAttrs<'a> {
-    #[serde(
-        rename = "SystemTime",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    system_time: Option<Cow<'a, str>>,
+    #[serde(rename = "SystemTime", borrow)]
+    system_time: Option<Text<'a>>,
 }
 
 /// `1`, `"1"`, or `{"#attributes":{"Qualifiers":…},"#text":1}`.
@@ -189,10 +164,10 @@ fn text<'s>(l: &'s Option<Lenient>) -> Option<&'s str> {
 #[derive(Deserialize)]
 struct Winlog<'a> {
     event_id: Option<LenientI64>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    provider_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    computer_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    provider_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    computer_name: Option<Text<'a>>,
     #[serde(borrow, default)]
     event_data: Option<EventData<'a>>,
 }
@@ -200,25 +175,25 @@ struct Winlog<'a> {
 #[derive(Deserialize)]
 struct EcsEvent<'a> {
     code: Option<LenientI64>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    provider: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    provider: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct EcsHost<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct EcsProcess<'a> {
     pid: Option<LenientI64>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    executable: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    command_line: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    entity_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    executable: Option<Text<'a>>,
+    #[serde(borrow)]
+    command_line: Option<Text<'a>>,
+    #[serde(borrow)]
+    entity_id: Option<Text<'a>>,
     #[serde(borrow)]
     parent: Option<EcsParent<'a>>,
 }
@@ -226,16 +201,16 @@ struct EcsProcess<'a> {
 #[derive(Deserialize)]
 struct EcsParent<'a> {
     pid: Option<LenientI64>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    executable: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    executable: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct EcsUser<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    domain: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    domain: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
 }
 
 /// What both shapes reduce to before an event is made.

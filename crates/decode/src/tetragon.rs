@@ -5,7 +5,7 @@
 //! a full container reference. Egress comes from `tcp_connect`-style kprobes (and the
 //! legacy `process_connect` event of old Isovalent builds).
 
-use crate::util::{nonempty, rfc3339, truncate, LenientI64};
+use crate::util::{nonempty, rfc3339, truncate, LenientI64, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::memo::TextMemo;
 use pullwatch_model::{
@@ -37,10 +37,10 @@ struct Wire<'a> {
     process_lsm: Option<IgnoredAny>,
     process_listen: Option<IgnoredAny>,
     process_close: Option<IgnoredAny>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    node_name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    node_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    time: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -56,16 +56,16 @@ struct WithParent<'a> {
 #[derive(Deserialize)]
 struct Parent<'a> {
     pid: Option<LenientI64>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    binary: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    binary: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Kprobe<'a> {
     #[serde(borrow)]
     process: Option<Process<'a>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    function_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    function_name: Option<Text<'a>>,
     /// Read only for connect probes: other probes' arguments (file contents, buffers)
     /// are of no interest and are never parsed.
     #[serde(borrow)]
@@ -76,27 +76,27 @@ struct Kprobe<'a> {
 struct LegacyConnect<'a> {
     #[serde(borrow)]
     process: Option<Process<'a>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    source_ip: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    source_ip: Option<Text<'a>>,
     source_port: Option<LenientI64>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    destination_ip: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    destination_ip: Option<Text<'a>>,
     destination_port: Option<LenientI64>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    protocol: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    protocol: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Process<'a> {
     pid: Option<LenientI64>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    binary: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    arguments: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    start_time: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    docker: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    binary: Option<Text<'a>>,
+    #[serde(borrow)]
+    arguments: Option<Text<'a>>,
+    #[serde(borrow)]
+    start_time: Option<Text<'a>>,
+    #[serde(borrow)]
+    docker: Option<Text<'a>>,
     #[serde(borrow)]
     pod: Option<Pod<'a>>,
     ns: Option<Namespaces>,
@@ -104,32 +104,32 @@ struct Process<'a> {
 
 #[derive(Deserialize)]
 struct Pod<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    namespace: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
     #[serde(borrow)]
     container: Option<PodContainer<'a>>,
 }
 
 #[derive(Deserialize)]
 struct PodContainer<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
     #[serde(borrow)]
     image: Option<PodImage<'a>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    start_time: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    start_time: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 struct PodImage<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    name: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -152,24 +152,24 @@ struct KprobeArg<'a> {
 
 #[derive(Deserialize)]
 struct SockArg<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    family: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    protocol: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    saddr: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    daddr: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    family: Option<Text<'a>>,
+    #[serde(borrow)]
+    protocol: Option<Text<'a>>,
+    #[serde(borrow)]
+    saddr: Option<Text<'a>>,
+    #[serde(borrow)]
+    daddr: Option<Text<'a>>,
     sport: Option<LenientI64>,
     dport: Option<LenientI64>,
 }
 
 #[derive(Deserialize)]
 struct SockaddrArg<'a> {
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    family: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    addr: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    family: Option<Text<'a>>,
+    #[serde(borrow)]
+    addr: Option<Text<'a>>,
     port: Option<LenientI64>,
 }
 
@@ -205,8 +205,8 @@ pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
     }
     #[derive(Deserialize)]
     struct SlimProcess<'a> {
-        #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-        binary: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        binary: Option<Text<'a>>,
         #[serde(borrow)]
         pod: Option<SlimPod<'a>>,
     }
@@ -222,8 +222,8 @@ pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
     }
     #[derive(Deserialize)]
     struct SlimImage<'a> {
-        #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-        name: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        name: Option<Text<'a>>,
     }
     let w: Slim = serde_json::from_str(text).ok()?;
     let others = w.process_exit.is_some()
@@ -239,7 +239,7 @@ pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
     }
     let p = w.process_exec?.process?;
     nonempty(&p.binary)?;
-    p.pod?.container?.image?.name
+    p.pod?.container?.image?.name.map(|t| t.0)
 }
 
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
@@ -385,7 +385,7 @@ fn parse_ip(s: &str, field: &str) -> Result<IpAddr, DecodeError> {
 }
 
 /// A source address, where the unspecified address means "not bound yet".
-fn opt_ip(v: &Option<Cow<'_, str>>, field: &str) -> Result<Option<IpAddr>, DecodeError> {
+fn opt_ip(v: &Option<Text<'_>>, field: &str) -> Result<Option<IpAddr>, DecodeError> {
     match nonempty(v) {
         None => Ok(None),
         Some(s) => parse_ip(s, field).map(|a| Some(a).filter(|a| !a.is_unspecified())),
@@ -393,7 +393,7 @@ fn opt_ip(v: &Option<Cow<'_, str>>, field: &str) -> Result<Option<IpAddr>, Decod
 }
 
 /// `IPPROTO_TCP` and `TCP` both become `tcp`.
-fn proto(v: &Option<Cow<'_, str>>) -> Option<Name> {
+fn proto(v: &Option<Text<'_>>) -> Option<Name> {
     nonempty(v).map(|p| {
         let p = p.strip_prefix("IPPROTO_").unwrap_or(p);
         pullwatch_model::lowercase_name(p)
@@ -408,7 +408,7 @@ struct Sock {
     proto: Option<Name>,
 }
 
-fn is_inet(family: &Option<Cow<'_, str>>) -> bool {
+fn is_inet(family: &Option<Text<'_>>) -> bool {
     matches!(nonempty(family), None | Some("AF_INET" | "AF_INET6"))
 }
 

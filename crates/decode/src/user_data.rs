@@ -14,13 +14,13 @@
 //! This module also decodes `aws ec2 describe-instance-attribute --attribute userData`
 //! output into [`UserDataSeen`] events.
 
+use crate::util::Text;
 use crate::{DecodeError, RecordCtx};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, Engine as _};
 use pullwatch_model::{exe_basename, Event, EventKind, Format, Ts, UserDataSeen};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 
@@ -1930,26 +1930,16 @@ fn parse_yaml(text: &str) -> Result<Yaml, String> {
 
 #[derive(Deserialize)]
 struct DescribeAttr<'a> {
-    #[serde(
-        rename = "InstanceId",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    instance_id: Option<Cow<'a, str>>,
+    #[serde(rename = "InstanceId", borrow)]
+    instance_id: Option<Text<'a>>,
     #[serde(rename = "UserData", borrow)]
     user_data: Option<UserDataValue<'a>>,
 }
 
 #[derive(Deserialize)]
 struct UserDataValue<'a> {
-    #[serde(
-        rename = "Value",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    value: Option<Cow<'a, str>>,
+    #[serde(rename = "Value", borrow)]
+    value: Option<Text<'a>>,
 }
 
 /// `aws ec2 describe-instance-attribute --attribute userData` output:

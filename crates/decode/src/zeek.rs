@@ -8,7 +8,7 @@
 
 use crate::flow::proto_name;
 use crate::flow::{addr, Flow};
-use crate::util::{rfc3339, truncate};
+use crate::util::{rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{Event, Format, Ts};
 use serde::Deserialize;
@@ -286,33 +286,18 @@ struct Wire<'a> {
     #[serde(borrow)]
     ts: Option<&'a RawValue>,
     /// Written by some log shippers that merge every Zeek log into one stream.
-    #[serde(
-        rename = "_path",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    path: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "id.orig_h",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    orig_h: Option<Cow<'a, str>>,
+    #[serde(rename = "_path", borrow)]
+    path: Option<Text<'a>>,
+    #[serde(rename = "id.orig_h", borrow)]
+    orig_h: Option<Text<'a>>,
     #[serde(rename = "id.orig_p")]
     orig_p: Option<u16>,
-    #[serde(
-        rename = "id.resp_h",
-        borrow,
-        default,
-        deserialize_with = "crate::util::borrow_opt"
-    )]
-    resp_h: Option<Cow<'a, str>>,
+    #[serde(rename = "id.resp_h", borrow)]
+    resp_h: Option<Text<'a>>,
     #[serde(rename = "id.resp_p")]
     resp_p: Option<u16>,
-    #[serde(borrow, default, deserialize_with = "crate::util::borrow_opt")]
-    proto: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    proto: Option<Text<'a>>,
     ip_proto: Option<u8>,
 }
 
