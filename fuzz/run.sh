@@ -199,7 +199,9 @@ for t in "${targets[@]}"; do
     echo "$(date -u +%FT%TZ) $t $summary" >>logs/plateau.txt
     grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|SUMMARY|panicked' "logs/$t.log" || true
     if [ "${FUZZ_SECOND_HALF:-1}" != 0 ]; then
-      ./second-half.sh "$t" "@$began" "@$ended" | tee "logs/$t.second-half"
+      # A failed replay (no coverage build, say) costs this verdict, not the other targets.
+      ./second-half.sh "$t" "@$began" "@$ended" | tee "logs/$t.second-half" ||
+        echo "decoder plateau unknown: fuzz/second-half.sh failed" | tee "logs/$t.second-half"
       echo "$(date -u +%FT%TZ) $t $(head -1 "logs/$t.second-half")" >>logs/plateau.txt
     fi
   else
