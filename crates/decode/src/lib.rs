@@ -38,7 +38,7 @@ pub use framing::{
     open_path, open_path_with, open_stdin, open_stdin_with, DecompressedLimit, Input, ReadError,
 };
 pub use parallel::{ChunkOptions, ParallelStream, Pool};
-pub use prefilter::{audit_skip, Prefilter, RecordFilter, SkipBreach};
+pub use prefilter::{audit_skip, decode_unfiltered, Prefilter, RecordFilter, SkipBreach};
 pub use stats::{DecodeStats, SkipLocation};
 pub use stream::EventStream;
 

@@ -127,9 +127,7 @@ pub fn audit_skip(
     let Some(format) = filter.skip(line) else {
         return Ok(None);
     };
-    let mut stream = EventStream::detached(Arc::from("audit"), DecodeOptions::default());
-    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-    stream.decode_lines(line, 1, &mut out, &mut stats);
+    let (out, stats) = decode_unfiltered(line);
     if !stats.formats.contains_key(&format) && stats.skipped_total() != 1 {
         return Err(SkipBreach::OtherFormat {
             skipped: format,
@@ -143,6 +141,15 @@ pub fn audit_skip(
         }),
         None => Ok(Some(format)),
     }
+}
+
+/// Decodes one record in full, as `pullwatch scan` would without a prefilter: the
+/// reading a skip is measured against.
+pub fn decode_unfiltered(line: &[u8]) -> (Vec<Event>, DecodeStats) {
+    let mut stream = EventStream::detached(Arc::from("audit"), DecodeOptions::default());
+    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+    stream.decode_lines(line, 1, &mut out, &mut stats);
+    (out, stats)
 }
 
 /// The formats a record's keys suggest (see `sniff::json_candidates`), handed to `f`.

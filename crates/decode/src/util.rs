@@ -74,7 +74,7 @@ impl<'de> Deserialize<'de> for LenientI64 {
 /// so the decoders' optional fields are `#[serde(borrow)] name: Option<Text<'a>>`
 /// (missing or `null`: `None`). Most fields of most records are read, compared and
 /// dropped, so not copying them is much of a decoder's speed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Text<'a>(pub Cow<'a, str>);
 
 impl std::ops::Deref for Text<'_> {

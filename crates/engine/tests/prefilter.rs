@@ -2,9 +2,7 @@
 //! to use: whatever it skips decodes to nothing, or only to events the engine ignores.
 
 use pullwatch_corpus::{generate, GenSpec};
-use pullwatch_decode::{
-    audit_skip, DecodeOptions, DecodeStats, EventStream, Prefilter, RecordFilter,
-};
+use pullwatch_decode::{audit_skip, decode_unfiltered, DecodeStats, Prefilter, RecordFilter};
 use pullwatch_engine::config::Config;
 use pullwatch_engine::interest::trusted_image_test;
 use pullwatch_engine::Engine;
@@ -16,10 +14,7 @@ fn prefilter() -> Prefilter {
 
 /// Decodes one record as `pullwatch scan` would without the prefilter.
 fn decode(line: &str) -> (Vec<pullwatch_model::Event>, DecodeStats) {
-    let mut s = EventStream::detached(Arc::from("t"), DecodeOptions::default());
-    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-    s.decode_lines(line.as_bytes(), 1, &mut out, &mut stats);
-    (out, stats)
+    decode_unfiltered(line.as_bytes())
 }
 
 /// Asserts the contract for one record (see `audit_skip`); returns whether it was skipped.
