@@ -23,7 +23,10 @@ import sys
 import threading
 import time
 
-COV = re.compile(rb"^#(\d+)\s+(\S+).*?\bcov: (\d+)")
+# "#1234\tNEW    cov: 567 ..." from one fuzzer; "#1234: cov: 567 ..." from the parent of
+# -fork=N jobs, which has no INITED line: it says "starting to fuzz" once its corpus is read.
+COV = re.compile(rb"^#(\d+)(?::|\s+(\S+)).*?\bcov: (\d+)")
+FORK_STARTED = re.compile(rb"^INFO: -fork=\d+: .*starting to fuzz")
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -79,6 +82,10 @@ def main():
             for line in proc.stdout:
                 log.write(line)
                 log.flush()
+                if FORK_STARTED.match(line):
+                    with lock:
+                        began[0] = cpu_seconds(proc.pid)
+                    continue
                 m = COV.match(line)
                 if not m:
                     continue

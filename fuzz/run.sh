@@ -6,6 +6,8 @@
 #                                  until coverage plateaus (plateau.py), at most FUZZ_SECONDS;
 #                                  then whether the second half reached new decoder lines
 #                                  (second-half.sh, skipped with FUZZ_SECOND_HALF=0)
+#   FUZZ_FORK=2 ...                libFuzzer's -fork=2: two fuzzing processes, one corpus
+#                                  (for a slow target such as pipeline, on a machine's cores)
 # Corpora are seeded at run time from the repository's own fixtures and examples and,
 # when present, from the real samples in ../shared/samples (never copied into the
 # repository: some are GPL or have no licence). Findings land in fuzz/artifacts/<target>/,
@@ -188,6 +190,7 @@ for t in "${targets[@]}"; do
   [ "$t" = evtx ] && max_len=262144
   run=(cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048
     -max_len="$max_len" "${dict_arg[@]}" -print_final_stats=1)
+  [ -n "${FUZZ_FORK:-}" ] && run+=(-fork="$FUZZ_FORK")
   if [ -n "${FUZZ_PLATEAU:-}" ]; then
     # Stop at the plateau rule of RESULTS.md (FUZZ_PLATEAU seconds at least, second
     # half under +0.5% edges); FUZZ_SECONDS stays the cap. Then judge the run by the
