@@ -1,5 +1,5 @@
-# Sourced by run.sh and coverage.sh (from fuzz/): the source files each fuzz target is
-# about. run.sh puts the string literals those files compare input against into the
+# Sourced by run.sh, coverage.sh and second-half.sh (from fuzz/): the source files each
+# fuzz target is about. run.sh puts the string literals those files compare input against into the
 # target's dictionary; coverage.sh reports how much of them the target's corpus reaches.
 target_sources() {
   local d=../crates/decode/src
@@ -13,4 +13,17 @@ target_sources() {
     prefilter) echo "$d/prefilter.rs" "$d/sniff.rs" ;;
     *) echo "$d/${1//-/_}.rs" ;;
   esac
+}
+
+# The target that judges each file's plateau, as "path target" lines (real paths): a
+# decoder's file is its own target's, whatever else reaches it. pipeline reaches every
+# decoder too, at a tenth of the executions per second of the decoder's own target, so
+# its runs are judged on the code only it fuzzes: the engine, the model, the reports
+# and the decoders' shared reading code.
+file_owners() {
+  local t f
+  for t in $(cargo fuzz list); do
+    [ "$t" = pipeline ] && continue
+    for f in $(target_sources "$t"); do echo "$(realpath "$f") $t"; done
+  done
 }
