@@ -38,11 +38,9 @@ done
 comm -23 "$work/mid.missed" "$work/end.missed" >"$work/new"
 
 # "/…/crates/decode/src/falco.rs:  155|      0|code": the file is up to the first ":".
-target_sources "$t" | xargs realpath >"$work/sources"
-file_owners | while read -r f o; do
-  # A file this target is about itself (sysmon.rs is both evtx's and sysmon's) stays its own.
-  grep -qxF "$f" "$work/sources" || echo "$f $o"
-done >"$work/owners"
+# A file this target owns itself (sysmon.rs is both evtx's and sysmon's) stays its own.
+file_owners | awk -v t="$t" '{ owner[NR] = $2; file[NR] = $1; if ($2 == t) mine[$1] = 1 }
+  END { for (i = 1; i <= NR; i++) if (!(file[i] in mine)) print file[i], owner[i] }' >"$work/owners"
 : >"$work/own"
 : >"$work/others"
 while IFS= read -r line; do

@@ -17,8 +17,8 @@ target_sources() {
 
 # The target that judges each file's plateau, as "path target" lines (real paths): a
 # decoder's file is its own target's, whatever else reaches it. pipeline reaches every
-# decoder too, at a tenth of the executions per second of the decoder's own target, so
-# its runs are judged on the code only it fuzzes: the engine, the model, the reports
+# decoder too, but its few hundred executions a second are shared among all the formats
+# (a decoder's own target runs one to three thousand on one), so its runs are judged on the code only it fuzzes: the engine, the model, the reports
 # and the decoders' shared reading code.
 file_owners() {
   local t f
