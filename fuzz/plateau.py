@@ -37,6 +37,8 @@ def cpu_seconds(session):
 
     The rule is judged on CPU time, not wall time: on a shared machine a niced fuzzer
     gets a varying share of a core, and a half spent waiting would look like a plateau.
+    A live process's own time counts, and so does that of the children it has reaped:
+    under -fork=N the fuzzing happens in short-lived job processes, gone by the next check.
     """
     total = 0
     for entry in os.listdir("/proc"):
@@ -47,10 +49,11 @@ def cpu_seconds(session):
                 stat = fh.read()
         except OSError:
             continue
-        # Fields after the parenthesized command name; session is field 6, utime/stime 14/15.
+        # Fields after the parenthesized command name; session is field 6, utime/stime
+        # 14/15, cutime/cstime (reaped children) 16/17.
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 12 and int(fields[3]) == session:
-            total += int(fields[11]) + int(fields[12])
+        if len(fields) > 14 and int(fields[3]) == session:
+            total += sum(int(f) for f in fields[11:15])
     return total / TICKS
 
 
