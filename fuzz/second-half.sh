@@ -53,7 +53,10 @@ key() { sed -E 's#^([^:]*): *([0-9]+)\|.*#\1:\2#'; }
 # Each other target's corpus, replayed whole: does it reach the lines this run found?
 # A line is unreached when no target it belongs to reaches it.
 for o in $(cut -d' ' -f1 "$work/others" | tr , '\n' | sort -u); do
+  # A replay that wrote nothing must not leave an older list standing in for it.
+  rm -f "logs/coverage-$o.missed"
   FUZZ_MISSED=1 ./coverage.sh "$o" >/dev/null 2>&1
+  [ -f "logs/coverage-$o.missed" ] || { echo "no coverage of $o's corpus (fuzz/coverage.sh $o)" >&2; exit 1; }
   key <"logs/coverage-$o.missed" | sort -u >"$work/missed-$o"
 done
 : >"$work/unreached"
