@@ -59,18 +59,18 @@ for o in $(cut -d' ' -f1 "$work/others" | tr , '\n' | sort -u); do
   [ -f "logs/coverage-$o.missed" ] || { echo "no coverage of $o's corpus (fuzz/coverage.sh $o)" >&2; exit 1; }
   key <"logs/coverage-$o.missed" | sort -u >"$work/missed-$o"
 done
-: >"$work/unreached"
+: >"$work/judged"
 while read -r os line; do
-  missed_by_all=1
+  seen=NOT-REACHED
   for o in ${os//,/ }; do
-    grep -qxF "$(echo "$line" | key)" "$work/missed-$o" || missed_by_all=0
+    grep -qxF "$(echo "$line" | key)" "$work/missed-$o" || seen=reached
   done
-  [ "$missed_by_all" -eq 0 ] || echo "$os $line" >>"$work/unreached"
+  echo "$os $seen $line" >>"$work/judged"
 done <"$work/others"
 
 n=$(wc -l <"$work/own")
 other=$(wc -l <"$work/others")
-unreached=$(wc -l <"$work/unreached")
+unreached=$(grep -c '^[^ ]* NOT-REACHED ' "$work/judged" || true)
 read -r lines missed < <(awk -F'|' '{ gsub(/ /, ""); print $7, $8 }' "$work/end.row")
 verdict=reached
 [ "$n" -eq 0 ] && [ "$unreached" -eq 0 ] || verdict=not-reached
@@ -83,8 +83,7 @@ pretty() { sed -E 's#^.*/crates/([^:]*): *([0-9]+)\| *0\|#  \1:\2: #'; }
 pretty <"$work/own"
 if [ "$other" -gt 0 ]; then
   echo "other targets' code (each line: reached by that target's own corpus?):"
-  while read -r o line; do
-    if grep -qxF "$o $line" "$work/unreached"; then seen=NOT-REACHED; else seen=reached; fi
+  while read -r o seen line; do
     echo "$line" | pretty | sed "s/^/  [$o, $seen]/"
-  done <"$work/others"
+  done <"$work/judged"
 fi

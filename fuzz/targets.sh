@@ -1,6 +1,7 @@
 # Sourced by run.sh, coverage.sh and second-half.sh (from fuzz/): the source files each
-# fuzz target is about. run.sh puts the string literals those files compare input against into the
-# target's dictionary; coverage.sh reports how much of them the target's corpus reaches.
+# fuzz target is about. run.sh puts the string literals those files compare input
+# against into the target's dictionary; coverage.sh reports how much of them the
+# target's corpus reaches.
 target_sources() {
   local d=../crates/decode/src
   case "$1" in
@@ -18,8 +19,9 @@ target_sources() {
 # The target that judges each file's plateau, as "path target" lines (real paths): a
 # decoder's file is its own target's, whatever else reaches it. pipeline reaches every
 # decoder too, but its few hundred executions a second are shared among all the formats
-# (a decoder's own target runs one to three thousand on one), so its runs are judged on the code only it fuzzes: the engine, the model, the reports
-# and the decoders' shared reading code.
+# (a decoder's own target runs one to three thousand on one), so its runs are judged on
+# the code only it fuzzes: the engine, the model, the reports and the decoders' shared
+# reading code.
 file_owners() {
   local t f
   for t in $(cargo fuzz list); do
