@@ -2,7 +2,7 @@
 //! to use: whatever it skips decodes to nothing, or only to events the engine ignores.
 
 use pullwatch_corpus::{generate, GenSpec};
-use pullwatch_decode::{audit_skip, decode_unfiltered, DecodeStats, Prefilter, RecordFilter};
+use pullwatch_decode::{audit_skip, decode_unfiltered, Prefilter, RecordFilter};
 use pullwatch_engine::config::Config;
 use pullwatch_engine::interest::trusted_image_test;
 use pullwatch_engine::Engine;
@@ -10,11 +10,6 @@ use std::sync::Arc;
 
 fn prefilter() -> Prefilter {
     Prefilter::new(Arc::new(trusted_image_test(&Config::default())))
-}
-
-/// Decodes one record as `pullwatch scan` would without the prefilter.
-fn decode(line: &str) -> (Vec<pullwatch_model::Event>, DecodeStats) {
-    decode_unfiltered(line.as_bytes())
 }
 
 /// Asserts the contract for one record (see `audit_skip`); returns whether it was skipped.
@@ -147,7 +142,7 @@ fn a_record_its_decoder_rejects_is_not_read_as_another_format_behind_the_prefilt
         r#""time":"2026-11-20T09:00:00Z"}"#,
         r#""time":"2026-11-20T09:00:00t","#,
     ) + EVENT_TAIL;
-    let (out, stats) = decode(&forged);
+    let (out, stats) = decode_unfiltered(forged.as_bytes());
     assert!(out.is_empty(), "{out:?}");
     assert_eq!(stats.skipped_total(), 1, "{stats:?}");
     assert!(
@@ -165,7 +160,7 @@ fn a_record_its_decoder_rejects_is_not_read_as_another_format_behind_the_prefilt
         r#""time":"2026-11-20T09:00:00t""#,
     );
     let forged = format!("{},{EVENT_TAIL}", &forged[..forged.len() - 1]);
-    let (out, _) = decode(&forged);
+    let (out, _) = decode_unfiltered(forged.as_bytes());
     assert!(
         out.iter().any(|e| !engine.ignores(e)),
         "{forged} should decode to something the engine uses: {out:?}"
