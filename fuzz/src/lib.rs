@@ -34,10 +34,15 @@ pub fn decoder_named(name: &str, data: &[u8]) {
 /// data the decoder finds goes through the user-data inspector, as `pullwatch scan`'s
 /// engine would send it; for the `user-data` target the whole input is also inspected
 /// as user data (a script, cloud-config, MIME, base64 or gzip), which is what the
-/// inspector reads from instances and launch requests.
+/// inspector reads from instances and launch requests, and, when it is UTF-8, through
+/// the engine's inspector, which must agree with it.
 pub fn decoder(format: Format, data: &[u8]) {
     if format == Format::UserData {
-        check_findings(&inspect_user_data(data).findings);
+        let findings = inspect_user_data(data).findings;
+        check_findings(&findings);
+        if let Ok(text) = std::str::from_utf8(data) {
+            engine_sees_the_same(text, &findings);
+        }
     }
     let text = String::from_utf8_lossy(data);
     let path: Arc<str> = Arc::from("fuzz");
@@ -92,6 +97,20 @@ fn inspect_events(events: &[Event]) {
 fn check_findings(findings: &[pullwatch_decode::user_data::Finding]) {
     for f in findings {
         assert_capped(&f.line);
+    }
+}
+
+/// The engine asks about user data through `ContentInspector`, which hands it findings
+/// by label (the labels alerts print and the reports explain). It must see exactly the
+/// findings the inspector reports, in the same order, each under its own reason's label.
+fn engine_sees_the_same(text: &str, findings: &[pullwatch_decode::user_data::Finding]) {
+    let seen = ContentInspection::default().user_data(text);
+    assert_eq!(seen.len(), findings.len(), "{text:?}");
+    for (s, f) in seen.iter().zip(findings) {
+        assert_eq!(
+            (s.why.as_str(), s.line.as_str(), s.place.as_str()),
+            (f.why.name(), f.line.as_str(), f.place.as_str()),
+        );
     }
 }
 
