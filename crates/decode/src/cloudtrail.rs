@@ -779,6 +779,26 @@ mod tests {
         assert_eq!(ev[0].dedupe, None);
     }
 
+    /// A JSON writer may render epoch milliseconds with an exponent or a fraction. Whole
+    /// milliseconds are the same instant; a fraction of one, or a value past any
+    /// plausible date, leaves the launch time unknown without losing the launch.
+    #[test]
+    fn launch_time_written_as_a_float() {
+        let run = |t: &str| {
+            let rec = format!(
+                r#"{{"eventTime":"2024-08-01T11:30:23Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","requestParameters":{{"instancesSet":{{"items":[{{"imageId":"ami-0abc"}}]}}}},"responseElements":{{"instancesSet":{{"items":[{{"instanceId":"i-1","launchTime":{t}}}]}}}}}}"#
+            );
+            let ev = decode(&rec);
+            assert_eq!(ev.len(), 1, "{t}");
+            launch(&ev[0]).launched_at
+        };
+        let at = Ts::from_millis(1_722_511_823_000);
+        assert_eq!(run("1.722511823E12"), at);
+        assert_eq!(run("1722511823000.0"), at);
+        assert_eq!(run("1722511823000.5"), None);
+        assert_eq!(run("1e300"), None);
+    }
+
     #[test]
     fn failed_calls_emit_nothing() {
         let failed = r#"{"eventTime":"2024-08-01T11:30:23Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","errorCode":"Client.UnauthorizedOperation","requestParameters":{"instancesSet":{"items":[{"imageId":"ami-aCBbfd13bdb1d1E4b"}]}},"responseElements":null}"#;
