@@ -62,8 +62,9 @@ done
 : >"$work/judged"
 while read -r os line; do
   seen=NOT-REACHED
+  k=$(echo "$line" | key)
   for o in ${os//,/ }; do
-    grep -qxF "$(echo "$line" | key)" "$work/missed-$o" || seen=reached
+    grep -qxF "$k" "$work/missed-$o" || seen=reached
   done
   echo "$os $seen $line" >>"$work/judged"
 done <"$work/others"
