@@ -1,174 +1,28 @@
-//! `pullwatch baseline …`, and the baseline's side of `pullwatch scan --baseline`:
-//! loading the file into the engine's view before a scan, recording what the scan saw
-//! after it, learning from history, and printing what a baseline holds and what
-//! changed between two.
+//! `pullwatch baseline …`: learning from history, and printing what a baseline holds
+//! and what changed between two. The scan side (loading, recording) is the pipeline's.
 
-use crate::merge::{MergeOptions, Merged};
-use crate::scan::ScanError;
 use pullwatch_decode::DecodeStats;
-use pullwatch_engine::provenance::{Learning, Observations, Provenance, ProvenanceView, VmOrigin};
+use pullwatch_engine::provenance::{Provenance, ProvenanceView};
 use pullwatch_model::time::Dur;
 use pullwatch_model::Ts;
+use pullwatch_pipeline::baseline::{as_baseline, updated_line, usage};
+use pullwatch_pipeline::merge::{MergeOptions, Merged};
+use pullwatch_pipeline::PipelineError;
 use pullwatch_report::escape::terminal;
-use pullwatch_state::{
-    diff, Baseline, MergeReport, StateError, Store, VmImageOrigin, FORMAT_VERSION,
-};
+use pullwatch_state::{diff, Store, FORMAT_VERSION};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The baseline a scan judges by and, with `--update-baseline`, records into.
-pub struct ScanBaseline {
-    store: Store,
-    baseline: Baseline,
-    learning: Learning,
-    /// Said on stderr before the scan (an ignored `--learning-period`).
-    pub notes: Vec<String>,
-}
-
-fn usage(e: StateError) -> ScanError {
-    ScanError::Usage(match e {
-        StateError::Missing { path } => format!(
-            "{}: no such baseline (create it with `pullwatch baseline learn` or `pullwatch scan --update-baseline`)",
-            path.display()
-        ),
-        other => other.to_string(),
-    })
-}
-
-impl ScanBaseline {
-    /// Loads the baseline. Without `update` it must exist (a misspelt path must not
-    /// pass for an empty baseline); with `update` a missing file is a fresh baseline.
-    /// A learning period is declared only on a fresh baseline: on one that has a
-    /// period, that period stands; on one already holding sightings, there is nothing
-    /// left to learn from scratch.
-    pub fn open(
-        path: &Path,
-        update: bool,
-        learning_period: Option<Dur>,
-    ) -> Result<ScanBaseline, ScanError> {
-        let store = Store::new(path);
-        let baseline = if update {
-            store.load_or_new()
-        } else {
-            store.load_existing()
-        }
-        .map_err(usage)?;
-        let mut notes = Vec::new();
-        let learning = match (baseline.learning_until(), learning_period) {
-            (Some(u), _) => Learning::Until(u),
-            (None, Some(d)) if baseline.is_empty() => Learning::FromFirstEvent(d),
-            (None, Some(_)) => {
-                notes.push(format!(
-                    "{}: --learning-period ignored: the baseline already holds sightings and declared no learning period",
-                    path.display()
-                ));
-                Learning::None
-            }
-            (None, None) => Learning::None,
-        };
-        Ok(ScanBaseline {
-            store,
-            baseline,
-            learning,
-            notes,
-        })
-    }
-
-    pub fn view(&self) -> ProvenanceView {
-        let mut v = ProvenanceView::new();
-        for (name, repo) in self.baseline.repositories() {
-            for digest in repo.digests.keys() {
-                v.add_digest(name, digest);
-            }
-            for (tag, history) in &repo.tags {
-                for digest in history.keys() {
-                    v.add_tag_digest(name, tag, digest);
-                }
-            }
-        }
-        for (provider, images) in self.baseline.vm_images() {
-            for id in images.keys() {
-                v.add_vm_image(provider, id);
-            }
-        }
-        v.set_learning(self.learning);
-        v
-    }
-
-    /// Merges what the scan saw into the file (re-read first, so that a run that
-    /// finished meanwhile keeps its sightings). Returns the line to show.
-    pub fn record(&self, o: &Observations) -> Result<String, StateError> {
-        let seen = as_baseline(o);
-        let report = self.store.update(|b| b.merge(&seen))?;
-        Ok(updated_line(self.store.path(), &report))
-    }
-}
-
-/// What a scan observed, as a baseline to merge into the stored one.
-fn as_baseline(o: &Observations) -> Baseline {
-    let mut seen = Baseline::new();
-    for d in &o.digests {
-        seen.record_digest(&d.repository, &d.digest, d.first);
-        seen.record_digest(&d.repository, &d.digest, d.last);
-    }
-    for t in &o.tags {
-        seen.record_tag(&t.repository, &t.tag, &t.digest, t.first);
-        seen.record_tag(&t.repository, &t.tag, &t.digest, t.last);
-    }
-    for vm in &o.vm_images {
-        let origin = vm.origin.as_ref().map(|o| match o {
-            VmOrigin::CreatedHere => VmImageOrigin::CreatedHere,
-            VmOrigin::CopiedFrom { region } => VmImageOrigin::CopiedFrom {
-                account: None,
-                region: region.clone(),
-            },
-            VmOrigin::Imported => VmImageOrigin::Imported,
-            VmOrigin::SharedIn => VmImageOrigin::SharedIn,
-        });
-        for at in [vm.first, vm.last] {
-            seen.record_vm_image(
-                &vm.provider,
-                &vm.id,
-                vm.owner.as_deref(),
-                origin.clone(),
-                at,
-            );
-        }
-    }
-    if let Some(u) = o.learning_until {
-        seen.declare_learning_until(u);
-    }
-    seen
-}
-
-fn updated_line(path: &Path, r: &MergeReport) -> String {
-    let mut s = format!(
-        "pullwatch: baseline {} updated: {} digests added, {} tag resolutions added ({} moved tags)",
-        terminal(&path.display().to_string()),
-        r.digests_added,
-        r.tag_resolutions_added,
-        r.tags_moved
-    );
-    if r.vm_images_added > 0 {
-        let _ = write!(s, ", {} VM images added", r.vm_images_added);
-    }
-    if r.learning_declared {
-        s.push_str(", learning period declared");
-    }
-    s
-}
-
 /// `pullwatch baseline learn`: records every image digest and tag resolution the
 /// inputs name, in one update of the baseline (created when missing).
-pub fn learn(path: &Path, paths: &[PathBuf]) -> Result<(), ScanError> {
+pub fn learn(path: &Path, paths: &[PathBuf]) -> Result<(), PipelineError> {
     let store = Store::new(path);
     // A damaged baseline is reported before any input is read.
     store.load_or_new().map_err(usage)?;
     let mut stats = DecodeStats::default();
     let mut errors = Vec::new();
-    let mut inputs = Merged::open(paths, &MergeOptions::sequential(), &mut stats, &mut errors)
-        .map_err(ScanError::Usage)?;
+    let mut inputs = Merged::open(paths, &MergeOptions::sequential(), &mut stats, &mut errors)?;
     // Learning notes exactly what a scan with a baseline would note.
     let mut prov = Provenance::new(ProvenanceView::new(), Dur(i64::MAX));
     let mut events = 0u64;
@@ -177,9 +31,7 @@ pub fn learn(path: &Path, paths: &[PathBuf]) -> Result<(), ScanError> {
         prov.observe(&ev);
     }
     let learned = as_baseline(&prov.observations());
-    let report = store
-        .update(|b| b.merge(&learned))
-        .map_err(|e| ScanError::Other(e.into()))?;
+    let report = store.update(|b| b.merge(&learned))?;
     let mut s = String::new();
     for e in &errors {
         let _ = writeln!(s, "pullwatch: input error: {}", terminal(e));
@@ -209,7 +61,7 @@ fn span(first: Ts, last: Ts) -> String {
 }
 
 /// `pullwatch baseline show`: everything the baseline holds, repository by repository.
-pub fn show(path: &Path) -> Result<(), ScanError> {
+pub fn show(path: &Path) -> Result<(), PipelineError> {
     let b = Store::new(path).load_existing().map_err(usage)?;
     let mut s = String::new();
     let c = b.counts();
@@ -273,7 +125,7 @@ pub fn show(path: &Path) -> Result<(), ScanError> {
 }
 
 /// `pullwatch baseline diff`: what `newer` holds that `older` did not, and the reverse.
-pub fn diff_files(older: &Path, newer: &Path) -> Result<(), ScanError> {
+pub fn diff_files(older: &Path, newer: &Path) -> Result<(), PipelineError> {
     let a = Store::new(older).load_existing().map_err(usage)?;
     let b = Store::new(newer).load_existing().map_err(usage)?;
     let d = diff(&a, &b);
@@ -361,9 +213,9 @@ pub fn diff_files(older: &Path, newer: &Path) -> Result<(), ScanError> {
     print_out(&s)
 }
 
-fn print_out(s: &str) -> Result<(), ScanError> {
+fn print_out(s: &str) -> Result<(), PipelineError> {
     let mut out = std::io::stdout().lock();
     out.write_all(s.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| ScanError::Other(e.into()))
+        .map_err(PipelineError::Output)
 }

@@ -5,9 +5,8 @@
 mod baseline;
 mod floor;
 mod formats;
-mod inputs;
-mod merge;
 mod progress;
+mod run;
 mod scan;
 
 use anyhow::Context;
@@ -39,6 +38,9 @@ struct Cli {
 enum Command {
     /// Scans files, directories or stdin (`-`) and prints alerts.
     Scan(ScanArgs),
+    /// Runs as a service: follows files, takes pushes over HTTP, writes alerts as they
+    /// are raised, checkpoints so that a restart loses no chain in flight.
+    Run(run::RunArgs),
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -209,7 +211,7 @@ pub struct ScanArgs {
     paths: Vec<PathBuf>,
 }
 
-fn parse_duration(s: &str) -> Result<Dur, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Dur, String> {
     match Dur::parse(s) {
         Some(d) if d.0 > 0 => Ok(d),
         _ => Err(format!("{s:?} is not a duration (e.g. 7d, 12h, 90m)")),
@@ -217,7 +219,7 @@ fn parse_duration(s: &str) -> Result<Dur, String> {
 }
 
 /// A byte count with an optional binary suffix: `1048576`, `64K`, `16M`, `4GiB`.
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let digits = t.bytes().take_while(u8::is_ascii_digit).count();
     let (num, unit) = t.split_at(digits);
@@ -240,7 +242,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
     Ok(v)
 }
 
-fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+pub(crate) fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     match path {
         None => Ok(Config::default()),
         Some(p) => {
@@ -294,6 +296,12 @@ fn no_huge_pages() {
         // Not fatal: an older kernel without the setting keeps its default.
         let _ = rustix::thread::disable_transparent_huge_pages(true);
     }
+}
+
+/// Status 2 for what the user can fix (a path, a baseline), 1 for the rest.
+fn pipeline_failed(e: &pullwatch_pipeline::PipelineError) -> ExitCode {
+    eprintln!("pullwatch: {e}");
+    ExitCode::from(if e.is_usage() { 2 } else { 1 })
 }
 
 fn main() -> ExitCode {
@@ -362,14 +370,7 @@ fn main() -> ExitCode {
             };
             match done {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(scan::ScanError::Usage(msg)) => {
-                    eprintln!("pullwatch: {msg}");
-                    ExitCode::from(2)
-                }
-                Err(scan::ScanError::Other(e)) => {
-                    eprintln!("pullwatch: {e:#}");
-                    ExitCode::from(1)
-                }
+                Err(e) => pipeline_failed(&e),
             }
         }
         Command::Gen(args) => match run_gen(&args) {
@@ -392,6 +393,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Run(args) => run::main(&args),
         Command::Scan(args) => {
             let cfg = match load_config(args.config.as_deref()) {
                 Ok(c) => c,
@@ -410,14 +412,7 @@ fn main() -> ExitCode {
                         ExitCode::SUCCESS
                     }
                 }
-                Err(scan::ScanError::Usage(msg)) => {
-                    eprintln!("pullwatch: {msg}");
-                    ExitCode::from(2)
-                }
-                Err(scan::ScanError::Other(e)) => {
-                    eprintln!("pullwatch: {e:#}");
-                    ExitCode::from(1)
-                }
+                Err(e) => pipeline_failed(&e),
             }
         }
     }

@@ -1,31 +1,16 @@
-//! `pullwatch scan`: reads every input lazily, merges them by event time (so files from
-//! different sensors interleave as the events happened), feeds the engine, and writes
-//! alerts as they are raised (the HTML report, which needs the whole scan's summary,
-//! when it ends).
+//! `pullwatch scan`: the command-line side of a batch scan (where alerts go, the
+//! progress bar, the closing summary, the baseline's notes and update). The scan itself
+//! is the pipeline's, shared with `pullwatch run`.
 
-use crate::baseline::ScanBaseline;
-use crate::merge::{MergeOptions, Merged};
 use crate::progress::Progress;
 use crate::{ColorChoice, OutputFormat, ScanArgs};
 use pullwatch_decode::{DecodeOptions, DecodeStats};
-use pullwatch_decode::{Prefilter, RecordFilter};
 use pullwatch_engine::config::Config;
-use pullwatch_engine::Engine;
-use pullwatch_model::Alert;
-use pullwatch_report::ScanSummary;
+use pullwatch_pipeline::baseline::ScanBaseline;
+use pullwatch_pipeline::scan::{Scan, ScanOptions};
+use pullwatch_pipeline::PipelineError;
+use pullwatch_report::{CollectSink, StreamFormat, StreamSink};
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-
-pub enum ScanError {
-    Usage(String),
-    Other(anyhow::Error),
-}
-
-impl From<std::io::Error> for ScanError {
-    fn from(e: std::io::Error) -> Self {
-        ScanError::Other(e.into())
-    }
-}
 
 pub struct Outcome {
     pub alerts: u64,
@@ -34,101 +19,42 @@ pub struct Outcome {
     pub incomplete: u64,
 }
 
-/// Where alerts go: streamed as they are raised, or collected for the HTML report.
-enum Sink {
-    Stream {
-        out: Box<dyn Write>,
-        format: OutputFormat,
-        color: bool,
-    },
-    Html {
-        out: Box<dyn Write>,
-        alerts: Vec<Alert>,
-    },
-}
-
-impl Sink {
-    fn open(args: &ScanArgs) -> Result<Sink, ScanError> {
-        let out: Box<dyn Write> = match &args.output {
-            Some(p) => {
-                let f = std::fs::File::create(p)
-                    .map_err(|e| ScanError::Usage(format!("cannot write {}: {e}", p.display())))?;
-                Box::new(std::io::BufWriter::new(f))
-            }
-            None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-        };
-        Ok(match args.format {
-            OutputFormat::Html => Sink::Html {
-                out,
-                alerts: Vec::new(),
-            },
-            format => Sink::Stream {
-                out,
-                format,
-                color: format == OutputFormat::Text && use_color(args),
-            },
-        })
-    }
-
-    fn write(
-        &mut self,
-        alerts: &mut Vec<Alert>,
-        summary: &mut ScanSummary,
-    ) -> std::io::Result<u64> {
-        let n = alerts.len() as u64;
-        for a in alerts.iter() {
-            summary.count_alert(a);
+/// Where `--output` (or stdout) points.
+pub fn open_output(path: Option<&std::path::Path>) -> Result<Box<dyn Write + Send>, PipelineError> {
+    Ok(match path {
+        Some(p) => {
+            let f = std::fs::File::create(p)
+                .map_err(|e| PipelineError::Usage(format!("cannot write {}: {e}", p.display())))?;
+            Box::new(std::io::BufWriter::new(f))
         }
-        match self {
-            Sink::Html { alerts: all, .. } => all.append(alerts),
-            Sink::Stream { out, format, color } => {
-                for a in alerts.drain(..) {
-                    match format {
-                        OutputFormat::Json => {
-                            writeln!(out, "{}", pullwatch_report::json::alert_line(&a))?
-                        }
-                        OutputFormat::Ocsf => {
-                            writeln!(out, "{}", pullwatch_report::ocsf::finding_line(&a))?
-                        }
-                        OutputFormat::Text | OutputFormat::Html => {
-                            writeln!(out, "{}", pullwatch_report::text::alert_block(&a, *color))?
-                        }
-                    }
-                }
-            }
-        }
-        Ok(n)
-    }
-
-    fn finish(self, summary: &ScanSummary) -> Result<(), ScanError> {
-        match self {
-            Sink::Stream { mut out, .. } => out.flush()?,
-            Sink::Html { mut out, alerts } => {
-                let page = pullwatch_report::html::render(summary, &alerts)
-                    .map_err(|e| ScanError::Other(e.into()))?;
-                out.write_all(page.as_bytes())?;
-                out.flush()?;
-            }
-        }
-        Ok(())
-    }
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    })
 }
 
 /// Colour only for people: a terminal on stdout, and no `NO_COLOR` (https://no-color.org:
 /// set and not empty disables colour).
-fn use_color(args: &ScanArgs) -> bool {
-    match args.color {
+pub fn use_color(choice: ColorChoice, to_file: bool) -> bool {
+    match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            args.output.is_none()
+            !to_file
                 && std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     }
 }
 
-pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
+pub fn stream_format(f: OutputFormat) -> Option<StreamFormat> {
+    match f {
+        OutputFormat::Text => Some(StreamFormat::Text),
+        OutputFormat::Json => Some(StreamFormat::Json),
+        OutputFormat::Ocsf => Some(StreamFormat::Ocsf),
+        OutputFormat::Html => None,
+    }
+}
+
+pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, PipelineError> {
     let baseline = match &args.baseline {
         Some(path) => Some(ScanBaseline::open(
             path,
@@ -137,104 +63,76 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, ScanError> {
         )?),
         None => None,
     };
-    let mut sink = Sink::open(args)?;
-    let mut summary = ScanSummary::default();
+    let mut out = open_output(args.output.as_deref())?;
     let threads = args.threads.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    // The prefilter skips activity in allowlisted images; a baseline judges exactly
-    // that activity (a digest never seen), so with one every record is decoded.
-    let filter: Option<Arc<dyn RecordFilter>> = match (args.prefilter, &baseline) {
-        (crate::Toggle::On, None) => Some(Arc::new(Prefilter::new(Arc::new(
-            pullwatch_engine::interest::trusted_image_test(&cfg),
-        )))),
-        _ => None,
-    };
-    let decode = DecodeOptions {
-        max_line_bytes: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
-        max_decompressed_bytes: args.max_decompressed_bytes,
-        ..DecodeOptions::default()
-    };
-    let mut inputs = Merged::open(
-        &args.paths,
-        &MergeOptions {
-            threads,
-            filter,
-            decode,
-            skew: cfg.max_future_skew.0,
+    let opts = ScanOptions {
+        paths: args.paths.clone(),
+        threads,
+        prefilter: args.prefilter == crate::Toggle::On,
+        decode: DecodeOptions {
+            max_line_bytes: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
+            max_decompressed_bytes: args.max_decompressed_bytes,
+            ..DecodeOptions::default()
         },
-        &mut summary.decode,
-        &mut summary.input_errors,
-    )
-    .map_err(ScanError::Usage)?;
-    summary.inputs = inputs.paths();
-    let mut progress = Progress::new(
-        !args.quiet && std::io::stderr().is_terminal(),
-        inputs.total_size(),
-    );
-    let mut engine = Engine::with_inspector(
-        cfg,
-        Box::new(pullwatch_decode::user_data::ContentInspection::default()),
-    );
+    };
+    let scan = Scan::open(cfg, &opts, baseline.as_ref())?;
     if let Some(b) = &baseline {
         if !args.quiet {
             for note in &b.notes {
                 eprintln!("pullwatch: {note}");
             }
         }
-        engine = engine.with_provenance(b.view());
     }
-    let mut alerts: Vec<Alert> = Vec::new();
-    let mut total_alerts = 0u64;
-    let alerts_so_far = std::cell::Cell::new(0u64);
-    let total_size = inputs.total_size();
+    let total_size = scan.total_size();
+    let mut progress = Progress::new(!args.quiet && std::io::stderr().is_terminal(), total_size);
     let show = progress.is_enabled();
-    let mut on_batch = |stats: &DecodeStats| {
+    let mut on_batch = |stats: &DecodeStats, alerts: u64| {
         if show {
             let records: u64 = stats.formats.values().map(|c| c.records).sum::<u64>()
                 + stats.skipped_total()
                 + stats.prefiltered;
             // Decompressed bytes stand in for on-disk progress, capped by the total.
             let bytes = total_size.map_or(stats.bytes, |t| stats.bytes.min(t));
-            progress.update(bytes, records, alerts_so_far.get());
+            progress.update(bytes, records, alerts);
         }
     };
-    while let Some(ev) = inputs.next_event_observed(
-        &mut summary.decode,
-        &mut summary.input_errors,
-        &mut on_batch,
-    ) {
-        engine.push(ev, &mut alerts);
-        if !alerts.is_empty() {
-            total_alerts += sink.write(&mut alerts, &mut summary)?;
-            alerts_so_far.set(total_alerts);
+    let (result, html) = match stream_format(args.format) {
+        Some(format) => {
+            let color =
+                format == StreamFormat::Text && use_color(args.color, args.output.is_some());
+            let mut sink = StreamSink::new(&mut out, format, color);
+            (scan.run(&mut sink, &mut on_batch)?, None)
         }
-    }
-    engine.finish(&mut alerts);
-    total_alerts += sink.write(&mut alerts, &mut summary)?;
-    alerts_so_far.set(total_alerts);
-    on_batch(&summary.decode);
+        None => {
+            let mut sink = CollectSink::default();
+            let r = scan.run(&mut sink, &mut on_batch)?;
+            (r, Some(sink.alerts))
+        }
+    };
     progress.finish();
-    summary.engine = engine.stats();
-    summary.provenance = engine.provenance().stats().clone();
     let saved = match &baseline {
-        Some(b) if args.update_baseline => Some(
-            b.record(&engine.provenance().observations())
-                .map_err(|e| ScanError::Other(e.into()))?,
-        ),
+        Some(b) if args.update_baseline => {
+            Some(b.record(&result.detector.engine().provenance().observations())?)
+        }
         _ => None,
     };
-    sink.finish(&summary)?;
+    if let Some(alerts) = html {
+        let page = pullwatch_report::html::render(&result.summary, &alerts)
+            .map_err(|e| PipelineError::Render(e.to_string()))?;
+        out.write_all(page.as_bytes())
+            .map_err(PipelineError::Output)?;
+    }
+    out.flush().map_err(PipelineError::Output)?;
     if !args.quiet {
-        eprint!("{}", summary.render());
+        eprint!("{}", result.summary.render());
         if let Some(line) = saved {
             eprintln!("{line}");
         }
     }
-    let incomplete =
-        summary.decode.skipped_total() + summary.input_errors.len() as u64 + summary.engine.late;
     Ok(Outcome {
-        alerts: total_alerts,
-        incomplete,
+        alerts: result.detector.delivered(),
+        incomplete: result.incomplete(),
     })
 }

@@ -51,6 +51,22 @@ pub struct Config {
     /// watermark; one further ahead (a bad clock, a forged date) is held and counted.
     pub max_future_skew: DurationValue,
     pub limits: Limits,
+    /// `pullwatch run`'s inputs and outputs, read by the service; let through here so
+    /// that one file configures both.
+    #[serde(skip_serializing)]
+    pub sources: ServiceSection,
+    #[serde(skip_serializing)]
+    pub sinks: ServiceSection,
+}
+
+/// A section the engine does not read (the live service's `sources:` and `sinks:`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServiceSection;
+
+impl<'de> Deserialize<'de> for ServiceSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| ServiceSection)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -252,6 +268,8 @@ impl Default for Config {
             allowed_lateness: DurationValue(Dur::from_secs(120)),
             max_future_skew: DurationValue(Dur::from_secs(3600)),
             limits: Limits::default(),
+            sources: ServiceSection,
+            sinks: ServiceSection,
         }
     }
 }

@@ -169,6 +169,27 @@ impl Engine {
         self.maybe_expire();
     }
 
+    /// Moves event time to `t` when no record does: a live caller whose inputs went
+    /// quiet says how far event time has come (its wall clock's idle time added to the
+    /// last record's time), so the records held for the allowed lateness are correlated
+    /// and windows expire. The engine itself still reads no clock: the same calls give
+    /// the same alerts. Never moves time backwards.
+    pub fn advance_to(&mut self, t: Ts, alerts: &mut Vec<Alert>) {
+        self.reorder.advance_to(t);
+        let mut ready = std::mem::take(&mut self.ready);
+        self.stats.reorder_forced += self.reorder.release(&mut ready) as u64;
+        for ev in ready.drain(..) {
+            self.process(&ev, alerts);
+        }
+        self.ready = ready;
+        self.maybe_expire();
+    }
+
+    /// The latest event time a record (or [`Engine::advance_to`]) has brought.
+    pub fn latest(&self) -> Option<Ts> {
+        self.reorder.latest()
+    }
+
     fn future(&mut self, path: &str, line: u64, ahead: Dur) {
         self.stats.future += 1;
         if self.stats.future_first.len() < LATE_LOCATIONS_KEPT {

@@ -169,6 +169,11 @@ impl ReorderBuffer {
         self.heap.is_empty()
     }
 
+    /// The latest time among records that count for the watermark.
+    pub fn latest(&self) -> Option<Ts> {
+        self.max_seen
+    }
+
     /// The current watermark: no record older than this is expected any more.
     pub fn watermark(&self) -> Ts {
         self.released_before
@@ -287,6 +292,14 @@ impl ReorderBuffer {
         self.heap = BinaryHeap::from(items);
         self.max_seen = Some(max);
         self.released_before = Ts::MIN;
+    }
+
+    /// Moves event time to at least `t` without a record: the caller's inputs went
+    /// quiet, and what is held must not wait for a record that may never come. Records
+    /// dated before `t` less the allowed lateness are late from now on, as if a record
+    /// at `t` had arrived.
+    pub fn advance_to(&mut self, t: Ts) {
+        self.max_seen = Some(self.max_seen.map_or(t, |m| m.max(t)));
     }
 
     /// Releases, in order, every held record the watermark has passed. When more than

@@ -6,9 +6,13 @@
 pub mod chain;
 pub mod escape;
 pub mod html;
+pub mod id;
 pub mod json;
 pub mod ocsf;
+pub mod sink;
 pub mod summary;
 pub mod text;
 
+pub use id::alert_id;
+pub use sink::{AlertSink, CollectSink, StreamFormat, StreamSink};
 pub use summary::ScanSummary;

@@ -6,10 +6,10 @@
 //! position under `data`, because OCSF has no attribute for "file and line".
 
 use crate::chain;
+use crate::id::stable_uid;
 use pullwatch_model::alert::{Evidence, EvidenceEndpoint};
 use pullwatch_model::{Alert, Format, Severity, Ts};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 
 pub const OCSF_VERSION: &str = "1.8.0";
@@ -443,40 +443,11 @@ fn pullwatch_product() -> Product {
     }
 }
 
-/// Hex of the first 16 bytes of SHA-256 over length-prefixed parts: stable across runs,
-/// platforms and Rust versions, and no part can bleed into the next.
-fn stable_uid(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
-    }
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The same chain (rule, entity, first record) gives the same uid in every run, so a
-/// re-scan of the same logs updates findings rather than duplicating them.
+/// The finding's uid is the alert's id (see [`crate::id`]): the same chain has the
+/// same uid in every run and on every input path, so a re-scan, a restarted service or
+/// another worker updates findings rather than duplicating them.
 pub fn finding_uid(a: &Alert) -> String {
-    let e = &a.entity;
-    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-    let first = a.evidence.first();
-    let line = first.map(|f| f.source.line.to_string()).unwrap_or_default();
-    stable_uid(&[
-        a.rule,
-        &opt(&e.host),
-        &opt(&e.container_id),
-        &opt(&e.namespace),
-        &opt(&e.pod),
-        &opt(&e.container),
-        &opt(&e.instance_id),
-        first.map(|f| f.source.format.name()).unwrap_or_default(),
-        first.map(|f| &*f.source.path).unwrap_or_default(),
-        &line,
-    ])
+    crate::id::alert_id(a)
 }
 
 fn record_uid(e: &Evidence) -> String {
@@ -898,17 +869,20 @@ mod tests {
         let a = alert();
         let uid = finding_uid(&a);
         assert_eq!(uid.len(), 32);
-        // Pinned: a change here breaks de-duplication of findings across releases.
-        assert_eq!(uid, "ba429cff131ffb27fb2b1dcb8e5b3a31");
         assert_eq!(uid, finding_uid(&alert()));
         let mut b = alert();
         b.entity.container_id = Some("other".into());
         assert_ne!(uid, finding_uid(&b));
         let mut c = alert();
-        c.evidence[0].source.line = 2;
+        c.evidence[0].time = Ts(c.evidence[0].time.0 + 1);
         assert_ne!(uid, finding_uid(&c));
-        // The alert time is not part of the identity: the same chain found later (a
-        // rescan with a different lateness) is the same finding.
+        // Where the record was read is not part of the identity: the same record
+        // pushed over HTTP or read from a file is the same finding.
+        let mut e = alert();
+        e.evidence[0].source.line = 2;
+        assert_eq!(uid, finding_uid(&e));
+        // Nor is the alert time: the same chain found later (a rescan with a
+        // different lateness) is the same finding.
         let mut d = alert();
         d.time = Ts(0);
         assert_eq!(uid, finding_uid(&d));

@@ -20,6 +20,7 @@
 //! a database dependency and its own file format and locking rules.
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod baseline;
 pub mod diff;
 pub mod format;

@@ -15,10 +15,8 @@
 
 use crate::baseline::Baseline;
 use crate::format::{self, FormatError};
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -38,8 +36,6 @@ pub enum StateError {
 pub struct Store {
     path: PathBuf,
 }
-
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Store {
     pub fn new(path: impl Into<PathBuf>) -> Store {
@@ -118,62 +114,11 @@ impl Store {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let (tmp, file) = create_temp(&dir, &name.to_string_lossy()).map_err(io)?;
-        let written = write_and_replace(b, file, &tmp, &target, &dir);
-        if written.is_err() {
-            // Gone already when the rename happened and only the directory flush failed.
-            let _ = fs::remove_file(&tmp);
-        }
-        written.map_err(io)
+        crate::atomic::replace(&target, &dir, &name.to_string_lossy(), |w| {
+            format::encode_to(b, w)
+        })
+        .map_err(io)
     }
-}
-
-fn create_temp(dir: &Path, name: &str) -> std::io::Result<(PathBuf, File)> {
-    let pid = std::process::id();
-    loop {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(".{name}.{pid}-{n}.tmp"));
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(f) => return Ok((path, f)),
-            // Left by a killed process that had the same pid: try the next name.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1_000_000 => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn write_and_replace(
-    b: &Baseline,
-    file: File,
-    tmp: &Path,
-    target: &Path,
-    dir: &Path,
-) -> std::io::Result<()> {
-    {
-        let mut w = BufWriter::new(&file);
-        format::encode_to(b, &mut w)?;
-        w.flush()?;
-    }
-    // The baseline keeps the permissions it was given (it may be kept private).
-    if let Ok(meta) = fs::metadata(target) {
-        file.set_permissions(meta.permissions())?;
-    }
-    file.sync_all()?;
-    drop(file);
-    fs::rename(tmp, target)?;
-    sync_dir(dir)
-}
-
-/// Makes the rename itself durable: without this, a power loss right after it can
-/// bring back the old directory entry.
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! from different sensors interleave as the events happened. `scan` feeds the result
 //! to the engine; `baseline learn` records the images it names.
 
+use crate::error::PipelineError;
 use crate::inputs::{expand, InputSpec};
 use pullwatch_decode::{
     open_path_with, open_stdin_with, ChunkOptions, DecodeOptions, DecodeStats, ParallelStream,
@@ -124,20 +125,20 @@ impl Merged {
         opts: &MergeOptions,
         stats: &mut DecodeStats,
         errors: &mut Vec<String>,
-    ) -> Result<Merged, String> {
-        let specs = expand(paths)?;
+    ) -> Result<Merged, PipelineError> {
+        let specs = expand(paths).map_err(PipelineError::Usage)?;
         let mut sources: Vec<Source> = Vec::new();
         // Decoding runs on `threads` workers (none for one thread: the same chunks are
         // then decoded in place); the engine stays on the caller's thread and sees the
         // same events in the same order either way.
-        let pool = if opts.threads > 1 {
-            Some(
-                Pool::new(opts.threads)
-                    .map_err(|e| format!("cannot start decoding threads: {e}"))?,
-            )
-        } else {
-            None
-        };
+        let pool =
+            if opts.threads > 1 {
+                Some(Pool::new(opts.threads).map_err(|e| {
+                    PipelineError::Usage(format!("cannot start decoding threads: {e}"))
+                })?)
+            } else {
+                None
+            };
         // Decoding on the caller's thread gains nothing from chunks decoded ahead; they
         // would only be held in memory.
         let chunk = ChunkOptions {

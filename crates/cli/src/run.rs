@@ -1,0 +1,176 @@
+//! `pullwatch run`: flags and the configuration file's `sources:`/`sinks:` resolved into
+//! the service's settings, alerts to stdout or a file, exit codes. The service itself is
+//! `pullwatch-serve`.
+
+use crate::{load_config, parse_duration, parse_size, ColorChoice};
+use pullwatch_model::time::Dur;
+use pullwatch_report::{AlertSink, StreamFormat, StreamSink};
+use pullwatch_serve::settings::{parse_format, ServiceFile};
+use pullwatch_serve::{Control, RunSettings, ServeError};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// YAML configuration file: detection settings, and `sources:`/`sinks:` for the
+    /// service. SIGHUP reloads it (a bad new file is refused and the old one stays).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Where checkpoints and the HTTP ingest spool live; without it a restart starts
+    /// over (a temporary directory is used).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Alert format (json by default).
+    #[arg(long, short, value_parser = ["json", "ocsf", "text"])]
+    format: Option<String>,
+    /// Appends alerts to FILE instead of writing them to stdout.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// A file or glob to follow (`/var/log/pods/**/*.log`); repeatable.
+    #[arg(long, value_name = "PATH_OR_GLOB")]
+    follow: Vec<String>,
+    /// Serves HTTP ingest, health and metrics here (e.g. 127.0.0.1:8787).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Docker Engine API socket to read events from.
+    #[arg(long, value_name = "PATH")]
+    docker_socket: Option<PathBuf>,
+    /// Reads records from stdin too (alone, the service ends with stdin).
+    #[arg(long)]
+    stdin: bool,
+    /// A file holding the bearer token HTTP ingest requires.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// How long a source may be quiet before it no longer holds the others back and
+    /// what it sent is correlated without waiting for more.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    idle_timeout: Option<Dur>,
+    /// How often the checkpoint is written.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    checkpoint_interval: Dur,
+    /// Largest HTTP request body accepted.
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    max_body: u64,
+    /// Bytes accepted over HTTP and not yet read, past which pushes are refused (429).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    max_backlog: u64,
+    /// Lines longer than this are skipped, counted and located.
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    max_line_bytes: u64,
+    /// When to colour the text format.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    color: ColorChoice,
+}
+
+fn dur(d: Dur) -> Duration {
+    Duration::from_nanos(u64::try_from(d.0).unwrap_or(0))
+}
+
+fn settings(a: &RunArgs) -> Result<RunSettings, String> {
+    let file = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read config {}: {e}", p.display()))?;
+            ServiceFile::from_yaml(&text).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+        None => ServiceFile::default(),
+    };
+    let mut s = RunSettings {
+        config_path: a.config.clone(),
+        state_dir: a.state_dir.clone(),
+        ..RunSettings::default()
+    };
+    let format = a.format.clone().or(file.sinks.format.clone());
+    if let Some(f) = format {
+        s.format = parse_format(&f)?;
+    }
+    s.output = a.output.clone().or(file.sinks.output.clone());
+    s.webhook = file.sinks.webhook.clone();
+    s.follow = file.sources.follow.clone();
+    s.follow.extend(a.follow.iter().cloned());
+    s.listen = a.listen.or(file.sources.listen);
+    s.docker_socket = a
+        .docker_socket
+        .clone()
+        .or(file.sources.docker_socket.clone());
+    s.stdin = a.stdin || file.sources.stdin;
+    let token_file = a.token_file.clone().or(file.sources.token_file.clone());
+    if let Some(p) = token_file {
+        let t = std::fs::read_to_string(&p)
+            .map_err(|e| format!("cannot read token file {}: {e}", p.display()))?;
+        let t = t.trim().to_string();
+        if t.is_empty() {
+            return Err(format!("token file {} is empty", p.display()));
+        }
+        s.token = Some(t);
+    }
+    let idle = match (a.idle_timeout, &file.sources.idle_timeout) {
+        (Some(d), _) => Some(d),
+        (None, Some(text)) => Some(parse_duration(text)?),
+        (None, None) => None,
+    };
+    if let Some(d) = idle {
+        s.idle_timeout = dur(d);
+    }
+    s.checkpoint_every = dur(a.checkpoint_interval);
+    s.max_body = usize::try_from(a.max_body).unwrap_or(usize::MAX);
+    s.backlog_limit = a.max_backlog;
+    s.max_line_bytes = usize::try_from(a.max_line_bytes).unwrap_or(usize::MAX);
+    if s.follow.is_empty() && s.listen.is_none() && s.docker_socket.is_none() && !s.stdin {
+        return Err(
+            "nothing to read: give --follow, --listen, --docker-socket or --stdin (or `sources:` in the config)"
+                .into(),
+        );
+    }
+    Ok(s)
+}
+
+pub fn main(a: &RunArgs) -> ExitCode {
+    let s = match settings(a) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pullwatch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let out: Box<dyn Write + Send> = match &s.output {
+        Some(p) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+        {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("pullwatch: cannot write {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let color =
+        s.format == StreamFormat::Text && crate::scan::use_color(a.color, s.output.is_some());
+    let mut sink: Box<dyn AlertSink> = Box::new(StreamSink::new(out, s.format, color));
+    let control = match Control::from_signals() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pullwatch: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let config_path = a.config.clone();
+    let load = move || load_config(config_path.as_deref()).map_err(|e| format!("{e:#}"));
+    match pullwatch_serve::run(&s, &load, sink.as_mut(), &control) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(ServeError::Usage(e)) => {
+            eprintln!("pullwatch: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("pullwatch: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,555 @@
+//! Following files as sensors write them: paths and globs expanded again every second
+//! (new pods' logs appear), each file read from where the service left it, whole lines
+//! only (a line being written is held until its newline), and rotation handled the
+//! ways log writers and logrotate do it:
+//! - rename and recreate: the old file is read to its end, then the new one from its
+//!   start;
+//! - truncation in place (`copytruncate`): the file is read again from its start;
+//! - a file deleted and not replaced is read to its end and dropped.
+//!
+//! Positions are byte offsets with their line numbers and the file's identity (device
+//! and inode), so a checkpoint names exactly where to resume.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where reading of one file stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FilePos {
+    pub dev: u64,
+    pub ino: u64,
+    /// Bytes of complete lines before this position.
+    pub offset: u64,
+    /// Lines before this position.
+    pub line: u64,
+}
+
+/// Complete lines read from one file.
+pub struct Chunk<'a> {
+    /// The file's index in [`Follower::files`]; stable for the follower's life.
+    pub file: usize,
+    pub path: &'a Path,
+    pub bytes: &'a [u8],
+    /// Where the chunk starts.
+    pub start: FilePos,
+    /// The file was replaced or truncated since the previous chunk: its decoding
+    /// state (headers, partial records) starts afresh.
+    pub restarted: bool,
+}
+
+/// One followed file.
+pub struct Tail {
+    pub path: PathBuf,
+    file: Option<File>,
+    pos: FilePos,
+    /// The end of the last line read whole; bytes after it are `partial`.
+    partial: Vec<u8>,
+    /// A line longer than the limit is being skipped up to its newline.
+    discarding: bool,
+    restarted: bool,
+    /// No more data will come: deleted, or replaced and read to the end.
+    done: bool,
+    /// When the file last grew.
+    grew: Option<Instant>,
+}
+
+impl Tail {
+    pub fn pos(&self) -> FilePos {
+        self.pos
+    }
+}
+
+/// What went wrong with one file; the follower carries on with the others.
+#[derive(Debug)]
+pub struct FollowIssue {
+    pub path: PathBuf,
+    pub what: String,
+}
+
+pub struct Follower {
+    patterns: Vec<String>,
+    files: Vec<Tail>,
+    by_path: HashMap<PathBuf, usize>,
+    /// Positions to resume from, by path (a checkpoint's).
+    resume: HashMap<PathBuf, FilePos>,
+    last_scan: Option<Instant>,
+    rescan_every: Duration,
+    read_budget: usize,
+    max_line: usize,
+    buf: Vec<u8>,
+    pub issues: Vec<FollowIssue>,
+    /// Lines longer than the limit, skipped: (path, line number, length so far).
+    pub too_long: Vec<(PathBuf, u64, usize)>,
+}
+
+fn identity(m: &std::fs::Metadata) -> (u64, u64) {
+    (m.dev(), m.ino())
+}
+
+impl Follower {
+    /// `patterns` are paths or globs (`/var/log/pods/**/*.log`); `max_line` caps a line
+    /// held while it is being written.
+    pub fn new(
+        patterns: Vec<String>,
+        resume: HashMap<PathBuf, FilePos>,
+        max_line: usize,
+    ) -> Follower {
+        Follower {
+            patterns,
+            files: Vec::new(),
+            by_path: HashMap::new(),
+            resume,
+            last_scan: None,
+            rescan_every: Duration::from_secs(1),
+            read_budget: 1 << 20,
+            max_line,
+            buf: Vec::new(),
+            issues: Vec::new(),
+            too_long: Vec::new(),
+        }
+    }
+
+    pub fn files(&self) -> &[Tail] {
+        &self.files
+    }
+
+    /// Every path a pattern names now, in sorted order.
+    fn expand(&mut self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for p in &self.patterns {
+            let is_glob = p.contains(['*', '?', '[']);
+            if !is_glob {
+                if Path::new(p).is_file() {
+                    out.push(PathBuf::from(p));
+                }
+                continue;
+            }
+            match glob::glob(p) {
+                Ok(paths) => {
+                    for entry in paths.flatten() {
+                        if entry.is_file() {
+                            out.push(entry);
+                        }
+                    }
+                }
+                Err(e) => self.issues.push(FollowIssue {
+                    path: PathBuf::from(p),
+                    what: format!("bad pattern: {e}"),
+                }),
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn scan(&mut self, now: Instant) {
+        if self
+            .last_scan
+            .is_some_and(|t| now.duration_since(t) < self.rescan_every)
+        {
+            return;
+        }
+        self.last_scan = Some(now);
+        for path in self.expand() {
+            if self.by_path.contains_key(&path) {
+                continue;
+            }
+            let idx = self.files.len();
+            let mut tail = Tail {
+                path: path.clone(),
+                file: None,
+                pos: FilePos {
+                    dev: 0,
+                    ino: 0,
+                    offset: 0,
+                    line: 0,
+                },
+                partial: Vec::new(),
+                discarding: false,
+                restarted: false,
+                done: false,
+                grew: None,
+            };
+            let resume = self.resume.remove(&path);
+            match open_at(&path, resume) {
+                Ok((f, pos)) => {
+                    tail.file = Some(f);
+                    tail.pos = pos;
+                }
+                Err(e) => {
+                    self.issues.push(FollowIssue {
+                        path: path.clone(),
+                        what: e.to_string(),
+                    });
+                    continue;
+                }
+            }
+            self.by_path.insert(path, idx);
+            self.files.push(tail);
+        }
+    }
+
+    /// Reads what the files gained since the last call, up to a budget per file, and
+    /// hands each file's complete lines to `each`. Returns the bytes read.
+    pub fn poll(&mut self, now: Instant, each: &mut dyn FnMut(Chunk<'_>)) -> usize {
+        self.scan(now);
+        let mut total = 0;
+        for idx in 0..self.files.len() {
+            total += self.poll_one(idx, each);
+        }
+        total
+    }
+
+    fn poll_one(&mut self, idx: usize, each: &mut dyn FnMut(Chunk<'_>)) -> usize {
+        let budget = self.read_budget;
+        let max_line = self.max_line;
+        let Some(tail) = self.files.get_mut(idx) else {
+            return 0;
+        };
+        if tail.done {
+            return 0;
+        }
+        let Some(file) = tail.file.as_mut() else {
+            return 0;
+        };
+        self.buf.clear();
+        self.buf.extend_from_slice(&tail.partial);
+        let carried = tail.partial.len();
+        tail.partial.clear();
+        let read = match file.take(budget as u64).read_to_end(&mut self.buf) {
+            Ok(n) => n,
+            Err(e) => {
+                self.issues.push(FollowIssue {
+                    path: tail.path.clone(),
+                    what: e.to_string(),
+                });
+                tail.done = true;
+                return 0;
+            }
+        };
+        if read == 0 {
+            self.buf.truncate(carried);
+            tail.partial = std::mem::take(&mut self.buf);
+            self.check_rotation(idx);
+            return 0;
+        }
+        tail.grew = Some(Instant::now());
+        let buf = std::mem::take(&mut self.buf);
+        let mut body: &[u8] = &buf;
+        let mut start = tail.pos;
+        // A line too long to hold is skipped up to its newline, counted once.
+        if tail.discarding {
+            match memchr_nl(body) {
+                Some(i) => {
+                    tail.discarding = false;
+                    tail.pos.offset += i as u64 + 1;
+                    tail.pos.line += 1;
+                    body = &body[i + 1..];
+                    start = tail.pos;
+                }
+                None => {
+                    tail.pos.offset += body.len() as u64;
+                    self.buf = buf;
+                    return read;
+                }
+            }
+        }
+        let complete = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let (lines, rest) = body.split_at(complete);
+        if rest.len() > max_line {
+            self.too_long.push((
+                tail.path.clone(),
+                tail.pos.line + count_nl(lines) + 1,
+                rest.len(),
+            ));
+            tail.discarding = true;
+            tail.pos.offset += rest.len() as u64;
+        } else {
+            tail.partial.extend_from_slice(rest);
+        }
+        if !lines.is_empty() {
+            let n = count_nl(lines);
+            let restarted = std::mem::take(&mut tail.restarted);
+            tail.pos.offset += lines.len() as u64;
+            tail.pos.line += n;
+            each(Chunk {
+                file: idx,
+                path: &tail.path,
+                bytes: lines,
+                start,
+                restarted,
+            });
+        }
+        self.buf = buf;
+        read
+    }
+
+    /// A last line without its newline, in a file that has not grown for `quiet`, is
+    /// taken as complete: a writer does not pause for seconds in the middle of a line,
+    /// but files copied into place often lack the final newline. Should the line go on
+    /// after all, its rest is read as a line of its own (and skipped as malformed).
+    pub fn flush_quiet_partials(
+        &mut self,
+        now: Instant,
+        quiet: Duration,
+        each: &mut dyn FnMut(Chunk<'_>),
+    ) {
+        for (idx, tail) in self.files.iter_mut().enumerate() {
+            if tail.partial.is_empty() || tail.discarding {
+                continue;
+            }
+            if tail.grew.is_some_and(|g| now.duration_since(g) < quiet) {
+                continue;
+            }
+            let start = tail.pos;
+            let bytes = std::mem::take(&mut tail.partial);
+            tail.pos.offset += bytes.len() as u64;
+            tail.pos.line += 1;
+            let restarted = std::mem::take(&mut tail.restarted);
+            each(Chunk {
+                file: idx,
+                path: &tail.path,
+                bytes: &bytes,
+                start,
+                restarted,
+            });
+        }
+    }
+
+    /// At the end of what a file holds: has it been replaced, truncated or deleted?
+    fn check_rotation(&mut self, idx: usize) {
+        let Some(tail) = self.files.get_mut(idx) else {
+            return;
+        };
+        match std::fs::metadata(&tail.path) {
+            Ok(m) => {
+                let (dev, ino) = identity(&m);
+                if (dev, ino) != (tail.pos.dev, tail.pos.ino) {
+                    // Renamed away and recreated: the old one is read to its end
+                    // (this call found its end), the new one from its start. A line
+                    // left unfinished in the old file is counted lost.
+                    match open_at(&tail.path, None) {
+                        Ok((f, pos)) => {
+                            if !tail.partial.is_empty() {
+                                self.issues.push(FollowIssue {
+                                    path: tail.path.clone(),
+                                    what: format!(
+                                        "rotated with an unfinished last line ({} bytes) at line {}",
+                                        tail.partial.len(),
+                                        tail.pos.line + 1
+                                    ),
+                                });
+                            }
+                            tail.file = Some(f);
+                            tail.pos = pos;
+                            tail.partial.clear();
+                            tail.discarding = false;
+                            tail.restarted = true;
+                        }
+                        Err(_) => {}
+                    }
+                } else if m.len() < tail.pos.offset + tail.partial.len() as u64 {
+                    // Truncated in place (copytruncate): read again from the start.
+                    if let Some(f) = tail.file.as_mut() {
+                        if f.seek(SeekFrom::Start(0)).is_ok() {
+                            tail.pos.offset = 0;
+                            tail.pos.line = 0;
+                            tail.partial.clear();
+                            tail.discarding = false;
+                            tail.restarted = true;
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Deleted: everything it held has been read.
+                tail.done = true;
+                tail.file = None;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn memchr_nl(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+fn count_nl(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+/// Opens `path` at a checkpoint's position when it is still the same file and still
+/// holds that much; otherwise at its start (it was rotated or truncated meanwhile).
+fn open_at(path: &Path, resume: Option<FilePos>) -> io::Result<(File, FilePos)> {
+    let mut f = File::open(path)?;
+    let m = f.metadata()?;
+    let (dev, ino) = identity(&m);
+    let fresh = FilePos {
+        dev,
+        ino,
+        offset: 0,
+        line: 0,
+    };
+    match resume {
+        Some(r) if (r.dev, r.ino) == (dev, ino) && r.offset <= m.len() => {
+            f.seek(SeekFrom::Start(r.offset))?;
+            Ok((f, r))
+        }
+        _ => Ok((f, fresh)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn collect(f: &mut Follower) -> Vec<(String, u64, bool)> {
+        let mut out = Vec::new();
+        f.poll(Instant::now() + Duration::from_secs(3600), &mut |c| {
+            out.push((
+                String::from_utf8_lossy(c.bytes).into_owned(),
+                c.start.line + 1,
+                c.restarted,
+            ))
+        });
+        out
+    }
+
+    fn follower(p: &Path) -> Follower {
+        let mut f = Follower::new(vec![p.display().to_string()], HashMap::new(), 64);
+        f.rescan_every = Duration::ZERO;
+        f
+    }
+
+    #[test]
+    fn a_line_is_held_until_its_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, "one\ntw").unwrap();
+        let mut f = follower(&p);
+        assert_eq!(collect(&mut f), vec![("one\n".into(), 1, false)]);
+        let mut w = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        w.write_all(b"o\nthree\n").unwrap();
+        assert_eq!(collect(&mut f), vec![("two\nthree\n".into(), 2, false)]);
+        assert_eq!(f.files()[0].pos().line, 3);
+        assert!(collect(&mut f).is_empty());
+    }
+
+    #[test]
+    fn a_last_line_without_newline_counts_once_the_file_is_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, "one\n}").unwrap();
+        let mut f = follower(&p);
+        assert_eq!(collect(&mut f).len(), 1);
+        let mut got = Vec::new();
+        f.flush_quiet_partials(Instant::now(), Duration::from_secs(60), &mut |c| {
+            got.push(c.bytes.to_vec())
+        });
+        assert!(got.is_empty(), "not quiet yet");
+        f.flush_quiet_partials(
+            Instant::now() + Duration::from_secs(61),
+            Duration::from_secs(60),
+            &mut |c| got.push(c.bytes.to_vec()),
+        );
+        assert_eq!(got, vec![b"}".to_vec()]);
+        assert_eq!(f.files()[0].pos().offset, 5);
+    }
+
+    #[test]
+    fn rename_and_recreate_reads_the_old_file_out_then_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, "one\n").unwrap();
+        let mut f = follower(&p);
+        assert_eq!(collect(&mut f).len(), 1);
+        let mut w = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        w.write_all(b"two\n").unwrap();
+        std::fs::rename(&p, dir.path().join("a.log.1")).unwrap();
+        std::fs::write(&p, "new-one\n").unwrap();
+        // The old file's last line first, then (at its end) the switch.
+        assert_eq!(collect(&mut f), vec![("two\n".into(), 2, false)]);
+        assert!(collect(&mut f).is_empty());
+        assert_eq!(collect(&mut f), vec![("new-one\n".into(), 1, true)]);
+    }
+
+    #[test]
+    fn truncation_in_place_reads_again_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, "one\ntwo\n").unwrap();
+        let mut f = follower(&p);
+        assert_eq!(collect(&mut f).len(), 1);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&p)
+            .unwrap();
+        assert!(collect(&mut f).is_empty());
+        std::fs::write(&p, "x\n").unwrap();
+        assert_eq!(collect(&mut f), vec![("x\n".into(), 1, true)]);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_skipped_not_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, format!("ok\n{}", "x".repeat(100))).unwrap();
+        let mut f = follower(&p);
+        assert_eq!(collect(&mut f), vec![("ok\n".into(), 1, false)]);
+        assert_eq!(f.too_long.len(), 1);
+        let mut w = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        w.write_all(b"xxxx\nafter\n").unwrap();
+        assert_eq!(collect(&mut f), vec![("after\n".into(), 3, false)]);
+    }
+
+    #[test]
+    fn a_checkpoint_resumes_the_same_file_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, "one\ntwo\n").unwrap();
+        let mut f = follower(&p);
+        collect(&mut f);
+        let mut pos = f.files()[0].pos();
+        pos.offset = 4;
+        pos.line = 1;
+        let mut g = Follower::new(
+            vec![p.display().to_string()],
+            HashMap::from([(p.clone(), pos)]),
+            64,
+        );
+        assert_eq!(collect(&mut g), vec![("two\n".into(), 2, false)]);
+        // Another file under the same name starts from its beginning.
+        let mut other = pos;
+        other.ino += 1;
+        let mut h = Follower::new(
+            vec![p.display().to_string()],
+            HashMap::from([(p.clone(), other)]),
+            64,
+        );
+        assert_eq!(collect(&mut h), vec![("one\ntwo\n".into(), 1, false)]);
+    }
+
+    #[test]
+    fn globs_pick_up_files_that_appear_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let pat = dir.path().join("*.log").display().to_string();
+        let mut f = Follower::new(vec![pat], HashMap::new(), 64);
+        f.rescan_every = Duration::ZERO;
+        assert!(collect(&mut f).is_empty());
+        std::fs::write(dir.path().join("b.log"), "b\n").unwrap();
+        std::fs::write(dir.path().join("a.log"), "a\n").unwrap();
+        let got = collect(&mut f);
+        assert_eq!(
+            got,
+            vec![("a\n".into(), 1, false), ("b\n".into(), 1, false)]
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! The service's HTTP side: ingest endpoints for pushed records, the Kubernetes audit
+//! webhook, and health, readiness and metrics for whoever runs it.
+//!
+//! - `POST /v1/ingest`: NDJSON, a JSON array, or one JSON document, of any format
+//!   pullwatch reads (Falco's `http_output` posts one alert per request here).
+//! - `POST /v1/k8s-audit`: what the API server's audit webhook backend sends (an
+//!   `audit.k8s.io/v1` `EventList`).
+//! - `GET /healthz` (the process answers), `GET /readyz` (the pipeline runs and is not
+//!   shutting down), `GET /metrics` (Prometheus text).
+//!
+//! Accepted records go to the spool before the answer (see [`crate::spool`]): a 200
+//! means the records are on disk and will be read. Requests are bounded in size (413),
+//! the backlog in bytes (429 with `Retry-After`), and with a token configured every
+//! ingest needs `Authorization: Bearer TOKEN` (401).
+
+use crate::metrics::Metrics;
+use crate::spool::{to_lines, Spool, SpoolError};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub struct HttpState {
+    pub spool: Arc<Spool>,
+    pub metrics: Arc<Metrics>,
+    pub token: Option<String>,
+    pub ready: Arc<AtomicBool>,
+    pub stopping: Arc<AtomicBool>,
+}
+
+pub fn router(state: Arc<HttpState>, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/ingest", post(ingest))
+        .route("/v1/k8s-audit", post(k8s_audit))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Compares in time independent of where the first difference is, so the token
+/// cannot be guessed a byte at a time from response times.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorized(s: &HttpState, headers: &HeaderMap) -> bool {
+    let Some(token) = &s.token else {
+        return true;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes()))
+}
+
+fn take(s: &HttpState, headers: &HeaderMap, body: &[u8], list_items: bool) -> Response {
+    if !authorized(s, headers) {
+        s.metrics.reject("unauthorized");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a bearer token is required\n",
+        )
+            .into_response();
+    }
+    if s.stopping.load(Ordering::Relaxed) {
+        s.metrics.reject("stopping");
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    let (lines, n) = to_lines(body, list_items);
+    if n == 0 {
+        return (StatusCode::OK, "{\"accepted\":0}\n").into_response();
+    }
+    match s.spool.append(&lines) {
+        Ok(()) => {
+            s.metrics.http_accepted.inc_by(n);
+            (StatusCode::OK, format!("{{\"accepted\":{n}}}\n")).into_response()
+        }
+        Err(SpoolError::Full(_)) => {
+            s.metrics.reject("backlog full");
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                "ingest backlog full, retry later\n",
+            )
+                .into_response()
+        }
+        Err(SpoolError::Io(e)) => {
+            s.metrics.reject("spool error");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot store records: {e}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn ingest(State(s): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
+    take(&s, &headers, &body, false)
+}
+
+async fn k8s_audit(State(s): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
+    take(&s, &headers, &body, true)
+}
+
+async fn readyz(State(s): State<Arc<HttpState>>) -> Response {
+    if s.ready.load(Ordering::Relaxed) && !s.stopping.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(s): State<Arc<HttpState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Serves on `listener` until `stop` is set.
+pub fn serve(
+    listener: std::net::TcpListener,
+    state: Arc<HttpState>,
+    max_body: usize,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    listener.set_nonblocking(true)?;
+    let stopping = state.stopping.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    std::thread::Builder::new()
+        .name("pullwatch-http".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let app = router(state, max_body);
+                let shutdown = async move {
+                    while !stopping.load(Ordering::Relaxed) {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                };
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await;
+            });
+        })
+}

@@ -1,0 +1,216 @@
+//! Merging live sources by event time. A scan merges whole files; a service cannot
+//! wait for a file's end, so each source's events wait here until every source that is
+//! still talking has reached their time (the low watermark), then go to the engine in
+//! time order. A source that lags (a shipper minutes behind) holds the others back
+//! rather than having its records arrive too late to correlate; a source that has said
+//! nothing for the idle timeout no longer holds anyone back. What is held is capped:
+//! past the cap the earliest go on regardless, and are counted.
+//!
+//! Wall-clock time enters only as the caller's word that a source is idle; the order
+//! events leave in depends on their times and positions alone.
+
+use pullwatch_model::{Event, Ts};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+type Key = (Ts, u8, Arc<str>, u64, u64);
+
+struct Held {
+    key: Key,
+    event: Event,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&o.key)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SourceState {
+    /// The latest event time this source has delivered.
+    high: Option<Ts>,
+    idle: bool,
+}
+
+/// A source that has sent nothing yet holds nothing back: there is no telling a source
+/// that will speak from one that never will.
+const SILENT: SourceState = SourceState {
+    high: None,
+    idle: true,
+};
+
+pub struct LiveMerge {
+    heap: BinaryHeap<Reverse<Held>>,
+    sources: Vec<SourceState>,
+    seq: u64,
+    cap: usize,
+    /// Released early because the cap was reached.
+    pub forced: u64,
+}
+
+impl LiveMerge {
+    pub fn new(cap: usize) -> LiveMerge {
+        LiveMerge {
+            heap: BinaryHeap::new(),
+            sources: Vec::new(),
+            seq: 0,
+            cap: cap.max(1),
+            forced: 0,
+        }
+    }
+
+    fn source(&mut self, s: usize) -> &mut SourceState {
+        if self.sources.len() <= s {
+            self.sources.resize(s + 1, SILENT);
+        }
+        &mut self.sources[s]
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// An event from source `s`; the source is talking again.
+    pub fn offer(&mut self, s: usize, event: Event) {
+        let st = self.source(s);
+        st.idle = false;
+        st.high = Some(st.high.map_or(event.time, |h| h.max(event.time)));
+        let key = (
+            event.time,
+            event.stage_rank(),
+            event.source.path.clone(),
+            event.source.line,
+            self.seq,
+        );
+        self.seq += 1;
+        self.heap.push(Reverse(Held { key, event }));
+    }
+
+    /// Marks source `s` idle (quiet for the idle timeout) or talking.
+    pub fn set_idle(&mut self, s: usize, idle: bool) {
+        self.source(s).idle = idle;
+    }
+
+    /// Every source is taken as idle (the inputs end): everything held may go.
+    pub fn all_idle(&mut self) {
+        for s in &mut self.sources {
+            s.idle = true;
+        }
+    }
+
+    /// The time every talking source has reached; `None` when none is talking (then
+    /// everything may go).
+    pub fn low_watermark(&self) -> Option<Ts> {
+        self.sources
+            .iter()
+            .filter(|s| !s.idle)
+            .map(|s| s.high.unwrap_or(Ts::MIN))
+            .min()
+    }
+
+    /// The latest event time any source delivered.
+    pub fn high(&self) -> Option<Ts> {
+        self.sources.iter().filter_map(|s| s.high).max()
+    }
+
+    /// Hands over, in order, every event at or before the low watermark (all of them
+    /// when every source is idle), and the earliest beyond the cap.
+    pub fn release(&mut self, out: &mut dyn FnMut(Event)) {
+        let wm = self.low_watermark();
+        while let Some(Reverse(top)) = self.heap.peek() {
+            let due = wm.is_none_or(|w| top.key.0 <= w);
+            let over = self.heap.len() > self.cap;
+            if !due && !over {
+                break;
+            }
+            if let Some(Reverse(h)) = self.heap.pop() {
+                if !due {
+                    self.forced += 1;
+                }
+                out(h.event);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pullwatch_model::{EventKind, Format, GuestBoot, SourceRef};
+
+    fn ev(t: i64, path: &str) -> Event {
+        Event::new(
+            Ts(t),
+            SourceRef {
+                format: Format::DockerEvents,
+                path: Arc::from(path),
+                line: t as u64,
+            },
+            EventKind::GuestBoot(GuestBoot {
+                instance_id: None,
+                hostname: None,
+                uptime_ms: None,
+                stage: "init".into(),
+            }),
+        )
+    }
+
+    fn drain(m: &mut LiveMerge) -> Vec<i64> {
+        let mut out = Vec::new();
+        m.release(&mut |e| out.push(e.time.0));
+        out
+    }
+
+    #[test]
+    fn a_lagging_source_holds_the_others_back_until_it_catches_up() {
+        let mut m = LiveMerge::new(100);
+        m.offer(0, ev(100, "fast"));
+        m.offer(0, ev(200, "fast"));
+        m.offer(1, ev(10, "slow"));
+        assert_eq!(drain(&mut m), vec![10]);
+        m.offer(1, ev(150, "slow"));
+        assert_eq!(drain(&mut m), vec![100, 150]);
+        // The slow source goes quiet: it no longer holds the fast one.
+        m.set_idle(1, true);
+        assert_eq!(drain(&mut m), vec![200]);
+    }
+
+    #[test]
+    fn a_source_that_never_spoke_holds_nothing_once_idle() {
+        let mut m = LiveMerge::new(100);
+        m.set_idle(1, false);
+        m.offer(0, ev(5, "a"));
+        assert!(drain(&mut m).is_empty());
+        m.set_idle(1, true);
+        assert_eq!(drain(&mut m), vec![5]);
+    }
+
+    #[test]
+    fn past_the_cap_the_earliest_go_and_are_counted() {
+        let mut m = LiveMerge::new(2);
+        m.offer(1, ev(1, "slow"));
+        assert_eq!(drain(&mut m), vec![1]);
+        for t in [10, 20, 30] {
+            m.offer(0, ev(t, "fast"));
+        }
+        assert_eq!(drain(&mut m), vec![10]);
+        assert_eq!(m.forced, 1);
+    }
+}

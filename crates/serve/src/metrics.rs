@@ -1,0 +1,226 @@
+//! The service's Prometheus metrics. The pipeline thread owns the counts (decoding
+//! statistics, the engine's, alerts); it publishes them here every second as absolute
+//! values, and a scrape reads the last published ones. HTTP rejects are counted where
+//! they happen.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use pullwatch_report::ScanSummary;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    records: Family<Labels, Counter>,
+    skipped: Family<Labels, Counter>,
+    prefiltered: Counter,
+    bytes: Counter,
+    raised: Family<Labels, Counter>,
+    alerts: Family<Labels, Counter>,
+    suppressed: Counter,
+    late: Counter,
+    duplicates: Counter,
+    evictions: Family<Labels, Counter>,
+    tracked: Family<Labels, Gauge>,
+    held: Gauge,
+    watermark_lag: Gauge<f64, AtomicU64>,
+    checkpoint_age: Gauge<f64, AtomicU64>,
+    pub http_accepted: Counter,
+    pub http_rejected: Family<Labels, Counter>,
+    pub merge_forced: Counter,
+}
+
+/// A counter set to an absolute value the pipeline counted (counts only grow).
+fn set(c: &Counter, v: u64) {
+    c.inner().store(v, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let m = Metrics {
+            registry: Mutex::new(Registry::with_prefix("pullwatch")),
+            records: Family::default(),
+            skipped: Family::default(),
+            prefiltered: Counter::default(),
+            bytes: Counter::default(),
+            raised: Family::default(),
+            alerts: Family::default(),
+            suppressed: Counter::default(),
+            late: Counter::default(),
+            duplicates: Counter::default(),
+            evictions: Family::default(),
+            tracked: Family::default(),
+            held: Gauge::default(),
+            watermark_lag: Gauge::default(),
+            checkpoint_age: Gauge::default(),
+            http_accepted: Counter::default(),
+            http_rejected: Family::default(),
+            merge_forced: Counter::default(),
+        };
+        if let Ok(mut r) = m.registry.lock() {
+            r.register(
+                "records_decoded",
+                "Records decoded, by format",
+                m.records.clone(),
+            );
+            r.register(
+                "records_skipped",
+                "Records skipped, by format and reason",
+                m.skipped.clone(),
+            );
+            r.register(
+                "records_prefiltered",
+                "Records skipped unread: no loaded analytic can use them",
+                m.prefiltered.clone(),
+            );
+            r.register("input_bytes", "Bytes of input read", m.bytes.clone());
+            r.register(
+                "alerts_raised",
+                "Alerts raised by the engine, by rule (a replay raises again)",
+                m.raised.clone(),
+            );
+            r.register("alerts_sent", "Alerts sent, by severity", m.alerts.clone());
+            r.register(
+                "alerts_suppressed",
+                "Alerts raised again by a replay after a restart and not sent again",
+                m.suppressed.clone(),
+            );
+            r.register(
+                "records_late",
+                "Records that arrived too late to be correlated",
+                m.late.clone(),
+            );
+            r.register(
+                "records_duplicate",
+                "Duplicate records dropped",
+                m.duplicates.clone(),
+            );
+            r.register(
+                "state_evictions",
+                "State entries evicted, by reason",
+                m.evictions.clone(),
+            );
+            r.register(
+                "state_tracked",
+                "Entities tracked now, by kind",
+                m.tracked.clone(),
+            );
+            r.register(
+                "merge_held_events",
+                "Events waiting for a lagging source",
+                m.held.clone(),
+            );
+            r.register(
+                "merge_forced",
+                "Events released before a lagging source caught up (hold cap reached)",
+                m.merge_forced.clone(),
+            );
+            r.register(
+                "watermark_lag_seconds",
+                "How far event time lags behind the wall clock",
+                m.watermark_lag.clone(),
+            );
+            r.register(
+                "checkpoint_age_seconds",
+                "Seconds since the last checkpoint was written",
+                m.checkpoint_age.clone(),
+            );
+            r.register(
+                "http_records_accepted",
+                "Records accepted over HTTP",
+                m.http_accepted.clone(),
+            );
+            r.register(
+                "http_rejected",
+                "HTTP requests refused, by reason",
+                m.http_rejected.clone(),
+            );
+        }
+        m
+    }
+
+    /// Publishes the pipeline's counts.
+    pub fn publish(&self, s: &ScanSummary, suppressed: u64, held: usize) {
+        for (format, c) in &s.decode.formats {
+            set(
+                &self
+                    .records
+                    .get_or_create(&labels(&[("format", format.name())])),
+                c.records,
+            );
+        }
+        for (reason, c) in &s.decode.skipped {
+            set(
+                &self.skipped.get_or_create(&labels(&[("reason", reason)])),
+                c.count,
+            );
+        }
+        set(&self.prefiltered, s.decode.prefiltered);
+        set(&self.bytes, s.decode.bytes);
+        for (rule, n) in &s.engine.alerts {
+            set(&self.raised.get_or_create(&labels(&[("rule", rule)])), *n);
+        }
+        for (severity, n) in &s.alerts_by_severity {
+            set(
+                &self
+                    .alerts
+                    .get_or_create(&labels(&[("severity", severity.as_str())])),
+                *n,
+            );
+        }
+        set(&self.suppressed, suppressed);
+        set(&self.late, s.engine.late);
+        set(&self.duplicates, s.engine.duplicates);
+        for (reason, n) in &s.engine.evictions {
+            set(
+                &self.evictions.get_or_create(&labels(&[("reason", reason)])),
+                *n,
+            );
+        }
+        self.tracked
+            .get_or_create(&labels(&[("kind", "containers")]))
+            .set(i64::try_from(s.engine.containers_tracked).unwrap_or(i64::MAX));
+        self.tracked
+            .get_or_create(&labels(&[("kind", "instances")]))
+            .set(i64::try_from(s.engine.instances_tracked).unwrap_or(i64::MAX));
+        self.held.set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+
+    pub fn set_lag(&self, watermark_lag_secs: f64, checkpoint_age_secs: f64) {
+        self.watermark_lag.set(watermark_lag_secs);
+        self.checkpoint_age.set(checkpoint_age_secs);
+    }
+
+    pub fn reject(&self, reason: &str) {
+        self.http_rejected
+            .get_or_create(&labels(&[("reason", reason)]))
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Ok(r) = self.registry.lock() {
+            let _ = encode(&mut out, &r);
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

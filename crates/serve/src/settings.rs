@@ -1,0 +1,129 @@
+//! What `pullwatch run` reads from and writes to: command-line flags, or the
+//! configuration file's `sources:` and `sinks:` sections (flags add to the sources and
+//! override the sinks). The detection settings in the same file are the engine's.
+
+use pullwatch_report::StreamFormat;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesSection {
+    #[serde(default)]
+    pub follow: Vec<String>,
+    pub listen: Option<SocketAddr>,
+    pub docker_socket: Option<PathBuf>,
+    #[serde(default)]
+    pub stdin: bool,
+    /// A file holding the bearer token HTTP ingest requires (kept out of the config).
+    pub token_file: Option<PathBuf>,
+    /// `5s`: how long a source may be quiet before it no longer holds the others back.
+    pub idle_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinksSection {
+    pub format: Option<String>,
+    pub output: Option<PathBuf>,
+    pub webhook: Option<String>,
+}
+
+/// The parts of the configuration file `run` reads; every other key is the engine's.
+#[derive(Debug, Default, Deserialize)]
+pub struct ServiceFile {
+    #[serde(default)]
+    pub sources: SourcesSection,
+    #[serde(default)]
+    pub sinks: SinksSection,
+}
+
+impl ServiceFile {
+    pub fn from_yaml(text: &str) -> Result<ServiceFile, String> {
+        if text.trim().is_empty() {
+            return Ok(ServiceFile::default());
+        }
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+/// Everything the service needs, flags and file merged.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    pub config_path: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub format: StreamFormat,
+    pub output: Option<PathBuf>,
+    pub follow: Vec<String>,
+    pub listen: Option<SocketAddr>,
+    pub docker_socket: Option<PathBuf>,
+    pub stdin: bool,
+    pub token: Option<String>,
+    pub webhook: Option<String>,
+    /// How long a source may be quiet before it no longer holds back the others, and
+    /// before event time is taken to have reached its latest record.
+    pub idle_timeout: Duration,
+    pub checkpoint_every: Duration,
+    /// Largest request body HTTP ingest takes.
+    pub max_body: usize,
+    /// Bytes accepted over HTTP and not yet read, past which pushes get 429.
+    pub backlog_limit: u64,
+    pub max_line_bytes: usize,
+    pub prefilter: bool,
+    /// How often files are polled for new lines when nothing is arriving.
+    pub poll_every: Duration,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            config_path: None,
+            state_dir: None,
+            format: StreamFormat::Json,
+            output: None,
+            follow: Vec::new(),
+            listen: None,
+            docker_socket: None,
+            stdin: false,
+            token: None,
+            webhook: None,
+            idle_timeout: Duration::from_secs(2),
+            checkpoint_every: Duration::from_secs(5),
+            max_body: 16 << 20,
+            backlog_limit: 256 << 20,
+            max_line_bytes: 16 << 20,
+            prefilter: true,
+            poll_every: Duration::from_millis(50),
+        }
+    }
+}
+
+pub fn parse_format(s: &str) -> Result<StreamFormat, String> {
+    match s {
+        "json" => Ok(StreamFormat::Json),
+        "ocsf" => Ok(StreamFormat::Ocsf),
+        "text" => Ok(StreamFormat::Text),
+        other => Err(format!(
+            "{other:?} is not a format `run` writes (json, ocsf, text)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_sections_are_read_and_the_engine_keys_left_alone() {
+        let f = ServiceFile::from_yaml(
+            "time_window: 10m\nsources:\n  follow: [/var/log/pods/**/*.log]\n  listen: 127.0.0.1:8787\nsinks:\n  format: ocsf\n",
+        )
+        .unwrap();
+        assert_eq!(f.sources.follow, vec!["/var/log/pods/**/*.log"]);
+        assert_eq!(f.sources.listen, Some("127.0.0.1:8787".parse().unwrap()));
+        assert_eq!(f.sinks.format.as_deref(), Some("ocsf"));
+        assert!(ServiceFile::from_yaml("sources:\n  folow: [x]\n").is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! Records pushed over HTTP are appended to a spool file before they are acknowledged,
+//! and the spool is followed like any sensor's log. Pushed records therefore take the
+//! same path as followed ones (one reader, one decoder, one checkpoint), survive a
+//! restart of the service (the checkpoint names a position in the spool like in any
+//! file), and what is waiting is bounded by bytes on disk: past the backlog limit a
+//! push is refused with 429 rather than held in memory.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A segment is closed and a new one started past this size, so that read segments can
+/// be deleted.
+const SEGMENT_BYTES: u64 = 64 << 20;
+
+pub struct Spool {
+    dir: PathBuf,
+    current: Mutex<Segment>,
+    backlog_limit: u64,
+    written: AtomicU64,
+    consumed: AtomicU64,
+}
+
+struct Segment {
+    file: File,
+    seq: u64,
+    size: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("the ingest backlog is full ({0} bytes waiting)")]
+    Full(u64),
+    #[error("cannot write the ingest spool: {0}")]
+    Io(#[from] io::Error),
+}
+
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("ingest-{seq:08}.jsonl"))
+}
+
+impl Spool {
+    /// The spool in `dir` (created when missing), appending to its newest segment.
+    pub fn open(dir: &Path, backlog_limit: u64) -> io::Result<Spool> {
+        std::fs::create_dir_all(dir)?;
+        let mut seq = 0;
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(n) = name
+                .strip_prefix("ingest-")
+                .and_then(|r| r.strip_suffix(".jsonl"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                seq = seq.max(n);
+            }
+        }
+        let seq = seq.max(1);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(segment_path(dir, seq))?;
+        let size = file.metadata()?.len();
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+            current: Mutex::new(Segment { file, seq, size }),
+            backlog_limit,
+            written: AtomicU64::new(0),
+            consumed: AtomicU64::new(0),
+        })
+    }
+
+    /// The glob the follower reads the spool by.
+    pub fn pattern(&self) -> String {
+        self.dir.join("ingest-*.jsonl").display().to_string()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The segment being written: never deleted.
+    pub fn current_path(&self) -> PathBuf {
+        let seq = self.current.lock().map_or(0, |s| s.seq);
+        segment_path(&self.dir, seq)
+    }
+
+    /// Bytes accepted and not yet read by the pipeline.
+    pub fn backlog(&self) -> u64 {
+        self.written
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.consumed.load(Ordering::Relaxed))
+    }
+
+    /// The pipeline read `n` bytes of the spool.
+    pub fn consumed(&self, n: u64) {
+        self.consumed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Appends `lines` (whole lines, each ending in `\n`) in one write, so a reader
+    /// never sees half of one request interleaved with another.
+    pub fn append(&self, lines: &[u8]) -> Result<(), SpoolError> {
+        let backlog = self.backlog();
+        if backlog.saturating_add(lines.len() as u64) > self.backlog_limit {
+            return Err(SpoolError::Full(backlog));
+        }
+        let mut seg = self
+            .current
+            .lock()
+            .map_err(|_| io::Error::other("spool lock poisoned"))?;
+        if seg.size >= SEGMENT_BYTES {
+            let seq = seg.seq + 1;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(segment_path(&self.dir, seq))?;
+            *seg = Segment { file, seq, size: 0 };
+        }
+        seg.file.write_all(lines)?;
+        seg.size += lines.len() as u64;
+        self.written
+            .fetch_add(lines.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// One request's body as spool lines: a JSON array is split into its elements, a
+/// single JSON document (pretty-printed or not) is one record, anything else is taken
+/// as lines (NDJSON, or a text format such as auditd). A JSON value's own line breaks
+/// lie outside its strings (inside them they would be escaped), so turning them into
+/// spaces keeps the value and makes it one line. With `list_items`, an object's
+/// `items` (a Kubernetes `EventList`) are the records. Returns the lines and their count.
+pub fn to_lines(body: &[u8], list_items: bool) -> (Vec<u8>, u64) {
+    let trimmed = body.trim_ascii();
+    let mut out = Vec::with_capacity(body.len() + 1);
+    let mut n = 0;
+    let mut one = |v: &[u8], out: &mut Vec<u8>| {
+        out.extend(
+            v.iter()
+                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+        );
+        out.push(b'\n');
+        n += 1;
+    };
+    if trimmed.starts_with(b"[") {
+        if let Ok(items) = serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(trimmed) {
+            for i in items {
+                one(i.get().as_bytes(), &mut out);
+            }
+            return (out, n);
+        }
+    } else if trimmed.starts_with(b"{") {
+        if list_items {
+            #[derive(serde::Deserialize)]
+            struct List<'a> {
+                #[serde(borrow)]
+                items: Option<Vec<&'a serde_json::value::RawValue>>,
+            }
+            if let Ok(List { items: Some(items) }) = serde_json::from_slice::<List>(trimmed) {
+                for i in items {
+                    one(i.get().as_bytes(), &mut out);
+                }
+                return (out, n);
+            }
+        }
+        if serde_json::from_slice::<&serde_json::value::RawValue>(trimmed).is_ok() {
+            one(trimmed, &mut out);
+            return (out, n);
+        }
+    }
+    for line in trimmed.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.trim_ascii().is_empty() {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+            n += 1;
+        }
+    }
+    (out, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(body: &str, items: bool) -> (String, u64) {
+        let (b, n) = to_lines(body.as_bytes(), items);
+        (String::from_utf8(b).unwrap(), n)
+    }
+
+    #[test]
+    fn bodies_become_one_record_per_line() {
+        assert_eq!(
+            lines("{\"a\":1}\n{\"a\":2}\n", false),
+            ("{\"a\":1}\n{\"a\":2}\n".into(), 2)
+        );
+        assert_eq!(
+            lines("[{\"a\":1},\n {\"a\":\"x\\ny\"}]", false),
+            ("{\"a\":1}\n{\"a\":\"x\\ny\"}\n".into(), 2)
+        );
+        assert_eq!(
+            lines("{\n  \"a\": 1\n}\n", false),
+            ("{   \"a\": 1 }\n".into(), 1)
+        );
+        assert_eq!(
+            lines(
+                "{\"kind\":\"EventList\",\"items\":[{\"auditID\":\"1\"},{\"auditID\":\"2\"}]}",
+                true
+            ),
+            ("{\"auditID\":\"1\"}\n{\"auditID\":\"2\"}\n".into(), 2)
+        );
+        assert_eq!(
+            lines("type=SYSCALL msg=audit(1.0:1): x\r\n\r\n", false),
+            ("type=SYSCALL msg=audit(1.0:1): x\n".into(), 1)
+        );
+    }
+
+    #[test]
+    fn past_the_backlog_limit_a_push_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path(), 10).unwrap();
+        s.append(b"12345678\n").unwrap();
+        assert!(matches!(s.append(b"abc\n"), Err(SpoolError::Full(9))));
+        s.consumed(9);
+        s.append(b"abc\n").unwrap();
+        assert_eq!(std::fs::read(s.current_path()).unwrap(), b"12345678\nabc\n");
+    }
+}
