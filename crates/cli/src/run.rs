@@ -136,6 +136,19 @@ pub fn main(a: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Alerts already in the output file were delivered, whatever the journal says.
+    let already_sent = match &s.output {
+        Some(p) if s.format != StreamFormat::Text => {
+            match pullwatch_serve::recover::sent_in_output(p) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("pullwatch: cannot read {}: {e}", p.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => Vec::new(),
+    };
     let out: Box<dyn Write + Send> = match &s.output {
         Some(p) => match std::fs::OpenOptions::new()
             .create(true)
@@ -162,7 +175,7 @@ pub fn main(a: &RunArgs) -> ExitCode {
     };
     let config_path = a.config.clone();
     let load = move || load_config(config_path.as_deref()).map_err(|e| format!("{e:#}"));
-    match pullwatch_serve::run(&s, &load, sink.as_mut(), &control) {
+    match pullwatch_serve::run(&s, &load, sink.as_mut(), already_sent, &control) {
         Ok(_) => ExitCode::SUCCESS,
         Err(ServeError::Usage(e)) => {
             eprintln!("pullwatch: {e}");

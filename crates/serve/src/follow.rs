@@ -5,7 +5,8 @@
 //! - rename and recreate: the old file is read to its end, then the new one from its
 //!   start;
 //! - truncation in place (`copytruncate`): the file is read again from its start;
-//! - a file deleted and not replaced is read to its end and dropped.
+//! - a file deleted or moved away is read to its end; one that appears under its name
+//!   again is read from its start.
 //!
 //! Positions are byte offsets with their line numbers and the file's identity (device
 //! and inode), so a checkpoint names exactly where to resume.
@@ -51,7 +52,7 @@ pub struct Tail {
     /// A line longer than the limit is being skipped up to its newline.
     discarding: bool,
     restarted: bool,
-    /// No more data will come: deleted, or replaced and read to the end.
+    /// No more data will come (unreadable).
     done: bool,
     /// When the file last grew.
     grew: Option<Instant>,
@@ -214,6 +215,19 @@ impl Follower {
         if tail.done {
             return 0;
         }
+        if tail.file.is_none() {
+            // Moved away and not yet recreated: it may come back under its name.
+            match open_at(&tail.path, None) {
+                Ok((f, pos)) => {
+                    tail.file = Some(f);
+                    tail.pos = pos;
+                    tail.partial.clear();
+                    tail.discarding = false;
+                    tail.restarted = true;
+                }
+                Err(_) => return 0,
+            }
+        }
         let Some(file) = tail.file.as_mut() else {
             return 0;
         };
@@ -367,8 +381,8 @@ impl Follower {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // Deleted: everything it held has been read.
-                tail.done = true;
+                // Deleted or moved away: everything it held has been read. A file that
+                // appears under the name again is read from its start.
                 tail.file = None;
             }
             Err(_) => {}
@@ -478,6 +492,20 @@ mod tests {
         assert_eq!(collect(&mut f), vec![("two\n".into(), 2, false)]);
         assert!(collect(&mut f).is_empty());
         assert_eq!(collect(&mut f), vec![("new-one\n".into(), 1, true)]);
+    }
+
+    #[test]
+    fn a_file_moved_away_and_recreated_later_is_read_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, "one\n").unwrap();
+        let mut f = follower(&p);
+        assert_eq!(collect(&mut f).len(), 1);
+        std::fs::rename(&p, dir.path().join("a.log.1")).unwrap();
+        assert!(collect(&mut f).is_empty());
+        assert!(collect(&mut f).is_empty());
+        std::fs::write(&p, "two\n").unwrap();
+        assert_eq!(collect(&mut f), vec![("two\n".into(), 1, true)]);
     }
 
     #[test]

@@ -14,9 +14,9 @@
 //! ingest needs `Authorization: Bearer TOKEN` (401).
 
 use crate::metrics::Metrics;
-use crate::spool::{to_lines, Spool, SpoolError};
+use crate::spool::{to_lines, Spool, SpoolError, DEFAULT_SOURCE};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -60,7 +60,19 @@ fn authorized(s: &HttpState, headers: &HeaderMap) -> bool {
         .is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes()))
 }
 
-fn take(s: &HttpState, headers: &HeaderMap, body: &[u8], list_items: bool) -> Response {
+/// `?source=NAME`: which pushing sensor this is (see [`crate::spool`]).
+#[derive(serde::Deserialize)]
+pub struct Push {
+    source: Option<String>,
+}
+
+fn take(
+    s: &HttpState,
+    headers: &HeaderMap,
+    body: &[u8],
+    list_items: bool,
+    source: &str,
+) -> Response {
     if !authorized(s, headers) {
         s.metrics.reject("unauthorized");
         return (
@@ -78,7 +90,7 @@ fn take(s: &HttpState, headers: &HeaderMap, body: &[u8], list_items: bool) -> Re
     if n == 0 {
         return (StatusCode::OK, "{\"accepted\":0}\n").into_response();
     }
-    match s.spool.append(&lines) {
+    match s.spool.append(source, &lines) {
         Ok(()) => {
             s.metrics.http_accepted.inc_by(n);
             (StatusCode::OK, format!("{{\"accepted\":{n}}}\n")).into_response()
@@ -89,6 +101,14 @@ fn take(s: &HttpState, headers: &HeaderMap, body: &[u8], list_items: bool) -> Re
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::RETRY_AFTER, "1")],
                 "ingest backlog full, retry later\n",
+            )
+                .into_response()
+        }
+        Err(SpoolError::BadSource) => {
+            s.metrics.reject("bad source");
+            (
+                StatusCode::BAD_REQUEST,
+                "source: 1 to 64 letters, digits, '-' or '_'\n",
             )
                 .into_response()
         }
@@ -103,12 +123,24 @@ fn take(s: &HttpState, headers: &HeaderMap, body: &[u8], list_items: bool) -> Re
     }
 }
 
-async fn ingest(State(s): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
-    take(&s, &headers, &body, false)
+async fn ingest(
+    State(s): State<Arc<HttpState>>,
+    Query(q): Query<Push>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let source = q.source.as_deref().unwrap_or(DEFAULT_SOURCE);
+    take(&s, &headers, &body, false, source)
 }
 
-async fn k8s_audit(State(s): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
-    take(&s, &headers, &body, true)
+async fn k8s_audit(
+    State(s): State<Arc<HttpState>>,
+    Query(q): Query<Push>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let source = q.source.as_deref().unwrap_or("k8s-audit");
+    take(&s, &headers, &body, true, source)
 }
 
 async fn readyz(State(s): State<Arc<HttpState>>) -> Response {

@@ -11,6 +11,7 @@ pub mod http;
 pub mod journal;
 pub mod live;
 pub mod metrics;
+pub mod recover;
 pub mod service;
 pub mod settings;
 pub mod spool;

@@ -16,6 +16,7 @@ use pullwatch_decode::{DecodeOptions, DecodeStats, EventStream};
 use pullwatch_engine::config::Config;
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Event, Ts};
+use pullwatch_pipeline::detector::SentAlert;
 use pullwatch_pipeline::Detector;
 use pullwatch_report::AlertSink;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -376,7 +377,11 @@ impl<'a> Generation<'a> {
         self.all_idle_handled = true;
         self.release(sink)?;
         if let Some(high) = self.merge.high().or(self.detector.engine().latest()) {
-            let t = high.saturating_add(self.cfg.allowed_lateness.0);
+            // The watermark releases what lies strictly before it: one nanosecond past
+            // the latest record takes that record too.
+            let t = high
+                .saturating_add(self.cfg.allowed_lateness.0)
+                .saturating_add(Dur(1));
             self.detector
                 .advance_to(t, sink)
                 .map_err(ServeError::Output)?;
@@ -534,10 +539,13 @@ fn spawn_stdin() -> std::io::Result<Receiver<Vec<u8>>> {
 }
 
 /// Runs the service until SIGTERM/SIGINT (or, reading only stdin, its end).
+/// `already_sent`: ids the caller found already delivered (in its output file), on top
+/// of those the checkpoint and the journal hold.
 pub fn run(
     settings: &RunSettings,
     load_config: &dyn Fn() -> Result<Config, String>,
     sink: &mut dyn AlertSink,
+    already_sent: Vec<SentAlert>,
     control: &Control,
 ) -> Result<RunOutcome, ServeError> {
     let mut cfg = load_config().map_err(ServeError::Usage)?;
@@ -568,6 +576,8 @@ pub fn run(
     if let (Some(addr), Some(spool)) = (settings.listen, &spool) {
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|e| ServeError::Usage(format!("cannot listen on {addr}: {e}")))?;
+        // The address actually bound (port 0 asks for any free one).
+        let bound = listener.local_addr().map_err(ServeError::Output)?;
         let state = Arc::new(HttpState {
             spool: spool.clone(),
             metrics: metrics.clone(),
@@ -577,7 +587,7 @@ pub fn run(
         });
         http_thread =
             Some(http::serve(listener, state, settings.max_body).map_err(ServeError::Output)?);
-        eprintln!("pullwatch: listening on http://{addr}");
+        eprintln!("pullwatch: listening on http://{bound}");
     }
     let stdin = if settings.stdin {
         Some(spawn_stdin().map_err(ServeError::Output)?)
@@ -598,6 +608,7 @@ pub fn run(
         };
         let journal = SentJournal::open(&state_dir).map_err(ServeError::Output)?;
         sent.extend(journal.entries().iter().cloned());
+        sent.extend(already_sent.iter().cloned());
         let mut detector = Detector::new(cfg.clone(), None);
         detector.remember_sent();
         detector.suppress(sent);

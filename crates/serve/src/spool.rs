@@ -4,7 +4,13 @@
 //! restart of the service (the checkpoint names a position in the spool like in any
 //! file), and what is waiting is bounded by bytes on disk: past the backlog limit a
 //! push is refused with 429 rather than held in memory.
+//!
+//! Each pushing source (`?source=NAME`: a Falco instance, the API server's webhook)
+//! has spool files of its own, and so an event-time clock of its own in the merge: one
+//! sensor that pushes minutes behind the others holds them back instead of having its
+//! records arrive too late.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +23,8 @@ const SEGMENT_BYTES: u64 = 64 << 20;
 
 pub struct Spool {
     dir: PathBuf,
-    current: Mutex<Segment>,
+    /// The segment being written, by source name.
+    current: Mutex<HashMap<String, Segment>>,
     backlog_limit: u64,
     written: AtomicU64,
     consumed: AtomicU64,
@@ -31,45 +38,58 @@ struct Segment {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
+    #[error("a source name is 1 to 64 letters, digits, '-' or '_'")]
+    BadSource,
     #[error("the ingest backlog is full ({0} bytes waiting)")]
     Full(u64),
     #[error("cannot write the ingest spool: {0}")]
     Io(#[from] io::Error),
 }
 
-fn segment_path(dir: &Path, seq: u64) -> PathBuf {
-    dir.join(format!("ingest-{seq:08}.jsonl"))
+/// The source pushes go to when they name none.
+pub const DEFAULT_SOURCE: &str = "default";
+
+fn segment_path(dir: &Path, source: &str, seq: u64) -> PathBuf {
+    dir.join(format!("ingest-{source}-{seq:08}.jsonl"))
+}
+
+/// A source name is part of a file name: nothing that could climb out of the spool
+/// directory or collide with another source's files.
+fn valid_source(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl Spool {
-    /// The spool in `dir` (created when missing), appending to its newest segment.
+    /// The spool in `dir` (created when missing).
     pub fn open(dir: &Path, backlog_limit: u64) -> io::Result<Spool> {
         std::fs::create_dir_all(dir)?;
-        let mut seq = 0;
-        for entry in std::fs::read_dir(dir)? {
+        Ok(Spool {
+            dir: dir.to_path_buf(),
+            current: Mutex::new(HashMap::new()),
+            backlog_limit,
+            written: AtomicU64::new(0),
+            consumed: AtomicU64::new(0),
+        })
+    }
+
+    /// The newest segment a source has on disk (a restart appends to it).
+    fn newest_seq(&self, source: &str) -> io::Result<u64> {
+        let prefix = format!("ingest-{source}-");
+        let mut seq = 1;
+        for entry in std::fs::read_dir(&self.dir)? {
             let name = entry?.file_name();
             let name = name.to_string_lossy();
             if let Some(n) = name
-                .strip_prefix("ingest-")
+                .strip_prefix(&prefix)
                 .and_then(|r| r.strip_suffix(".jsonl"))
                 .and_then(|n| n.parse::<u64>().ok())
             {
                 seq = seq.max(n);
             }
         }
-        let seq = seq.max(1);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(segment_path(dir, seq))?;
-        let size = file.metadata()?.len();
-        Ok(Spool {
-            dir: dir.to_path_buf(),
-            current: Mutex::new(Segment { file, seq, size }),
-            backlog_limit,
-            written: AtomicU64::new(0),
-            consumed: AtomicU64::new(0),
-        })
+        Ok(seq)
     }
 
     /// The glob the follower reads the spool by.
@@ -81,10 +101,13 @@ impl Spool {
         &self.dir
     }
 
-    /// The segment being written: never deleted.
-    pub fn current_path(&self) -> PathBuf {
-        let seq = self.current.lock().map_or(0, |s| s.seq);
-        segment_path(&self.dir, seq)
+    /// The segments being written: never deleted.
+    pub fn current_paths(&self) -> Vec<PathBuf> {
+        self.current.lock().map_or(Vec::new(), |m| {
+            m.iter()
+                .map(|(src, seg)| segment_path(&self.dir, src, seg.seq))
+                .collect()
+        })
     }
 
     /// Bytes accepted and not yet read by the pipeline.
@@ -99,30 +122,44 @@ impl Spool {
         self.consumed.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Appends `lines` (whole lines, each ending in `\n`) in one write, so a reader
-    /// never sees half of one request interleaved with another.
-    pub fn append(&self, lines: &[u8]) -> Result<(), SpoolError> {
+    /// Appends `lines` (whole lines, each ending in `\n`) to `source`'s segment in one
+    /// write, so a reader never sees half of one request interleaved with another.
+    pub fn append(&self, source: &str, lines: &[u8]) -> Result<(), SpoolError> {
+        if !valid_source(source) {
+            return Err(SpoolError::BadSource);
+        }
         let backlog = self.backlog();
         if backlog.saturating_add(lines.len() as u64) > self.backlog_limit {
             return Err(SpoolError::Full(backlog));
         }
-        let mut seg = self
+        let mut map = self
             .current
             .lock()
             .map_err(|_| io::Error::other("spool lock poisoned"))?;
+        if !map.contains_key(source) {
+            let seq = self.newest_seq(source)?;
+            map.insert(source.to_string(), self.segment(source, seq)?);
+        }
+        let Some(seg) = map.get_mut(source) else {
+            return Err(SpoolError::Io(io::Error::other("spool segment missing")));
+        };
         if seg.size >= SEGMENT_BYTES {
-            let seq = seg.seq + 1;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(segment_path(&self.dir, seq))?;
-            *seg = Segment { file, seq, size: 0 };
+            *seg = self.segment(source, seg.seq + 1)?;
         }
         seg.file.write_all(lines)?;
         seg.size += lines.len() as u64;
         self.written
             .fetch_add(lines.len() as u64, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn segment(&self, source: &str, seq: u64) -> io::Result<Segment> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(segment_path(&self.dir, source, seq))?;
+        let size = file.metadata()?.len();
+        Ok(Segment { file, seq, size })
     }
 }
 
@@ -221,10 +258,29 @@ mod tests {
     fn past_the_backlog_limit_a_push_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let s = Spool::open(dir.path(), 10).unwrap();
-        s.append(b"12345678\n").unwrap();
-        assert!(matches!(s.append(b"abc\n"), Err(SpoolError::Full(9))));
+        s.append("falco", b"12345678\n").unwrap();
+        assert!(matches!(
+            s.append("falco", b"abc\n"),
+            Err(SpoolError::Full(9))
+        ));
         s.consumed(9);
-        s.append(b"abc\n").unwrap();
-        assert_eq!(std::fs::read(s.current_path()).unwrap(), b"12345678\nabc\n");
+        s.append("falco", b"abc\n").unwrap();
+        let paths = s.current_paths();
+        assert_eq!(paths.len(), 1);
+        assert_eq!(std::fs::read(&paths[0]).unwrap(), b"12345678\nabc\n");
+        assert!(paths[0].ends_with("ingest-falco-00000001.jsonl"));
+    }
+
+    #[test]
+    fn a_source_name_cannot_leave_the_spool_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path(), 1 << 20).unwrap();
+        for bad in ["", "../x", "a/b", "a.b", &"x".repeat(65)] {
+            assert!(
+                matches!(s.append(bad, b"x\n"), Err(SpoolError::BadSource)),
+                "{bad}"
+            );
+        }
+        s.append("api-server_1", b"x\n").unwrap();
     }
 }

