@@ -347,25 +347,22 @@ impl Follower {
                     // Renamed away and recreated: the old one is read to its end
                     // (this call found its end), the new one from its start. A line
                     // left unfinished in the old file is counted lost.
-                    match open_at(&tail.path, None) {
-                        Ok((f, pos)) => {
-                            if !tail.partial.is_empty() {
-                                self.issues.push(FollowIssue {
-                                    path: tail.path.clone(),
-                                    what: format!(
-                                        "rotated with an unfinished last line ({} bytes) at line {}",
-                                        tail.partial.len(),
-                                        tail.pos.line + 1
-                                    ),
-                                });
-                            }
-                            tail.file = Some(f);
-                            tail.pos = pos;
-                            tail.partial.clear();
-                            tail.discarding = false;
-                            tail.restarted = true;
+                    if let Ok((f, pos)) = open_at(&tail.path, None) {
+                        if !tail.partial.is_empty() {
+                            self.issues.push(FollowIssue {
+                                path: tail.path.clone(),
+                                what: format!(
+                                    "rotated with an unfinished last line ({} bytes) at line {}",
+                                    tail.partial.len(),
+                                    tail.pos.line + 1
+                                ),
+                            });
                         }
-                        Err(_) => {}
+                        tail.file = Some(f);
+                        tail.pos = pos;
+                        tail.partial.clear();
+                        tail.discarding = false;
+                        tail.restarted = true;
                     }
                 } else if m.len() < tail.pos.offset + tail.partial.len() as u64 {
                     // Truncated in place (copytruncate): read again from the start.
