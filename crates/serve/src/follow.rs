@@ -62,6 +62,11 @@ impl Tail {
     pub fn pos(&self) -> FilePos {
         self.pos
     }
+
+    /// False while the file is moved away or deleted.
+    pub fn is_open(&self) -> bool {
+        self.file.is_some()
+    }
 }
 
 /// What went wrong with one file; the follower carries on with the others.

@@ -396,6 +396,10 @@ impl<'a> Generation<'a> {
         let horizon = wm.saturating_sub(retention(&self.cfg));
         let mut out = BTreeMap::new();
         for (idx, tail) in self.follower.files().iter().enumerate() {
+            // A file deleted or moved away has nothing left to resume.
+            if !tail.is_open() {
+                continue;
+            }
             let pos = match self.files.get_mut(&idx) {
                 Some(fs) => {
                     while fs
@@ -416,6 +420,7 @@ impl<'a> Generation<'a> {
 
     fn checkpoint(&mut self) -> Result<(), ServeError> {
         let files = self.positions();
+        let files_for_gc = files.clone();
         let horizon = self
             .detector
             .engine()
@@ -427,7 +432,28 @@ impl<'a> Generation<'a> {
             .map_err(ServeError::Checkpoint)?;
         self.journal.truncate().map_err(ServeError::Output)?;
         self.last_checkpoint = Instant::now();
+        self.collect_spool(&files_for_gc);
         Ok(())
+    }
+
+    /// Deletes spool segments that are finished (a newer one is being written) and
+    /// that the checkpoint no longer needs (it resumes them at their end).
+    fn collect_spool(&self, files: &BTreeMap<PathBuf, FilePos>) {
+        let Some(spool) = self.spool else {
+            return;
+        };
+        let current = spool.current_paths();
+        for (path, pos) in files {
+            if !path.starts_with(spool.dir()) || current.contains(path) {
+                continue;
+            }
+            let finished = std::fs::metadata(path).is_ok_and(|m| pos.offset >= m.len());
+            if finished {
+                if let Err(e) = std::fs::remove_file(path) {
+                    eprintln!("pullwatch: cannot delete spool segment {}: {e}", path.display());
+                }
+            }
+        }
     }
 
     fn publish(&mut self) {
