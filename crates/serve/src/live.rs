@@ -202,6 +202,49 @@ mod tests {
         assert_eq!(drain(&mut m), vec![5]);
     }
 
+    proptest::proptest! {
+        /// Sources that each deliver in time order, interleaved in any way, leave the
+        /// merge in one global time order, whatever the arrival order: the engine sees
+        /// what a scan's merge of the same files would give it.
+        #[test]
+        fn any_interleaving_of_ordered_sources_leaves_in_time_order(
+            sources in proptest::collection::vec(proptest::collection::vec(0i64..1000, 0..40), 1..4),
+            picks in proptest::collection::vec(0usize..4, 0..200),
+        ) {
+            let mut queues: Vec<std::collections::VecDeque<i64>> = sources
+                .iter()
+                .map(|s| { let mut s = s.clone(); s.sort(); s.into() })
+                .collect();
+            let total: usize = queues.iter().map(|q| q.len()).sum();
+            let mut m = LiveMerge::new(10_000);
+            // Every source has spoken (an empty one is idle from the start).
+            for (i, q) in queues.iter().enumerate() {
+                m.set_idle(i, q.is_empty());
+            }
+            let mut out = Vec::new();
+            let mut picks = picks.into_iter();
+            while queues.iter().any(|q| !q.is_empty()) {
+                let n = queues.len();
+                let mut i = picks.next().unwrap_or(0) % n;
+                while queues[i].is_empty() {
+                    i = (i + 1) % n;
+                }
+                if let Some(t) = queues[i].pop_front() {
+                    m.offer(i, ev(t, &format!("s{i}")));
+                }
+                if queues[i].is_empty() {
+                    m.set_idle(i, true);
+                }
+                m.release(&mut |e| out.push(e.time.0));
+            }
+            m.all_idle();
+            m.release(&mut |e| out.push(e.time.0));
+            proptest::prop_assert_eq!(out.len(), total);
+            proptest::prop_assert!(out.windows(2).all(|w| w[0] <= w[1]), "{:?}", out);
+            proptest::prop_assert_eq!(m.forced, 0);
+        }
+    }
+
     #[test]
     fn past_the_cap_the_earliest_go_and_are_counted() {
         let mut m = LiveMerge::new(2);
