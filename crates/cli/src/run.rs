@@ -2,7 +2,7 @@
 //! the service's settings, alerts to stdout or a file, exit codes. The service itself is
 //! `pullwatch-serve`.
 
-use crate::{load_config, parse_duration, parse_size, ColorChoice};
+use crate::{load_config, parse_duration, parse_size, ColorChoice, Toggle};
 use pullwatch_model::time::Dur;
 use pullwatch_report::{AlertSink, StreamFormat, StreamSink};
 use pullwatch_serve::settings::{parse_format, ServiceFile};
@@ -63,6 +63,9 @@ pub struct RunArgs {
     /// When to colour the text format.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     color: ColorChoice,
+    /// Skip records no loaded analytic can use before decoding them in full (as `scan`).
+    #[arg(long, value_enum, default_value_t = Toggle::On)]
+    prefilter: Toggle,
 }
 
 fn dur(d: Dur) -> Duration {
@@ -119,6 +122,7 @@ fn settings(a: &RunArgs) -> Result<RunSettings, String> {
     s.max_body = usize::try_from(a.max_body).unwrap_or(usize::MAX);
     s.backlog_limit = a.max_backlog;
     s.max_line_bytes = usize::try_from(a.max_line_bytes).unwrap_or(usize::MAX);
+    s.prefilter = a.prefilter == Toggle::On;
     if s.follow.is_empty() && s.listen.is_none() && s.docker_socket.is_none() && !s.stdin {
         return Err(
             "nothing to read: give --follow, --listen, --docker-socket or --stdin (or `sources:` in the config)"

@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::settings::RunSettings;
 use crate::spool::Spool;
 use crate::ServeError;
-use pullwatch_decode::{DecodeOptions, DecodeStats, EventStream};
+use pullwatch_decode::{DecodeOptions, DecodeStats, EventStream, Prefilter, RecordFilter};
 use pullwatch_engine::config::Config;
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Event, Ts};
@@ -104,6 +104,57 @@ struct FileState {
     last_data: Option<Instant>,
 }
 
+/// Decodes whole lines, except those `filter` proves no loaded analytic can use: those
+/// are counted under their format and never parsed, as `scan`'s prefilter does. Runs of
+/// kept lines are decoded together.
+fn decode_filtered(
+    stream: &mut EventStream,
+    bytes: &[u8],
+    first_line: u64,
+    filter: Option<&dyn RecordFilter>,
+    max_line: usize,
+    out: &mut Vec<Event>,
+    stats: &mut DecodeStats,
+) {
+    let Some(filter) = filter else {
+        stream.decode_lines(bytes, first_line, out, stats);
+        return;
+    };
+    let (mut run_start, mut run_line) = (0usize, first_line);
+    let mut at = 0usize;
+    let mut line_no = first_line;
+    while at < bytes.len() {
+        let end = bytes[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| at + i + 1);
+        let line = bytes[at..end]
+            .strip_suffix(b"\n")
+            .unwrap_or(&bytes[at..end]);
+        let skip = if line.len() > max_line || line.is_empty() {
+            None
+        } else {
+            filter.skip(line)
+        };
+        if let Some(format) = skip {
+            if run_start < at {
+                stream.decode_lines(&bytes[run_start..at], run_line, out, stats);
+            }
+            let l = line.strip_suffix(b"\r").unwrap_or(line);
+            stats.bytes += l.len() as u64 + 1;
+            stats.record(format, 0);
+            stats.prefiltered += 1;
+            run_start = end;
+            run_line = line_no + 1;
+        }
+        at = end;
+        line_no += 1;
+    }
+    if run_start < bytes.len() {
+        stream.decode_lines(&bytes[run_start..], run_line, out, stats);
+    }
+}
+
 impl FileState {
     /// Decodes a chunk of whole lines: line by line, or, when the file is a JSON
     /// document, gathered until the document is complete.
@@ -111,6 +162,7 @@ impl FileState {
         &mut self,
         c: &Chunk<'_>,
         opts: &DecodeOptions,
+        filter: Option<&dyn RecordFilter>,
         out: &mut Vec<Event>,
         stats: &mut DecodeStats,
     ) {
@@ -122,8 +174,15 @@ impl FileState {
             });
         }
         let Some(doc) = self.document.as_mut() else {
-            self.stream
-                .decode_lines(c.bytes, c.start.line + 1, out, stats);
+            decode_filtered(
+                &mut self.stream,
+                c.bytes,
+                c.start.line + 1,
+                filter,
+                opts.max_line_bytes,
+                out,
+                stats,
+            );
             let max = out.iter().map(|e| e.time).max();
             self.chunks.push_back((c.start, max));
             return;
@@ -208,6 +267,8 @@ fn prime(stream: &mut EventStream, path: &Path, upto: u64) {
 
 struct Generation<'a> {
     settings: &'a RunSettings,
+    /// `scan`'s prefilter: records no loaded analytic can use are counted, not parsed.
+    filter: Option<Arc<dyn RecordFilter>>,
     cfg: Config,
     detector: Detector,
     follower: Follower,
@@ -251,6 +312,7 @@ impl<'a> Generation<'a> {
         let merge = &mut self.merge;
         let stats = &mut self.detector.summary.decode;
         let spool_dir = self.spool.map(|s| s.dir().to_path_buf());
+        let filter = self.filter.clone();
         let mut spool_bytes = 0u64;
         let mut each = |c: Chunk<'_>| {
             got = true;
@@ -281,7 +343,7 @@ impl<'a> Generation<'a> {
                 fs.document = None;
             }
             fs.last_data = Some(now);
-            fs.take(&c, &opts, decoded, stats);
+            fs.take(&c, &opts, filter.as_deref(), decoded, stats);
             for ev in decoded.drain(..) {
                 merge.offer(c.file + 1, ev);
             }
@@ -641,8 +703,14 @@ pub fn run(
         let mut detector = Detector::new(cfg.clone(), None);
         detector.remember_sent();
         detector.suppress(sent);
+        let filter: Option<Arc<dyn RecordFilter>> = settings.prefilter.then(|| {
+            Arc::new(Prefilter::new(Arc::new(
+                pullwatch_engine::interest::trusted_image_test(&cfg),
+            ))) as Arc<dyn RecordFilter>
+        });
         let mut g = Generation {
             settings,
+            filter,
             detector,
             follower: Follower::new(patterns.clone(), resume, settings.max_line_bytes),
             merge: LiveMerge::new(cfg.limits.max_pending_events),
