@@ -418,6 +418,16 @@ fn docker_line(secs: i64, typ: &str, action: &str, id: &str, image: &str) -> Str
     )
 }
 
+/// The first `stages` records of a chain: pull, create, start.
+fn chain_start(id: &str, image: &str, stages: usize) -> String {
+    [
+        docker_line(0, "image", "pull", image, image),
+        docker_line(2, "container", "create", id, image),
+        docker_line(3, "container", "start", id, image),
+    ][..stages]
+        .concat()
+}
+
 /// Records of `format` the service has decoded, from its metrics.
 fn decoded(addr: &str, format: &str) -> u64 {
     let (_, metrics) = http(addr, "GET", "/metrics", b"", None);
@@ -452,18 +462,7 @@ fn a_chain_in_flight_across_kill_9_alerts_exactly_once() {
         ]
     };
     let image = "docker.io/kitty0x/toolbox:latest";
-    append(
-        &log,
-        docker_line(0, "image", "pull", image, image).as_bytes(),
-    );
-    append(
-        &log,
-        docker_line(2, "container", "create", CID, image).as_bytes(),
-    );
-    append(
-        &log,
-        docker_line(3, "container", "start", CID, image).as_bytes(),
-    );
+    append(&log, chain_start(CID, image, 3).as_bytes());
     let a = args(());
     let argv: Vec<&str> = a.iter().map(String::as_str).collect();
     // Pull, create and start are read and checkpointed; then the service dies.
@@ -521,14 +520,7 @@ fn a_chain_survives_rotation_by_rename_and_truncation() {
         let log = dir.path().join("events.jsonl");
         let out = dir.path().join("alerts.jsonl");
         let image = "docker.io/kitty0x/toolbox:latest";
-        append(
-            &log,
-            docker_line(0, "image", "pull", image, image).as_bytes(),
-        );
-        append(
-            &log,
-            docker_line(2, "container", "create", CID, image).as_bytes(),
-        );
+        append(&log, chain_start(CID, image, 2).as_bytes());
         let svc = Service::start(&[
             "--follow",
             &log.display().to_string(),
@@ -643,18 +635,7 @@ fn sighup_reloads_the_config_and_refuses_a_bad_one() {
     let other = "docker.io/evil0x/miner:1";
     let other_id = CID.replace("3f9c", "77aa");
     for (id, image) in [(CID, trusted), (other_id.as_str(), other)] {
-        append(
-            &log,
-            docker_line(0, "image", "pull", image, image).as_bytes(),
-        );
-        append(
-            &log,
-            docker_line(2, "container", "create", id, image).as_bytes(),
-        );
-        append(
-            &log,
-            docker_line(3, "container", "start", id, image).as_bytes(),
-        );
+        append(&log, chain_start(id, image, 3).as_bytes());
         append(
             &log,
             docker_line(30, "container", "exec_start: sh -c id", id, image).as_bytes(),

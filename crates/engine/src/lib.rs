@@ -160,13 +160,7 @@ impl Engine {
                     .any(|(p, l)| *l == f.line && **p == *f.path)
             });
         }
-        let mut ready = std::mem::take(&mut self.ready);
-        self.stats.reorder_forced += self.reorder.release(&mut ready) as u64;
-        for ev in ready.drain(..) {
-            self.process(&ev, alerts);
-        }
-        self.ready = ready;
-        self.maybe_expire();
+        self.release_ready(alerts);
     }
 
     /// Moves event time to `t` when no record does: a live caller whose inputs went
@@ -176,6 +170,11 @@ impl Engine {
     /// the same alerts. Never moves time backwards.
     pub fn advance_to(&mut self, t: Ts, alerts: &mut Vec<Alert>) {
         self.reorder.advance_to(t);
+        self.release_ready(alerts);
+    }
+
+    /// Correlates what the watermark has passed, then lets expired state go.
+    fn release_ready(&mut self, alerts: &mut Vec<Alert>) {
         let mut ready = std::mem::take(&mut self.ready);
         self.stats.reorder_forced += self.reorder.release(&mut ready) as u64;
         for ev in ready.drain(..) {
