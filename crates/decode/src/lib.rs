@@ -54,6 +54,16 @@ pub enum DecodeError {
     Time(String),
     #[error("{0}")]
     Invalid(String),
+    /// The record is another format's, though its keys are this one's: GKE writes its
+    /// Kubernetes audit events as Cloud Audit Logs entries. The stream decodes it as
+    /// that format, and counts it there, rather than have it vanish as an entry of a
+    /// service this decoder does not read.
+    #[error("a {0} record")]
+    OtherFormat(Format),
+    /// The record is this format's but is not telemetry (a sensor's own startup or log
+    /// line): a skip whose reason says what it was, so the summary names the cause.
+    #[error("{0}")]
+    NotTelemetry(&'static str),
 }
 
 impl From<serde_json::Error> for DecodeError {
@@ -137,6 +147,7 @@ pub fn decode_text_as(
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_text(line, ctx, out),
+        Format::Falco => falco::decode_text(line),
 
         Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
         Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),

@@ -64,6 +64,12 @@ const JSON_MARKERS: &[Marker] = &[
         format: Format::K8sAudit,
         all: &["\\\"auditID\\\":", "\"properties\":"],
     },
+    // EKS control-plane logs through CloudWatch Logs: the audit event is the escaped
+    // JSON string of a log event's `message`.
+    Marker {
+        format: Format::K8sAudit,
+        all: &["\\\"auditID\\\":", "\"message\":"],
+    },
     Marker {
         format: Format::K8sEvents,
         all: &["\"involvedObject\":"],
@@ -350,6 +356,7 @@ const MARKER_KEYS: &[&str] = &[
     "winlog",
     "InstanceId",
     "UserData",
+    "message",
 ];
 
 /// Formats a non-JSON line may be, from its shape. Stateful formats (headers that
@@ -357,6 +364,11 @@ const MARKER_KEYS: &[&str] = &[
 pub fn text_candidates(line: &str, out: &mut Vec<Format>) {
     out.clear();
     let b = line.as_bytes();
+    // Falco's own log lines and text alerts: before Docker's text form, whose
+    // timestamp Falco's ISO 8601 lines also open with.
+    if crate::falco::looks_like_text_line(line) {
+        out.push(Format::Falco);
+    }
     if looks_like_rfc3339_prefix(b) && (line.contains(" container ") || line.contains(" image ")) {
         out.push(Format::DockerEvents);
     }
