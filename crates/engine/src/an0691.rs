@@ -460,12 +460,16 @@ impl ContainerChains {
         let t = ev.time;
         let (activity_reason, activity_summary) = match act {
             Activity::Process { exe, cmdline } => {
-                let Some(entry) = m.suspicious_binary(exe) else {
+                let Some((entry, applet)) = m.suspicious_process(exe, cmdline) else {
                     stats.activity("process not in suspicious_binaries");
                     return None;
                 };
+                let ran = match applet {
+                    Some(a) => format!("ran {exe} as {}", quote(a)),
+                    None => format!("ran {exe}"),
+                };
                 (
-                    format!("ran {exe} ({} in suspicious_binaries)", quote(entry)),
+                    format!("{ran} ({} in suspicious_binaries)", quote(entry)),
                     format!(
                         "exec {}",
                         one_line(&redact_secrets(if cmdline.is_empty() {
