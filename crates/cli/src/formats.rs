@@ -15,6 +15,9 @@ pub fn example(f: Format) -> &'static str {
         Format::DockerEvents => {
             r#"{"status":"start","id":"4f1c9e0b7a3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b","from":"nginx:1.27","Type":"container","Action":"start","Actor":{"ID":"4f1c9e0b7a3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b","Attributes":{"image":"nginx:1.27","name":"web"}},"scope":"local","time":1795166102,"timeNano":1795166102000000000}"#
         }
+        Format::PodmanEvents => {
+            r#"{"ID":"4f1c9e0b7a3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b","Image":"docker.io/library/nginx:1.27","Name":"web","Status":"start","Time":"2026-11-20T09:00:02.123456789Z","Type":"container","Attributes":{"image":"docker.io/library/nginx:1.27","name":"web"}}"#
+        }
         Format::ContainerdEvents => {
             r#"2026-11-20 09:00:02.1234567 +0000 UTC k8s.io /containers/create {"id":"4f1c9e0b7a3d","image":"docker.io/library/nginx:1.27","runtime":{"name":"io.containerd.runc.v2"}}"#
         }
@@ -106,6 +109,7 @@ mod tests {
         let list = recognized();
         for f in [
             Format::DockerEvents,
+            Format::PodmanEvents,
             Format::K8sAudit,
             Format::K8sEvents,
             Format::Falco,

@@ -183,6 +183,7 @@ fn formats_lists_each_recognized_format_with_an_example() {
         .collect();
     for f in [
         "docker-events",
+        "podman-events",
         "k8s-audit",
         "k8s-events",
         "falco",

@@ -17,6 +17,7 @@ pub mod gcp_audit;
 pub mod k8s_audit;
 pub mod k8s_events;
 pub mod parallel;
+pub mod podman;
 pub mod prefilter;
 pub mod sniff;
 pub mod stats;
@@ -120,6 +121,7 @@ pub fn decode_json_as(
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
+        Format::PodmanEvents => podman::decode_json(text, ctx, out),
         Format::CloudTrail => cloudtrail::decode_json(text, ctx, out),
         Format::UserData => user_data::decode_json(text, ctx, out),
         Format::Sysmon => sysmon::decode_json(text, ctx, out),
@@ -148,6 +150,7 @@ pub fn decode_text_as(
     match format {
         Format::DockerEvents => docker::decode_text(line, ctx, out),
         Format::Falco => falco::decode_text(line),
+        Format::PodmanEvents => podman::decode_text(line, ctx, out),
 
         Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
         Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),

@@ -59,13 +59,12 @@ const JSON_MARKERS: &[Marker] = &[
         format: Format::K8sAudit,
         all: &["\"auditID\":"],
     },
-    // The AKS diagnostic wrapper carries the audit event as an escaped JSON string.
+    // The managed services' wrappers carry the audit event as an escaped JSON string:
+    // AKS diagnostic logs in `properties.log`, EKS (CloudWatch Logs) in `message`.
     Marker {
         format: Format::K8sAudit,
         all: &["\\\"auditID\\\":", "\"properties\":"],
     },
-    // EKS control-plane logs through CloudWatch Logs: the audit event is the escaped
-    // JSON string of a log event's `message`.
     Marker {
         format: Format::K8sAudit,
         all: &["\\\"auditID\\\":", "\"message\":"],
@@ -85,6 +84,10 @@ const JSON_MARKERS: &[Marker] = &[
     Marker {
         format: Format::DockerEvents,
         all: &["\"status\":", "\"from\":", "\"id\":"],
+    },
+    Marker {
+        format: Format::PodmanEvents,
+        all: &["\"ID\":", "\"Status\":"],
     },
     Marker {
         format: Format::CloudTrail,
@@ -180,6 +183,9 @@ fn bit_of(seq: &str) -> Option<usize> {
     if seq == "\"output_fields\"" {
         return Some(63);
     }
+    if seq == ESCAPED_AUDIT_ID {
+        return Some(62);
+    }
     let (escaped, name) = match seq.strip_prefix("\\\"") {
         Some(rest) => (true, rest.strip_suffix("\\\":")),
         None => (
@@ -187,9 +193,14 @@ fn bit_of(seq: &str) -> Option<usize> {
             seq.strip_prefix('"').and_then(|r| r.strip_suffix("\":")),
         ),
     };
-    let i = MARKER_KEYS.iter().position(|k| Some(*k) == name)?;
-    Some(if escaped { i + 32 } else { i })
+    if escaped {
+        return None;
+    }
+    MARKER_KEYS.iter().position(|k| Some(*k) == name)
 }
+
+/// The one escaped key a marker uses: an audit event inside a JSON string.
+const ESCAPED_AUDIT_ID: &str = "\\\"auditID\\\":";
 
 /// Record openings that name their format, as the sensors write them: the first key of
 /// an object is certainly top-level (nothing nested can come before it), so it cannot
@@ -229,6 +240,10 @@ const LEADING: &[(&str, Format, bool)] = &[
     ("{\"status\":", Format::DockerEvents, false),
     ("{\"Type\":\"container\",", Format::DockerEvents, true),
     ("{\"Type\":\"image\",", Format::DockerEvents, true),
+    // `podman events --format json`: Go writes the fields in declaration order, the
+    // exit code (of `died` events) or the id first.
+    ("{\"ContainerExitCode\":", Format::PodmanEvents, true),
+    ("{\"ID\":", Format::PodmanEvents, false),
     // Falco's JSON output, with and without `json_include_output_property`'s hostname.
     ("{\"hostname\":", Format::Falco, false),
     ("{\"output\":", Format::Falco, false),
@@ -275,13 +290,9 @@ impl<'a> KeysFound<'a> {
             if let Some(i) = key_index(name) {
                 bits |= 1 << i;
             }
-            // `\"name\":`: the name ends in a backslash and its quote is escaped.
-            if let Some(inner) = name.strip_suffix(b"\\") {
-                if q > 0 && head[q - 1] == b'\\' {
-                    if let Some(i) = key_index(inner) {
-                        bits |= 1 << (i + 32);
-                    }
-                }
+            // `\"auditID\":`: the name ends in a backslash and its quote is escaped.
+            if name == b"auditID\\" && q > 0 && head[q - 1] == b'\\' {
+                bits |= 1 << 62;
             }
         }
         if finders.output_fields.find(hay).is_some() {
@@ -324,7 +335,8 @@ fn key_index(name: &[u8]) -> Option<usize> {
         .position(|k| k.len() == name.len() && k.as_bytes() == name)
 }
 
-/// The names used in [`JSON_MARKERS`] (at most 31).
+/// The names used in [`JSON_MARKERS`] (at most 62: bit 62 is the escaped `auditID`,
+/// 63 `output_fields`).
 const MARKER_KEYS: &[&str] = &[
     "process_exec",
     "process_kprobe",
@@ -337,6 +349,7 @@ const MARKER_KEYS: &[&str] = &[
     "process_close",
     "auditID",
     "properties",
+    "message",
     "involvedObject",
     "regarding",
     "reason",
@@ -356,7 +369,8 @@ const MARKER_KEYS: &[&str] = &[
     "winlog",
     "InstanceId",
     "UserData",
-    "message",
+    "ID",
+    "Status",
 ];
 
 /// Formats a non-JSON line may be, from its shape. Stateful formats (headers that
@@ -371,6 +385,9 @@ pub fn text_candidates(line: &str, out: &mut Vec<Format>) {
     }
     if looks_like_rfc3339_prefix(b) && (line.contains(" container ") || line.contains(" image ")) {
         out.push(Format::DockerEvents);
+    }
+    if crate::podman::looks_like_text(line) {
+        out.push(Format::PodmanEvents);
     }
     // Zeek TSV: header lines, and data lines led by a decimal epoch. The stream then
     // keeps trying Zeek first, so data lines follow their header.
@@ -482,7 +499,7 @@ mod tests {
                 );
             }
         }
-        assert!(MARKER_KEYS.len() <= 31);
+        assert!(MARKER_KEYS.len() <= 62);
     }
 
     fn leading_format(text: &str) -> Option<Format> {
@@ -518,6 +535,8 @@ mod tests {
             r#"{"status":"start","id":"a","from":"nginx","Type":"container","Action":"start","Actor":{}}"#,
             r#"{"Type":"container","Action":"start","Actor":{"ID":"a"}}"#,
             r#"{"Type":"image","Action":"pull","Actor":{"ID":"nginx"}}"#,
+            r#"{"ContainerExitCode":0,"ID":"a","Status":"died","Time":"t","Type":"container"}"#,
+            r#"{"ID":"a","Image":"x","Name":"n","Status":"start","Time":"t","Type":"container"}"#,
             r#"{"hostname":"n","output":"o","rule":"r","output_fields":{}}"#,
             r#"{"output":"o","rule":"r","output_fields":{}}"#,
         ];

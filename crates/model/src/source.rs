@@ -11,6 +11,7 @@ use std::sync::Arc;
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     DockerEvents,
+    PodmanEvents,
     ContainerdEvents,
     K8sAudit,
     K8sEvents,
@@ -29,8 +30,9 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 16] = [
+    pub const ALL: [Format; 17] = [
         Format::DockerEvents,
+        Format::PodmanEvents,
         Format::ContainerdEvents,
         Format::K8sAudit,
         Format::K8sEvents,
@@ -51,6 +53,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::DockerEvents => "docker-events",
+            Format::PodmanEvents => "podman-events",
             Format::ContainerdEvents => "containerd-events",
             Format::K8sAudit => "k8s-audit",
             Format::K8sEvents => "k8s-events",

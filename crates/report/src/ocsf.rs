@@ -520,6 +520,7 @@ fn technique_name(id: &str) -> &'static str {
 fn format_product(f: Format) -> &'static str {
     match f {
         Format::DockerEvents => "Docker Engine",
+        Format::PodmanEvents => "Podman",
         Format::ContainerdEvents => "containerd",
         Format::K8sAudit => "Kubernetes API server audit log",
         Format::K8sEvents => "Kubernetes Events",
