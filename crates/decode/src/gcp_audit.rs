@@ -717,7 +717,8 @@ mod tests {
             decode_json(&gke, &ctx, &mut out),
             Err(DecodeError::OtherFormat(Format::K8sAudit))
         );
-        let unnamed = op("instances.start", "{}").replace(r#""serviceName":"compute.googleapis.com","#, "");
+        let unnamed =
+            op("instances.start", "{}").replace(r#""serviceName":"compute.googleapis.com","#, "");
         assert_ne!(unnamed, op("instances.start", "{}"));
         assert_eq!(
             decode_json(&unnamed, &ctx, &mut out),

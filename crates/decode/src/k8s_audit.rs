@@ -309,7 +309,9 @@ fn unwrap_string<'a>(s: &'a str, field: &str) -> Result<Wire<'a>, DecodeError> {
     if inner.audit_id.is_none()
         && (inner.properties.is_some() || inner.message.is_some() || inner.proto_payload.is_some())
     {
-        return Err(DecodeError::Invalid(format!("{field} wraps another wrapper")));
+        return Err(DecodeError::Invalid(format!(
+            "{field} wraps another wrapper"
+        )));
     }
     Ok(inner)
 }
@@ -320,7 +322,11 @@ fn unwrap_string<'a>(s: &'a str, field: &str) -> Result<Wire<'a>, DecodeError> {
 /// are `request` and `response`, and the entry is logged once, when the request
 /// completed (`operation.id` is its audit id). The entry is rebuilt as the audit event
 /// it was, so it yields exactly what the same request audited natively would.
-fn decode_gke<'a>(mut w: Wire<'a>, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+fn decode_gke<'a>(
+    mut w: Wire<'a>,
+    ctx: &RecordCtx,
+    out: &mut Vec<Event>,
+) -> Result<(), DecodeError> {
     let Some(p) = w.proto_payload.take() else {
         return Err(DecodeError::Missing("protoPayload"));
     };
@@ -392,7 +398,9 @@ fn gke_object_ref(resource_name: &str) -> Option<ObjectRef<'static>> {
         resource: text(rest.first()),
         namespace: text(namespace.as_ref()),
         name: text(rest.get(1)),
-        api_group: Some(Text::from(if group == "core" { "" } else { group }.to_string())),
+        api_group: Some(Text::from(
+            if group == "core" { "" } else { group }.to_string(),
+        )),
         subresource: text(rest.get(2)),
     })
 }
@@ -1373,7 +1381,11 @@ mod tests {
         };
         assert_eq!(
             (c.name.as_deref(), c.pod.as_deref(), c.namespace.as_deref()),
-            (Some("worker"), Some("report-gen-7d9f8-x2kqp"), Some("default"))
+            (
+                Some("worker"),
+                Some("report-gen-7d9f8-x2kqp"),
+                Some("default")
+            )
         );
     }
 

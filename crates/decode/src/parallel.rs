@@ -702,7 +702,9 @@ mod tests {
         assert_eq!(stats.prefiltered, 2);
         // Counted by the reason the filter gave, merged across the two workers.
         assert_eq!(
-            stats.prefiltered_why.get("no loaded analytic can use the record"),
+            stats
+                .prefiltered_why
+                .get("no loaded analytic can use the record"),
             Some(&2)
         );
         assert_eq!(

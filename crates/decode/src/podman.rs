@@ -115,7 +115,14 @@ pub fn decode_text(line: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
 }
 
 const TYPES: &[&str] = &[
-    "container", "image", "pod", "volume", "network", "system", "machine", "secret",
+    "container",
+    "image",
+    "pod",
+    "volume",
+    "network",
+    "system",
+    "machine",
+    "secret",
 ];
 
 /// The first `key=value` of the attribute list: Podman writes the container's own
@@ -251,7 +258,11 @@ mod tests {
         assert_eq!(c.container.id.as_deref(), Some(CID));
         assert_eq!(c.container.name.as_deref(), Some("worker"));
         assert_eq!(
-            c.container.image.as_ref().map(ToString::to_string).as_deref(),
+            c.container
+                .image
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
             Some("docker.io/kitty0x/toolbox:latest")
         );
         assert!(!c.sandbox);
@@ -278,7 +289,9 @@ mod tests {
         assert_eq!(p.image.to_string(), "docker.io/kitty0x/toolbox:latest");
         assert_eq!(e[0].time, Ts(1_795_165_202_500_000_000));
         // A pull with no reference, and statuses of no interest, say nothing.
-        assert!(json(r#"{"Status":"pull","Time":"2026-11-20T09:00:02Z","Type":"image"}"#).is_empty());
+        assert!(
+            json(r#"{"Status":"pull","Time":"2026-11-20T09:00:02Z","Type":"image"}"#).is_empty()
+        );
         assert!(json(&format!(
             r#"{{"ID":"{CID}","Status":"exec","Time":"2026-11-20T09:00:02Z","Type":"container","Name":"w"}}"#
         ))
@@ -295,7 +308,11 @@ mod tests {
         assert_eq!(c.phase, LifecyclePhase::Create);
         assert_eq!(c.container.name.as_deref(), Some("worker"));
         assert_eq!(
-            c.container.image.as_ref().map(ToString::to_string).as_deref(),
+            c.container
+                .image
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
             Some("docker.io/kitty0x/toolbox:latest")
         );
         let infra = text(&format!(

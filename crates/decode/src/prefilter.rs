@@ -534,14 +534,24 @@ mod tests {
             Some("docker-events: image event other than a pull (not used)")
         );
         assert_eq!(
-            why(&docker("container", "exec_start: sh -c nginx -t", "nginx:1.27")),
+            why(&docker(
+                "container",
+                "exec_start: sh -c nginx -t",
+                "nginx:1.27"
+            )),
             Some("docker-events: exec in a container of an allowlisted image")
         );
         // Execs in other images, and what the analytics read, are decoded.
-        assert_eq!(why(&docker("container", "exec_start: sh", "evil/x:1")), None);
+        assert_eq!(
+            why(&docker("container", "exec_start: sh", "evil/x:1")),
+            None
+        );
         assert_eq!(why(&docker("image", "pull", "")), None);
         // `skip` is the same verdict without the reason.
-        for line in [docker("volume", "mount", ""), docker("container", "start", "nginx")] {
+        for line in [
+            docker("volume", "mount", ""),
+            docker("container", "start", "nginx"),
+        ] {
             assert_eq!(
                 p.skip(line.as_bytes()),
                 p.skip_why(line.as_bytes()).map(|(f, _)| f)

@@ -555,10 +555,12 @@ impl InstanceChains {
     ) {
         let mut why = Vec::new();
         match m.suspicious_process(exe, cmdline) {
-            Some((entry, Some(a))) => {
-                why.push(format!("ran {exe} as '{a}' ('{entry}' in suspicious_binaries)"))
+            Some((entry, Some(a))) => why.push(format!(
+                "ran {exe} as '{a}' ('{entry}' in suspicious_binaries)"
+            )),
+            Some((entry, None)) => {
+                why.push(format!("ran {exe} ('{entry}' in suspicious_binaries)"))
             }
-            Some((entry, None)) => why.push(format!("ran {exe} ('{entry}' in suspicious_binaries)")),
             None => {}
         }
         for f in inspector.command_line(cmdline) {

@@ -377,8 +377,14 @@ mod tests {
     fn applets_of_multi_call_binaries() {
         assert_eq!(applet("/bin/busybox", "sh -c id"), Some("sh"));
         assert_eq!(applet("/bin/busybox", "/bin/ls -l /tmp"), Some("/bin/ls"));
-        assert_eq!(applet("/bin/busybox", "busybox wget -q http://x"), Some("wget"));
-        assert_eq!(applet("/bin/busybox", "/bin/busybox wget http://x"), Some("wget"));
+        assert_eq!(
+            applet("/bin/busybox", "busybox wget -q http://x"),
+            Some("wget")
+        );
+        assert_eq!(
+            applet("/bin/busybox", "/bin/busybox wget http://x"),
+            Some("wget")
+        );
         assert_eq!(applet("/usr/bin/toybox", "nc 10.0.0.1 80"), Some("nc"));
         // The binary alone, or asked for its help, names no applet.
         assert_eq!(applet("/bin/busybox", "busybox"), None);
