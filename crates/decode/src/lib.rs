@@ -6,6 +6,7 @@
 
 pub mod auditd;
 pub mod azure_activity;
+pub mod azure_syslog;
 pub mod cloud_init;
 pub mod cloudtrail;
 pub mod containerd;
@@ -127,6 +128,7 @@ pub fn decode_json_as(
         Format::Sysmon => sysmon::decode_json(text, ctx, out),
         Format::GcpAudit => gcp_audit::decode_json(text, ctx, out),
         Format::AzureActivity => azure_activity::decode_json(text, ctx, out),
+        Format::AzureSyslog => azure_syslog::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),

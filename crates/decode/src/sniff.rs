@@ -101,6 +101,11 @@ const JSON_MARKERS: &[Marker] = &[
         format: Format::AzureActivity,
         all: &["\"operationName\":", "\"resourceId\":"],
     },
+    // A row of Log Analytics' Syslog table (Sysmon for Linux, AUOMS).
+    Marker {
+        format: Format::AzureSyslog,
+        all: &["\"SyslogMessage\":"],
+    },
     Marker {
         format: Format::SuricataEve,
         all: &["\"event_type\":"],
@@ -371,6 +376,7 @@ const MARKER_KEYS: &[&str] = &[
     "UserData",
     "ID",
     "Status",
+    "SyslogMessage",
 ];
 
 /// Formats a non-JSON line may be, from its shape. Stateful formats (headers that

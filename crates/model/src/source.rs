@@ -24,13 +24,14 @@ pub enum Format {
     CloudTrail,
     GcpAudit,
     AzureActivity,
+    AzureSyslog,
     Sysmon,
     CloudInit,
     UserData,
 }
 
 impl Format {
-    pub const ALL: [Format; 17] = [
+    pub const ALL: [Format; 18] = [
         Format::DockerEvents,
         Format::PodmanEvents,
         Format::ContainerdEvents,
@@ -45,6 +46,7 @@ impl Format {
         Format::CloudTrail,
         Format::GcpAudit,
         Format::AzureActivity,
+        Format::AzureSyslog,
         Format::Sysmon,
         Format::CloudInit,
         Format::UserData,
@@ -66,6 +68,7 @@ impl Format {
             Format::CloudTrail => "cloudtrail",
             Format::GcpAudit => "gcp-audit",
             Format::AzureActivity => "azure-activity",
+            Format::AzureSyslog => "azure-syslog",
             Format::Sysmon => "sysmon",
             Format::CloudInit => "cloud-init",
             Format::UserData => "user-data",

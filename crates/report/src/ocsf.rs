@@ -533,6 +533,7 @@ fn format_product(f: Format) -> &'static str {
         Format::CloudTrail => "AWS CloudTrail",
         Format::GcpAudit => "Google Cloud Audit Logs",
         Format::AzureActivity => "Azure Activity Log",
+        Format::AzureSyslog => "Azure Monitor Logs (Syslog)",
         Format::Sysmon => "Sysmon",
         Format::CloudInit => "cloud-init",
         Format::UserData => "Instance user data",
