@@ -42,6 +42,9 @@ pub fn example(f: Format) -> &'static str {
         Format::SuricataEve => {
             r#"{"timestamp":"2026-11-20T09:00:41.518000+0000","flow_id":1480243016284619,"event_type":"flow","src_ip":"10.0.3.17","src_port":51514,"dest_ip":"198.51.100.23","dest_port":80,"proto":"TCP","flow":{"pkts_toserver":6,"pkts_toclient":5,"start":"2026-11-20T09:00:41.518000+0000","end":"2026-11-20T09:00:41.731000+0000","state":"closed"}}"#
         }
+        Format::HubbleFlow => {
+            r#"{"flow":{"time":"2026-11-20T09:00:41.518652Z","verdict":"FORWARDED","IP":{"source":"10.244.1.23","destination":"198.51.100.23","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":51514,"destination_port":443,"flags":{"SYN":true}}},"source":{"ID":1234,"identity":5678,"namespace":"default","labels":["k8s:app=web"],"pod_name":"web"},"destination":{"identity":2,"labels":["reserved:world"]},"Type":"L3_L4","node_name":"node-1","traffic_direction":"EGRESS","is_reply":false},"node_name":"node-1","time":"2026-11-20T09:00:41.518652Z"}"#
+        }
         Format::VpcFlow => {
             "2 123456789012 eni-0a1b2c3d4e5f60718 10.0.3.17 198.51.100.23 51514 80 6 6 840 1795166441 1795166500 ACCEPT OK"
         }

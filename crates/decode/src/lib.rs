@@ -15,6 +15,7 @@ pub mod falco;
 mod flow;
 pub mod framing;
 pub mod gcp_audit;
+pub mod hubble;
 pub mod k8s_audit;
 pub mod k8s_events;
 pub mod parallel;
@@ -133,6 +134,7 @@ pub fn decode_json_as(
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),
         Format::SuricataEve => suricata::decode_json(text, ctx, out),
+        Format::HubbleFlow => hubble::decode_json(text, ctx, out),
         Format::K8sAudit => k8s_audit::decode_json(text, ctx, out),
         Format::K8sEvents => k8s_events::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!(

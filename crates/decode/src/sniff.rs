@@ -106,6 +106,25 @@ const JSON_MARKERS: &[Marker] = &[
         format: Format::AzureSyslog,
         all: &["\"SyslogMessage\":"],
     },
+    // Hubble flows, wrapped as `hubble observe -o json` and the exporter write them or
+    // bare; before Suricata, whose `event_type` key a Hubble flow also has.
+    Marker {
+        format: Format::HubbleFlow,
+        all: &["\"flow\":", "\"node_name\":"],
+    },
+    Marker {
+        format: Format::HubbleFlow,
+        all: &["\"traffic_direction\":"],
+    },
+    // The exporter's records about itself and its nodes.
+    Marker {
+        format: Format::HubbleFlow,
+        all: &["\"node_status\":", "\"node_name\":"],
+    },
+    Marker {
+        format: Format::HubbleFlow,
+        all: &["\"lost_events\":", "\"node_name\":"],
+    },
     Marker {
         format: Format::SuricataEve,
         all: &["\"event_type\":"],
@@ -248,6 +267,8 @@ const LEADING: &[(&str, Format, bool)] = &[
     // `podman events --format json`: Go writes the fields in declaration order, the
     // exit code (of `died` events) or the id first.
     ("{\"ContainerExitCode\":", Format::PodmanEvents, true),
+    // `hubble observe -o json` and the Hubble exporter.
+    ("{\"flow\":", Format::HubbleFlow, false),
     ("{\"ID\":", Format::PodmanEvents, false),
     // Falco's JSON output, with and without `json_include_output_property`'s hostname.
     ("{\"hostname\":", Format::Falco, false),
@@ -377,6 +398,11 @@ const MARKER_KEYS: &[&str] = &[
     "ID",
     "Status",
     "SyslogMessage",
+    "flow",
+    "node_name",
+    "traffic_direction",
+    "node_status",
+    "lost_events",
 ];
 
 /// Formats a non-JSON line may be, from its shape. Stateful formats (headers that
@@ -542,6 +568,7 @@ mod tests {
             r#"{"Type":"container","Action":"start","Actor":{"ID":"a"}}"#,
             r#"{"Type":"image","Action":"pull","Actor":{"ID":"nginx"}}"#,
             r#"{"ContainerExitCode":0,"ID":"a","Status":"died","Time":"t","Type":"container"}"#,
+            r#"{"flow":{"traffic_direction":"EGRESS"},"node_name":"n","time":"t"}"#,
             r#"{"ID":"a","Image":"x","Name":"n","Status":"start","Time":"t","Type":"container"}"#,
             r#"{"hostname":"n","output":"o","rule":"r","output_fields":{}}"#,
             r#"{"output":"o","rule":"r","output_fields":{}}"#,

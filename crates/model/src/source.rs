@@ -20,6 +20,7 @@ pub enum Format {
     Auditd,
     ZeekConn,
     SuricataEve,
+    HubbleFlow,
     VpcFlow,
     CloudTrail,
     GcpAudit,
@@ -31,7 +32,7 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 18] = [
+    pub const ALL: [Format; 19] = [
         Format::DockerEvents,
         Format::PodmanEvents,
         Format::ContainerdEvents,
@@ -42,6 +43,7 @@ impl Format {
         Format::Auditd,
         Format::ZeekConn,
         Format::SuricataEve,
+        Format::HubbleFlow,
         Format::VpcFlow,
         Format::CloudTrail,
         Format::GcpAudit,
@@ -64,6 +66,7 @@ impl Format {
             Format::Auditd => "auditd",
             Format::ZeekConn => "zeek-conn",
             Format::SuricataEve => "suricata-eve",
+            Format::HubbleFlow => "hubble-flow",
             Format::VpcFlow => "vpc-flow",
             Format::CloudTrail => "cloudtrail",
             Format::GcpAudit => "gcp-audit",

@@ -529,6 +529,7 @@ fn format_product(f: Format) -> &'static str {
         Format::Auditd => "Linux Audit",
         Format::ZeekConn => "Zeek",
         Format::SuricataEve => "Suricata",
+        Format::HubbleFlow => "Cilium Hubble",
         Format::VpcFlow => "VPC Flow Logs",
         Format::CloudTrail => "AWS CloudTrail",
         Format::GcpAudit => "Google Cloud Audit Logs",
