@@ -253,7 +253,7 @@ mod tests {
             ("is_reply", serde_json::json!(true)),
             ("Type", serde_json::json!("L7")),
         ] {
-            assert!(decode(&flow(&[o.clone()])).is_empty(), "{o:?}");
+            assert!(decode(&flow(std::slice::from_ref(&o))).is_empty(), "{o:?}");
         }
         assert!(decode(r#"{"node_status":{"state_change":"NODE_CONNECTED","node_name":"n"},"node_name":"n","time":"2026-11-20T09:00:00Z"}"#).is_empty());
         // A host process's flow has no pod: placed by its address, as other flows are.

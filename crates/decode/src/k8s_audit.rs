@@ -358,7 +358,7 @@ fn decode_gke<'a>(
     let resource_name = p.resource_name.as_deref().unwrap_or("");
     let object_ref = gke_object_ref(resource_name);
     w.audit_id = w.operation.take().and_then(|o| o.id).or(w.insert_id.take());
-    if w.audit_id.as_deref().map_or(true, str::is_empty) {
+    if w.audit_id.as_deref().is_none_or(str::is_empty) {
         return Err(DecodeError::Missing("operation.id"));
     }
     w.stage = Some(Text::from("ResponseComplete"));
