@@ -753,3 +753,33 @@ fn hubble_egress_joins_the_pod_it_names_without_an_address() {
     let run = scan(&[], &[&kubelet2, &flows]);
     assert_eq!(run.alerts, Vec::<String>::new(), "{}", run.stderr);
 }
+
+#[test]
+fn a_flow_joined_to_a_gke_pod_address_belongs_to_the_pods_container() {
+    let d = Dir::new();
+    let events = d.jsonl("kubelet.jsonl", &kubelet_events());
+    let mut status = gke_audit()[1].clone();
+    status["insertId"] = json!("9f0e1d2c-0004");
+    status["operation"]["id"] = json!("9f0e1d2c-0004");
+    status["timestamp"] = json!(iso_ms(10_500));
+    status["protoPayload"]["methodName"] = json!("io.k8s.core.v1.pods.status.patch");
+    status["protoPayload"]["resourceName"] =
+        json!(format!("core/v1/namespaces/default/pods/{POD}/status"));
+    status["protoPayload"]["authenticationInfo"]["principalEmail"] =
+        json!(format!("system:node:{NODE}"));
+    status["protoPayload"]["request"] = json!({"@type":"k8s.io/Patch","status":{"podIP":"10.52.1.23","podIPs":[{"ip":"10.52.1.23"}]}});
+    let gke = d.jsonl("gke.jsonl", &[status]);
+    let conn = d.jsonl(
+        "conn.log",
+        &[json!({"ts": T0 as f64 + 41.5,"uid":"C1x2y3","id.orig_h":"10.52.1.23","id.orig_p":51514,
+            "id.resp_h":"169.254.169.254","id.resp_p":80,"proto":"tcp","service":"http","duration":0.2,"conn_state":"SF"})],
+    );
+    let run = scan(&["--strict"], &[&events, &gke, &conn]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.alerts,
+        vec![format!("an0691.chain critical host={NODE} id=- pod=default/{POD} c=worker image=docker.io/{IMAGE} [pull@kubelet.jsonl:1 create@kubelet.jsonl:3 start@kubelet.jsonl:4 activity@conn.log:1]")],
+        "{}",
+        run.stderr
+    );
+}
