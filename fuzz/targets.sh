@@ -7,6 +7,8 @@ target_sources() {
   case "$1" in
     docker-events) echo "$d/docker.rs" ;;
     containerd-events) echo "$d/containerd.rs" ;;
+    podman-events) echo "$d/podman.rs" ;;
+    hubble-flow) echo "$d/hubble.rs" ;;
     zeek-conn) echo "$d/zeek.rs" ;;
     suricata-eve) echo "$d/suricata.rs" ;;
     evtx) echo "$d/sysmon.rs" ;;

@@ -15,6 +15,9 @@ pub fn example(f: Format) -> &'static str {
         Format::DockerEvents => {
             r#"{"status":"start","id":"4f1c9e0b7a3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b","from":"nginx:1.27","Type":"container","Action":"start","Actor":{"ID":"4f1c9e0b7a3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b","Attributes":{"image":"nginx:1.27","name":"web"}},"scope":"local","time":1795166102,"timeNano":1795166102000000000}"#
         }
+        Format::PodmanEvents => {
+            r#"{"ID":"4f1c9e0b7a3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b","Image":"docker.io/library/nginx:1.27","Name":"web","Status":"start","Time":"2026-11-20T09:00:02.123456789Z","Type":"container","Attributes":{"image":"docker.io/library/nginx:1.27","name":"web"}}"#
+        }
         Format::ContainerdEvents => {
             r#"2026-11-20 09:00:02.1234567 +0000 UTC k8s.io /containers/create {"id":"4f1c9e0b7a3d","image":"docker.io/library/nginx:1.27","runtime":{"name":"io.containerd.runc.v2"}}"#
         }
@@ -39,6 +42,9 @@ pub fn example(f: Format) -> &'static str {
         Format::SuricataEve => {
             r#"{"timestamp":"2026-11-20T09:00:41.518000+0000","flow_id":1480243016284619,"event_type":"flow","src_ip":"10.0.3.17","src_port":51514,"dest_ip":"198.51.100.23","dest_port":80,"proto":"TCP","flow":{"pkts_toserver":6,"pkts_toclient":5,"start":"2026-11-20T09:00:41.518000+0000","end":"2026-11-20T09:00:41.731000+0000","state":"closed"}}"#
         }
+        Format::HubbleFlow => {
+            r#"{"flow":{"time":"2026-11-20T09:00:41.518652Z","verdict":"FORWARDED","IP":{"source":"10.244.1.23","destination":"198.51.100.23","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":51514,"destination_port":443,"flags":{"SYN":true}}},"source":{"ID":1234,"identity":5678,"namespace":"default","labels":["k8s:app=web"],"pod_name":"web"},"destination":{"identity":2,"labels":["reserved:world"]},"Type":"L3_L4","node_name":"node-1","traffic_direction":"EGRESS","is_reply":false},"node_name":"node-1","time":"2026-11-20T09:00:41.518652Z"}"#
+        }
         Format::VpcFlow => {
             "2 123456789012 eni-0a1b2c3d4e5f60718 10.0.3.17 198.51.100.23 51514 80 6 6 840 1795166441 1795166500 ACCEPT OK"
         }
@@ -51,13 +57,18 @@ pub fn example(f: Format) -> &'static str {
         Format::AzureActivity => {
             r#"{"time":"2026-11-20T09:00:00.1234567Z","resourceId":"/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.COMPUTE/VIRTUALMACHINES/VM-1","operationName":"MICROSOFT.COMPUTE/VIRTUALMACHINES/WRITE","category":"Administrative","resultType":"Start","resultSignature":"Started.","correlationId":"1f2e3d4c-5b6a-7980-a1b2-c3d4e5f60718","callerIpAddress":"203.0.113.9","level":"Information","properties":{"statusCode":"Created"}}"#
         }
+        Format::AzureSyslog => {
+            r#"{"TimeGenerated":"2026-11-20T09:00:42.001Z","Computer":"vm-1","Facility":"user","SeverityLevel":"info","SyslogMessage":"type=AUOMS_EXECVE audit(1795166441.518:2042): syscall=execve success=yes exit=0 ppid=4200 pid=4242 user=root uid=0 comm=\"curl\" exe=\"/usr/bin/curl\" cmdline=\"curl -s http://198.51.100.23/\" redactors= containerid=","ProcessName":"AUOMS_EXECVE","HostIP":"10.0.0.4","Type":"Syslog"}"#
+        }
         Format::Sysmon => {
             r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"vm-1","TimeCreated":{"#attributes":{"SystemTime":"2026-11-20T09:00:41.518Z"}}},"EventData":{"UtcTime":"2026-11-20 09:00:41.518","ProcessId":4242,"Image":"C:\\Windows\\System32\\certutil.exe","CommandLine":"certutil -urlcache -f http://198.51.100.23/a a","ParentProcessId":4200,"ParentImage":"C:\\Windows\\System32\\cmd.exe","User":"VM-1\\ci"}}}"##
         }
         Format::CloudInit => {
             "2026-11-20 09:00:41,518 - util.py[DEBUG]: Cloud-init v. 23.4 running 'modules:final' at Fri, 20 Nov 2026 09:00:41 +0000. Up 38.12 seconds."
         }
-        Format::UserData => "#cloud-config",
+        Format::UserData => {
+            r#"{"InstanceId":"i-0123456789abcdef0","UserData":{"Value":"I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW25naW54XQo="}}"#
+        }
     }
 }
 
@@ -106,6 +117,7 @@ mod tests {
         let list = recognized();
         for f in [
             Format::DockerEvents,
+            Format::PodmanEvents,
             Format::K8sAudit,
             Format::K8sEvents,
             Format::Falco,

@@ -183,6 +183,7 @@ fn formats_lists_each_recognized_format_with_an_example() {
         .collect();
     for f in [
         "docker-events",
+        "podman-events",
         "k8s-audit",
         "k8s-events",
         "falco",
@@ -206,6 +207,32 @@ fn formats_lists_each_recognized_format_with_an_example() {
         assert!(err.contains(&format!("read {name} ")), "{name}: {err}");
         assert!(err.contains("skipped: none"), "{name}: {err}");
     }
+}
+
+/// The README's "Input formats" table and `pullwatch formats` name the same formats.
+#[test]
+fn readme_input_formats_table_matches_the_formats_command() {
+    let out = pullwatch(&["formats"]);
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let mut listed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README");
+    let section = readme
+        .split("## Input formats")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("an Input formats section");
+    let mut documented: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|f| *f != "format")
+        .collect();
+    listed.sort_unstable();
+    documented.sort_unstable();
+    assert_eq!(listed, documented);
 }
 
 #[test]

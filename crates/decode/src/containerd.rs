@@ -322,7 +322,7 @@ fn split_line(line: &str) -> Result<Line<'_>, DecodeError> {
     })
 }
 
-fn is_date(s: &str) -> bool {
+pub(crate) fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 10
         && b.iter().enumerate().all(|(i, c)| {
@@ -334,7 +334,7 @@ fn is_date(s: &str) -> bool {
         })
 }
 
-fn is_clock(s: &str) -> bool {
+pub(crate) fn is_clock(s: &str) -> bool {
     let (hms, frac) = match s.split_once('.') {
         Some((a, f)) => (a, Some(f)),
         None => (s, None),

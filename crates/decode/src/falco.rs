@@ -24,6 +24,8 @@ struct Wire<'a> {
     time: Option<Text<'a>>,
     #[serde(borrow)]
     hostname: Option<Text<'a>>,
+    /// Read only to tell Falco's JSON log lines (an `output`, no rule) from alerts.
+    output: Option<serde::de::IgnoredAny>,
     #[serde(borrow)]
     output_fields: Option<Fields<'a>>,
 }
@@ -47,6 +49,9 @@ struct Fields<'a> {
     image_tag: Option<Val<'a>>,
     #[serde(rename = "container.image.digest", borrow)]
     image_digest: Option<Val<'a>>,
+    /// Falco ≥ 0.43 (the container plugin): when the container started, epoch ns.
+    #[serde(rename = "container.start_ts", borrow)]
+    container_start_ts: Option<Val<'a>>,
     #[serde(rename = "k8s.ns.name", borrow)]
     namespace: Option<Val<'a>>,
     #[serde(rename = "k8s.pod.name", borrow)]
@@ -217,15 +222,25 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
 
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
     let w: Wire = serde_json::from_str(text)?;
+    if w.rule.is_none() && w.output_fields.is_none() && w.output.is_some() {
+        return Err(DecodeError::NotTelemetry("log line, not an alert"));
+    }
     let f = w
         .output_fields
         .ok_or(DecodeError::Missing("output_fields"))?;
     w.rule.ok_or(DecodeError::Missing("rule"))?;
     let time = event_time(&f, w.time.as_deref())?;
     let host = nonempty(&w.hostname);
-    let placement = placement(&f, host);
+    let mut placement = placement(&f, host);
+    // Without it a container Falco alone reports never shows evidence of starting, so
+    // Falco alone could never make a chain of an image that was already present.
+    if let Placement::Container(c) = &mut placement {
+        c.started_at = container_start(&f)?;
+    }
     let pid = int_in::<u32>(&f.proc_pid, "proc.pid")?;
-    let cmdline = string(&f.proc_cmdline);
+    // Without `proc.cmdline`, `proc.name` is argv[0]'s name: for a busybox applet it
+    // is the applet, which `proc.exepath` (`/bin/busybox`) does not say.
+    let cmdline = string(&f.proc_cmdline).or_else(|| string(&f.proc_name));
     // `proc.cmdline` starts with the process name, which stands in for a missing exe.
     let exe = string(&f.proc_exepath)
         .or_else(|| string(&f.proc_name))
@@ -288,6 +303,79 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
     Ok(())
 }
 
+/// Falco writes its own log to the same stream as its alerts: startup lines
+/// (`Wed Nov 20 09:00:00 2026: Falco version: 0.43.0 (x86_64)`, or with an ISO 8601
+/// time `2026-11-20T09:00:00+0000: Loading rules from: …`) and, with `json_output`
+/// off, its alerts as text (`09:00:41.518000000: Notice A shell was spawned …`).
+/// Neither is an alert pullwatch can read; each is a skip that says which it was.
+pub fn decode_text(line: &str) -> Result<(), DecodeError> {
+    let Some(rest) = text_line_body(line) else {
+        return Err(DecodeError::Invalid("not a Falco log line".into()));
+    };
+    let first = rest.split(' ').next().unwrap_or("");
+    if PRIORITIES.contains(&first) {
+        Err(DecodeError::NotTelemetry(
+            "text alert, not read (set json_output: true)",
+        ))
+    } else {
+        Err(DecodeError::NotTelemetry("startup/log line, not an alert"))
+    }
+}
+
+const PRIORITIES: &[&str] = &[
+    "Emergency",
+    "Alert",
+    "Critical",
+    "Error",
+    "Warning",
+    "Notice",
+    "Informational",
+    "Info",
+    "Debug",
+];
+
+/// Whether a text line opens as Falco's log and text alerts do.
+pub fn looks_like_text_line(line: &str) -> bool {
+    text_line_body(line).is_some()
+}
+
+/// What follows a Falco line's time and `": "`, for the three times Falco writes:
+/// ctime (`Wed Nov 20 09:00:00 2026`), ISO 8601 with a colon-less offset
+/// (`2026-11-20T09:00:00.123456789+0000`) and a bare time of day (`09:00:41.518000000`).
+fn text_line_body(line: &str) -> Option<&str> {
+    let (time, rest) = line.split_once(": ")?;
+    let b = time.as_bytes();
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let clock = |s: &[u8]| {
+        s.len() == 8
+            && digits(&s[..2])
+            && s[2] == b':'
+            && digits(&s[3..5])
+            && s[5] == b':'
+            && digits(&s[6..])
+    };
+    let ctime = b.len() == 24
+        && b[..3].iter().all(u8::is_ascii_alphabetic)
+        && b[3] == b' '
+        && b[4..7].iter().all(u8::is_ascii_alphabetic)
+        && b[7] == b' '
+        && (b[8] == b' ' || b[8].is_ascii_digit())
+        && b[9].is_ascii_digit()
+        && b[10] == b' '
+        && clock(&b[11..19])
+        && b[19] == b' '
+        && digits(&b[20..]);
+    let iso = b.len() >= 24
+        && digits(&b[..4])
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && clock(&b[11..19])
+        && matches!(b[b.len() - 5], b'+' | b'-')
+        && digits(&b[b.len() - 4..]);
+    let time_of_day = b.len() > 9 && clock(&b[..8]) && b[8] == b'.' && digits(&b[9..]);
+    (ctime || iso || time_of_day).then_some(rest)
+}
+
 /// `evt.time` is the syscall's own time in integer nanoseconds; the top-level `time` is
 /// the same instant in RFC 3339 and covers rules whose output does not name it.
 fn event_time(f: &Fields, top: Option<&str>) -> Result<Ts, DecodeError> {
@@ -306,6 +394,17 @@ fn event_time(f: &Fields, top: Option<&str>) -> Result<Ts, DecodeError> {
         (Some(t), _) => Ok(t),
         (None, Some(s)) => rfc3339(s),
         (None, None) => Err(DecodeError::Missing("time")),
+    }
+}
+
+/// `container.start_ts`: 0 (or `null`) when Falco did not know it.
+fn container_start(f: &Fields) -> Result<Option<Ts>, DecodeError> {
+    match int_in::<i64>(&f.container_start_ts, "container.start_ts")? {
+        None | Some(0) => Ok(None),
+        Some(ns) if ns < 0 => Err(DecodeError::Invalid(format!(
+            "container.start_ts: {ns} is before 1970"
+        ))),
+        Some(ns) => Ok(Some(Ts(ns))),
     }
 }
 
@@ -521,6 +620,51 @@ mod tests {
         let img = c.image.as_ref().unwrap();
         assert_eq!(img.to_string(), format!("docker.io/x/y:1.0.0@{DIGEST}"));
         assert_eq!(img.problem, None);
+    }
+
+    #[test]
+    fn container_start_ts_is_the_containers_start() {
+        let rec = |start: &str| {
+            format!(
+                r#"{{"hostname":"node-a","rule":"Drop and execute new binary in container","time":"2026-11-20T09:00:41.518Z","output_fields":{{"container.id":"3f9c2a7d1e8b","container.image.repository":"docker.io/kitty0x/toolbox","container.image.tag":"latest","container.start_ts":{start},"evt.time":1795165241518000000,"proc.cmdline":"wget -q http://x","proc.name":"wget","proc.exepath":"/bin/busybox","proc.pid":42}}}}"#
+            )
+        };
+        let started = |start: &str| {
+            let out = decode(&rec(start));
+            let Placement::Container(c) = &process(&out[0]).placement else {
+                panic!()
+            };
+            c.started_at
+        };
+        assert_eq!(
+            started("1795165208000000000"),
+            Some(Ts(1_795_165_208_000_000_000))
+        );
+        assert_eq!(
+            started(r#""1795165208000000000""#),
+            Some(Ts(1_795_165_208_000_000_000))
+        );
+        // Unknown to Falco.
+        assert_eq!(started("0"), None);
+        assert_eq!(started("null"), None);
+        assert_eq!(started(r#""<NA>""#), None);
+        for bad in ["-5", r#""soon""#, "1.5"] {
+            let mut out = Vec::new();
+            assert!(
+                matches!(decode_json(&rec(bad), &ctx(), &mut out), Err(DecodeError::Invalid(m)) if m.starts_with("container.start_ts")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_busybox_applet_without_a_command_line_is_named_by_proc_name() {
+        let out = decode(
+            r#"{"rule":"r","time":"2026-11-20T09:00:41Z","output_fields":{"container.id":"3f9c2a7d1e8b","proc.name":"wget","proc.exepath":"/bin/busybox"}}"#,
+        );
+        let p = process(&out[0]);
+        assert_eq!((&*p.exe, p.cmdline.as_str()), ("/bin/busybox", "wget"));
+        assert_eq!(pullwatch_model::applet(&p.exe, &p.cmdline), Some("wget"));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! creations are taken from the entry that carries the request body; start and stop
 //! from either entry (samples hold only the last), with one dedupe key per operation.
 //! `logName` is URL-encoded (`cloudaudit.googleapis.com%2Factivity`); reads in the
-//! `data_access` log are of no interest. Other services (GKE's `k8s.io`) emit nothing.
+//! `data_access` log are of no interest. GKE's Kubernetes audit entries (`k8s.io`)
+//! are handed to the k8s-audit decoder; other services emit nothing.
 
 use crate::util::Pairs;
 use crate::util::{nonblank, rfc3339, Text};
@@ -201,8 +202,13 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             .as_deref()
             .ok_or(DecodeError::Missing("timestamp"))?,
     )?;
-    if p.service.as_deref() != Some("compute.googleapis.com") {
-        return Ok(());
+    match p.service.as_deref() {
+        Some("compute.googleapis.com") => {}
+        // GKE's Kubernetes audit events, in Cloud Logging's form.
+        Some("k8s.io") => return Err(DecodeError::OtherFormat(Format::K8sAudit)),
+        // Entries of other services are of no interest to the analytics.
+        Some(_) => return Ok(()),
+        None => return Err(DecodeError::Missing("protoPayload.serviceName")),
     }
     if e.log_name
         .as_deref()
@@ -700,13 +706,25 @@ mod tests {
         let read = op("instances.start", "{}").replace("%2Factivity", "%2Fdata_access");
         assert!(decode(&read).is_empty());
         assert_eq!(percent_decode("a%2Fb%zz%"), "a/b%zz%");
-        let gke = op("instances.start", "{}").replace("compute.googleapis.com", "k8s.io");
-        assert!(decode(&gke).is_empty());
         let ctx = RecordCtx {
             path: Arc::from("t"),
             line: 1,
         };
         let mut out = Vec::new();
+        // GKE's Kubernetes audit entries are handed on, never taken as nothing.
+        let gke = op("instances.start", "{}").replace("compute.googleapis.com", "k8s.io");
+        assert_eq!(
+            decode_json(&gke, &ctx, &mut out),
+            Err(DecodeError::OtherFormat(Format::K8sAudit))
+        );
+        let unnamed =
+            op("instances.start", "{}").replace(r#""serviceName":"compute.googleapis.com","#, "");
+        assert_ne!(unnamed, op("instances.start", "{}"));
+        assert_eq!(
+            decode_json(&unnamed, &ctx, &mut out),
+            Err(DecodeError::Missing("protoPayload.serviceName"))
+        );
+        assert!(out.is_empty());
         assert_eq!(
             decode_json(r#"{"eventSource":"x","eventName":"y"}"#, &ctx, &mut out),
             Err(DecodeError::Missing("protoPayload"))
@@ -720,7 +738,11 @@ mod tests {
         };
         let (ev, st) = crate::test_support::stream_file(&dir.join("audit-log-entries.json.log"));
         assert_eq!(st.skipped_total(), 0, "{st:?}");
-        assert_eq!(st.formats[&Format::GcpAudit].records, 7);
+        // Line 5 is GKE's Kubernetes audit entry (a SubjectAccessReview): read as
+        // k8s-audit, of no interest there.
+        assert_eq!(st.formats[&Format::GcpAudit].records, 6);
+        assert_eq!(st.formats[&Format::K8sAudit].records, 1);
+        assert_eq!(st.formats[&Format::K8sAudit].events, 0);
         assert_eq!(ev.len(), 2);
         // The raw-disk image import (line 6) and the stop's last entry (line 7).
         assert_eq!(ev[0].source.line, 6);

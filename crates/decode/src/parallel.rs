@@ -569,14 +569,14 @@ fn decode_json_lines(
         let skip = if line.len() > opts_max {
             None
         } else {
-            filter.skip(line)
+            filter.skip_why(line)
         };
         match skip {
-            Some(format) => {
+            Some((format, why)) => {
                 let l = line.strip_suffix(b"\r").unwrap_or(line);
                 out.stats.bytes += l.len() as u64 + 1;
                 out.stats.record(format, 0);
-                out.stats.prefiltered += 1;
+                out.stats.prefilter(why);
             }
             None => {
                 // `decode_lines` counts the line's bytes itself.
@@ -700,6 +700,13 @@ mod tests {
         let (out, stats) = run(&data, 1 << 20, 2, Some(Arc::new(SkipDocker)));
         assert!(out.is_empty());
         assert_eq!(stats.prefiltered, 2);
+        // Counted by the reason the filter gave, merged across the two workers.
+        assert_eq!(
+            stats
+                .prefiltered_why
+                .get("no loaded analytic can use the record"),
+            Some(&2)
+        );
         assert_eq!(
             stats.formats[&pullwatch_model::Format::DockerEvents].records,
             2

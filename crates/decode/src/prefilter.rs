@@ -24,6 +24,13 @@ pub trait RecordFilter: Send + Sync {
     /// `Some(format)` when the record is certainly of `format` and holds nothing any
     /// loaded analytic uses: it is counted as a record of that format and not decoded.
     fn skip(&self, line: &[u8]) -> Option<Format>;
+
+    /// [`RecordFilter::skip`] with the reason, as the scan summary names it: what kind
+    /// of record this was and why nothing uses it.
+    fn skip_why(&self, line: &[u8]) -> Option<(Format, &'static str)> {
+        self.skip(line)
+            .map(|f| (f, "no loaded analytic can use the record"))
+    }
 }
 
 /// Whether an image reference, as a record spells it, is allowlisted.
@@ -61,6 +68,10 @@ const VERDICT_KEY_MAX: usize = 256;
 
 impl RecordFilter for Prefilter {
     fn skip(&self, line: &[u8]) -> Option<Format> {
+        self.skip_why(line).map(|(f, _)| f)
+    }
+
+    fn skip_why(&self, line: &[u8]) -> Option<(Format, &'static str)> {
         if memchr::memchr(b'\\', line).is_some() {
             return None;
         }
@@ -75,18 +86,24 @@ impl RecordFilter for Prefilter {
             Some(l) => l.format,
             None => only_candidate(text)?,
         };
-        let skip = if format == Format::Tetragon {
+        let why = if format == Format::Tetragon {
             self.tetragon(text)
+                .then_some("tetragon: exec in a container of an allowlisted image")
         } else {
             let doc = Walk::new(text);
             match format {
-                Format::Falco => self.falco(&doc),
-                Format::K8sAudit => audit_without_pods(&doc),
-                Format::K8sEvents => event_without_kubelet_reason(&doc),
+                Format::Falco => self
+                    .falco(&doc)
+                    .then_some("falco: alert in a container of an allowlisted image"),
+                Format::K8sAudit => audit_without_pods(&doc)
+                    .then_some("k8s-audit: API call about other resources than pods"),
+                Format::K8sEvents => event_without_kubelet_reason(&doc)
+                    .then_some("k8s-events: a reason no analytic reads"),
                 Format::DockerEvents => self.docker(&doc),
-                _ => false,
+                _ => None,
             }
         };
+        let skip = why.is_some();
         // When the decoder rejects a record whose opening only guesses its format (a
         // bad timestamp, say), the stream tries the formats its keys suggest; so such a
         // record is skipped only if it suggests no other, or a record could pass here as
@@ -95,7 +112,7 @@ impl RecordFilter for Prefilter {
         if skip && leading.is_some_and(|l| !l.certain) && !suggests_only(text, format) {
             return None;
         }
-        skip.then_some(format)
+        why.map(|w| (format, w))
     }
 }
 
@@ -232,17 +249,22 @@ impl Prefilter {
 
     /// Docker events the decoder reads nothing from, and `exec_start` in a container
     /// whose image is allowlisted.
-    fn docker(&self, doc: &Walk) -> bool {
-        let Some(action) = doc.string(&["Action"]) else {
-            return false;
-        };
+    fn docker(&self, doc: &Walk) -> Option<&'static str> {
+        let action = doc.string(&["Action"])?;
         let verb = action.split_once(": ").map_or(action, |(v, _)| v);
         match verb {
-            "pull" | "create" | "start" | "die" => false,
+            "pull" | "create" | "start" | "die" => None,
             "exec_start" => {
                 matches!(doc.string(&["Actor", "Attributes", "image"]), Some(i) if self.trusted_text(i))
+                    .then_some("docker-events: exec in a container of an allowlisted image")
             }
-            _ => doc.string(&["Type"]).is_some(),
+            _ => Some(match doc.string(&["Type"])? {
+                "container" => "docker-events: container event of a kind not used",
+                "image" => "docker-events: image event other than a pull (not used)",
+                "network" => "docker-events: network event (not used)",
+                "volume" => "docker-events: volume event (not used)",
+                _ => "docker-events: daemon, plugin or swarm event (not used)",
+            }),
         }
     }
 }
@@ -491,6 +513,53 @@ mod tests {
         assert_eq!(
             audit_skip(&Prefilter::new(Arc::new(|_| true)), b"x", |_| false).ok(),
             Some(None)
+        );
+    }
+
+    #[test]
+    fn each_skip_names_what_the_record_was() {
+        let p = Prefilter::new(Arc::new(|i: &str| i.starts_with("nginx")));
+        let docker = |typ: &str, action: &str, image: &str| {
+            format!(
+                r#"{{"Type":"{typ}","Action":"{action}","Actor":{{"ID":"a1","Attributes":{{"image":"{image}","name":"n"}}}},"scope":"local","time":1,"timeNano":1}}"#
+            )
+        };
+        let why = |line: &str| p.skip_why(line.as_bytes()).map(|(_, w)| w);
+        assert_eq!(
+            why(&docker("network", "connect", "")),
+            Some("docker-events: network event (not used)")
+        );
+        assert_eq!(
+            why(&docker("image", "untag", "")),
+            Some("docker-events: image event other than a pull (not used)")
+        );
+        assert_eq!(
+            why(&docker(
+                "container",
+                "exec_start: sh -c nginx -t",
+                "nginx:1.27"
+            )),
+            Some("docker-events: exec in a container of an allowlisted image")
+        );
+        // Execs in other images, and what the analytics read, are decoded.
+        assert_eq!(
+            why(&docker("container", "exec_start: sh", "evil/x:1")),
+            None
+        );
+        assert_eq!(why(&docker("image", "pull", "")), None);
+        // `skip` is the same verdict without the reason.
+        for line in [
+            docker("volume", "mount", ""),
+            docker("container", "start", "nginx"),
+        ] {
+            assert_eq!(
+                p.skip(line.as_bytes()),
+                p.skip_why(line.as_bytes()).map(|(f, _)| f)
+            );
+        }
+        assert_eq!(
+            why(&docker("volume", "mount", "")),
+            Some("docker-events: volume event (not used)")
         );
     }
 }

@@ -59,10 +59,15 @@ const JSON_MARKERS: &[Marker] = &[
         format: Format::K8sAudit,
         all: &["\"auditID\":"],
     },
-    // The AKS diagnostic wrapper carries the audit event as an escaped JSON string.
+    // The managed services' wrappers carry the audit event as an escaped JSON string:
+    // AKS diagnostic logs in `properties.log`, EKS (CloudWatch Logs) in `message`.
     Marker {
         format: Format::K8sAudit,
         all: &["\\\"auditID\\\":", "\"properties\":"],
+    },
+    Marker {
+        format: Format::K8sAudit,
+        all: &["\\\"auditID\\\":", "\"message\":"],
     },
     Marker {
         format: Format::K8sEvents,
@@ -81,6 +86,10 @@ const JSON_MARKERS: &[Marker] = &[
         all: &["\"status\":", "\"from\":", "\"id\":"],
     },
     Marker {
+        format: Format::PodmanEvents,
+        all: &["\"ID\":", "\"Status\":"],
+    },
+    Marker {
         format: Format::CloudTrail,
         all: &["\"eventSource\":", "\"eventName\":"],
     },
@@ -91,6 +100,30 @@ const JSON_MARKERS: &[Marker] = &[
     Marker {
         format: Format::AzureActivity,
         all: &["\"operationName\":", "\"resourceId\":"],
+    },
+    // A row of Log Analytics' Syslog table (Sysmon for Linux, AUOMS).
+    Marker {
+        format: Format::AzureSyslog,
+        all: &["\"SyslogMessage\":"],
+    },
+    // Hubble flows, wrapped as `hubble observe -o json` and the exporter write them or
+    // bare; before Suricata, whose `event_type` key a Hubble flow also has.
+    Marker {
+        format: Format::HubbleFlow,
+        all: &["\"flow\":", "\"node_name\":"],
+    },
+    Marker {
+        format: Format::HubbleFlow,
+        all: &["\"traffic_direction\":"],
+    },
+    // The exporter's records about itself and its nodes.
+    Marker {
+        format: Format::HubbleFlow,
+        all: &["\"node_status\":", "\"node_name\":"],
+    },
+    Marker {
+        format: Format::HubbleFlow,
+        all: &["\"lost_events\":", "\"node_name\":"],
     },
     Marker {
         format: Format::SuricataEve,
@@ -174,6 +207,9 @@ fn bit_of(seq: &str) -> Option<usize> {
     if seq == "\"output_fields\"" {
         return Some(63);
     }
+    if seq == ESCAPED_AUDIT_ID {
+        return Some(62);
+    }
     let (escaped, name) = match seq.strip_prefix("\\\"") {
         Some(rest) => (true, rest.strip_suffix("\\\":")),
         None => (
@@ -181,9 +217,14 @@ fn bit_of(seq: &str) -> Option<usize> {
             seq.strip_prefix('"').and_then(|r| r.strip_suffix("\":")),
         ),
     };
-    let i = MARKER_KEYS.iter().position(|k| Some(*k) == name)?;
-    Some(if escaped { i + 32 } else { i })
+    if escaped {
+        return None;
+    }
+    MARKER_KEYS.iter().position(|k| Some(*k) == name)
 }
+
+/// The one escaped key a marker uses: an audit event inside a JSON string.
+const ESCAPED_AUDIT_ID: &str = "\\\"auditID\\\":";
 
 /// Record openings that name their format, as the sensors write them: the first key of
 /// an object is certainly top-level (nothing nested can come before it), so it cannot
@@ -223,6 +264,12 @@ const LEADING: &[(&str, Format, bool)] = &[
     ("{\"status\":", Format::DockerEvents, false),
     ("{\"Type\":\"container\",", Format::DockerEvents, true),
     ("{\"Type\":\"image\",", Format::DockerEvents, true),
+    // `podman events --format json`: Go writes the fields in declaration order, the
+    // exit code (of `died` events) or the id first.
+    ("{\"ContainerExitCode\":", Format::PodmanEvents, true),
+    // `hubble observe -o json` and the Hubble exporter.
+    ("{\"flow\":", Format::HubbleFlow, false),
+    ("{\"ID\":", Format::PodmanEvents, false),
     // Falco's JSON output, with and without `json_include_output_property`'s hostname.
     ("{\"hostname\":", Format::Falco, false),
     ("{\"output\":", Format::Falco, false),
@@ -269,13 +316,9 @@ impl<'a> KeysFound<'a> {
             if let Some(i) = key_index(name) {
                 bits |= 1 << i;
             }
-            // `\"name\":`: the name ends in a backslash and its quote is escaped.
-            if let Some(inner) = name.strip_suffix(b"\\") {
-                if q > 0 && head[q - 1] == b'\\' {
-                    if let Some(i) = key_index(inner) {
-                        bits |= 1 << (i + 32);
-                    }
-                }
+            // `\"auditID\":`: the name ends in a backslash and its quote is escaped.
+            if name == b"auditID\\" && q > 0 && head[q - 1] == b'\\' {
+                bits |= 1 << 62;
             }
         }
         if finders.output_fields.find(hay).is_some() {
@@ -318,7 +361,8 @@ fn key_index(name: &[u8]) -> Option<usize> {
         .position(|k| k.len() == name.len() && k.as_bytes() == name)
 }
 
-/// The names used in [`JSON_MARKERS`] (at most 31).
+/// The names used in [`JSON_MARKERS`] (at most 62: bit 62 is the escaped `auditID`,
+/// 63 `output_fields`).
 const MARKER_KEYS: &[&str] = &[
     "process_exec",
     "process_kprobe",
@@ -331,6 +375,7 @@ const MARKER_KEYS: &[&str] = &[
     "process_close",
     "auditID",
     "properties",
+    "message",
     "involvedObject",
     "regarding",
     "reason",
@@ -350,6 +395,14 @@ const MARKER_KEYS: &[&str] = &[
     "winlog",
     "InstanceId",
     "UserData",
+    "ID",
+    "Status",
+    "SyslogMessage",
+    "flow",
+    "node_name",
+    "traffic_direction",
+    "node_status",
+    "lost_events",
 ];
 
 /// Formats a non-JSON line may be, from its shape. Stateful formats (headers that
@@ -357,8 +410,16 @@ const MARKER_KEYS: &[&str] = &[
 pub fn text_candidates(line: &str, out: &mut Vec<Format>) {
     out.clear();
     let b = line.as_bytes();
+    // Falco's own log lines and text alerts: before Docker's text form, whose
+    // timestamp Falco's ISO 8601 lines also open with.
+    if crate::falco::looks_like_text_line(line) {
+        out.push(Format::Falco);
+    }
     if looks_like_rfc3339_prefix(b) && (line.contains(" container ") || line.contains(" image ")) {
         out.push(Format::DockerEvents);
+    }
+    if crate::podman::looks_like_text(line) {
+        out.push(Format::PodmanEvents);
     }
     // Zeek TSV: header lines, and data lines led by a decimal epoch. The stream then
     // keeps trying Zeek first, so data lines follow their header.
@@ -470,7 +531,7 @@ mod tests {
                 );
             }
         }
-        assert!(MARKER_KEYS.len() <= 31);
+        assert!(MARKER_KEYS.len() <= 62);
     }
 
     fn leading_format(text: &str) -> Option<Format> {
@@ -506,6 +567,9 @@ mod tests {
             r#"{"status":"start","id":"a","from":"nginx","Type":"container","Action":"start","Actor":{}}"#,
             r#"{"Type":"container","Action":"start","Actor":{"ID":"a"}}"#,
             r#"{"Type":"image","Action":"pull","Actor":{"ID":"nginx"}}"#,
+            r#"{"ContainerExitCode":0,"ID":"a","Status":"died","Time":"t","Type":"container"}"#,
+            r#"{"flow":{"traffic_direction":"EGRESS"},"node_name":"n","time":"t"}"#,
+            r#"{"ID":"a","Image":"x","Name":"n","Status":"start","Time":"t","Type":"container"}"#,
             r#"{"hostname":"n","output":"o","rule":"r","output_fields":{}}"#,
             r#"{"output":"o","rule":"r","output_fields":{}}"#,
         ];

@@ -39,6 +39,10 @@ pub struct DecodeStats {
     /// Records counted under their format but not decoded: the prefilter saw that no
     /// loaded analytic could use them.
     pub prefiltered: u64,
+    /// `prefiltered` by what the records were ("docker-events: network event (not
+    /// used)"), so the summary does not call every skipped record the same thing.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub prefiltered_why: BTreeMap<&'static str, u64>,
 }
 
 impl DecodeStats {
@@ -60,6 +64,11 @@ impl DecodeStats {
         }
     }
 
+    pub fn prefilter(&mut self, why: &'static str) {
+        self.prefiltered += 1;
+        *self.prefiltered_why.entry(why).or_default() += 1;
+    }
+
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().map(|s| s.count).sum()
     }
@@ -68,6 +77,9 @@ impl DecodeStats {
         self.inputs += other.inputs;
         self.bytes += other.bytes;
         self.prefiltered += other.prefiltered;
+        for (why, n) in &other.prefiltered_why {
+            *self.prefiltered_why.entry(why).or_default() += n;
+        }
         for (f, c) in &other.formats {
             let m = self.formats.entry(*f).or_default();
             m.records += c.records;

@@ -347,7 +347,8 @@ impl EventStream {
     }
 
     /// A JSON value that is a record, an array of records, or a known wrapper around
-    /// records (`{"Records":[…]}`, `{"records":[…]}`, `{"kind":"EventList","items":[…]}`).
+    /// records (`{"Records":[…]}`, `{"records":[…]}`, `{"kind":"EventList","items":[…]}`,
+    /// CloudWatch Logs' `{"messageType":…,"logEvents":[…]}`).
     fn json_unit(
         &mut self,
         doc: &str,
@@ -402,15 +403,26 @@ impl EventStream {
         // Decodes as `format`; `true` when that succeeded and the record is done.
         let mut attempt = |format: Format, out: &mut Vec<Event>, stats: &mut DecodeStats| {
             let before = out.len();
-            match decode_json_as(format, text, &ctx, out) {
-                Ok(()) => {
-                    stats.record(format, out.len() - before);
-                    true
-                }
-                Err(e) => {
-                    out.truncate(before);
-                    first_err.get_or_insert((format, e));
-                    false
+            let mut format = format;
+            let mut redirected = false;
+            loop {
+                match decode_json_as(format, text, &ctx, out) {
+                    Ok(()) => {
+                        stats.record(format, out.len() - before);
+                        return true;
+                    }
+                    // Followed once: the format named is the record's, so its own
+                    // error (if any) is the one that explains a skip.
+                    Err(DecodeError::OtherFormat(other)) if !redirected && other != format => {
+                        out.truncate(before);
+                        format = other;
+                        redirected = true;
+                    }
+                    Err(e) => {
+                        out.truncate(before);
+                        first_err.get_or_insert((format, e));
+                        return false;
+                    }
                 }
             }
         };
@@ -513,6 +525,8 @@ fn skip_decode_error(stats: &mut DecodeStats, ctx: &RecordCtx, format: Format, e
         DecodeError::Missing(f) => format!("{format}: missing field {f}"),
         DecodeError::Time(_) => format!("{format}: bad timestamp"),
         DecodeError::Invalid(_) => format!("{format}: invalid record"),
+        DecodeError::OtherFormat(other) => format!("{format}: a {other} record"),
+        DecodeError::NotTelemetry(what) => format!("{format}: {what}"),
     };
     stats.skip(&reason, &ctx.path, ctx.line, e.to_string());
 }
@@ -539,10 +553,16 @@ fn offset_of(whole: &str, part: &str) -> Option<usize> {
 /// The wrapper keys are searched with finders built once (building one costs more
 /// than a search through a record).
 fn may_be_wrapper(text: &str) -> bool {
-    static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 3]> =
+    static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 4]> =
         std::sync::OnceLock::new();
     let finders = FINDERS.get_or_init(|| {
-        ["\"Records\":", "\"records\":", "\"items\":"].map(memchr::memmem::Finder::new)
+        [
+            "\"Records\":",
+            "\"records\":",
+            "\"items\":",
+            "\"logEvents\":",
+        ]
+        .map(memchr::memmem::Finder::new)
     });
     let b = text.as_bytes();
     finders.iter().any(|f| f.find(b).is_some())
@@ -560,10 +580,23 @@ fn unwrap_list(text: &str) -> Option<Vec<&RawValue>> {
         items: Option<Vec<&'a RawValue>>,
         #[serde(borrow, default)]
         kind: Option<&'a str>,
+        /// A CloudWatch Logs subscription or export batch (EKS control-plane logs):
+        /// each of `logEvents` holds one logged line in `message`.
+        #[serde(rename = "logEvents", borrow, default)]
+        log_events: Option<Vec<&'a RawValue>>,
+        #[serde(rename = "messageType", borrow, default)]
+        message_type: Option<&'a str>,
     }
     let w: Wrapper = serde_json::from_str(text).ok()?;
     if let Some(r) = w.records_upper.or(w.records) {
         return Some(r);
+    }
+    if let Some(events) = w.log_events {
+        // CloudWatch's own health checks of the subscription carry no logged line.
+        if w.message_type == Some("CONTROL_MESSAGE") {
+            return Some(Vec::new());
+        }
+        return Some(events);
     }
     match (w.kind, w.items) {
         (Some(k), Some(items)) if k.ends_with("List") => Some(items),

@@ -460,12 +460,16 @@ impl ContainerChains {
         let t = ev.time;
         let (activity_reason, activity_summary) = match act {
             Activity::Process { exe, cmdline } => {
-                let Some(entry) = m.suspicious_binary(exe) else {
+                let Some((entry, applet)) = m.suspicious_process(exe, cmdline) else {
                     stats.activity("process not in suspicious_binaries");
                     return None;
                 };
+                let ran = match applet {
+                    Some(a) => format!("ran {exe} as {}", quote(a)),
+                    None => format!("ran {exe}"),
+                };
                 (
-                    format!("ran {exe} ({} in suspicious_binaries)", quote(entry)),
+                    format!("{ran} ({} in suspicious_binaries)", quote(entry)),
                     format!(
                         "exec {}",
                         one_line(&redact_secrets(if cmdline.is_empty() {
@@ -685,6 +689,9 @@ impl ContainerChains {
         m: &Matchers,
         stats: &mut EngineStats,
     ) -> Option<u64> {
+        if c.id.is_none() && c.name.is_none() {
+            return self.only_workload_of_pod(c);
+        }
         let idk = c.id.as_deref().map(|id| id_key(id).to_string());
         let podk = pod_ctr_key(c);
         let by_id = idk.as_ref().and_then(|k| self.by_id.get(k)).copied();
@@ -773,6 +780,25 @@ impl ContainerChains {
             }
         }
         Some(slot)
+    }
+
+    /// A record that names a pod but none of its containers (a Hubble flow, an address
+    /// from `pods/status`) belongs to the pod's workload container when the pod has
+    /// exactly one running (exited init containers do not count): the pod's network
+    /// namespace is all its containers' own, so with several the record cannot say
+    /// which one acted, and it is not attributed.
+    fn only_workload_of_pod(&self, c: &ContainerRef) -> Option<u64> {
+        let key = (c.namespace.clone()?, c.pod.clone()?);
+        let pod = self.pods.get(&key)?;
+        let mut workloads = pod.members.iter().filter(|s| {
+            self.ctrs
+                .get(s)
+                .is_some_and(|ctr| !ctr.sandbox && ctr.exited.is_none())
+        });
+        match (workloads.next(), workloads.next()) {
+            (Some(&one), None) => Some(one),
+            _ => None,
+        }
     }
 
     fn insert(&mut self, ctr: Ctr, now: Ts, m: &Matchers, stats: &mut EngineStats) -> u64 {

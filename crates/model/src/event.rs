@@ -347,9 +347,52 @@ pub fn exe_basename(exe: &str) -> String {
     }
 }
 
+/// Executables that run as whichever of their built-in programs (applets) they are
+/// invoked as: `/bin/sh` in an Alpine image is a link to `/bin/busybox`.
+pub const MULTI_CALL_BINARIES: &[&str] = &["busybox", "toybox"];
+
+/// The program a multi-call binary runs, from its command line: argv[0] names the
+/// applet (`sh -c …`), unless the binary was invoked by its own name, when the next
+/// word does (`busybox wget …`). Sensors report the executable a process maps, which
+/// for every applet is the same `/bin/busybox`; judging that name would make every
+/// `ls` in an Alpine image look like the same program. `None` when `exe` is not a
+/// multi-call binary or the command line names no applet (then the binary itself is
+/// what is known to have run).
+pub fn applet<'a>(exe: &str, cmdline: &'a str) -> Option<&'a str> {
+    let multi = |s: &str| MULTI_CALL_BINARIES.contains(&exe_basename(s).as_str());
+    if !multi(exe) {
+        return None;
+    }
+    let mut words = cmdline.split_whitespace();
+    let first = words.next()?;
+    let applet = if multi(first) { words.next()? } else { first };
+    (!applet.starts_with('-')).then_some(applet)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn applets_of_multi_call_binaries() {
+        assert_eq!(applet("/bin/busybox", "sh -c id"), Some("sh"));
+        assert_eq!(applet("/bin/busybox", "/bin/ls -l /tmp"), Some("/bin/ls"));
+        assert_eq!(
+            applet("/bin/busybox", "busybox wget -q http://x"),
+            Some("wget")
+        );
+        assert_eq!(
+            applet("/bin/busybox", "/bin/busybox wget http://x"),
+            Some("wget")
+        );
+        assert_eq!(applet("/usr/bin/toybox", "nc 10.0.0.1 80"), Some("nc"));
+        // The binary alone, or asked for its help, names no applet.
+        assert_eq!(applet("/bin/busybox", "busybox"), None);
+        assert_eq!(applet("/bin/busybox", "busybox --list"), None);
+        assert_eq!(applet("/bin/busybox", ""), None);
+        // Anything else is judged as itself.
+        assert_eq!(applet("/usr/bin/curl", "sh -c x"), None);
+    }
 
     #[test]
     fn basenames() {

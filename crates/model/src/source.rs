@@ -11,6 +11,7 @@ use std::sync::Arc;
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     DockerEvents,
+    PodmanEvents,
     ContainerdEvents,
     K8sAudit,
     K8sEvents,
@@ -19,18 +20,21 @@ pub enum Format {
     Auditd,
     ZeekConn,
     SuricataEve,
+    HubbleFlow,
     VpcFlow,
     CloudTrail,
     GcpAudit,
     AzureActivity,
+    AzureSyslog,
     Sysmon,
     CloudInit,
     UserData,
 }
 
 impl Format {
-    pub const ALL: [Format; 16] = [
+    pub const ALL: [Format; 19] = [
         Format::DockerEvents,
+        Format::PodmanEvents,
         Format::ContainerdEvents,
         Format::K8sAudit,
         Format::K8sEvents,
@@ -39,10 +43,12 @@ impl Format {
         Format::Auditd,
         Format::ZeekConn,
         Format::SuricataEve,
+        Format::HubbleFlow,
         Format::VpcFlow,
         Format::CloudTrail,
         Format::GcpAudit,
         Format::AzureActivity,
+        Format::AzureSyslog,
         Format::Sysmon,
         Format::CloudInit,
         Format::UserData,
@@ -51,6 +57,7 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::DockerEvents => "docker-events",
+            Format::PodmanEvents => "podman-events",
             Format::ContainerdEvents => "containerd-events",
             Format::K8sAudit => "k8s-audit",
             Format::K8sEvents => "k8s-events",
@@ -59,10 +66,12 @@ impl Format {
             Format::Auditd => "auditd",
             Format::ZeekConn => "zeek-conn",
             Format::SuricataEve => "suricata-eve",
+            Format::HubbleFlow => "hubble-flow",
             Format::VpcFlow => "vpc-flow",
             Format::CloudTrail => "cloudtrail",
             Format::GcpAudit => "gcp-audit",
             Format::AzureActivity => "azure-activity",
+            Format::AzureSyslog => "azure-syslog",
             Format::Sysmon => "sysmon",
             Format::CloudInit => "cloud-init",
             Format::UserData => "user-data",

@@ -491,6 +491,7 @@ fn technique_name(id: &str) -> &'static str {
 fn format_product(f: Format) -> &'static str {
     match f {
         Format::DockerEvents => "Docker Engine",
+        Format::PodmanEvents => "Podman",
         Format::ContainerdEvents => "containerd",
         Format::K8sAudit => "Kubernetes API server audit log",
         Format::K8sEvents => "Kubernetes Events",
@@ -499,10 +500,12 @@ fn format_product(f: Format) -> &'static str {
         Format::Auditd => "Linux Audit",
         Format::ZeekConn => "Zeek",
         Format::SuricataEve => "Suricata",
+        Format::HubbleFlow => "Cilium Hubble",
         Format::VpcFlow => "VPC Flow Logs",
         Format::CloudTrail => "AWS CloudTrail",
         Format::GcpAudit => "Google Cloud Audit Logs",
         Format::AzureActivity => "Azure Activity Log",
+        Format::AzureSyslog => "Azure Monitor Logs (Syslog)",
         Format::Sysmon => "Sysmon",
         Format::CloudInit => "cloud-init",
         Format::UserData => "Instance user data",

@@ -54,9 +54,12 @@ impl ScanSummary {
         if d.prefiltered > 0 {
             let _ = writeln!(
                 s,
-                "  prefiltered: {} records no loaded analytic can use (activity in allowlisted images), not decoded in full",
+                "  prefiltered: {} records no loaded analytic can use, not decoded in full",
                 d.prefiltered
             );
+            for (why, n) in &d.prefiltered_why {
+                let _ = writeln!(s, "    {n:>7}  {why}");
+            }
         }
         let skipped = d.skipped_total();
         if skipped > 0 {
