@@ -134,16 +134,16 @@ fn decode_filtered(
         let skip = if line.len() > max_line || line.is_empty() {
             None
         } else {
-            filter.skip(line)
+            filter.skip_why(line)
         };
-        if let Some(format) = skip {
+        if let Some((format, why)) = skip {
             if run_start < at {
                 stream.decode_lines(&bytes[run_start..at], run_line, out, stats);
             }
             let l = line.strip_suffix(b"\r").unwrap_or(line);
             stats.bytes += l.len() as u64 + 1;
             stats.record(format, 0);
-            stats.prefiltered += 1;
+            stats.prefilter(why);
             run_start = end;
             run_line = line_no + 1;
         }
