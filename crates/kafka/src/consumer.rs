@@ -55,7 +55,8 @@ pub enum Rebalance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionLag {
     pub partition: TopicPartition,
-    /// The next offset this member will read; `None` before its first fetch.
+    /// The next offset this member will read: its fetch position, or before the first
+    /// record since the assignment, the group's committed offset; `None` when neither exists.
     pub position: Option<i64>,
     pub high_watermark: i64,
     pub lag: Option<i64>,
@@ -457,15 +458,33 @@ impl GroupConsumer {
                 })
                 .collect()
         };
+        // A partition that returned nothing since its assignment has no fetch position yet;
+        // it will start at the group's committed offset.
+        let unknown: Vec<(&str, i32)> = positions
+            .iter()
+            .filter(|(_, _, pos)| pos.is_none())
+            .map(|(t, p, _)| (t.as_str(), *p))
+            .collect();
+        let committed = if unknown.is_empty() {
+            Vec::new()
+        } else {
+            self.committed_offsets(&unknown, remaining(deadline))?
+        };
         let mut out = Vec::with_capacity(positions.len());
-        for (topic, partition, position) in positions {
+        for (topic, partition, position) in &positions {
             let (_low, high) =
                 self.consumer
-                    .fetch_watermarks(&topic, partition, remaining(deadline))?;
+                    .fetch_watermarks(topic, *partition, remaining(deadline))?;
+            let position = position.or_else(|| {
+                committed
+                    .iter()
+                    .find(|(tp, _)| tp.partition == *partition && *tp.topic == **topic)
+                    .and_then(|(_, o)| *o)
+            });
             out.push(PartitionLag {
                 partition: TopicPartition {
-                    topic: self.consumer.context().events().intern(&topic),
-                    partition,
+                    topic: self.consumer.context().events().intern(topic),
+                    partition: *partition,
                 },
                 position,
                 high_watermark: high,

@@ -198,6 +198,26 @@ mod tests {
     }
 
     #[test]
+    fn the_config_section_takes_defaults_and_refuses_unknown_keys() {
+        let s: KafkaSettings = serde_json::from_str(
+            r#"{"bootstrap":"k1:9093,k2:9093","topics":["tetragon"],
+                "properties":{"security.protocol":"SASL_SSL"}}"#,
+        )
+        .expect("valid section");
+        assert_eq!(s.group_id, "pullwatch");
+        assert_eq!(s.transactional_id_prefix, "pullwatch");
+        assert_eq!(s.alerts_topic, None);
+        assert_eq!(
+            s.properties.get("security.protocol").map(String::as_str),
+            Some("SASL_SSL")
+        );
+        let typo = serde_json::from_str::<KafkaSettings>(
+            r#"{"bootstrap":"k:1","topics":["t"],"groupid":"x"}"#,
+        );
+        assert!(typo.is_err(), "a misspelt key is an error");
+    }
+
+    #[test]
     fn debug_hides_credentials() {
         let mut s = KafkaSettings::new("b:1", vec!["t".into()]);
         s.properties
