@@ -26,10 +26,11 @@ pub fn broker(test: &str) -> Option<String> {
                 std::env::var("PULLWATCH_REQUIRE_KAFKA").as_deref() != Ok("1"),
                 "{test}: PULLWATCH_REQUIRE_KAFKA=1 but KAFKA_BOOTSTRAP is not set"
             );
-            let _ = writeln!(
-                std::io::stderr(),
-                "{test}: skipped: no broker (run via scripts/kafka.sh run cargo test -p pullwatch-kafka)"
+            // One write, so that the lines of tests running in parallel do not interleave.
+            let line = format!(
+                "{test}: skipped: no broker (run via scripts/kafka.sh run cargo test -p pullwatch-kafka)\n"
             );
+            let _ = std::io::stderr().write_all(line.as_bytes());
             None
         }
     }
