@@ -182,14 +182,28 @@ impl GroupConsumer {
     /// Joins the group lazily: membership and the first assignment arrive during `poll_batch`.
     pub fn new(settings: &KafkaSettings) -> Result<Self, Error> {
         settings.validate()?;
-        let mut config = settings.client_config(&[
+        let mut defaults = vec![
             ("client.id", "pullwatch"),
             // A new group reads the retained history rather than skip it: a chain may have
             // started before pullwatch did.
             ("auto.offset.reset", "earliest"),
-            ("heartbeat.interval.ms", "1000"),
-            ("session.timeout.ms", "10000"),
-        ])?;
+        ];
+        // Under the classic protocol, rebalances are noticed at the next heartbeat and a
+        // dead member after its session timeout: 1 s and 10 s rather than 3 s and 45 s.
+        // Under KIP-848 (`group.protocol=consumer`) the broker owns both, and librdkafka
+        // refuses a client that sets them.
+        if settings
+            .properties
+            .get("group.protocol")
+            .map(String::as_str)
+            != Some("consumer")
+        {
+            defaults.extend([
+                ("heartbeat.interval.ms", "1000"),
+                ("session.timeout.ms", "10000"),
+            ]);
+        }
+        let mut config = settings.client_config(&defaults)?;
         config
             .set("group.id", &settings.group_id)
             // The pipeline commits offsets with its alerts; auto-commit and the automatic
@@ -573,6 +587,16 @@ mod tests {
             key: None,
             payload: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_member_can_use_the_kip_848_group_protocol() {
+        // Nothing listens on the discard port; creating and subscribing do not connect.
+        let mut s = KafkaSettings::new("127.0.0.1:9", vec!["telemetry".into()]);
+        s.properties
+            .insert("group.protocol".into(), "consumer".into());
+        let created = GroupConsumer::new(&s);
+        assert!(created.is_ok(), "{:?}", created.err());
     }
 
     #[test]

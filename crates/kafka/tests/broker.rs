@@ -62,14 +62,34 @@ impl Tally {
 /// and resumes at its committed offsets: every record is processed, none twice.
 #[test]
 fn group_member_leaving_hands_its_partitions_over() {
-    let Some(bootstrap) = broker("group_member_leaving_hands_its_partitions_over") else {
+    handover("group_member_leaving_hands_its_partitions_over", false);
+}
+
+/// (a) again under KIP-848, the broker-driven group protocol (`group.protocol=consumer`),
+/// whose hand-overs are incremental: the member that stays keeps its partitions throughout.
+#[test]
+fn group_member_leaving_hands_its_partitions_over_under_kip_848() {
+    handover(
+        "group_member_leaving_hands_its_partitions_over_under_kip_848",
+        true,
+    );
+}
+
+fn handover(test: &'static str, kip_848: bool) {
+    let Some(bootstrap) = broker(test) else {
         return;
     };
-    let _dog = watchdog("group_member_leaving_hands_its_partitions_over", 180);
+    let _dog = watchdog(test, 180);
     let topic = unique("handover");
     let group = unique("handover-group");
     topics(&bootstrap, &[(&topic, 6)]);
-    let s = settings(&bootstrap, &[&topic], &group);
+    let mut s = settings(&bootstrap, &[&topic], &group);
+    if kip_848 {
+        // The broker sets heartbeats and session timeouts under this protocol.
+        s.properties.clear();
+        s.properties
+            .insert("group.protocol".into(), "consumer".into());
+    }
     let mut a = GroupConsumer::new(&s).expect("member a");
     let mut b = GroupConsumer::new(&s).expect("member b");
 
@@ -122,8 +142,17 @@ fn group_member_leaving_hands_its_partitions_over() {
         (0..6).collect::<BTreeSet<i32>>(),
         "a owns every partition"
     );
-    let assigned_to_a: BTreeSet<i32> = a
-        .take_rebalances()
+    let rebalances = a.take_rebalances();
+    if kip_848 {
+        let revoked = rebalances
+            .iter()
+            .any(|r| matches!(r, Rebalance::Revoked { partitions, .. } if !partitions.is_empty()));
+        assert!(
+            !revoked,
+            "KIP-848 took nothing from the member that stayed: {rebalances:?}"
+        );
+    }
+    let assigned_to_a: BTreeSet<i32> = rebalances
         .iter()
         .filter_map(|r| match r {
             Rebalance::Assigned(p) => Some(p.iter().map(|tp| tp.partition)),
@@ -445,7 +474,6 @@ fn killed_member_leaves_no_committed_alerts_and_survivor_takes_over() {
     let group = unique("kill-group");
     topics(&bootstrap, &[(&input, 4), (&alerts, 1)]);
     const N: usize = 400;
-    produce(&bootstrap, &input, N, 40, now_ms(), 1);
 
     let exe = std::env::current_exe().expect("test binary");
     let mut child = Command::new(exe)
@@ -479,19 +507,33 @@ fn killed_member_leaves_no_committed_alerts_and_survivor_takes_over() {
     };
     survivor.producer.init(CALL).expect("init");
 
-    // The victim reports once it owns two partitions, has read them to the end and has
-    // their alerts written in an open transaction.
-    let ready = Deadline::new(90, "the victim to hold an open transaction");
-    let victim_line = loop {
-        survivor.step();
-        if let Ok(line) = lines.try_recv() {
-            // The harness's "test … " precedes it on the same line.
-            if let Some(at) = line.find("VICTIM-READY ") {
-                break line[at + "VICTIM-READY ".len()..].to_owned();
+    // Records are produced only once each member owns two partitions: otherwise the first
+    // to join could process (and commit) all of them before the other arrives.
+    let wait_for = |what: &str, survivor: &mut Survivor| -> String {
+        let tag = what.to_owned();
+        let deadline = Deadline::new(90, format!("the victim's {what}"));
+        loop {
+            survivor.step();
+            if let Ok(line) = lines.try_recv() {
+                // The harness's "test … " may precede it on the same line.
+                if let Some(at) = line.find(&tag) {
+                    break line[at + tag.len()..].trim().to_owned();
+                }
             }
+            deadline.check(owned(&survivor.consumer));
         }
-        ready.check(owned(&survivor.consumer));
     };
+    wait_for("VICTIM-ASSIGNED", &mut survivor);
+    let split = Deadline::new(60, "the survivor to own the other two partitions");
+    while owned(&survivor.consumer).len() != 2 {
+        survivor.step();
+        split.check(owned(&survivor.consumer));
+    }
+    produce(&bootstrap, &input, N, 40, now_ms(), 1);
+
+    // The victim reports once it has read its partitions to the end and has their alerts
+    // written in an open transaction.
+    let victim_line = wait_for("VICTIM-READY", &mut survivor);
     let mut fields = victim_line.split_whitespace();
     let victim_alerts: usize = fields
         .next()
@@ -593,7 +635,8 @@ fn victim() -> ! {
     let producer = AlertProducer::new(&s, "victim").expect("victim producer");
     producer.init(CALL).expect("victim init");
     let mut records: Vec<KafkaRecord> = Vec::new();
-    let deadline = Deadline::new(90, "the victim to read two partitions to their end");
+    let mut announced = false;
+    let deadline = Deadline::new(120, "the victim to read two partitions to their end");
     loop {
         records.extend(c.poll_batch(500, POLL).expect("victim poll"));
         if !c.take_rebalances().is_empty() {
@@ -602,6 +645,10 @@ fn victim() -> ! {
             c.rewind_to_committed(CALL).expect("victim rewind");
         }
         let mine = owned(&c);
+        if mine.len() == 2 && !announced {
+            println!("VICTIM-ASSIGNED");
+            announced = true;
+        }
         if mine.len() == 2 {
             let lag = c.lag(CALL).expect("victim lag");
             if !records.is_empty() && lag.len() == 2 && lag.iter().all(|l| l.lag == Some(0)) {
