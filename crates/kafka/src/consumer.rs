@@ -146,8 +146,14 @@ impl ClientContext for GroupContext {
         if events.errors.len() >= MAX_QUEUED_ERRORS {
             events.errors.remove(0);
         }
-        let _ = reason; // librdkafka's reason repeats the error's own text
-        events.errors.push(Error::Kafka(error));
+        events.errors.push(if reason.is_empty() {
+            Error::Kafka(error)
+        } else {
+            Error::Notice {
+                detail: reason.to_owned(),
+                source: error,
+            }
+        });
     }
 }
 
@@ -597,6 +603,33 @@ mod tests {
             .insert("group.protocol".into(), "consumer".into());
         let created = GroupConsumer::new(&s);
         assert!(created.is_ok(), "{:?}", created.err());
+    }
+
+    #[test]
+    fn an_unreachable_broker_is_reported_not_fatal() {
+        // Nothing listens on the discard port: every connection is refused at once.
+        let s = KafkaSettings::new("127.0.0.1:9", vec!["telemetry".into()]);
+        let mut c = GroupConsumer::new(&s).expect("consumer");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let errors = loop {
+            let batch = c
+                .poll_batch(10, Duration::from_millis(200))
+                .expect("not fatal");
+            assert!(batch.is_empty());
+            let errors = c.take_errors();
+            if !errors.is_empty() {
+                break errors;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no error reported for a refused connection"
+            );
+        };
+        let shown = errors[0].to_string();
+        assert!(
+            shown.contains("127.0.0.1:9"),
+            "the notice names the broker: {shown}"
+        );
     }
 
     #[test]

@@ -15,6 +15,15 @@ pub enum Error {
     #[error("kafka: {0}")]
     Kafka(#[source] KafkaError),
 
+    /// A problem librdkafka reported in the background and works around by itself (a broker
+    /// unreachable, a topic unknown); `detail` says which broker or topic.
+    #[error("kafka: {source}: {detail}")]
+    Notice {
+        detail: String,
+        #[source]
+        source: KafkaError,
+    },
+
     /// The open transaction cannot commit (a send failed, or the group moved on since its
     /// metadata was taken). Abort it, rewind the consumer to its committed offsets and
     /// process again; nothing of it is visible to `read_committed` readers.

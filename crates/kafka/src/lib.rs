@@ -49,9 +49,9 @@ mod settings;
 
 pub use admin::create_topics;
 pub use consumer::{
-    next_offsets, GroupConsumer, GroupContext, GroupMetadata, KafkaRecord, PartitionLag, Rebalance,
-    SeekedTo, TopicPartition,
+    next_offsets, GroupConsumer, GroupMetadata, KafkaRecord, PartitionLag, Rebalance, SeekedTo,
+    TopicPartition,
 };
 pub use error::Error;
-pub use producer::{AlertProducer, PlainContext, RecordProducer};
+pub use producer::{AlertProducer, RecordProducer};
 pub use settings::KafkaSettings;
