@@ -262,8 +262,14 @@ impl GroupConsumer {
                 // Records read before a revocation are read again from the committed offset
                 // by the partition's next owner (this member too, when it gets the partition
                 // back). A message returned by this very poll came after the rebalance.
-                let since: Vec<Rebalance> =
-                    self.consumer.context().events().rebalances[start_events..].to_vec();
+                let since: Vec<Rebalance> = self
+                    .consumer
+                    .context()
+                    .events()
+                    .rebalances
+                    .get(start_events..)
+                    .map(<[Rebalance]>::to_vec)
+                    .unwrap_or_default();
                 drop_revoked(&mut out, &since);
                 if let Some(Ok(m)) = polled {
                     out.push(record(&m, &mut last_topic, self.consumer.context()));
