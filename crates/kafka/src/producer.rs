@@ -74,7 +74,8 @@ impl AlertProducer {
     }
 
     /// Queues one alert in the open transaction. Keyed by the alert's deterministic id, so
-    /// an alert always lands in the same partition and a replay can be recognized.
+    /// an alert always lands in the same partition and a replay can be recognized. After an
+    /// error the transaction cannot be trusted to commit: abort it.
     pub fn send(&self, key: &str, payload: &[u8]) -> Result<(), Error> {
         send_waiting(
             &self.producer,
@@ -102,10 +103,24 @@ impl AlertProducer {
             let tpl = offsets_list(offsets)?;
             self.producer
                 .send_offsets_to_transaction(&tpl, &group.inner, remaining(deadline))
-                .map_err(Error::from_txn)?;
+                .map_err(|e| match Error::from_txn(e) {
+                    // Retrying only the commit would commit the alerts without the offsets:
+                    // the safe recovery from any failure at this step is to abort and replay.
+                    Error::TxnRetriable(k) => Error::TxnAbortable(k),
+                    other => other,
+                })?;
         }
         self.producer
             .commit_transaction(remaining(deadline))
+            .map_err(Error::from_txn)
+    }
+
+    /// Finishes a commit after [`AlertProducer::commit_with_offsets`] returned
+    /// [`Error::TxnRetriable`] (the outcome was not known in time). It returns that only
+    /// once the offsets are in the transaction, so retrying the commit alone is safe.
+    pub fn retry_commit(&self, timeout: Duration) -> Result<(), Error> {
+        self.producer
+            .commit_transaction(timeout)
             .map_err(Error::from_txn)
     }
 
