@@ -33,15 +33,22 @@ fi
 # rest of the suite runs. PULLWATCH_REQUIRE_KAFKA=1 makes that a failure, and
 # PULLWATCH_KAFKA=off leaves the broker out.
 kafka_start=
+kafka_out=$(mktemp)
+kafka_cleanup() {
+    if [ -n "$kafka_start" ]; then
+        # Wait for a start still in progress, or stopping would leave a broker behind.
+        wait "$kafka_start" 2>/dev/null || true
+        scripts/kafka.sh stop 2>/dev/null || true
+    fi
+    rm -f "$kafka_out" "$kafka_out.log"
+}
+trap kafka_cleanup EXIT
 if [ "${PULLWATCH_KAFKA:-on}" != off ]; then
-    kafka_out=$(mktemp)
     if scripts/kafka.sh status >/dev/null 2>&1; then
         scripts/kafka.sh start >"$kafka_out" 2>/dev/null
     else
         scripts/kafka.sh start >"$kafka_out" 2>"$kafka_out.log" &
         kafka_start=$!
-        # Wait for a start still in progress before stopping, or it would leave a broker behind.
-        trap 'wait "$kafka_start" 2>/dev/null; scripts/kafka.sh stop 2>/dev/null || true; rm -f "$kafka_out" "$kafka_out.log"' EXIT
     fi
 fi
 
