@@ -73,10 +73,10 @@ pub struct SeekedTo {
 
 /// The group membership a transaction's offsets are committed under.
 ///
-/// Taken when the transaction begins, not when it commits: if the group rebalanced in
-/// between, the broker refuses the commit (its generation is stale) and the alerts are
-/// aborted, instead of a new owner and this member both committing alerts for the same
-/// records.
+/// Taken right after the transaction's first batch, not when it commits: if the group
+/// rebalanced in between, the broker refuses the commit (its generation is stale) and the
+/// alerts are aborted, instead of a new owner and this member both committing alerts for
+/// the same records.
 pub struct GroupMetadata {
     pub(crate) inner: ConsumerGroupMetadata,
     epoch: u64,
@@ -313,7 +313,8 @@ impl GroupConsumer {
         self.consumer.context().epoch.load(Ordering::SeqCst)
     }
 
-    /// A snapshot of the group membership for the transaction about to begin.
+    /// A snapshot of the group membership, for the transaction whose first batch was just
+    /// polled.
     pub fn group_metadata(&self) -> Result<GroupMetadata, Error> {
         let epoch = self.rebalance_epoch();
         let inner = self.consumer.group_metadata().ok_or(Error::NotInGroup)?;

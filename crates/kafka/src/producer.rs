@@ -90,7 +90,7 @@ impl AlertProducer {
     /// Adds the consumed offsets (the next offset to read, per partition) to the open
     /// transaction and commits it: alerts and offsets become visible together or not at all.
     ///
-    /// `group` must have been taken when the transaction began: if the group rebalanced
+    /// `group` must be no newer than the transaction's first batch: if the group rebalanced
     /// since, the broker refuses the offsets and this returns [`Error::TxnAbortable`].
     pub fn commit_with_offsets<T: AsRef<str>>(
         &self,
