@@ -128,7 +128,7 @@ impl Events {
 /// Receives librdkafka's callbacks, which run inside `poll` on the caller's thread, and
 /// queues them for the caller: the pipeline, not a callback, decides what a rebalance means.
 #[derive(Default)]
-pub struct GroupContext {
+pub(crate) struct GroupContext {
     events: Mutex<Events>,
     epoch: AtomicU64,
 }

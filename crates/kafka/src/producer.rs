@@ -193,7 +193,7 @@ impl RecordProducer {
 /// Keeps the first delivery failure for `flush`. In a transaction a failed delivery also
 /// makes the commit fail, so the alert producer needs nothing more.
 #[derive(Default)]
-pub struct PlainContext {
+pub(crate) struct PlainContext {
     failure: Mutex<Option<Error>>,
 }
 
