@@ -407,6 +407,47 @@ fn commit_under_stale_group_metadata_must_abort() {
     assert!(read_all(&bootstrap, &alerts, "read_committed").is_empty());
 }
 
+/// A producer whose transactional id was taken over by a newer instance learns that it is a
+/// zombie as a typed error, and its open transaction's alerts are never committed.
+#[test]
+fn a_zombie_producer_is_fenced() {
+    let Some(bootstrap) = broker("a_zombie_producer_is_fenced") else {
+        return;
+    };
+    let _dog = watchdog("a_zombie_producer_is_fenced", 120);
+    let input = unique("fence-in");
+    let alerts = unique("fence-alerts");
+    topics(&bootstrap, &[(&input, 1), (&alerts, 1)]);
+    produce(&bootstrap, &input, 5, 5, now_ms(), 1);
+    let mut s = settings(&bootstrap, &[&input], &unique("fence-group"));
+    s.alerts_topic = Some(alerts.clone());
+    let mut c = GroupConsumer::new(&s).expect("consumer");
+    let records = read_n(&mut c, 5, "the zombie's read");
+    let meta = c.group_metadata().expect("metadata");
+
+    let zombie = AlertProducer::new(&s, "fence-test").expect("zombie");
+    zombie.init(CALL).expect("zombie init");
+    zombie.begin().expect("begin");
+    for r in &records {
+        zombie.send(&alert_key(r), b"zombie").expect("send");
+    }
+    zombie.flush(CALL).expect("flush");
+
+    let successor = AlertProducer::new(&s, "fence-test").expect("successor");
+    successor
+        .init(CALL)
+        .expect("successor init fences the zombie");
+    let err = zombie
+        .commit_with_offsets(&next_offsets(&records), &meta, CALL)
+        .expect_err("a fenced producer cannot commit");
+    assert!(matches!(err, Error::Fenced(_)), "{err:?}");
+    assert!(read_all(&bootstrap, &alerts, "read_committed").is_empty());
+    let committed = c
+        .committed_offsets(&[(input.as_str(), 0)], CALL)
+        .expect("committed");
+    assert_eq!(committed[0].1, None, "no offsets from the zombie");
+}
+
 const ROLE: &str = "PULLWATCH_KAFKA_TEST_ROLE";
 const KILL_TEST: &str = "killed_member_leaves_no_committed_alerts_and_survivor_takes_over";
 
