@@ -376,7 +376,11 @@ impl<'a> Generation<'a> {
         self.all_idle_handled = true;
         self.release(sink)?;
         if let Some(high) = self.merge.high().or(self.detector.engine().latest()) {
-            let t = high.saturating_add(self.cfg.allowed_lateness.0);
+            // One nanosecond past: the reorder buffer releases what is strictly before
+            // the watermark, and the latest record must be correlated too.
+            let t = high
+                .saturating_add(self.cfg.allowed_lateness.0)
+                .saturating_add(Dur(1));
             self.detector
                 .advance_to(t, sink)
                 .map_err(ServeError::Output)?;
