@@ -376,8 +376,8 @@ impl<'a> Generation<'a> {
         self.all_idle_handled = true;
         self.release(sink)?;
         if let Some(high) = self.merge.high().or(self.detector.engine().latest()) {
-            // One nanosecond past: the reorder buffer releases what is strictly before
-            // the watermark, and the latest record must be correlated too.
+            // The watermark releases what lies strictly before it: one nanosecond past
+            // the latest record takes that record too.
             let t = high
                 .saturating_add(self.cfg.allowed_lateness.0)
                 .saturating_add(Dur(1));

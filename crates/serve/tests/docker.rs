@@ -33,8 +33,14 @@ fn recorded() -> Vec<(i64, String)> {
     );
     vec![
         (pull_t, pull),
-        (1_795_166_163_000_000_000, container("create", 1_795_166_163_000_000_000, "")),
-        (1_795_166_163_512_000_000, container("start", 1_795_166_163_512_000_000, "")),
+        (
+            1_795_166_163_000_000_000,
+            container("create", 1_795_166_163_000_000_000, ""),
+        ),
+        (
+            1_795_166_163_512_000_000,
+            container("start", 1_795_166_163_512_000_000, ""),
+        ),
         (
             1_795_166_190_000_000_000,
             container(
@@ -143,7 +149,10 @@ fn read_request(s: &mut UnixStream) -> String {
         buf.push(b[0]);
     }
     let text = String::from_utf8_lossy(&buf).into_owned();
-    assert!(text.contains("\r\nHost: ") || text.contains("\r\nhost: "), "{text}");
+    assert!(
+        text.contains("\r\nHost: ") || text.contains("\r\nhost: "),
+        "{text}"
+    );
     text.lines().next().unwrap_or("").to_string()
 }
 
@@ -292,7 +301,8 @@ fn docker_events_reach_the_spool_once_across_daemon_and_reader_restarts() {
     );
     let metrics = Arc::new(Metrics::new());
     let stop = Arc::new(AtomicBool::new(false));
-    let reader = docker::spawn(opts, spool, metrics.clone(), StopFlags(vec![stop.clone()])).unwrap();
+    let reader =
+        docker::spawn(opts, spool, metrics.clone(), StopFlags(vec![stop.clone()])).unwrap();
     wait_for("the replay to be judged", Duration::from_secs(20), || {
         metrics.docker_duplicates.get() == 1
     });
@@ -342,7 +352,9 @@ fn an_error_answer_is_retried_and_a_versioned_path_asked_for() {
         )
         .unwrap();
     }
-    assert!(lines.iter().all(|l| l.starts_with("GET /v1.43/events?since=")));
+    assert!(lines
+        .iter()
+        .all(|l| l.starts_with("GET /v1.43/events?since=")));
     wait_for("a reconnect to be counted", Duration::from_secs(5), || {
         metrics.docker_reconnects.get() >= 1
     });
