@@ -16,8 +16,14 @@
 //! service goes on: the alert is still in the service's other output, and a webhook
 //! outage must not take detection down with it.
 //!
-//! **Client.** `ureq` 3: blocking (the sink is called on the pipeline thread, which has
-//! no async runtime), small, with rustls for `https://` endpoints and no system TLS
+//! **Queue.** Alerts are posted by a thread of the sink's own, from a bounded queue
+//! ([`QUEUE`] alerts): a slow or dead endpoint delays neither detection nor the other
+//! outputs, and HTTP ingest is not refused because the pipeline waits on a webhook.
+//! When the queue is full an alert is not queued (counted in `dropped`, logged); it is
+//! still in the other output. When the service ends, the sink waits for the queue to
+//! drain, at most [`RetryPolicy::deadline`].
+//!
+//! **Client.** `ureq` 3: blocking (the posting thread needs no async runtime), small, with rustls for `https://` endpoints and no system TLS
 //! library to link. Redirects are not followed: an alert is not re-sent to wherever a
 //! `3xx` points.
 
@@ -25,11 +31,15 @@ use pullwatch_model::Alert;
 use pullwatch_report::AlertSink;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The environment variable holding the webhook's bearer token.
 pub const TOKEN_ENV: &str = "PULLWATCH_WEBHOOK_TOKEN";
+
+/// Alerts waiting to be posted, at most.
+pub const QUEUE: usize = 1000;
 
 /// How hard one alert is pushed before it is given up.
 #[derive(Clone, Debug)]
@@ -69,6 +79,10 @@ pub struct WebhookStats {
     pub failed: AtomicU64,
     /// Alerts the endpoint refused with a status that is not retried.
     pub rejected: AtomicU64,
+    /// Alerts not queued: the queue was full.
+    pub dropped: AtomicU64,
+    /// Alerts queued and not yet delivered, given up or refused.
+    pub pending: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,9 +91,12 @@ pub enum WebhookError {
     Scheme(String),
     #[error("webhook token in ${TOKEN_ENV} is not a valid header value")]
     Token,
+    #[error("cannot start the webhook sender: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
-pub struct WebhookSink {
+/// Posts one alert at a time, with the retries; [`WebhookSink`] runs it on its thread.
+pub struct WebhookClient {
     agent: ureq::Agent,
     url: String,
     auth: Option<String>,
@@ -98,12 +115,12 @@ enum Attempt {
     Refused(String),
 }
 
-impl WebhookSink {
+impl WebhookClient {
     pub fn new(
         url: &str,
         token: Option<&str>,
         policy: RetryPolicy,
-    ) -> Result<WebhookSink, WebhookError> {
+    ) -> Result<WebhookClient, WebhookError> {
         let lower = url.to_ascii_lowercase();
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
             return Err(WebhookError::Scheme(url.to_string()));
@@ -120,19 +137,13 @@ impl WebhookSink {
             .user_agent(format!("pullwatch/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Ok(WebhookSink {
+        Ok(WebhookClient {
             agent,
             url: url.to_string(),
             auth,
             policy,
             stats: Arc::default(),
         })
-    }
-
-    /// A sink for `url` with the token from [`TOKEN_ENV`] and the default policy.
-    pub fn from_env(url: &str) -> Result<WebhookSink, WebhookError> {
-        let token = std::env::var(TOKEN_ENV).ok();
-        WebhookSink::new(url, token.as_deref(), RetryPolicy::default())
     }
 
     pub fn stats(&self) -> Arc<WebhookStats> {
@@ -228,16 +239,112 @@ impl WebhookSink {
     }
 }
 
+/// The webhook as an [`AlertSink`]: alerts are queued and posted by a thread of its own.
+pub struct WebhookSink {
+    queue: Option<SyncSender<String>>,
+    stats: Arc<WebhookStats>,
+    url: String,
+    drain_within: Duration,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WebhookSink {
+    pub fn new(
+        url: &str,
+        token: Option<&str>,
+        policy: RetryPolicy,
+    ) -> Result<WebhookSink, WebhookError> {
+        let drain_within = policy.deadline;
+        let client = WebhookClient::new(url, token, policy)?;
+        let stats = client.stats();
+        let (tx, rx) = sync_channel::<String>(QUEUE);
+        let worker = std::thread::Builder::new()
+            .name("pullwatch-webhook".into())
+            .spawn(move || {
+                for line in rx {
+                    client.post(&line);
+                    client.stats.pending.fetch_sub(1, Ordering::Relaxed);
+                }
+            })
+            .map_err(WebhookError::Thread)?;
+        Ok(WebhookSink {
+            queue: Some(tx),
+            stats,
+            url: url.to_string(),
+            drain_within,
+            worker: Some(worker),
+        })
+    }
+
+    /// A sink for `url` with the token from [`TOKEN_ENV`] and the default policy.
+    pub fn from_env(url: &str) -> Result<WebhookSink, WebhookError> {
+        let token = std::env::var(TOKEN_ENV).ok();
+        WebhookSink::new(url, token.as_deref(), RetryPolicy::default())
+    }
+
+    pub fn stats(&self) -> Arc<WebhookStats> {
+        self.stats.clone()
+    }
+
+    /// Waits until every queued alert was delivered, refused or given up, or `within`
+    /// passed; returns whether the queue is empty.
+    pub fn drain(&self, within: Duration) -> bool {
+        let end = Instant::now() + within;
+        while self.stats.pending.load(Ordering::Relaxed) > 0 {
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+}
+
 impl AlertSink for WebhookSink {
-    /// Never fails: a webhook that cannot take the alert is counted and logged (see
-    /// the module's documentation).
+    /// Queues the alert's line; never waits on the endpoint and never fails (see the
+    /// module's documentation).
     fn emit(&mut self, alert: &Alert, id: &str) -> io::Result<()> {
-        self.post(&pullwatch_report::json::alert_line_with_id(alert, id));
+        let Some(q) = &self.queue else {
+            return Ok(());
+        };
+        let line = pullwatch_report::json::alert_line_with_id(alert, id);
+        self.stats.pending.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = q.try_send(line) {
+            self.stats.pending.fetch_sub(1, Ordering::Relaxed);
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            let why = match e {
+                TrySendError::Full(_) => "its queue is full",
+                TrySendError::Disconnected(_) => "its sender stopped",
+            };
+            eprintln!(
+                "pullwatch: webhook {}: alert {id} not sent: {why}",
+                self.url
+            );
+        }
         Ok(())
     }
 
+    /// Does not wait for the endpoint: called after every batch of alerts.
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl Drop for WebhookSink {
+    /// The service is ending: what is queued gets its chance, for a bounded time.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if !self.drain(self.drain_within) {
+            eprintln!(
+                "pullwatch: webhook {}: {} alert(s) still queued at exit were not sent",
+                self.url,
+                self.stats.pending.load(Ordering::Relaxed)
+            );
+            return;
+        }
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
     }
 }
 
@@ -302,17 +409,17 @@ mod tests {
     #[test]
     fn only_http_urls_and_printable_tokens_are_taken() {
         let p = RetryPolicy::default;
-        assert!(WebhookSink::new("http://127.0.0.1:9/x", None, p()).is_ok());
-        assert!(WebhookSink::new("HTTPS://127.0.0.1/x", Some("t0k"), p()).is_ok());
+        assert!(WebhookClient::new("http://127.0.0.1:9/x", None, p()).is_ok());
+        assert!(WebhookClient::new("HTTPS://127.0.0.1/x", Some("t0k"), p()).is_ok());
         assert!(matches!(
             WebhookSink::new("file:///etc/passwd", None, p()),
             Err(WebhookError::Scheme(_))
         ));
         assert!(matches!(
-            WebhookSink::new("http://127.0.0.1/x", Some("a\nb"), p()),
+            WebhookClient::new("http://127.0.0.1/x", Some("a\nb"), p()),
             Err(WebhookError::Token)
         ));
-        let s = WebhookSink::new("http://127.0.0.1/x", Some(" t "), p()).unwrap();
+        let s = WebhookClient::new("http://127.0.0.1/x", Some(" t "), p()).unwrap();
         assert_eq!(s.auth.as_deref(), Some("Bearer t"));
     }
 }

@@ -1,5 +1,6 @@
 //! The webhook sink against a real HTTP server on loopback: retried on 503 until
-//! delivered exactly once, never retried on 400, and bounded when nothing listens.
+//! delivered exactly once, never retried on 400, bounded when nothing listens, and
+//! never holding up the caller while it posts.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -108,6 +109,7 @@ fn two_503s_are_retried_and_the_alert_arrives_once() {
     sink.emit(&alert(), "72ff7138bc30193987aa87aa64676cdf")
         .unwrap();
     sink.flush().unwrap();
+    assert!(sink.drain(Duration::from_secs(10)));
     let seen = script.lock().unwrap().seen.clone();
     assert_eq!(
         seen.iter().map(|s| s.answered).collect::<Vec<_>>(),
@@ -135,6 +137,7 @@ fn a_400_is_not_retried() {
     let mut sink = WebhookSink::new(&url, None, fast()).unwrap();
     let stats = sink.stats();
     sink.emit(&alert(), "a1").unwrap();
+    assert!(sink.drain(Duration::from_secs(10)));
     let seen = script.lock().unwrap().seen.clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].auth, None);
@@ -143,6 +146,7 @@ fn a_400_is_not_retried() {
     assert_eq!(stats.delivered.load(Ordering::Relaxed), 0);
     // The next alert is tried on its own.
     sink.emit(&alert(), "a2").unwrap();
+    assert!(sink.drain(Duration::from_secs(10)));
     assert_eq!(script.lock().unwrap().seen.len(), 2);
     assert_eq!(stats.delivered.load(Ordering::Relaxed), 1);
 }
@@ -153,6 +157,7 @@ fn a_429_is_retried_and_an_endless_500_gives_up_after_the_attempts() {
     let mut sink = WebhookSink::new(&url, None, fast()).unwrap();
     let stats = sink.stats();
     sink.emit(&alert(), "a1").unwrap();
+    assert!(sink.drain(Duration::from_secs(10)));
     assert_eq!(script.lock().unwrap().seen.len(), 5);
     assert_eq!(stats.retries.load(Ordering::Relaxed), 4);
     assert_eq!(stats.failed.load(Ordering::Relaxed), 1);
@@ -176,8 +181,10 @@ fn nothing_listening_is_given_up_within_the_deadline() {
     let mut sink = WebhookSink::new(&format!("http://127.0.0.1:{port}/x"), None, policy).unwrap();
     let stats = sink.stats();
     let t = Instant::now();
-    // A dead webhook never fails the service's output.
+    // A dead webhook never fails the service's output, nor holds it up.
     sink.emit(&alert(), "a1").unwrap();
+    assert!(t.elapsed() < Duration::from_millis(200));
+    assert!(sink.drain(Duration::from_secs(5)));
     let took = t.elapsed();
     assert!(took < Duration::from_millis(1500), "took {took:?}");
     assert_eq!(stats.failed.load(Ordering::Relaxed), 1);
@@ -205,7 +212,41 @@ fn the_tee_gives_every_alert_to_the_file_and_the_webhook() {
     tee.emit(&alert(), "a2").unwrap();
     tee.flush().unwrap();
     assert_eq!(collected.lock().unwrap().alerts.len(), 2);
+    // Dropped as the service ends: the queue is drained first.
+    drop(tee);
     let seen = script.lock().unwrap().seen.clone();
     assert_eq!(seen.len(), 2);
     assert!(seen[1].body.starts_with("{\"id\":\"a2\""));
+}
+
+#[test]
+fn a_slow_endpoint_does_not_hold_up_the_caller_and_the_end_waits_for_it() {
+    let (url, script) = server(vec![]);
+    // The server's handler holds the lock: while the test holds it, every request
+    // waits.
+    let guard = script.lock().unwrap();
+    let mut sink = WebhookSink::new(&url, None, fast()).unwrap();
+    let stats = sink.stats();
+    let t = Instant::now();
+    for i in 0..3 {
+        sink.emit(&alert(), &format!("a{i}")).unwrap();
+    }
+    sink.flush().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(!sink.drain(Duration::from_millis(300)));
+    assert_eq!(stats.pending.load(Ordering::Relaxed), 3);
+    drop(guard);
+    // Dropping the sink (the service ending) waits for what was queued.
+    drop(sink);
+    assert_eq!(stats.delivered.load(Ordering::Relaxed), 3);
+    assert_eq!(stats.pending.load(Ordering::Relaxed), 0);
+    let seen = script.lock().unwrap().seen.clone();
+    let ids: Vec<bool> = (0..3)
+        .map(|i| seen[i].body.starts_with(&format!("{{\"id\":\"a{i}\"")))
+        .collect();
+    assert_eq!(ids, [true, true, true]);
 }
