@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Docker Engine API socket to read events from.
     #[arg(long, value_name = "PATH")]
     docker_socket: Option<PathBuf>,
+    /// Also POSTs each alert (its JSON line) to this http(s) URL, with retries; the
+    /// bearer token, if any, comes from $PULLWATCH_WEBHOOK_TOKEN.
+    #[arg(long, value_name = "URL")]
+    webhook: Option<String>,
     /// Reads records from stdin too (alone, the service ends with stdin).
     #[arg(long)]
     stdin: bool,
@@ -91,7 +95,7 @@ fn settings(a: &RunArgs) -> Result<RunSettings, String> {
         s.format = parse_format(&f)?;
     }
     s.output = a.output.clone().or(file.sinks.output.clone());
-    s.webhook = file.sinks.webhook.clone();
+    s.webhook = a.webhook.clone().or(file.sinks.webhook.clone());
     s.follow = file.sources.follow.clone();
     s.follow.extend(a.follow.iter().cloned());
     s.listen = a.listen.or(file.sources.listen);
@@ -169,7 +173,14 @@ pub fn main(a: &RunArgs) -> ExitCode {
     };
     let color =
         s.format == StreamFormat::Text && crate::scan::use_color(a.color, s.output.is_some());
-    let mut sink: Box<dyn AlertSink> = Box::new(StreamSink::new(out, s.format, color));
+    let sink: Box<dyn AlertSink> = Box::new(StreamSink::new(out, s.format, color));
+    let mut sink = match pullwatch_serve::webhook::with_webhook(sink, s.webhook.as_deref()) {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!("pullwatch: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let control = match Control::from_signals() {
         Ok(c) => c,
         Err(e) => {

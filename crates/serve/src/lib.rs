@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
+pub mod docker;
 pub mod follow;
 pub mod http;
 pub mod journal;
@@ -15,6 +16,7 @@ pub mod recover;
 pub mod service;
 pub mod settings;
 pub mod spool;
+pub mod webhook;
 
 pub use service::{run, Control, RunOutcome};
 pub use settings::RunSettings;

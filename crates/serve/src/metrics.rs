@@ -40,6 +40,15 @@ pub struct Metrics {
     pub http_accepted: Counter,
     pub http_rejected: Family<Labels, Counter>,
     pub merge_forced: Counter,
+    /// Docker events appended to the spool from the Engine API socket.
+    pub docker_events: Counter,
+    /// Events the daemon replayed that the cursor showed were appended before.
+    pub docker_duplicates: Counter,
+    pub docker_too_long: Counter,
+    /// Connections to the Engine API socket after the first (each try counts).
+    pub docker_reconnects: Counter,
+    /// 1 while the event stream is open.
+    pub docker_connected: Gauge,
 }
 
 /// A counter set to an absolute value the pipeline counted (counts only grow).
@@ -68,6 +77,11 @@ impl Metrics {
             http_accepted: Counter::default(),
             http_rejected: Family::default(),
             merge_forced: Counter::default(),
+            docker_events: Counter::default(),
+            docker_duplicates: Counter::default(),
+            docker_too_long: Counter::default(),
+            docker_reconnects: Counter::default(),
+            docker_connected: Gauge::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register(
@@ -146,6 +160,31 @@ impl Metrics {
                 "http_rejected",
                 "HTTP requests refused, by reason",
                 m.http_rejected.clone(),
+            );
+            r.register(
+                "docker_events",
+                "Docker events read from the Engine API socket and appended to the spool",
+                m.docker_events.clone(),
+            );
+            r.register(
+                "docker_events_duplicate",
+                "Docker events replayed after a reconnection and skipped (appended before)",
+                m.docker_duplicates.clone(),
+            );
+            r.register(
+                "docker_events_too_long",
+                "Docker events dropped for exceeding --max-line-bytes",
+                m.docker_too_long.clone(),
+            );
+            r.register(
+                "docker_reconnects",
+                "Connection attempts to the Engine API socket after the first",
+                m.docker_reconnects.clone(),
+            );
+            r.register(
+                "docker_connected",
+                "1 while the Docker event stream is open",
+                m.docker_connected.clone(),
             );
         }
         m

@@ -680,6 +680,10 @@ pub fn run(
             Some(http::serve(listener, state, settings.max_body).map_err(ServeError::Output)?);
         eprintln!("pullwatch: listening on http://{bound}");
     }
+    let stops = [&control.stop, &stopping];
+    let docker_thread =
+        crate::docker::start(settings, &state_dir, &cfg, spool.as_ref(), &metrics, stops)
+            .map_err(ServeError::Output)?;
     let stdin = if settings.stdin {
         Some(spawn_stdin().map_err(ServeError::Output)?)
     } else {
@@ -764,6 +768,9 @@ pub fn run(
     }
     stopping.store(true, Ordering::Relaxed);
     if let Some(t) = http_thread {
+        let _ = t.join();
+    }
+    if let Some(t) = docker_thread {
         let _ = t.join();
     }
     sink.flush().map_err(ServeError::Output)?;
