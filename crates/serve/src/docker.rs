@@ -44,6 +44,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The cursor's file name in the state directory.
+
+/// The spool source the daemon's events are kept under: a clock of their own in the
+/// merge, apart from what is pushed over HTTP.
+pub const DOCKER_SOURCE: &str = "docker-events";
+
 pub const CURSOR_FILE: &str = "docker-events.cursor";
 
 /// How far back `since` reaches before the last event seen: the daemon's `since` has
@@ -542,7 +547,7 @@ impl Reader {
     async fn store(&mut self, batch: &mut Vec<u8>, next: &Cursor) -> Result<(), StoreError> {
         if !batch.is_empty() {
             loop {
-                match self.spool.append(batch) {
+                match self.spool.append(DOCKER_SOURCE, batch) {
                     Ok(()) => break,
                     Err(SpoolError::Full(_)) => {
                         if self.stop.sleep(Duration::from_millis(200)).await {
@@ -551,6 +556,11 @@ impl Reader {
                     }
                     Err(SpoolError::Io(e)) => {
                         return Err(StoreError::Failed(DockerError::Spool(e)));
+                    }
+                    Err(SpoolError::BadSource) => {
+                        return Err(StoreError::Failed(DockerError::Spool(
+                            std::io::Error::other("bad spool source name"),
+                        )));
                     }
                 }
             }
