@@ -48,6 +48,12 @@ pub struct RunArgs {
     /// A file holding the bearer token HTTP ingest requires.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// PEM certificate chain: HTTP ingest serves HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// How long a source may be quiet before it no longer holds the others back and
     /// what it sent is correlated without waiting for more.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -114,6 +120,13 @@ fn settings(a: &RunArgs) -> Result<RunSettings, String> {
         }
         s.token = Some(t);
     }
+    let cert = a.tls_cert.clone().or(file.sources.tls_cert.clone());
+    let key = a.tls_key.clone().or(file.sources.tls_key.clone());
+    s.tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err("a TLS certificate needs its key, and a key its certificate".into()),
+    };
     let idle = match (a.idle_timeout, &file.sources.idle_timeout) {
         (Some(d), _) => Some(d),
         (None, Some(text)) => Some(parse_duration(text)?),

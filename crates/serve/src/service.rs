@@ -676,9 +676,14 @@ pub fn run(
             ready: ready.clone(),
             stopping: stopping.clone(),
         });
+        let tls = match &settings.tls {
+            Some((cert, key)) => Some(http::tls_config(cert, key).map_err(ServeError::Usage)?),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         http_thread =
-            Some(http::serve(listener, state, settings.max_body).map_err(ServeError::Output)?);
-        eprintln!("pullwatch: listening on http://{bound}");
+            Some(http::serve(listener, state, settings.max_body, tls).map_err(ServeError::Output)?);
+        eprintln!("pullwatch: listening on {scheme}://{bound}");
     }
     let stops = [&control.stop, &stopping];
     let docker_thread =

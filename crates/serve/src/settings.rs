@@ -19,6 +19,9 @@ pub struct SourcesSection {
     pub stdin: bool,
     /// A file holding the bearer token HTTP ingest requires (kept out of the config).
     pub token_file: Option<PathBuf>,
+    /// PEM certificate chain and key: HTTP ingest serves HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     /// `5s`: how long a source may be quiet before it no longer holds the others back.
     pub idle_timeout: Option<String>,
 }
@@ -61,6 +64,8 @@ pub struct RunSettings {
     pub docker_socket: Option<PathBuf>,
     pub stdin: bool,
     pub token: Option<String>,
+    /// Certificate chain and key (PEM) for HTTPS ingest.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub webhook: Option<String>,
     /// How long a source may be quiet before it no longer holds back the others, and
     /// before event time is taken to have reached its latest record.
@@ -88,6 +93,7 @@ impl Default for RunSettings {
             docker_socket: None,
             stdin: false,
             token: None,
+            tls: None,
             webhook: None,
             idle_timeout: Duration::from_secs(2),
             checkpoint_every: Duration::from_secs(5),
