@@ -54,6 +54,12 @@ const SILENT: SourceState = SourceState {
 
 pub struct LiveMerge {
     heap: BinaryHeap<Reverse<Held>>,
+    /// Events of the one source that is talking while nothing else is held: its own
+    /// watermark is its latest event, so all of them are due at once, and the heap
+    /// (a key with a shared path per event) would only cost time. Moved into the heap
+    /// as soon as another source talks.
+    alone: Vec<Event>,
+    alone_source: Option<usize>,
     sources: Vec<SourceState>,
     seq: u64,
     cap: usize,
@@ -65,6 +71,8 @@ impl LiveMerge {
     pub fn new(cap: usize) -> LiveMerge {
         LiveMerge {
             heap: BinaryHeap::new(),
+            alone: Vec::new(),
+            alone_source: None,
             sources: Vec::new(),
             seq: 0,
             cap: cap.max(1),
@@ -80,18 +88,22 @@ impl LiveMerge {
     }
 
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.alone.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.heap.is_empty() && self.alone.is_empty()
     }
 
-    /// An event from source `s`; the source is talking again.
-    pub fn offer(&mut self, s: usize, event: Event) {
-        let st = self.source(s);
-        st.idle = false;
-        st.high = Some(st.high.map_or(event.time, |h| h.max(event.time)));
+    /// Whether `s` is the only source talking.
+    fn talks_alone(&self, s: usize) -> bool {
+        self.sources
+            .iter()
+            .enumerate()
+            .all(|(i, st)| i == s || st.idle)
+    }
+
+    fn hold(&mut self, event: Event) {
         let key = (
             event.time,
             event.stage_rank(),
@@ -103,9 +115,40 @@ impl LiveMerge {
         self.heap.push(Reverse(Held { key, event }));
     }
 
+    /// Another source talks: what went by alone is ordered with the rest.
+    fn end_alone(&mut self) {
+        self.alone_source = None;
+        for ev in std::mem::take(&mut self.alone) {
+            self.hold(ev);
+        }
+    }
+
+    /// An event from source `s`; the source is talking again.
+    pub fn offer(&mut self, s: usize, event: Event) {
+        let st = self.source(s);
+        st.idle = false;
+        st.high = Some(st.high.map_or(event.time, |h| h.max(event.time)));
+        let alone = match self.alone_source {
+            Some(a) => a == s,
+            None => self.talks_alone(s),
+        };
+        if self.heap.is_empty() && alone {
+            self.alone_source = Some(s);
+            self.alone.push(event);
+            return;
+        }
+        if self.alone_source.is_some() {
+            self.end_alone();
+        }
+        self.hold(event);
+    }
+
     /// Marks source `s` idle (quiet for the idle timeout) or talking.
     pub fn set_idle(&mut self, s: usize, idle: bool) {
         self.source(s).idle = idle;
+        if !idle && self.alone_source.is_some_and(|a| a != s) {
+            self.end_alone();
+        }
     }
 
     /// Every source is taken as idle (the inputs end): everything held may go.
@@ -133,6 +176,10 @@ impl LiveMerge {
     /// Hands over, in order, every event at or before the low watermark (all of them
     /// when every source is idle), and the earliest beyond the cap.
     pub fn release(&mut self, out: &mut dyn FnMut(Event)) {
+        for ev in self.alone.drain(..) {
+            out(ev);
+        }
+        self.alone_source = None;
         let wm = self.low_watermark();
         while let Some(Reverse(top)) = self.heap.peek() {
             let due = wm.is_none_or(|w| top.key.0 <= w);
