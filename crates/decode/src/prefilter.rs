@@ -61,6 +61,19 @@ const VERDICT_KEY_MAX: usize = 256;
 
 impl RecordFilter for Prefilter {
     fn skip(&self, line: &[u8]) -> Option<Format> {
+        // A sensor running as a pod is collected with the runtime's prefix before its
+        // record; the stream takes it off the same way (a split line is never skipped).
+        let cri;
+        let line = match line.first() {
+            Some(b'0'..=b'9') => {
+                cri = crate::framing::container_log_line(line)?;
+                if cri.partial {
+                    return None;
+                }
+                &*cri.payload
+            }
+            _ => line,
+        };
         if memchr::memchr(b'\\', line).is_some() {
             return None;
         }
@@ -149,6 +162,9 @@ pub fn decode_unfiltered(line: &[u8]) -> (Vec<Event>, DecodeStats) {
     let mut stream = EventStream::detached(Arc::from("audit"), DecodeOptions::default());
     let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
     stream.decode_lines(line, 1, &mut out, &mut stats);
+    // The record is the whole input: one that opens a document or a split line ends
+    // here, as it would at the end of a file.
+    stream.finish_detached(&mut out, &mut stats);
     (out, stats)
 }
 
@@ -492,5 +508,25 @@ mod tests {
             audit_skip(&Prefilter::new(Arc::new(|_| true)), b"x", |_| false).ok(),
             Some(None)
         );
+    }
+
+    #[test]
+    fn a_container_log_prefix_is_looked_behind_soundly() {
+        let exec = r#"{"Type":"container","Action":"exec_start: sh -c id","Actor":{"ID":"abc","Attributes":{"image":"nginx"}},"timeNano":5}"#;
+        let f = Prefilter::new(Arc::new(|i: &str| i == "nginx"));
+        let cri = format!("2026-11-20T09:00:41.518123456Z stdout F {exec}");
+        assert_eq!(f.skip(exec.as_bytes()), Some(Format::DockerEvents));
+        assert_eq!(
+            audit_skip(&f, cri.as_bytes(), |_| true).ok(),
+            Some(Some(Format::DockerEvents))
+        );
+        // Half a record, or a prefix that is not a container log's: decoded in full.
+        let partial = format!("2026-11-20T09:00:41Z stdout P {exec}");
+        assert_eq!(f.skip(partial.as_bytes()), None);
+        let other = format!("2026-11-20 09:00:41 stdout F {exec}");
+        assert_eq!(f.skip(other.as_bytes()), None);
+        // Untrusted image behind the prefix: kept.
+        let evil = cri.replace("nginx", "evil.example/x");
+        assert_eq!(f.skip(evil.as_bytes()), None);
     }
 }
