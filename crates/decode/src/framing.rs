@@ -430,10 +430,11 @@ pub fn opens_document(line: &[u8]) -> bool {
 }
 
 /// Where reading may pick up again after a broken document: a line that starts, in its
-/// first column, something other than the inside of a JSON text (which is indented, or
-/// opens with a closing bracket, a key or a separator).
+/// first column, something other than the inside of a JSON text (which is indented,
+/// opens with a closing bracket, a key or a separator, or ends with a comma).
 pub fn starts_record(line: &[u8]) -> bool {
     matches!(line.first(), Some(b) if !b.is_ascii_whitespace() && !b"}]\",:".contains(b))
+        && line.trim_ascii_end().last() != Some(&b',')
 }
 
 #[cfg(test)]
@@ -506,6 +507,7 @@ mod tests {
         assert!(!opens_document(b"not json {"));
         assert!(starts_record(b"{") && starts_record(b"5 1111") && starts_record(b"["));
         assert!(!starts_record(b"  {") && !starts_record(b"}") && !starts_record(b"\"k\": 1"));
+        assert!(!starts_record(b"{\"a\": 1},"));
     }
 
     #[test]

@@ -53,6 +53,9 @@ struct Frame {
 
 struct Doc {
     scan: JsonScan,
+    /// Past `max_document_bytes`: its lines are followed to its end but not held, and
+    /// counted as lost (in `Frame::lost`).
+    oversized: bool,
     text: Vec<u8>,
     /// Each line of the document: its number in the input and its offset in `text`.
     lines: Vec<(u64, usize)>,
@@ -374,6 +377,37 @@ impl EventStream {
         out: &mut Vec<Event>,
         stats: &mut DecodeStats,
     ) -> VecDeque<(u64, Vec<u8>)> {
+        if let Some(doc) = self.frame.doc.as_mut().filter(|d| d.oversized) {
+            let scanned = doc.scan.line(&bytes);
+            let lost = self.frame.lost.as_mut();
+            match scanned {
+                Scanned::Open => {
+                    if let Some(l) = lost {
+                        l.last = line_no;
+                    }
+                    return VecDeque::new();
+                }
+                Scanned::Closed(end) => {
+                    if let Some(l) = lost {
+                        l.last = line_no;
+                    }
+                    self.frame.doc = None;
+                    self.flush_lost(stats);
+                    let rest = bytes.get(end..).unwrap_or_default();
+                    let mut again = VecDeque::new();
+                    if !rest.trim_ascii().is_empty() {
+                        again.push_back((line_no, rest.to_vec()));
+                    }
+                    return again;
+                }
+                Scanned::Broken => {
+                    // Read again: a record start ends the lost run, anything else
+                    // joins it.
+                    self.frame.doc = None;
+                    return VecDeque::from([(line_no, bytes.into_owned())]);
+                }
+            }
+        }
         if let Some(doc) = self.frame.doc.as_mut() {
             let at = doc.text.len();
             doc.lines.push((line_no, at));
@@ -383,9 +417,22 @@ impl EventStream {
                     doc.text.extend_from_slice(&bytes);
                     doc.text.push(b'\n');
                     if doc.text.len() > self.opts.max_document_bytes {
-                        let detail =
-                            format!("JSON document over {} bytes", self.opts.max_document_bytes);
-                        return self.break_doc("document too large", detail, stats);
+                        // Still a document, only too large to hold: the whole of it is
+                        // lost, up to where it ends.
+                        let first = doc.lines.first().map_or(line_no, |l| l.0);
+                        doc.oversized = true;
+                        doc.text = Vec::new();
+                        doc.lines = Vec::new();
+                        self.flush_lost(stats);
+                        self.frame.lost = Some(Lost {
+                            reason: "document too large",
+                            first,
+                            last: line_no,
+                            detail: format!(
+                                "JSON document over {} bytes",
+                                self.opts.max_document_bytes
+                            ),
+                        });
                     }
                     return VecDeque::new();
                 }
@@ -427,6 +474,7 @@ impl EventStream {
             text.push(b'\n');
             self.frame.doc = Some(Doc {
                 scan,
+                oversized: false,
                 text,
                 lines: vec![(line_no, 0)],
             });
@@ -448,6 +496,10 @@ impl EventStream {
         let Some(doc) = self.frame.doc.take() else {
             return VecDeque::new();
         };
+        if doc.oversized {
+            // Already counted as lost, from its first line on.
+            return VecDeque::new();
+        }
         self.lose_from(&doc, 0, reason, detail, stats)
     }
 
@@ -986,6 +1038,31 @@ mod tests {
         assert_eq!(bad.line, 1);
         assert!(bad.detail.contains("at line 3 column"), "{bad:?}");
         assert!(bad.detail.contains("lines 1-4 skipped"), "{bad:?}");
+    }
+
+    #[test]
+    fn an_oversized_document_is_lost_to_its_end_and_reading_goes_on() {
+        let opts = DecodeOptions {
+            max_document_bytes: 300,
+            ..DecodeOptions::default()
+        };
+        let body = vec![START; 10].join(",\n");
+        let data = format!("[\n{body}\n]\n{START}\n[\n{body}\n");
+        let (ev, st) = run_with(&data, opts);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].source.line, 13);
+        let big = &st.skipped["document too large"];
+        assert_eq!(big.count, 2, "{st:?}");
+        assert_eq!(
+            big.first[0].detail,
+            "JSON document over 300 bytes; lines 1-12 skipped"
+        );
+        // Cut off by the end of the input: lost to its last line.
+        assert_eq!(
+            big.first[1].detail,
+            "JSON document over 300 bytes; lines 14-24 skipped"
+        );
+        assert_eq!(st.skipped_total(), 2);
     }
 
     #[test]

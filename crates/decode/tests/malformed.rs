@@ -625,7 +625,12 @@ fn a_document_over_the_limit_is_refused_with_its_location() {
     assert!(ev.is_empty());
     let sc = &st.skipped["document too large"];
     assert_eq!((sc.count, sc.first[0].line), (1, 1));
-    assert_eq!(sc.first[0].detail, "JSON document over 1000 bytes");
+    // The whole document, to its closing bracket, and nothing after it.
+    assert_eq!(
+        sc.first[0].detail,
+        "JSON document over 1000 bytes; lines 1-202 skipped"
+    );
+    assert_eq!(st.skipped_total(), 1);
 }
 
 /// Every date and epoch in `line` moved: `to` replaces the calendar date, `epoch` the
