@@ -400,6 +400,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            {
+                use std::io::IsTerminal;
+                if let Some(hint) = inputs::stdin_hint(&args.paths, std::io::stdin().is_terminal())
+                {
+                    eprintln!("{hint}");
+                }
+            }
             match scan::run(cfg, &args) {
                 Ok(outcome) => {
                     if args.fail_on_alert && outcome.alerts > 0 {
