@@ -113,6 +113,7 @@ mod tests {
             Format::ZeekConn,
             Format::SuricataEve,
             Format::VpcFlow,
+            Format::UserData,
         ] {
             assert!(list.contains(&f), "{f} not recognized from its example");
         }

@@ -165,6 +165,8 @@ impl<R: Read> Read for Capped<R> {
 pub enum Line {
     /// A line is in the buffer (without its `\n`).
     Complete,
+    /// The input's last line, which has no `\n`, is in the buffer.
+    Unterminated,
     /// The line exceeded the limit; it was consumed and discarded. Holds its length.
     TooLong(u64),
     Eof,
@@ -176,6 +178,7 @@ pub fn read_line_capped(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> i
     buf.clear();
     let mut total: u64 = 0;
     let mut too_long = false;
+    let mut newline = false;
     loop {
         let avail = match r.fill_buf() {
             Ok(a) => a,
@@ -204,6 +207,7 @@ pub fn read_line_capped(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> i
         let used = found.map_or(chunk.len(), |i| i + 1);
         r.consume(used);
         if found.is_some() {
+            newline = true;
             break;
         }
     }
@@ -213,7 +217,11 @@ pub fn read_line_capped(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> i
     if buf.last() == Some(&b'\r') {
         buf.pop();
     }
-    Ok(Line::Complete)
+    Ok(if newline {
+        Line::Complete
+    } else {
+        Line::Unterminated
+    })
 }
 
 /// Reads the whole input up to `max` bytes; `None` when it is larger.
@@ -437,10 +445,74 @@ pub fn starts_record(line: &[u8]) -> bool {
         && line.trim_ascii_end().last() != Some(&b',')
 }
 
+/// The openings cloud-init acts on: a file that starts with one is user data as a
+/// whole (a script, a cloud-config, a MIME multipart), not lines of a log.
+const USER_DATA_OPENINGS: &[&[u8]] = &[
+    b"#!",
+    b"#cloud-config",
+    b"#cloud-boothook",
+    b"#include",
+    b"#part-handler",
+    b"Content-Type: multipart/",
+    b"MIME-Version:",
+];
+
+/// True when the input's first bytes are user data (gzip is already undone by the
+/// reader): one of cloud-init's openings, or base64 of one or of gzip.
+pub fn is_user_data(head: &[u8]) -> bool {
+    let opens = |b: &[u8]| USER_DATA_OPENINGS.iter().any(|o| b.starts_with(o));
+    if opens(head) {
+        return true;
+    }
+    // Base64 of user data: the first line is all base64, and its start decodes to an
+    // opening (or to gzip's magic bytes).
+    let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    let take = first.len().min(64) / 4 * 4;
+    let Some(start) = first.get(..take).filter(|s| s.len() >= 8) else {
+        return false;
+    };
+    if !start
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return false;
+    }
+    std::str::from_utf8(start)
+        .ok()
+        .and_then(crate::user_data::b64_decode)
+        .is_some_and(|d| opens(&d) || d.starts_with(GZIP_MAGIC))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn whole_user_data_is_told_from_logs_by_its_opening() {
+        use base64::Engine as _;
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        for yes in [
+            b"#!/bin/bash\ncurl x | sh\n".to_vec(),
+            b"#cloud-config\nruncmd: []\n".to_vec(),
+            b"Content-Type: multipart/mixed; boundary=\"x\"\n".to_vec(),
+            b64(b"#cloud-config\nruncmd:\n - id\n").into_bytes(),
+            b64(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]).into_bytes(),
+        ] {
+            assert!(is_user_data(&yes), "{}", String::from_utf8_lossy(&yes));
+        }
+        for no in [
+            &b"#separator \\x09\n#fields\tts\n"[..],
+            b"version account-id instance-id\n",
+            b"{\"Records\": [\n",
+            b"YWJjZGVmZ2hpams=\n",
+            b"type=SYSCALL msg=audit(1.2:3): x\n",
+            b"",
+        ] {
+            assert!(!is_user_data(no), "{}", String::from_utf8_lossy(no));
+        }
+    }
 
     #[test]
     fn cri_lines_are_recognized_with_their_stream_and_tag() {
@@ -527,7 +599,7 @@ mod tests {
         assert!(buf.capacity() < 64);
         assert_eq!(
             read_line_capped(&mut r, &mut buf, 10).unwrap(),
-            Line::Complete
+            Line::Unterminated
         );
         assert_eq!(buf, b"after");
         assert_eq!(read_line_capped(&mut r, &mut buf, 10).unwrap(), Line::Eof);

@@ -171,8 +171,12 @@ impl ParallelStream {
         // The decompression cap reached this early is the input's fault: the ordinary
         // stream reports it as a located skip.
         let is_cap = |e: &io::Error| crate::DecompressedLimit::of(e).is_some();
+        // So is a file of user data, inspected as one document.
         let (evtx, mut capped) = match input.reader.fill_buf() {
-            Ok(head) => (head.starts_with(crate::sysmon::EVTX_MAGIC), false),
+            Ok(head) => (
+                head.starts_with(crate::sysmon::EVTX_MAGIC) || crate::framing::is_user_data(head),
+                false,
+            ),
             Err(e) if is_cap(&e) => (false, true),
             Err(e) => return Err(err(e)),
         };
@@ -571,11 +575,18 @@ fn decode_json_lines(
     if bytes.is_empty() {
         return (out, false);
     }
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let mut line_no = first_line;
-    for line in crate::stream::split_lines(body) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // The line with its newline, when it has one (the input's last may not).
+        let (line, whole) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[..=i]),
+            None => (rest, rest),
+        };
+        rest = &rest[whole.len()..];
+        let newline = (whole.len() - line.len()) as u64;
         if line.is_empty() {
-            out.stats.bytes += 1;
+            out.stats.bytes += newline;
             line_no += 1;
             continue;
         }
@@ -593,13 +604,13 @@ fn decode_json_lines(
         match skip {
             Some(format) => {
                 let l = line.strip_suffix(b"\r").unwrap_or(line);
-                out.stats.bytes += l.len() as u64 + 1;
+                out.stats.bytes += l.len() as u64 + newline;
                 out.stats.record(format, 0);
                 out.stats.prefiltered += 1;
             }
             None => {
                 // `decode_lines` counts the line's bytes itself.
-                s.decode_lines(line, line_no, &mut out.events, &mut out.stats);
+                s.decode_lines(whole, line_no, &mut out.events, &mut out.stats);
             }
         }
         line_no += 1;

