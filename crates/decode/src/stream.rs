@@ -1111,7 +1111,7 @@ mod tests {
             max_document_bytes: 300,
             ..DecodeOptions::default()
         };
-        let body = vec![START; 10].join(",\n");
+        let body = [START; 10].join(",\n");
         let data = format!("[\n{body}\n]\n{START}\n[\n{body}\n");
         let (ev, st) = run_with(&data, opts);
         assert_eq!(ev.len(), 1);
