@@ -476,7 +476,11 @@ impl EventStream {
                 Scanned::Open => {
                     doc.text.extend_from_slice(&bytes);
                     doc.text.push(b'\n');
-                    if doc.text.len() > self.opts.max_document_bytes {
+                    // The line table counts too: a document of blank lines must not
+                    // grow it past the limit the text alone would never reach.
+                    let held =
+                        doc.text.len() + doc.lines.len() * std::mem::size_of::<(u64, usize)>();
+                    if held > self.opts.max_document_bytes {
                         // Still a document, only too large to hold: the whole of it is
                         // lost, up to where it ends.
                         let first = doc.lines.first().map_or(line_no, |l| l.0);
@@ -1167,6 +1171,21 @@ mod tests {
         };
         assert_eq!(u.instance_id, None);
         assert_eq!(u.origin, "boot.sh");
+    }
+
+    #[test]
+    fn a_document_of_blank_lines_is_bounded_by_its_line_table_too() {
+        let opts = DecodeOptions {
+            max_document_bytes: 1000,
+            ..DecodeOptions::default()
+        };
+        // 200 bytes of text, but 201 lines: past the limit once the table is counted.
+        let data = format!("[\n{}]\n{START}\n", "\n".repeat(199));
+        let (ev, st) = run_with(&data, opts);
+        assert_eq!(ev.len(), 1);
+        let big = &st.skipped["document too large"].first[0];
+        assert_eq!(big.line, 1);
+        assert!(big.detail.ends_with("lines 1-201 skipped"), "{big:?}");
     }
 
     #[test]
