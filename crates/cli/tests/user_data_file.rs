@@ -140,6 +140,43 @@ fn user_data_with_no_instance_is_reported_on_the_file() {
 }
 
 #[test]
+fn user_data_of_a_collected_host_is_tied_by_its_cloud_init_log() {
+    let d = tempfile::tempdir().expect("temp dir");
+    // A host's files as collected: the `instance` link names no id, cloud-init's log does.
+    let ud = write(
+        d.path(),
+        "host-a/var/lib/cloud/instance/user-data.txt",
+        DROPPER.as_bytes(),
+    );
+    let (alone, _) = scan(&[&ud]);
+    let alone = user_data_alerts(&alone);
+    assert_eq!(alone.len(), 1);
+    assert_eq!(alone[0]["entity"]["file"], ud.display().to_string());
+
+    let log = write(
+        d.path(),
+        "host-a/var/log/cloud-init.log",
+        b"2026-11-20 09:31:01,250 - util.py[DEBUG]: Cloud-init v. 23.4 running 'init-local' at Fri, 20 Nov 2026 09:31:01 +0000. Up 5.06 seconds.\n\
+2026-11-20 09:31:03,200 - util.py[DEBUG]: Writing to /var/lib/cloud/instances/i-0b2c3d4e5f6071829/user-data.txt - wb: [600] 344 bytes\n\
+2026-11-20 09:31:09,000 - util.py[DEBUG]: Cloud-init v. 23.4 running 'modules:final' at Fri, 20 Nov 2026 09:31:09 +0000. Up 13 seconds.\n",
+    );
+    // Another host's cloud-init names another instance: it does not claim this file.
+    let other = write(
+        d.path(),
+        "host-b/var/log/cloud-init.log",
+        b"2026-11-20 09:31:03,200 - util.py[DEBUG]: Writing to /var/lib/cloud/instances/i-0aaaaaaaaaaaaaaaa/user-data.txt - wb: [600] 344 bytes\n\
+2026-11-20 09:31:09,000 - util.py[DEBUG]: Cloud-init v. 23.4 running 'modules:final' at Fri, 20 Nov 2026 09:31:09 +0000. Up 13 seconds.\n",
+    );
+    let (alerts, stderr) = scan(&[&example("cloud"), &ud, &log, &other]);
+    let ud_alerts = user_data_alerts(&alerts);
+    assert_eq!(ud_alerts.len(), 1, "{stderr}");
+    let a = ud_alerts[0];
+    assert_eq!(a["entity"]["instance_id"], "i-0b2c3d4e5f6071829", "{a}");
+    assert_eq!(a["entity"].get("file"), None, "{a}");
+    assert_eq!(a["severity"], "high", "unapproved AMI: {a}");
+}
+
+#[test]
 fn formats_lists_user_data() {
     let out = Command::cargo_bin("pullwatch")
         .expect("binary")
