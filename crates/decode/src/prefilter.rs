@@ -63,16 +63,14 @@ impl RecordFilter for Prefilter {
     fn skip(&self, line: &[u8]) -> Option<Format> {
         // A sensor running as a pod is collected with the runtime's prefix before its
         // record; the stream takes it off the same way (a split line is never skipped).
-        let cri;
-        let line = match line.first() {
-            Some(b'0'..=b'9') => {
-                cri = crate::framing::container_log_line(line)?;
-                if cri.partial {
-                    return None;
-                }
-                &*cri.payload
-            }
-            _ => line,
+        // Sensors running as pods are collected behind the runtime's prefix (CRI) or
+        // inside its json-file wrapper; the stream takes them off the same way, and a
+        // split line is never skipped.
+        let wrapped = crate::framing::container_log_line(line);
+        let line = match &wrapped {
+            Some(c) if c.partial => return None,
+            Some(c) => &*c.payload,
+            None => line,
         };
         if memchr::memchr(b'\\', line).is_some() {
             return None;
@@ -528,5 +526,15 @@ mod tests {
         // Untrusted image behind the prefix: kept.
         let evil = cri.replace("nginx", "evil.example/x");
         assert_eq!(f.skip(evil.as_bytes()), None);
+        // Docker's json-file wrapper: the record is its escaped `log`.
+        let log = serde_json::to_string(&format!("{exec}\n")).unwrap();
+        let json_file =
+            format!(r#"{{"log":{log},"stream":"stdout","time":"2026-11-20T09:00:41Z"}}"#);
+        assert_eq!(
+            audit_skip(&f, json_file.as_bytes(), |_| true).ok(),
+            Some(Some(Format::DockerEvents))
+        );
+        let split = json_file.replace("\\n\"", "\"");
+        assert_eq!(f.skip(split.as_bytes()), None, "{split}");
     }
 }

@@ -68,6 +68,10 @@ fn behind_a_container_log_prefix_the_same_records_are_skipped_and_the_contract_h
         // Half a record is never skipped: the rest of it is on the next line.
         let partial = format!("2026-11-20T09:00:41.518123456Z stdout P {line}");
         assert!(!check(&p, &engine, &partial), "{partial}");
+        let log = serde_json::to_string(&format!("{line}\n")).unwrap();
+        let json_file =
+            format!(r#"{{"log":{log},"stream":"stdout","time":"2026-11-20T09:00:41Z"}}"#);
+        assert_eq!(check(&p, &engine, &json_file), raw, "{json_file}");
     }
     assert!(skipped > 1_000, "{skipped} skipped");
 }
