@@ -143,6 +143,48 @@ fn a_json_document_followed_by_text_lines_swallows_nothing() {
 }
 
 #[test]
+fn a_document_cut_short_costs_its_own_lines_and_says_where() {
+    // The first 40 lines of the CloudTrail document, then the flow log and Docker events.
+    let trail = read(&example("cloud/cloudtrail.json"));
+    let mut cut: Vec<u8> = trail
+        .split_inclusive(|b| *b == b'\n')
+        .take(40)
+        .flatten()
+        .copied()
+        .collect();
+    cut.extend(read(&example("cloud/vpc-flow.log")));
+    cut.extend(read(&example("docker/events.jsonl")));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("cut.log");
+    std::fs::write(&path, &cut).expect("write");
+
+    let got = scan(&["--strict"], &[&path], None);
+    assert_eq!(got.code, 3, "{}", got.stderr);
+    // One skip, located at the line its message names, with the range it cost.
+    assert!(got.stderr.contains("skipped: 1 records"), "{}", got.stderr);
+    assert!(
+        got.stderr.contains(&format!(
+            "at {}:41: line 41 cannot continue the JSON document that starts at line 1; lines 1-40 skipped",
+            path.display()
+        )),
+        "{}",
+        got.stderr
+    );
+    let separate = scan(
+        &[],
+        &[
+            &example("cloud/vpc-flow.log"),
+            &example("docker/events.jsonl"),
+        ],
+        None,
+    );
+    let read_here: Vec<_> = records_read(&got.stderr);
+    for f in records_read(&separate.stderr) {
+        assert!(read_here.contains(&f), "{f:?}: {}", got.stderr);
+    }
+}
+
+#[test]
 fn cat_of_every_example_on_stdin_gives_the_alerts_of_the_directory() {
     // cat examples/*/* | pullwatch scan -  (cloudtrail.json has no final newline)
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))

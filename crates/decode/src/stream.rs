@@ -69,11 +69,13 @@ struct Partial {
 }
 
 /// Lines of a broken document, from `first` to `last`, that no record could be read
-/// from.
+/// from. The skip is located where the message says the document broke (`at`, else
+/// its first line), so that its location and its message name the same line.
 struct Lost {
     reason: &'static str,
     first: u64,
     last: u64,
+    at: Option<u64>,
     detail: String,
 }
 
@@ -492,6 +494,7 @@ impl EventStream {
                             reason: "document too large",
                             first,
                             last: line_no,
+                            at: None,
                             detail: format!(
                                 "JSON document over {} bytes",
                                 self.opts.max_document_bytes
@@ -515,8 +518,11 @@ impl EventStream {
                 Scanned::Broken => {
                     doc.text.extend_from_slice(&bytes);
                     doc.text.push(b'\n');
-                    let detail = format!("line {line_no} cannot continue the JSON document");
-                    return self.break_doc("invalid JSON", detail, stats);
+                    let first = doc.lines.first().map_or(line_no, |l| l.0);
+                    let detail = format!(
+                        "line {line_no} cannot continue the JSON document that starts at line {first}"
+                    );
+                    return self.break_doc("invalid JSON", detail, Some(line_no), stats);
                 }
             }
         }
@@ -555,6 +561,7 @@ impl EventStream {
         &mut self,
         reason: &'static str,
         detail: String,
+        at: Option<u64>,
         stats: &mut DecodeStats,
     ) -> VecDeque<(u64, Vec<u8>)> {
         let Some(doc) = self.frame.doc.take() else {
@@ -564,7 +571,7 @@ impl EventStream {
             // Already counted as lost, from its first line on.
             return VecDeque::new();
         }
-        self.lose_from(&doc, 0, reason, detail, stats)
+        self.lose_from(&doc, 0, reason, detail, at, stats)
     }
 
     /// Counts the document's lines from its `from`-th on as lost, up to the first one
@@ -575,6 +582,7 @@ impl EventStream {
         from: usize,
         reason: &'static str,
         detail: String,
+        at: Option<u64>,
         stats: &mut DecodeStats,
     ) -> VecDeque<(u64, Vec<u8>)> {
         self.flush_lost(stats);
@@ -594,6 +602,7 @@ impl EventStream {
             reason,
             first,
             last: doc.lines.get(last_lost).map_or(first, |l| l.0),
+            at,
             detail,
         });
         match resume {
@@ -614,7 +623,7 @@ impl EventStream {
             stats.skip(
                 l.reason,
                 &self.input.path,
-                l.first,
+                l.at.unwrap_or(l.first),
                 format!("{}; {lines} skipped", l.detail),
             );
         }
@@ -641,7 +650,8 @@ impl EventStream {
                 &doc,
                 0,
                 "invalid UTF-8",
-                format!("JSON document has an invalid byte on line {line}"),
+                format!("invalid byte on line {line} of the JSON document that starts at line {first_line}"),
+                Some(line),
                 stats,
             );
         };
@@ -669,7 +679,8 @@ impl EventStream {
                         .lines
                         .partition_point(|l| l.1 <= offset)
                         .saturating_sub(1);
-                    let again = self.lose_from(&doc, from, "invalid JSON", detail, stats);
+                    let again =
+                        self.lose_from(&doc, from, "invalid JSON", detail, Some(err_line), stats);
                     return again;
                 }
             }
@@ -679,9 +690,11 @@ impl EventStream {
     /// The end of the input: an open document is broken there, partial lines that
     /// never ended are skipped.
     fn end_framing(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats) {
-        while self.frame.doc.is_some() {
-            let detail = "the input ends inside the JSON document".to_string();
-            let again = self.break_doc("invalid JSON", detail, stats);
+        while let Some(doc) = &self.frame.doc {
+            let first = doc.lines.first().map_or(0, |l| l.0);
+            let detail =
+                format!("the input ends inside the JSON document that starts at line {first}");
+            let again = self.break_doc("invalid JSON", detail, None, stats);
             for (n, b) in again {
                 self.feed(n, &b, out, stats);
             }
@@ -1096,15 +1109,18 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].source.line, 5);
         let bad = &st.skipped["invalid JSON"];
-        assert_eq!((bad.count, bad.first[0].line), (1, 1), "{st:?}");
-        assert!(bad.first[0].detail.contains("lines 1-3 skipped"), "{bad:?}");
+        assert_eq!((bad.count, bad.first[0].line), (1, 4), "{st:?}");
+        assert_eq!(
+            bad.first[0].detail,
+            "line 4 cannot continue the JSON document that starts at line 1; lines 1-3 skipped"
+        );
         assert_eq!(st.formats[&Format::VpcFlow].records, 1);
         // Balanced but not JSON: the message and the location name the same line.
         let data = format!("[\n  {{\"a\": 1}},\n  {{\"b\" 2}}\n]\n{START}\n");
         let (ev, st) = run(&data);
         assert_eq!(ev.len(), 1);
         let bad = &st.skipped["invalid JSON"].first[0];
-        assert_eq!(bad.line, 1);
+        assert_eq!(bad.line, 3);
         assert!(bad.detail.contains("at line 3 column"), "{bad:?}");
         assert!(bad.detail.contains("lines 1-4 skipped"), "{bad:?}");
     }
