@@ -358,10 +358,13 @@ pub enum Scanned {
     /// The value closed just before this byte offset of the line.
     Closed(usize),
     /// The line cannot belong to a JSON text: a bracket closes nothing, a string runs
-    /// past the end of the line, or a character stands outside any string that JSON
-    /// does not allow there.
+    /// past the end of the line, a character stands outside any string that JSON
+    /// does not allow there, or the nesting goes past what can be parsed.
     Broken,
 }
+
+/// serde_json's recursion limit: a document nested deeper cannot be parsed.
+const MAX_DOCUMENT_DEPTH: u32 = 128;
 
 /// Bytes JSON allows outside strings: structure, numbers and `true`/`false`/`null`.
 fn bare_json_byte(b: u8) -> bool {
@@ -403,7 +406,15 @@ impl JsonScan {
             }
             match b {
                 b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+                b'{' | b'[' => {
+                    // Deeper than serde_json parses: broken here, not held to the end.
+                    // The cap also bounds how often a line is read again after a
+                    // broken document (once per open level).
+                    if self.depth >= MAX_DOCUMENT_DEPTH {
+                        return Scanned::Broken;
+                    }
+                    self.depth += 1;
+                }
                 b'}' | b']' => {
                     if self.depth == 0 {
                         return Scanned::Broken;

@@ -49,7 +49,18 @@ struct Frame {
     /// A document or a partial line was ever started: a chunk decoded on its own is
     /// only right when none was (see `parallel`).
     spanned: bool,
+    /// Bytes of lines given to the framing, and of lines given back to be read again
+    /// after a broken document. Lines read again are capped by the lines read plus
+    /// [`REREAD_SLACK`]: input made of documents that each break after opening the next
+    /// (a line of `{` after another) could otherwise have every line read once per
+    /// open level.
+    fed: u64,
+    reread: u64,
 }
+
+/// What may be read again beyond one reading of the input: enough for any genuine
+/// run of broken documents, small next to what a hostile one could ask for.
+const REREAD_SLACK: u64 = 1 << 20;
 
 struct Doc {
     scan: JsonScan,
@@ -424,7 +435,18 @@ impl EventStream {
     /// One logical line: part of a document, the first line of one, or a record. Lines
     /// a broken document gives back are read again here, in order.
     fn feed(&mut self, line_no: u64, bytes: &[u8], out: &mut Vec<Event>, stats: &mut DecodeStats) {
-        let mut again = self.step(line_no, Cow::Borrowed(bytes), out, stats);
+        self.frame.fed += bytes.len() as u64 + 1;
+        let again = self.step(line_no, Cow::Borrowed(bytes), out, stats);
+        self.read_again(again, out, stats);
+    }
+
+    /// Reads lines a broken document gave back, in order, before any new line.
+    fn read_again(
+        &mut self,
+        mut again: VecDeque<(u64, Vec<u8>)>,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+    ) {
         while let Some((n, b)) = again.pop_front() {
             let mut more = self.step(n, Cow::Owned(b), out, stats);
             more.append(&mut again);
@@ -596,7 +618,16 @@ impl EventStream {
             let t = doc.text.get(start..end.max(start)).unwrap_or_default();
             t.strip_suffix(b"\n").unwrap_or(t)
         };
-        let resume = (from + 1..doc.lines.len()).find(|&i| starts_record(line_text(i)));
+        let resume = (from + 1..doc.lines.len())
+            .find(|&i| starts_record(line_text(i)))
+            .filter(|&r| {
+                let again = (doc.text.len() - doc.lines.get(r).map_or(0, |l| l.1)) as u64;
+                let allowed = self.frame.reread + again <= self.frame.fed + REREAD_SLACK;
+                if allowed {
+                    self.frame.reread += again;
+                }
+                allowed
+            });
         let last_lost = resume.unwrap_or(doc.lines.len()).saturating_sub(1);
         self.frame.lost = Some(Lost {
             reason,
@@ -695,9 +726,7 @@ impl EventStream {
             let detail =
                 format!("the input ends inside the JSON document that starts at line {first}");
             let again = self.break_doc("invalid JSON", detail, None, stats);
-            for (n, b) in again {
-                self.feed(n, &b, out, stats);
-            }
+            self.read_again(again, out, stats);
         }
         self.flush_lost(stats);
         for p in self.frame.partial.iter_mut().filter_map(Option::take) {
@@ -1202,6 +1231,47 @@ mod tests {
         let big = &st.skipped["document too large"].first[0];
         assert_eq!(big.line, 1);
         assert!(big.detail.ends_with("lines 1-201 skipped"), "{big:?}");
+    }
+
+    #[test]
+    fn lines_that_each_open_a_document_are_read_again_a_bounded_number_of_times() {
+        // Every line opens a value and none closes: each is lost, and the nesting cap
+        // keeps the rereading linear (without it, quadratic in the number of lines).
+        let n = 2_000;
+        let data = format!("{}{START}\n", "{\n".repeat(n));
+        let (ev, st) = run(&data);
+        // The record after them is read.
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].source.line, n as u64 + 1);
+        let bad = &st.skipped["invalid JSON"];
+        assert!(bad.count >= 1, "{st:?}");
+        let lost: u64 = st.skipped.values().map(|s| s.count).sum();
+        assert!(lost <= n as u64 + 1, "{st:?}");
+    }
+
+    #[test]
+    fn what_is_read_again_after_broken_documents_is_capped() {
+        // Past the lines read plus a megabyte, a broken document's lines are lost
+        // rather than read again: the scan stays linear whatever the input.
+        let n = 700_000;
+        let data = format!("{}{START}\n", "{\n".repeat(n));
+        let input = Input {
+            path: Arc::from("mem"),
+            size: None,
+            reader: Box::new(Cursor::new(data.into_bytes())),
+        };
+        let mut s = EventStream::new(input, DecodeOptions::default());
+        let (mut out, mut st) = (Vec::new(), DecodeStats::default());
+        while s.fill(&mut out, &mut st, 1000).unwrap() {}
+        let (fed, reread) = (s.frame.fed, s.frame.reread);
+        assert_eq!(fed, 2 * n as u64 + START.len() as u64 + 1);
+        // The cap was reached: far more would have been read again without it.
+        assert!(
+            reread > REREAD_SLACK && reread <= fed + REREAD_SLACK,
+            "{reread}"
+        );
+        let lost: u64 = st.skipped.values().map(|s| s.count).sum();
+        assert!(lost >= 1 && lost <= n as u64 + 1, "{st:?}");
     }
 
     #[test]
