@@ -160,11 +160,12 @@ fn a_document_cut_short_costs_its_own_lines_and_says_where() {
 
     let got = scan(&["--strict"], &[&path], None);
     assert_eq!(got.code, 3, "{}", got.stderr);
-    // One skip, located at the line its message names, with the range it cost.
+    // One skip, located at the document's first line, as its message says, with the
+    // range it cost; every line number is the file's.
     assert!(got.stderr.contains("skipped: 1 records"), "{}", got.stderr);
     assert!(
         got.stderr.contains(&format!(
-            "at {}:41: line 41 cannot continue the JSON document that starts at line 1; lines 1-40 skipped",
+            "at {}:1: JSON document from line 1 cut short: line 41 cannot continue it; lines 1-40 skipped",
             path.display()
         )),
         "{}",

@@ -346,6 +346,7 @@ fn json_file_line(line: &[u8]) -> Option<ContainerLogLine<'_>> {
 #[derive(Clone, Debug, Default)]
 pub struct JsonScan {
     depth: u32,
+    deepest: u32,
     in_string: bool,
     escaped: bool,
 }
@@ -358,13 +359,13 @@ pub enum Scanned {
     /// The value closed just before this byte offset of the line.
     Closed(usize),
     /// The line cannot belong to a JSON text: a bracket closes nothing, a string runs
-    /// past the end of the line, a character stands outside any string that JSON
-    /// does not allow there, or the nesting goes past what can be parsed.
+    /// past the end of the line, or a character stands outside any string that JSON
+    /// does not allow there.
     Broken,
 }
 
 /// serde_json's recursion limit: a document nested deeper cannot be parsed.
-const MAX_DOCUMENT_DEPTH: u32 = 128;
+pub const MAX_DOCUMENT_DEPTH: u32 = 128;
 
 /// Bytes JSON allows outside strings: structure, numbers and `true`/`false`/`null`.
 fn bare_json_byte(b: u8) -> bool {
@@ -389,6 +390,12 @@ fn bare_json_byte(b: u8) -> bool {
 }
 
 impl JsonScan {
+    /// The deepest nesting seen so far: past [`MAX_DOCUMENT_DEPTH`] the document
+    /// cannot be parsed, whatever follows.
+    pub fn deepest(&self) -> u32 {
+        self.deepest
+    }
+
     /// Feeds one line (without its `\n`).
     pub fn line(&mut self, line: &[u8]) -> Scanned {
         for (i, &b) in line.iter().enumerate() {
@@ -407,13 +414,8 @@ impl JsonScan {
             match b {
                 b'"' => self.in_string = true,
                 b'{' | b'[' => {
-                    // Deeper than serde_json parses: broken here, not held to the end.
-                    // The cap also bounds how often a line is read again after a
-                    // broken document (once per open level).
-                    if self.depth >= MAX_DOCUMENT_DEPTH {
-                        return Scanned::Broken;
-                    }
-                    self.depth += 1;
+                    self.depth = self.depth.saturating_add(1);
+                    self.deepest = self.deepest.max(self.depth);
                 }
                 b'}' | b']' => {
                     if self.depth == 0 {

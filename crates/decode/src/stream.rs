@@ -3,7 +3,7 @@
 
 use crate::framing::{
     container_log_line, opens_document, read_all_capped, read_line_capped, starts_record, Input,
-    JsonScan, Line, LogStream, ReadError, Scanned,
+    JsonScan, Line, LogStream, ReadError, Scanned, MAX_DOCUMENT_DEPTH,
 };
 use crate::sniff;
 use crate::stats::DecodeStats;
@@ -80,13 +80,12 @@ struct Partial {
 }
 
 /// Lines of a broken document, from `first` to `last`, that no record could be read
-/// from. The skip is located where the message says the document broke (`at`, else
-/// its first line), so that its location and its message name the same line.
+/// from. The skip is located at `first`, which its message names first (every line
+/// number in it is the input's, not counted from the document's start).
 struct Lost {
     reason: &'static str,
     first: u64,
     last: u64,
-    at: Option<u64>,
     detail: String,
 }
 
@@ -508,22 +507,27 @@ impl EventStream {
                         // Still a document, only too large to hold: the whole of it is
                         // lost, up to where it ends.
                         let first = doc.lines.first().map_or(line_no, |l| l.0);
-                        doc.oversized = true;
-                        doc.text = Vec::new();
-                        doc.lines = Vec::new();
-                        self.flush_lost(stats);
-                        self.frame.lost = Some(Lost {
-                            reason: "document too large",
-                            first,
-                            last: line_no,
-                            at: None,
-                            detail: format!(
-                                "JSON document over {} bytes",
-                                self.opts.max_document_bytes
-                            ),
-                        });
+                        let detail = format!(
+                            "JSON document from line {first} over {} bytes",
+                            self.opts.max_document_bytes
+                        );
+                        self.give_up_doc("document too large", detail, line_no, stats);
+                    } else if doc.scan.deepest() > MAX_DOCUMENT_DEPTH {
+                        self.too_deep(line_no, stats);
                     }
                     return VecDeque::new();
+                }
+                Scanned::Closed(end) if doc.scan.deepest() > MAX_DOCUMENT_DEPTH => {
+                    // Too deep to parse, and closed on this line: lost, the rest read.
+                    self.too_deep(line_no, stats);
+                    self.frame.doc = None;
+                    self.flush_lost(stats);
+                    let rest = bytes.get(end..).unwrap_or_default();
+                    let mut again = VecDeque::new();
+                    if !rest.trim_ascii().is_empty() {
+                        again.push_back((line_no, rest.to_vec()));
+                    }
+                    return again;
                 }
                 Scanned::Closed(end) => {
                     let (body, rest) = bytes.split_at(end.min(bytes.len()));
@@ -542,9 +546,9 @@ impl EventStream {
                     doc.text.push(b'\n');
                     let first = doc.lines.first().map_or(line_no, |l| l.0);
                     let detail = format!(
-                        "line {line_no} cannot continue the JSON document that starts at line {first}"
+                        "JSON document from line {first} cut short: line {line_no} cannot continue it"
                     );
-                    return self.break_doc("invalid JSON", detail, Some(line_no), stats);
+                    return self.break_doc("invalid JSON", detail, stats);
                 }
             }
         }
@@ -564,16 +568,60 @@ impl EventStream {
             scan.line(&bytes);
             let mut text = bytes.into_owned();
             text.push(b'\n');
+            let deep = scan.deepest() > MAX_DOCUMENT_DEPTH;
             self.frame.doc = Some(Doc {
                 scan,
                 oversized: false,
                 text,
                 lines: vec![(line_no, 0)],
             });
+            if deep {
+                self.too_deep(line_no, stats);
+            }
             return VecDeque::new();
         }
         self.line(line_no, &bytes, out, stats);
         VecDeque::new()
+    }
+
+    /// The open document cannot be parsed, whatever follows: it is followed to its end
+    /// without being held, and all of it is lost, in one skip.
+    fn give_up_doc(
+        &mut self,
+        reason: &'static str,
+        detail: String,
+        line_no: u64,
+        stats: &mut DecodeStats,
+    ) {
+        let Some(doc) = self.frame.doc.as_mut() else {
+            return;
+        };
+        let first = doc.lines.first().map_or(line_no, |l| l.0);
+        doc.oversized = true;
+        doc.text = Vec::new();
+        doc.lines = Vec::new();
+        self.flush_lost(stats);
+        self.frame.lost = Some(Lost {
+            reason,
+            first,
+            last: line_no,
+            detail,
+        });
+    }
+
+    /// Nested deeper than serde_json parses: lost to its end, never read again (a run
+    /// of lines that each open a value would otherwise be read again once per level).
+    fn too_deep(&mut self, line_no: u64, stats: &mut DecodeStats) {
+        let first = self
+            .frame
+            .doc
+            .as_ref()
+            .and_then(|d| d.lines.first())
+            .map_or(line_no, |l| l.0);
+        let detail = format!(
+            "JSON document from line {first} nested deeper than {MAX_DOCUMENT_DEPTH} levels at line {line_no}"
+        );
+        self.give_up_doc("invalid JSON", detail, line_no, stats);
     }
 
     /// A document that cannot be completed costs its own lines: they are counted as
@@ -583,7 +631,6 @@ impl EventStream {
         &mut self,
         reason: &'static str,
         detail: String,
-        at: Option<u64>,
         stats: &mut DecodeStats,
     ) -> VecDeque<(u64, Vec<u8>)> {
         let Some(doc) = self.frame.doc.take() else {
@@ -593,7 +640,7 @@ impl EventStream {
             // Already counted as lost, from its first line on.
             return VecDeque::new();
         }
-        self.lose_from(&doc, 0, reason, detail, at, stats)
+        self.lose_from(&doc, 0, reason, detail, stats)
     }
 
     /// Counts the document's lines from its `from`-th on as lost, up to the first one
@@ -604,7 +651,6 @@ impl EventStream {
         from: usize,
         reason: &'static str,
         detail: String,
-        at: Option<u64>,
         stats: &mut DecodeStats,
     ) -> VecDeque<(u64, Vec<u8>)> {
         self.flush_lost(stats);
@@ -633,7 +679,6 @@ impl EventStream {
             reason,
             first,
             last: doc.lines.get(last_lost).map_or(first, |l| l.0),
-            at,
             detail,
         });
         match resume {
@@ -654,7 +699,7 @@ impl EventStream {
             stats.skip(
                 l.reason,
                 &self.input.path,
-                l.at.unwrap_or(l.first),
+                l.first,
                 format!("{}; {lines} skipped", l.detail),
             );
         }
@@ -681,8 +726,7 @@ impl EventStream {
                 &doc,
                 0,
                 "invalid UTF-8",
-                format!("invalid byte on line {line} of the JSON document that starts at line {first_line}"),
-                Some(line),
+                format!("JSON document from line {first_line}: invalid byte on line {line}"),
                 stats,
             );
         };
@@ -705,13 +749,16 @@ impl EventStream {
                         .map_or(first_line, |l| l.0);
                     let msg = e.to_string();
                     let msg = msg.split(" at line ").next().unwrap_or(&msg);
-                    let detail = format!("{msg} at line {err_line} column {}", e.column());
                     let from = doc
                         .lines
                         .partition_point(|l| l.1 <= offset)
                         .saturating_sub(1);
-                    let again =
-                        self.lose_from(&doc, from, "invalid JSON", detail, Some(err_line), stats);
+                    let start = doc.lines.get(from).map_or(first_line, |l| l.0);
+                    let detail = format!(
+                        "JSON document from line {start}: {msg} at line {err_line} column {}",
+                        e.column()
+                    );
+                    let again = self.lose_from(&doc, from, "invalid JSON", detail, stats);
                     return again;
                 }
             }
@@ -724,8 +771,8 @@ impl EventStream {
         while let Some(doc) = &self.frame.doc {
             let first = doc.lines.first().map_or(0, |l| l.0);
             let detail =
-                format!("the input ends inside the JSON document that starts at line {first}");
-            let again = self.break_doc("invalid JSON", detail, None, stats);
+                format!("JSON document from line {first} cut short by the end of the input");
+            let again = self.break_doc("invalid JSON", detail, stats);
             self.read_again(again, out, stats);
         }
         self.flush_lost(stats);
@@ -1138,10 +1185,10 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].source.line, 5);
         let bad = &st.skipped["invalid JSON"];
-        assert_eq!((bad.count, bad.first[0].line), (1, 4), "{st:?}");
+        assert_eq!((bad.count, bad.first[0].line), (1, 1), "{st:?}");
         assert_eq!(
             bad.first[0].detail,
-            "line 4 cannot continue the JSON document that starts at line 1; lines 1-3 skipped"
+            "JSON document from line 1 cut short: line 4 cannot continue it; lines 1-3 skipped"
         );
         assert_eq!(st.formats[&Format::VpcFlow].records, 1);
         // Balanced but not JSON: the message and the location name the same line.
@@ -1149,8 +1196,12 @@ mod tests {
         let (ev, st) = run(&data);
         assert_eq!(ev.len(), 1);
         let bad = &st.skipped["invalid JSON"].first[0];
-        assert_eq!(bad.line, 3);
-        assert!(bad.detail.contains("at line 3 column"), "{bad:?}");
+        assert_eq!(bad.line, 1);
+        assert!(
+            bad.detail
+                .starts_with("JSON document from line 1: expected `:` at line 3 column"),
+            "{bad:?}"
+        );
         assert!(bad.detail.contains("lines 1-4 skipped"), "{bad:?}");
     }
 
@@ -1169,12 +1220,12 @@ mod tests {
         assert_eq!(big.count, 2, "{st:?}");
         assert_eq!(
             big.first[0].detail,
-            "JSON document over 300 bytes; lines 1-12 skipped"
+            "JSON document from line 1 over 300 bytes; lines 1-12 skipped"
         );
         // Cut off by the end of the input: lost to its last line.
         assert_eq!(
             big.first[1].detail,
-            "JSON document over 300 bytes; lines 14-24 skipped"
+            "JSON document from line 14 over 300 bytes; lines 14-24 skipped"
         );
         assert_eq!(st.skipped_total(), 2);
     }
@@ -1240,9 +1291,14 @@ mod tests {
         let n = 2_000;
         let data = format!("{}{START}\n", "{\n".repeat(n));
         let (ev, st) = run(&data);
-        // The record after them is read.
-        assert_eq!(ev.len(), 1);
-        assert_eq!(ev[0].source.line, n as u64 + 1);
+        // One document, too deep to parse from line 129 on: lost whole, in one skip.
+        assert!(ev.is_empty());
+        let bad = &st.skipped["invalid JSON"];
+        assert_eq!(bad.count, 1, "{st:?}");
+        assert_eq!(
+            bad.first[0].detail,
+            format!("JSON document from line 1 nested deeper than 128 levels at line 129; lines 1-{} skipped", n + 1)
+        );
         let bad = &st.skipped["invalid JSON"];
         assert!(bad.count >= 1, "{st:?}");
         let lost: u64 = st.skipped.values().map(|s| s.count).sum();
@@ -1253,8 +1309,10 @@ mod tests {
     fn what_is_read_again_after_broken_documents_is_capped() {
         // Past the lines read plus a megabyte, a broken document's lines are lost
         // rather than read again: the scan stays linear whatever the input.
-        let n = 700_000;
-        let data = format!("{}{START}\n", "{\n".repeat(n));
+        // 100 levels open, then lines that keep them open to the end of the input: each
+        // level's line would start a document that breaks at the end, again and again.
+        let n = 20_000;
+        let data = format!("{}{}", "[\n".repeat(100), "1,\n".repeat(n));
         let input = Input {
             path: Arc::from("mem"),
             size: None,
@@ -1264,7 +1322,7 @@ mod tests {
         let (mut out, mut st) = (Vec::new(), DecodeStats::default());
         while s.fill(&mut out, &mut st, 1000).unwrap() {}
         let (fed, reread) = (s.frame.fed, s.frame.reread);
-        assert_eq!(fed, 2 * n as u64 + START.len() as u64 + 1);
+        assert_eq!(fed, 200 + 3 * n as u64);
         // The cap was reached: far more would have been read again without it.
         assert!(
             reread > REREAD_SLACK && reread <= fed + REREAD_SLACK,
