@@ -5,9 +5,12 @@
 //! newline), the chunks are decoded by a pool of workers, and their events are handed
 //! back strictly in input order. A chunk that holds anything but JSON records (a text
 //! format, whose state runs from line to line) is decoded on the caller's thread by one
-//! stream that sees every such chunk in order, and an input that is one JSON document
-//! rather than JSON Lines is decoded by an ordinary [`EventStream`]. The events, their
-//! order and the statistics are therefore the same for any number of threads.
+//! stream that sees every such chunk in order. So is a chunk in which a line goes on
+//! into the next (a JSON document spread over lines, a container-log line split by the
+//! runtime), and every chunk after it until that stream is between records again: what
+//! a worker made of such a chunk alone is dropped. A Windows event log or a file of user
+//! data is read whole by an ordinary [`EventStream`]. The events, their order and the
+//! statistics are therefore the same for any number of threads.
 
 use crate::framing::{Input, ReadError};
 use crate::prefilter::RecordFilter;
