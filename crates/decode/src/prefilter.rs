@@ -61,8 +61,6 @@ const VERDICT_KEY_MAX: usize = 256;
 
 impl RecordFilter for Prefilter {
     fn skip(&self, line: &[u8]) -> Option<Format> {
-        // A sensor running as a pod is collected with the runtime's prefix before its
-        // record; the stream takes it off the same way (a split line is never skipped).
         // Sensors running as pods are collected behind the runtime's prefix (CRI) or
         // inside its json-file wrapper; the stream takes them off the same way, and a
         // split line is never skipped.
