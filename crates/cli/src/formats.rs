@@ -125,6 +125,7 @@ mod tests {
             Format::ZeekConn,
             Format::SuricataEve,
             Format::VpcFlow,
+            Format::UserData,
         ] {
             assert!(list.contains(&f), "{f} not recognized from its example");
         }

@@ -402,6 +402,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            {
+                use std::io::IsTerminal;
+                if let Some(hint) = pullwatch_pipeline::inputs::stdin_hint(
+                    &args.paths,
+                    std::io::stdin().is_terminal(),
+                ) {
+                    eprintln!("{hint}");
+                }
+            }
             match scan::run(cfg, &args) {
                 Ok(outcome) => {
                     if args.fail_on_alert && outcome.alerts > 0 {

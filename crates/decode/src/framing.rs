@@ -165,6 +165,8 @@ impl<R: Read> Read for Capped<R> {
 pub enum Line {
     /// A line is in the buffer (without its `\n`).
     Complete,
+    /// The input's last line, which has no `\n`, is in the buffer.
+    Unterminated,
     /// The line exceeded the limit; it was consumed and discarded. Holds its length.
     TooLong(u64),
     Eof,
@@ -176,6 +178,7 @@ pub fn read_line_capped(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> i
     buf.clear();
     let mut total: u64 = 0;
     let mut too_long = false;
+    let mut newline = false;
     loop {
         let avail = match r.fill_buf() {
             Ok(a) => a,
@@ -204,6 +207,7 @@ pub fn read_line_capped(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> i
         let used = found.map_or(chunk.len(), |i| i + 1);
         r.consume(used);
         if found.is_some() {
+            newline = true;
             break;
         }
     }
@@ -213,7 +217,11 @@ pub fn read_line_capped(r: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> i
     if buf.last() == Some(&b'\r') {
         buf.pop();
     }
-    Ok(Line::Complete)
+    Ok(if newline {
+        Line::Complete
+    } else {
+        Line::Unterminated
+    })
 }
 
 /// Reads the whole input up to `max` bytes; `None` when it is larger.
@@ -226,10 +234,366 @@ pub fn read_all_capped(r: &mut dyn BufRead, max: usize) -> io::Result<Option<Vec
     Ok(Some(buf))
 }
 
+/// The stream a container runtime's log line came from: a partial line of one stream is
+/// continued by the next line of the same stream, with the other's lines in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// A line of a container log as the kubelet (CRI) or Docker's json-file driver writes
+/// it: the sensor's own line (`payload`) behind the runtime's timestamp and stream.
+/// Tetragon and Falco running as pods are collected from `/var/log/pods` in this shape.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ContainerLogLine<'a> {
+    pub stream: LogStream,
+    /// The runtime split a long line: the record goes on in the next line of `stream`.
+    pub partial: bool,
+    pub payload: std::borrow::Cow<'a, [u8]>,
+}
+
+/// Recognizes a CRI log line (`2026-11-20T09:00:41.518123456Z stdout F {…}`) or a
+/// Docker json-file line (`{"log":"…\n","stream":"stdout","time":"…"}`). `None` for
+/// anything else, which is read as it is.
+pub fn container_log_line(line: &[u8]) -> Option<ContainerLogLine<'_>> {
+    if line.first() == Some(&b'{') {
+        return json_file_line(line);
+    }
+    cri_line(line)
+}
+
+fn cri_line(line: &[u8]) -> Option<ContainerLogLine<'_>> {
+    // An RFC 3339 time opens the line: `YYYY-MM-DDT…`, then one space.
+    let head = line.get(..11)?;
+    let date_shape = head.iter().enumerate().all(|(i, b)| match i {
+        4 | 7 => *b == b'-',
+        10 => *b == b'T',
+        _ => b.is_ascii_digit(),
+    });
+    if !date_shape {
+        return None;
+    }
+    let sp = memchr::memchr(b' ', line)?;
+    if sp > 40 {
+        return None;
+    }
+    let rest = line.get(sp + 1..)?;
+    let (stream, rest) = if let Some(r) = rest.strip_prefix(b"stdout ") {
+        (LogStream::Stdout, r)
+    } else if let Some(r) = rest.strip_prefix(b"stderr ") {
+        (LogStream::Stderr, r)
+    } else {
+        return None;
+    };
+    // The tag is `P` or `F`, possibly followed by `:`-separated attributes.
+    let tag_end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    let tag = rest.get(..tag_end)?;
+    let partial = match tag.split(|b| *b == b':').next() {
+        Some(b"P") => true,
+        Some(b"F") => false,
+        _ => return None,
+    };
+    let payload = rest.get(tag_end + 1..).unwrap_or_default();
+    Some(ContainerLogLine {
+        stream,
+        partial,
+        payload: std::borrow::Cow::Borrowed(payload),
+    })
+}
+
+fn json_file_line(line: &[u8]) -> Option<ContainerLogLine<'_>> {
+    if !line.starts_with(b"{\"log\":") {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct JsonFile<'a> {
+        #[serde(borrow)]
+        log: std::borrow::Cow<'a, str>,
+        #[serde(borrow, default)]
+        stream: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        #[allow(dead_code)]
+        time: std::borrow::Cow<'a, str>,
+    }
+    let j: JsonFile = serde_json::from_slice(line).ok()?;
+    let stream = match j.stream.as_deref() {
+        Some("stderr") => LogStream::Stderr,
+        _ => LogStream::Stdout,
+    };
+    // The driver ends every complete line with its `\n`; a line without one was split.
+    let (text, partial) = match j.log.strip_suffix('\n') {
+        Some(t) => (t.strip_suffix('\r').unwrap_or(t), false),
+        None => (j.log.as_ref(), true),
+    };
+    let payload = match &j.log {
+        std::borrow::Cow::Borrowed(b) => {
+            std::borrow::Cow::Borrowed(b.get(..text.len()).unwrap_or_default().as_bytes())
+        }
+        std::borrow::Cow::Owned(_) => std::borrow::Cow::Owned(text.as_bytes().to_vec()),
+    };
+    Some(ContainerLogLine {
+        stream,
+        partial,
+        payload,
+    })
+}
+
+/// Follows the brackets of a JSON text spread over lines, so that a multi-line
+/// document is known to end (or to be broken) on the line where it does, without
+/// parsing it again at every line. It checks only what can tell a document's lines
+/// from other records' lines: nesting, strings, and the characters allowed between them.
+#[derive(Clone, Debug, Default)]
+pub struct JsonScan {
+    depth: u32,
+    deepest: u32,
+    in_string: bool,
+    escaped: bool,
+}
+
+/// What [`JsonScan::line`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Scanned {
+    /// The value is still open at the end of the line.
+    Open,
+    /// The value closed just before this byte offset of the line.
+    Closed(usize),
+    /// The line cannot belong to a JSON text: a bracket closes nothing, a string runs
+    /// past the end of the line, or a character stands outside any string that JSON
+    /// does not allow there.
+    Broken,
+}
+
+/// serde_json's recursion limit: a document nested deeper cannot be parsed.
+pub const MAX_DOCUMENT_DEPTH: u32 = 128;
+
+/// Bytes JSON allows outside strings: structure, numbers and `true`/`false`/`null`.
+fn bare_json_byte(b: u8) -> bool {
+    matches!(
+        b,
+        b' ' | b'\t' | b'\r' | b':' | b',' | b'0'
+            ..=b'9'
+                | b'-'
+                | b'+'
+                | b'.'
+                | b'e'
+                | b'E'
+                | b't'
+                | b'r'
+                | b'u'
+                | b'f'
+                | b'a'
+                | b'l'
+                | b's'
+                | b'n'
+    )
+}
+
+impl JsonScan {
+    /// The deepest nesting seen so far: past [`MAX_DOCUMENT_DEPTH`] the document
+    /// cannot be parsed, whatever follows.
+    pub fn deepest(&self) -> u32 {
+        self.deepest
+    }
+
+    /// Feeds one line (without its `\n`).
+    pub fn line(&mut self, line: &[u8]) -> Scanned {
+        for (i, &b) in line.iter().enumerate() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                } else if b < 0x20 && b != b'\t' {
+                    return Scanned::Broken;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth = self.depth.saturating_add(1);
+                    self.deepest = self.deepest.max(self.depth);
+                }
+                b'}' | b']' => {
+                    if self.depth == 0 {
+                        return Scanned::Broken;
+                    }
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Scanned::Closed(i + 1);
+                    }
+                }
+                b if bare_json_byte(b) => {}
+                _ => return Scanned::Broken,
+            }
+        }
+        if self.in_string {
+            // JSON strings cannot hold a raw line break.
+            return Scanned::Broken;
+        }
+        Scanned::Open
+    }
+}
+
+/// The line opens a JSON value that it does not close: the first line of a
+/// pretty-printed document (or a record cut short). A line that ends with a closing
+/// bracket is taken for a whole record without looking further: that is every JSON
+/// Lines record, and a line cut short there is still a located skip of its own.
+pub fn opens_document(line: &[u8]) -> bool {
+    let t = line.trim_ascii();
+    if !(t.starts_with(b"{") || t.starts_with(b"[")) || t.ends_with(b"}") || t.ends_with(b"]") {
+        return false;
+    }
+    JsonScan::default().line(t) == Scanned::Open
+}
+
+/// Where reading may pick up again after a broken document: a line that starts, in its
+/// first column, something other than the inside of a JSON text (which is indented,
+/// opens with a closing bracket, a key or a separator, or ends with a comma).
+pub fn starts_record(line: &[u8]) -> bool {
+    matches!(line.first(), Some(b) if !b.is_ascii_whitespace() && !b"}]\",:".contains(b))
+        && line.trim_ascii_end().last() != Some(&b',')
+}
+
+/// The openings cloud-init acts on: a file that starts with one is user data as a
+/// whole (a script, a cloud-config, a MIME multipart), not lines of a log.
+const USER_DATA_OPENINGS: &[&[u8]] = &[
+    b"#!",
+    b"#cloud-config",
+    b"#cloud-boothook",
+    b"#include",
+    b"#part-handler",
+    b"Content-Type: multipart/",
+    b"MIME-Version:",
+];
+
+/// True when the input's first bytes are user data (gzip is already undone by the
+/// reader): one of cloud-init's openings, or base64 of one or of gzip.
+pub fn is_user_data(head: &[u8]) -> bool {
+    let opens = |b: &[u8]| USER_DATA_OPENINGS.iter().any(|o| b.starts_with(o));
+    if opens(head) {
+        return true;
+    }
+    // Base64 of user data: the first line is all base64, and its start decodes to an
+    // opening (or to gzip's magic bytes).
+    let first = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    let take = first.len().min(64) / 4 * 4;
+    let Some(start) = first.get(..take).filter(|s| s.len() >= 8) else {
+        return false;
+    };
+    if !start
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    {
+        return false;
+    }
+    std::str::from_utf8(start)
+        .ok()
+        .and_then(crate::user_data::b64_decode)
+        .is_some_and(|d| opens(&d) || d.starts_with(GZIP_MAGIC))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn whole_user_data_is_told_from_logs_by_its_opening() {
+        use base64::Engine as _;
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        for yes in [
+            b"#!/bin/bash\ncurl x | sh\n".to_vec(),
+            b"#cloud-config\nruncmd: []\n".to_vec(),
+            b"Content-Type: multipart/mixed; boundary=\"x\"\n".to_vec(),
+            b64(b"#cloud-config\nruncmd:\n - id\n").into_bytes(),
+            b64(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]).into_bytes(),
+        ] {
+            assert!(is_user_data(&yes), "{}", String::from_utf8_lossy(&yes));
+        }
+        for no in [
+            &b"#separator \\x09\n#fields\tts\n"[..],
+            b"version account-id instance-id\n",
+            b"{\"Records\": [\n",
+            b"YWJjZGVmZ2hpams=\n",
+            b"type=SYSCALL msg=audit(1.2:3): x\n",
+            b"",
+        ] {
+            assert!(!is_user_data(no), "{}", String::from_utf8_lossy(no));
+        }
+    }
+
+    #[test]
+    fn cri_lines_are_recognized_with_their_stream_and_tag() {
+        let l = container_log_line(b"2026-11-20T09:00:41.518123456Z stdout F {\"a\":1}").unwrap();
+        assert_eq!(l.stream, LogStream::Stdout);
+        assert!(!l.partial);
+        assert_eq!(&*l.payload, b"{\"a\":1}");
+        let l = container_log_line(b"2026-11-20T09:00:41Z stderr P part").unwrap();
+        assert_eq!((l.stream, l.partial), (LogStream::Stderr, true));
+        assert_eq!(&*l.payload, b"part");
+        let l = container_log_line(b"2026-11-20T09:00:41Z stdout F").unwrap();
+        assert!(l.payload.is_empty());
+        // Not container-log lines: a syslog date, an unknown stream or tag.
+        for no in [
+            &b"2026-11-20 09:00:41 stdout F x"[..],
+            b"2026-11-20T09:00:41Z console F x",
+            b"2026-11-20T09:00:41Z stdout X x",
+            b"version account-id",
+            b"",
+        ] {
+            assert_eq!(
+                container_log_line(no),
+                None,
+                "{}",
+                String::from_utf8_lossy(no)
+            );
+        }
+    }
+
+    #[test]
+    fn docker_json_file_lines_give_their_log_without_the_newline() {
+        let l = container_log_line(
+            br#"{"log":"{\"a\":\"b\"}\n","stream":"stderr","time":"2026-11-20T09:00:41.5Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(&*l.payload, br#"{"a":"b"}"#);
+        assert_eq!((l.stream, l.partial), (LogStream::Stderr, false));
+        let l =
+            container_log_line(br#"{"log":"abc","stream":"stdout","time":"2026-11-20T09:00:41Z"}"#)
+                .unwrap();
+        assert!(l.partial);
+        assert_eq!(&*l.payload, b"abc");
+        // A record that merely has a `log` key first, with no time, is not one.
+        assert_eq!(container_log_line(br#"{"log":"x\n"}"#), None);
+    }
+
+    #[test]
+    fn the_scanner_follows_documents_across_lines() {
+        let mut s = JsonScan::default();
+        assert_eq!(s.line(b"{\"Records\": ["), Scanned::Open);
+        assert_eq!(
+            s.line(b"  {\"a\": \"}]\\\"\", \"n\": -1.5e3, \"t\": true},"),
+            Scanned::Open
+        );
+        assert_eq!(s.line(b"]}version account-id"), Scanned::Closed(2));
+        let mut s = JsonScan::default();
+        assert_eq!(s.line(b"{"), Scanned::Open);
+        assert_eq!(s.line(b"5 111122223333 eni-1 ACCEPT OK"), Scanned::Broken);
+        let mut s = JsonScan::default();
+        assert_eq!(s.line(b"{\"a\": \"unterminated"), Scanned::Broken);
+        assert!(opens_document(b"{\"truncated\": "));
+        assert!(opens_document(b"[ "));
+        assert!(!opens_document(b"{\"a\":1}"));
+        assert!(!opens_document(b"not json {"));
+        assert!(starts_record(b"{") && starts_record(b"5 1111") && starts_record(b"["));
+        assert!(!starts_record(b"  {") && !starts_record(b"}") && !starts_record(b"\"k\": 1"));
+        assert!(!starts_record(b"{\"a\": 1},"));
+    }
 
     #[test]
     fn lines_are_capped_without_buffering_the_excess() {
@@ -248,7 +612,7 @@ mod tests {
         assert!(buf.capacity() < 64);
         assert_eq!(
             read_line_capped(&mut r, &mut buf, 10).unwrap(),
-            Line::Complete
+            Line::Unterminated
         );
         assert_eq!(buf, b"after");
         assert_eq!(read_line_capped(&mut r, &mut buf, 10).unwrap(), Line::Eof);

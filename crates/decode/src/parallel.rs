@@ -5,9 +5,12 @@
 //! newline), the chunks are decoded by a pool of workers, and their events are handed
 //! back strictly in input order. A chunk that holds anything but JSON records (a text
 //! format, whose state runs from line to line) is decoded on the caller's thread by one
-//! stream that sees every such chunk in order, and an input that is one JSON document
-//! rather than JSON Lines is decoded by an ordinary [`EventStream`]. The events, their
-//! order and the statistics are therefore the same for any number of threads.
+//! stream that sees every such chunk in order. So is a chunk in which a line goes on
+//! into the next (a JSON document spread over lines, a container-log line split by the
+//! runtime), and every chunk after it until that stream is between records again: what
+//! a worker made of such a chunk alone is dropped. A Windows event log or a file of user
+//! data is read whole by an ordinary [`EventStream`]. The events, their order and the
+//! statistics are therefore the same for any number of threads.
 
 use crate::framing::{Input, ReadError};
 use crate::prefilter::RecordFilter;
@@ -171,13 +174,16 @@ impl ParallelStream {
         // The decompression cap reached this early is the input's fault: the ordinary
         // stream reports it as a located skip.
         let is_cap = |e: &io::Error| crate::DecompressedLimit::of(e).is_some();
+        // So is a file of user data, inspected as one document.
         let (evtx, mut capped) = match input.reader.fill_buf() {
-            Ok(head) => (head.starts_with(crate::sysmon::EVTX_MAGIC), false),
+            Ok(head) => (
+                head.starts_with(crate::sysmon::EVTX_MAGIC) || crate::framing::is_user_data(head),
+                false,
+            ),
             Err(e) if is_cap(&e) => (false, true),
             Err(e) => return Err(err(e)),
         };
         let mut first = Vec::new();
-        let mut n = 0;
         if !capped {
             match input
                 .reader
@@ -185,12 +191,14 @@ impl ParallelStream {
                 .take(opts.max_line_bytes as u64 + 1)
                 .read_until(b'\n', &mut first)
             {
-                Ok(k) => n = k,
+                Ok(_) => {}
                 Err(e) if is_cap(&e) => capped = true,
                 Err(e) => return Err(err(e)),
             }
         }
-        let whole = evtx || capped || (n > 0 && starts_document(&first));
+        // A JSON document spread over lines is followed from line to line by the
+        // ordered stream, like a text format (see `Chunked::fill`).
+        let whole = evtx || capped;
         let replay: Box<dyn BufRead + Send> = Box::new(io::BufReader::with_capacity(
             1 << 20,
             io::Cursor::new(first).chain(input.reader),
@@ -262,18 +270,6 @@ fn keep_spare<T>(spare: &mut Vec<Vec<T>>, mut v: Vec<T>, inflight: usize) {
     }
 }
 
-/// The first line opens a JSON value it does not close.
-fn starts_document(line: &[u8]) -> bool {
-    let t = line.trim_ascii();
-    if !(t.starts_with(b"{") || t.starts_with(b"[")) {
-        return false;
-    }
-    match serde_json::from_slice::<serde::de::IgnoredAny>(t) {
-        Ok(_) => false,
-        Err(e) => e.is_eof(),
-    }
-}
-
 impl Chunked {
     fn fill(&mut self, out: &mut Vec<Event>, stats: &mut DecodeStats) -> Result<bool, ReadError> {
         let path = self.path.clone();
@@ -303,12 +299,21 @@ impl Chunked {
             }
             return Ok(false);
         };
-        let r = match slot {
+        let mut r = match slot {
             Slot::Ready(r) => r,
             Slot::Waiting(rx) => rx
                 .recv()
                 .map_err(|_| io_err(io::Error::other("a decoding thread stopped unexpectedly")))?,
         };
+        if r.impure.is_none() && !self.text.between_records() {
+            // The ordered stream holds a document or a split line that this chunk
+            // goes on with: what a worker made of the chunk alone does not count.
+            if let Some(bytes) = r.spare.take() {
+                self.recycle_events(std::mem::take(&mut r.events));
+                r.stats = DecodeStats::default();
+                r.impure = Some(bytes);
+            }
+        }
         stats.merge(&r.stats);
         let mut events = r.events;
         if out.is_empty() {
@@ -495,14 +500,27 @@ impl Chunked {
     }
 }
 
-/// Every line is blank or starts (after blanks) with `{` or `[`.
+/// Every line is blank or starts (after blanks) with `{` or `[`, or is a whole
+/// container-log line (CRI `F`) whose record does.
 fn pure_json_lines(bytes: &[u8]) -> bool {
-    crate::stream::split_lines(bytes).all(|l| {
-        matches!(
-            l.iter().find(|b| !b.is_ascii_whitespace()),
-            None | Some(b'{' | b'[')
-        )
+    crate::stream::split_lines(bytes).all(|l| match l.iter().find(|b| !b.is_ascii_whitespace()) {
+        None | Some(b'{' | b'[') => true,
+        Some(b'0'..=b'9') => crate::framing::container_log_line(l).is_some_and(|c| {
+            !c.partial && matches!(c.payload.trim_ascii_start().first(), Some(b'{' | b'['))
+        }),
+        Some(_) => false,
     })
+}
+
+/// A chunk decoded on its own is right only if no line in it went on into the next
+/// (a multi-line document, a split container-log line): otherwise the ordered stream
+/// decodes it, with what came before.
+fn spanning(bytes: Vec<u8>, mut out: ChunkOut, events_before: usize) -> ChunkOut {
+    out.events.truncate(events_before);
+    out.stats = DecodeStats::default();
+    out.impure = Some(bytes);
+    out.spare = None;
+    out
 }
 
 fn decode_chunk(
@@ -522,7 +540,11 @@ fn decode_chunk(
             spare: None,
         };
     }
-    let mut out = decode_json_lines(path, opts, &bytes, events, first_line, filter);
+    let before = events.len();
+    let (mut out, spanned) = decode_json_lines(path, opts, &bytes, events, first_line, filter);
+    if spanned {
+        return spanning(bytes, out, before);
+    }
     out.spare = Some(bytes);
     out
 }
@@ -538,7 +560,7 @@ fn decode_json_lines(
     mut events: Vec<Event>,
     first_line: u64,
     filter: Option<&dyn RecordFilter>,
-) -> ChunkOut {
+) -> (ChunkOut, bool) {
     events.reserve(bytes.len() / BYTES_PER_EVENT_GUESS);
     let mut out = ChunkOut {
         events,
@@ -551,21 +573,32 @@ fn decode_json_lines(
     let mut s = EventStream::detached(path, opts);
     let Some(filter) = filter else {
         s.decode_lines(bytes, first_line, &mut out.events, &mut out.stats);
-        return out;
+        return (out, s.spanned_lines());
     };
     if bytes.is_empty() {
-        return out;
+        return (out, false);
     }
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let mut line_no = first_line;
-    for line in crate::stream::split_lines(body) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // The line with its newline, when it has one (the input's last may not).
+        let (line, whole) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[..=i]),
+            None => (rest, rest),
+        };
+        rest = &rest[whole.len()..];
+        let newline = (whole.len() - line.len()) as u64;
         if line.is_empty() {
-            out.stats.bytes += 1;
+            out.stats.bytes += newline;
             line_no += 1;
             continue;
         }
         // An overlong line is a located skip whatever it holds: the length limit comes
-        // before any look at the content.
+        // before any look at the content. Nothing is skipped once a line went on into
+        // the next: the chunk is handed back whole.
+        if s.spanned_lines() {
+            return (out, true);
+        }
         let skip = if line.len() > opts_max {
             None
         } else {
@@ -574,18 +607,19 @@ fn decode_json_lines(
         match skip {
             Some((format, why)) => {
                 let l = line.strip_suffix(b"\r").unwrap_or(line);
-                out.stats.bytes += l.len() as u64 + 1;
+                out.stats.bytes += l.len() as u64 + newline;
                 out.stats.record(format, 0);
                 out.stats.prefilter(why);
             }
             None => {
                 // `decode_lines` counts the line's bytes itself.
-                s.decode_lines(line, line_no, &mut out.events, &mut out.stats);
+                s.decode_lines(whole, line_no, &mut out.events, &mut out.stats);
             }
         }
         line_no += 1;
     }
-    out
+    let spanned = s.spanned_lines();
+    (out, spanned)
 }
 
 #[cfg(test)]
@@ -671,6 +705,78 @@ mod tests {
                 assert_eq!(stats, want_stats, "chunk {chunk_bytes}, threads {threads}");
             }
         }
+    }
+
+    /// Records behind container-log prefixes, split by the runtime into partial lines
+    /// (which may fall on either side of a chunk boundary), and JSON documents in the
+    /// middle of the input, whole, broken and followed by lines on their last line.
+    fn framed() -> String {
+        let (a, b) = JSON.split_at(30);
+        let mut s = String::new();
+        for i in 0..12 {
+            s.push_str(&format!("2026-11-20T09:00:4{}Z stdout F {JSON}\n", i % 10));
+            s.push_str(&format!("2026-11-20T09:00:41Z stdout P {a}\n"));
+            if i % 3 == 0 {
+                s.push_str("2026-11-20T09:00:41Z stderr F warning\n");
+            }
+            s.push_str(&format!("2026-11-20T09:00:41Z stdout F {b}\n"));
+            s.push_str(&format!(
+                "{{\"log\":\"{}\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-20T09:00:43Z\"}}\n",
+                JSON.replace('"', "\\\"")
+            ));
+            s.push_str(JSON);
+            s.push('\n');
+            if i == 4 {
+                s.push_str(&format!(
+                    "{{\"Records\": [\n  {JSON},\n  {JSON}\n]}}{JSON}\n"
+                ));
+            }
+            if i == 8 {
+                s.push_str("[\n  {\"Type\": \"container\",\nnot json at all\n");
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn container_log_lines_and_documents_decode_alike_for_any_threads_and_chunk_size() {
+        let data = framed();
+        let (want, want_stats) = sequential(&data);
+        assert_eq!(
+            want_stats.skipped["invalid JSON"].count, 1,
+            "{want_stats:?}"
+        );
+        // 12 prefixed, 12 joined from partial lines, 12 json-file, 12 plain, 3 around
+        // the documents.
+        assert_eq!(want.len(), 51, "{want_stats:?}");
+        for chunk_bytes in [1, 7, 64, 150, 1000, 1 << 20] {
+            for threads in [1, 2, 3] {
+                let (got, stats) = run(&data, chunk_bytes, threads, None);
+                assert_eq!(got, want, "chunk {chunk_bytes}, threads {threads}");
+                assert_eq!(stats, want_stats, "chunk {chunk_bytes}, threads {threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_prefilter_sees_the_record_behind_a_container_log_prefix() {
+        let exec = r#"{"Type":"container","Action":"exec_start: sh -c id","Actor":{"ID":"abc","Attributes":{"image":"nginx"}},"timeNano":5}"#;
+        let trusted: Arc<dyn RecordFilter> =
+            Arc::new(crate::Prefilter::new(Arc::new(|i: &str| i == "nginx")));
+        let data = format!("2026-11-20T09:00:41Z stdout F {exec}\n{exec}\n");
+        let (out, stats) = run(&data, 1 << 20, 2, Some(trusted.clone()));
+        assert!(out.is_empty());
+        assert_eq!(stats.prefiltered, 2);
+        // Split by the runtime, the record is read whole by the ordered stream.
+        let (a, b) = exec.split_at(20);
+        let data =
+            format!("2026-11-20T09:00:41Z stdout P {a}\n2026-11-20T09:00:41Z stdout F {b}\n");
+        let (_, stats) = run(&data, 1 << 20, 2, Some(trusted));
+        assert_eq!(stats.prefiltered, 0);
+        assert_eq!(
+            stats.formats[&pullwatch_model::Format::DockerEvents].records,
+            1
+        );
     }
 
     #[test]

@@ -72,6 +72,15 @@ impl RecordFilter for Prefilter {
     }
 
     fn skip_why(&self, line: &[u8]) -> Option<(Format, &'static str)> {
+        // Sensors running as pods are collected behind the runtime's prefix (CRI) or
+        // inside its json-file wrapper; the stream takes them off the same way, and a
+        // split line is never skipped.
+        let wrapped = crate::framing::container_log_line(line);
+        let line = match &wrapped {
+            Some(c) if c.partial => return None,
+            Some(c) => &*c.payload,
+            None => line,
+        };
         if memchr::memchr(b'\\', line).is_some() {
             return None;
         }
@@ -166,6 +175,9 @@ pub fn decode_unfiltered(line: &[u8]) -> (Vec<Event>, DecodeStats) {
     let mut stream = EventStream::detached(Arc::from("audit"), DecodeOptions::default());
     let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
     stream.decode_lines(line, 1, &mut out, &mut stats);
+    // The record is the whole input: one that opens a document or a split line ends
+    // here, as it would at the end of a file.
+    stream.finish_detached(&mut out, &mut stats);
     (out, stats)
 }
 
@@ -561,5 +573,35 @@ mod tests {
             why(&docker("volume", "mount", "")),
             Some("docker-events: volume event (not used)")
         );
+    }
+
+    #[test]
+    fn a_container_log_prefix_is_looked_behind_soundly() {
+        let exec = r#"{"Type":"container","Action":"exec_start: sh -c id","Actor":{"ID":"abc","Attributes":{"image":"nginx"}},"timeNano":5}"#;
+        let f = Prefilter::new(Arc::new(|i: &str| i == "nginx"));
+        let cri = format!("2026-11-20T09:00:41.518123456Z stdout F {exec}");
+        assert_eq!(f.skip(exec.as_bytes()), Some(Format::DockerEvents));
+        assert_eq!(
+            audit_skip(&f, cri.as_bytes(), |_| true).ok(),
+            Some(Some(Format::DockerEvents))
+        );
+        // Half a record, or a prefix that is not a container log's: decoded in full.
+        let partial = format!("2026-11-20T09:00:41Z stdout P {exec}");
+        assert_eq!(f.skip(partial.as_bytes()), None);
+        let other = format!("2026-11-20 09:00:41 stdout F {exec}");
+        assert_eq!(f.skip(other.as_bytes()), None);
+        // Untrusted image behind the prefix: kept.
+        let evil = cri.replace("nginx", "evil.example/x");
+        assert_eq!(f.skip(evil.as_bytes()), None);
+        // Docker's json-file wrapper: the record is its escaped `log`.
+        let log = serde_json::to_string(&format!("{exec}\n")).unwrap();
+        let json_file =
+            format!(r#"{{"log":{log},"stream":"stdout","time":"2026-11-20T09:00:41Z"}}"#);
+        assert_eq!(
+            audit_skip(&f, json_file.as_bytes(), |_| true).ok(),
+            Some(Some(Format::DockerEvents))
+        );
+        let split = json_file.replace("\\n\"", "\"");
+        assert_eq!(f.skip(split.as_bytes()), None, "{split}");
     }
 }

@@ -1976,7 +1976,8 @@ pub fn seen_from_file(path: &str, bytes: &[u8]) -> UserDataSeen {
         .split_once("/var/lib/cloud/instances/")
         .and_then(|(_, rest)| rest.split('/').next())
         .filter(|s| !s.is_empty())
-        .map(str::to_string);
+        .map(str::to_string)
+        .or_else(|| path.rsplit('/').find_map(aws_instance_id_opening));
     let content = match std::str::from_utf8(bytes) {
         Ok(t) => t.to_string(),
         Err(_) => B64.encode(bytes),
@@ -1986,6 +1987,16 @@ pub fn seen_from_file(path: &str, bytes: &[u8]) -> UserDataSeen {
         content,
         origin: path.to_string(),
     }
+}
+
+/// An EC2 instance id (`i-` and 8 or 17 hex digits) that is a path component or opens
+/// a file name (`i-0abc…-user-data.txt`), where a saved copy of user data names it.
+fn aws_instance_id_opening(part: &str) -> Option<String> {
+    let hex = part.strip_prefix("i-")?;
+    let n = hex.bytes().take_while(u8::is_ascii_hexdigit).count();
+    let after = hex.as_bytes().get(n);
+    let ends = matches!(after, None | Some(b'-' | b'_' | b'.'));
+    ((n == 8 || n == 17) && ends).then(|| format!("i-{}", hex[..n].to_ascii_lowercase()))
 }
 
 #[cfg(test)]

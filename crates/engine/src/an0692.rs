@@ -92,8 +92,28 @@ pub struct InstanceChains {
     image_owner: HashMap<String, String>,
     /// Images copied, imported or shared in, with how, for the alerts to say so.
     image_origin: HashMap<String, String>,
-    /// User data handed over directly, waiting for its instance's launch.
-    pending_user_data: HashMap<String, (Vec<ContentFinding>, Evidence)>,
+    /// User data handed over directly, waiting for its instance's launch (the event it
+    /// came in, to be reported on its own if the launch never comes).
+    pending_user_data: HashMap<String, (Vec<ContentFinding>, Evidence, Event)>,
+    /// The instance id cloud-init last named, by the root of the host tree its log was
+    /// read from (what precedes `/var/log/`): user data read from the same tree without
+    /// an id in its path (`/var/lib/cloud/instance/user-data.txt`) belongs to it.
+    boot_ids_by_root: HashMap<String, String>,
+    /// User data whose path names no instance but lies in a host tree, waiting for the
+    /// end of the scan to learn the tree's instance from cloud-init.
+    user_data_in_trees: Vec<(Vec<ContentFinding>, Evidence, Event, String)>,
+}
+
+/// Host trees and user-data files remembered, at most: a scan of many collected hosts
+/// stays bounded, and past this user data is reported on its file at once.
+const TREES_KEPT: usize = 4096;
+
+/// The root of the host tree a collected file sits in: what precedes its
+/// `/var/lib/cloud/` or `/var/log/` (empty for the live host's own files).
+fn host_root(path: &str) -> Option<&str> {
+    ["/var/lib/cloud/", "/var/log/"]
+        .iter()
+        .find_map(|m| path.find(m).map(|i| &path[..i]))
 }
 
 fn key(provider: CloudProvider, id: &str) -> String {
@@ -122,6 +142,8 @@ impl InstanceChains {
             image_owner: HashMap::new(),
             image_origin: HashMap::new(),
             pending_user_data: HashMap::new(),
+            boot_ids_by_root: HashMap::new(),
+            user_data_in_trees: Vec::new(),
         }
     }
 
@@ -422,7 +444,7 @@ impl InstanceChains {
             .pending_user_data
             .remove(&l.instance_id.to_ascii_lowercase());
         let mut extra_evidence = None;
-        if let Some((f, e)) = pending {
+        if let Some((f, e, _)) = pending {
             findings.extend(f);
             extra_evidence = Some(e);
         }
@@ -463,35 +485,81 @@ impl InstanceChains {
                 self.user_data_alert_with(ev, &inst, &findings, Some(e), stats, alerts)
             }
             (None, Some(i)) => {
-                self.pending_user_data.insert(i, (findings, e));
+                self.pending_user_data.insert(i, (findings, e, ev.clone()));
+            }
+            (None, None)
+                if host_root(&ev.source.path).is_some()
+                    && self.user_data_in_trees.len() < TREES_KEPT =>
+            {
+                self.user_data_in_trees
+                    .push((findings, e, ev.clone(), u.origin.clone()));
             }
             (None, None) => {
-                let inst = Instance {
-                    provider: CloudProvider::Aws,
-                    id: String::new(),
-                    account: None,
-                    region: None,
-                    image: None,
-                    approval: Approval::Unknown,
-                    names: Vec::new(),
-                    in_scope: true,
-                    launch: None,
-                    boot: None,
-                    pending_change: None,
-                    change: None,
-                    boot_marker: None,
-                    user_data_withheld: false,
-                    origin_note: None,
-                    alerted_chain: false,
-                    alerted_user_data: false,
-                    last_seen: ev.time,
-                };
+                let before = alerts.len();
+                let inst = bare_instance(CloudProvider::Aws, String::new(), ev.time);
                 self.user_data_alert_with(ev, &inst, &findings, Some(e), stats, alerts);
+                // No instance to name: the finding is on the file it was read from.
+                for a in alerts.iter_mut().skip(before) {
+                    a.entity.file = Some(u.origin.clone());
+                }
             }
         }
     }
 
+    /// The end of the scan: user data whose instance was named (by its path, say) but
+    /// never launched in the records read is reported on that instance all the same,
+    /// rather than dropped.
+    pub fn flush_pending_user_data(&mut self, stats: &mut EngineStats, alerts: &mut Vec<Alert>) {
+        for (findings, e, ev, origin) in std::mem::take(&mut self.user_data_in_trees) {
+            let id = host_root(&ev.source.path)
+                .and_then(|r| self.boot_ids_by_root.get(r))
+                .cloned();
+            let known = id.as_ref().and_then(|i| {
+                self.instances
+                    .values()
+                    .find(|inst| inst.id.eq_ignore_ascii_case(i))
+                    .cloned()
+            });
+            match (known, id) {
+                (Some(inst), _) => {
+                    self.user_data_alert_with(&ev, &inst, &findings, Some(e), stats, alerts)
+                }
+                (None, Some(i)) => {
+                    self.pending_user_data.insert(i, (findings, e, ev));
+                }
+                (None, None) => {
+                    let before = alerts.len();
+                    let inst = bare_instance(CloudProvider::Aws, String::new(), ev.time);
+                    self.user_data_alert_with(&ev, &inst, &findings, Some(e), stats, alerts);
+                    for a in alerts.iter_mut().skip(before) {
+                        a.entity.file = Some(origin.clone());
+                    }
+                }
+            }
+        }
+        let mut pending: Vec<_> = self.pending_user_data.drain().collect();
+        pending.sort_by(|a, b| a.0.cmp(&b.0));
+        for (id, (findings, e, ev)) in pending {
+            let provider = if id.starts_with("i-") {
+                CloudProvider::Aws
+            } else if id.bytes().all(|b| b.is_ascii_digit()) {
+                CloudProvider::Gcp
+            } else {
+                CloudProvider::Azure
+            };
+            let inst = bare_instance(provider, id, ev.time);
+            self.user_data_alert_with(&ev, &inst, &findings, Some(e), stats, alerts);
+        }
+    }
+
     pub fn on_guest_boot(&mut self, ev: &Event, g: &GuestBoot) {
+        if let (Some(id), Some(root)) = (&g.instance_id, host_root(&ev.source.path)) {
+            if self.boot_ids_by_root.len() < TREES_KEPT || self.boot_ids_by_root.contains_key(root)
+            {
+                self.boot_ids_by_root
+                    .insert(root.to_string(), id.to_ascii_lowercase());
+            }
+        }
         let k = g
             .instance_id
             .as_deref()
@@ -836,6 +904,31 @@ fn by(c: &CloudEvent) -> String {
         .as_deref()
         .map(|a| format!(" by {a}"))
         .unwrap_or_default()
+}
+
+/// An instance known only by the id its user data named (or by nothing at all): no
+/// launch, image or names, so its alert can say only what the user data does.
+fn bare_instance(provider: CloudProvider, id: String, seen: Ts) -> Instance {
+    Instance {
+        provider,
+        id,
+        account: None,
+        region: None,
+        image: None,
+        approval: Approval::Unknown,
+        names: Vec::new(),
+        in_scope: true,
+        launch: None,
+        boot: None,
+        pending_change: None,
+        change: None,
+        boot_marker: None,
+        user_data_withheld: false,
+        origin_note: None,
+        alerted_chain: false,
+        alerted_user_data: false,
+        last_seen: seen,
+    }
 }
 
 fn entity(i: &Instance) -> AlertEntity {

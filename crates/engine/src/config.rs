@@ -26,6 +26,12 @@ pub enum ConfigError {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `extends: defaults` makes every list in the file add to the built-in one: an
+    /// allow list that names only `registry.acme.internal` would otherwise stop trusting
+    /// `docker.io/library`, and `nginx` would alert. Not shown: `config show` prints the
+    /// lists as they result, which read back the same without it.
+    #[serde(skip_serializing)]
+    pub extends: Option<Extends>,
     /// Registries and repository prefixes whose images are trusted (ImageRegistryAllowList).
     pub image_registry_allow_list: Vec<Pattern>,
     /// How long after the pull (or start) activity still completes a chain (TimeWindow).
@@ -67,6 +73,14 @@ impl<'de> Deserialize<'de> for ServiceSection {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         serde::de::IgnoredAny::deserialize(d).map(|_| ServiceSection)
     }
+}
+
+/// What the lists of a configuration file are read against.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Extends {
+    /// Each list is the built-in one with the file's entries added.
+    Defaults,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -200,6 +214,7 @@ impl Default for Config {
                 .collect::<Vec<_>>()
         };
         Config {
+            extends: None,
             image_registry_allow_list: patterns(&[
                 "docker.io/library",
                 "registry.k8s.io",
@@ -281,7 +296,10 @@ impl Config {
             return Ok(Config::default());
         }
         match serde_saphyr::from_str::<Config>(text) {
-            Ok(c) => {
+            Ok(mut c) => {
+                if c.extends == Some(Extends::Defaults) {
+                    c.add_to_defaults();
+                }
                 c.check().map_err(|message| ConfigError::Unlocated {
                     origin: origin.to_string(),
                     message,
@@ -326,10 +344,59 @@ impl Config {
         Ok(())
     }
 
-    /// The effective configuration as YAML, for `pullwatch config show`.
+    /// Puts the built-in entries back before the file's own, in every list. A list the
+    /// file leaves out already holds the defaults, and adding them again changes
+    /// nothing, so which keys the file set need not be known.
+    fn add_to_defaults(&mut self) {
+        let d = Config::default();
+        union(
+            &mut self.image_registry_allow_list,
+            d.image_registry_allow_list,
+        );
+        union(&mut self.suspicious_binaries, d.suspicious_binaries);
+        union(&mut self.namespace_scope, d.namespace_scope);
+        union(
+            &mut self.outbound_cidr_block_list,
+            d.outbound_cidr_block_list,
+        );
+        let (c, dc) = (&mut self.approved_image_catalog, d.approved_image_catalog);
+        union(&mut c.aws.image_ids, dc.aws.image_ids);
+        union(&mut c.aws.owners, dc.aws.owners);
+        union(&mut c.gcp.projects, dc.gcp.projects);
+        union(&mut c.gcp.images, dc.gcp.images);
+        union(&mut c.azure.publishers, dc.azure.publishers);
+        union(&mut c.azure.images, dc.azure.images);
+        union(&mut self.vm_tag_scope.subnets, d.vm_tag_scope.subnets);
+        for (k, values) in d.vm_tag_scope.tags {
+            union(self.vm_tag_scope.tags.entry(k).or_default(), values);
+        }
+    }
+
+    /// The effective configuration as YAML, for `pullwatch config show`, after a
+    /// comment that says how the lists were arrived at.
     pub fn to_yaml(&self) -> String {
-        serde_saphyr::to_string(self)
-            .unwrap_or_else(|e| format!("# cannot render configuration: {e}\n"))
+        let how = match self.extends {
+            Some(Extends::Defaults) => {
+                "# extends: defaults: each list below is the built-in one with the file's entries added\n"
+            }
+            None => {
+                "# a list set in the file replaces the built-in one; `extends: defaults` at the top adds to it instead\n"
+            }
+        };
+        match serde_saphyr::to_string(self) {
+            Ok(y) => format!("{how}{y}"),
+            Err(e) => format!("# cannot render configuration: {e}\n"),
+        }
+    }
+}
+
+/// `defaults` followed by the entries of `list` it lacks, in their order.
+fn union<T: PartialEq>(list: &mut Vec<T>, defaults: Vec<T>) {
+    let own = std::mem::replace(list, defaults);
+    for x in own {
+        if !list.contains(&x) {
+            list.push(x);
+        }
     }
 }
 
@@ -486,6 +553,70 @@ mod tests {
             assert_eq!(*l, line, "{doc}: {err}");
             assert!(message.contains(needle), "{doc}: {message}");
         }
+    }
+
+    #[test]
+    fn extends_defaults_adds_every_list_to_the_built_in_one() {
+        let d = Config::default();
+        let c = Config::from_yaml(
+            "extends: defaults\n\
+             image_registry_allow_list: [registry.acme.internal, docker.io/library]\n\
+             suspicious_binaries: [kubectl]\n\
+             namespace_scope: ['prod-*']\n\
+             outbound_cidr_block_list: [203.0.113.0/24]\n\
+             approved_image_catalog:\n  aws: {image_ids: [ami-0abc]}\n  gcp: {projects: [acme-images]}\n  azure: {publishers: [Acme]}\n\
+             vm_tag_scope: {tags: {env: [prod]}, subnets: [subnet-1]}\n",
+            "x",
+        )
+        .unwrap();
+        let allow: Vec<&str> = c
+            .image_registry_allow_list
+            .iter()
+            .map(|p| p.0.as_str())
+            .collect();
+        assert_eq!(
+            allow.len(),
+            d.image_registry_allow_list.len() + 1,
+            "{allow:?}"
+        );
+        assert_eq!(allow[0], "docker.io/library");
+        assert_eq!(allow.last(), Some(&"registry.acme.internal"));
+        assert_eq!(c.suspicious_binaries.len(), d.suspicious_binaries.len() + 1);
+        assert!(c.suspicious_binaries.contains(&"curl".to_string()));
+        assert_eq!(
+            c.namespace_scope,
+            ["kube-system", "kube-public", "default", "prod-*"]
+        );
+        assert_eq!(
+            c.outbound_cidr_block_list.len(),
+            d.outbound_cidr_block_list.len() + 1
+        );
+        let cat = &c.approved_image_catalog;
+        assert_eq!(cat.aws.image_ids, ["ami-0abc"]);
+        assert_eq!(cat.aws.owners, d.approved_image_catalog.aws.owners);
+        assert!(cat.gcp.projects.contains(&"debian-cloud".to_string()));
+        assert!(cat.gcp.projects.contains(&"acme-images".to_string()));
+        assert!(cat.azure.publishers.contains(&"Canonical".to_string()));
+        assert_eq!(c.vm_tag_scope.tags["env"], ["prod"]);
+        assert_eq!(c.vm_tag_scope.subnets, ["subnet-1"]);
+        // Shown without `extends`, the result reads back as itself.
+        let y = c.to_yaml();
+        assert!(y.starts_with("# extends: defaults"), "{y}");
+        let back = Config::from_yaml(&y, "shown").unwrap();
+        assert_eq!(back.image_registry_allow_list, c.image_registry_allow_list);
+        assert_eq!(back.namespace_scope, c.namespace_scope);
+    }
+
+    #[test]
+    fn without_extends_a_list_replaces_the_default_and_show_says_so() {
+        let c = Config::from_yaml("namespace_scope: ['prod-*']\n", "x").unwrap();
+        assert_eq!(c.namespace_scope, ["prod-*"]);
+        assert!(c.to_yaml().starts_with("# a list set in the file replaces"));
+        let err = Config::from_yaml("\nextends: everything\n", "cfg.yaml").unwrap_err();
+        let ConfigError::Located { line, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(*line, 2, "{err}");
     }
 
     #[test]

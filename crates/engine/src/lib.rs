@@ -210,6 +210,8 @@ impl Engine {
         while let Some(ev) = self.reorder.drain_next() {
             self.process(&ev, alerts);
         }
+        self.instances
+            .flush_pending_user_data(&mut self.stats, alerts);
     }
 
     pub fn stats(&self) -> EngineStats {

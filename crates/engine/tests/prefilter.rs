@@ -43,6 +43,39 @@ fn skipped_generated_records_hold_nothing_the_engine_uses() {
     assert!(skipped > 30_000 * 2 / 5, "{skipped} skipped");
 }
 
+#[test]
+fn behind_a_container_log_prefix_the_same_records_are_skipped_and_the_contract_holds() {
+    // Sensors running as pods are read from /var/log/pods with the runtime's prefix.
+    let mut data = Vec::new();
+    generate(
+        &GenSpec {
+            seed: 5,
+            records: 3_000,
+            chains: 2,
+            rate: 250,
+        },
+        &mut data,
+    )
+    .unwrap();
+    let text = String::from_utf8(data).unwrap();
+    let (p, engine) = (prefilter(), Engine::new(Config::default()));
+    let mut skipped = 0;
+    for line in text.lines() {
+        let cri = format!("2026-11-20T09:00:41.518123456Z stdout F {line}");
+        let raw = check(&p, &engine, line);
+        assert_eq!(check(&p, &engine, &cri), raw, "{cri}");
+        skipped += usize::from(raw);
+        // Half a record is never skipped: the rest of it is on the next line.
+        let partial = format!("2026-11-20T09:00:41.518123456Z stdout P {line}");
+        assert!(!check(&p, &engine, &partial), "{partial}");
+        let log = serde_json::to_string(&format!("{line}\n")).unwrap();
+        let json_file =
+            format!(r#"{{"log":{log},"stream":"stdout","time":"2026-11-20T09:00:41Z"}}"#);
+        assert_eq!(check(&p, &engine, &json_file), raw, "{json_file}");
+    }
+    assert!(skipped > 1_000, "{skipped} skipped");
+}
+
 const TRUSTED_EXEC: &str = r#"{"process_exec":{"process":{"pid":7,"binary":"/usr/bin/curl","arguments":"-s x","start_time":"2026-11-20T09:00:00Z","pod":{"namespace":"shop","name":"web-1","container":{"id":"containerd://8a1b2c3d4e5f60718293a4b5c6d7e8f9","name":"nginx","image":{"id":"docker.io/library/nginx@sha256:2d19","name":"docker.io/library/nginx:1.27.2"},"start_time":"2026-11-20T08:00:00Z"}}},"parent":{"pid":1}},"node_name":"n1","time":"2026-11-20T09:00:00Z"}"#;
 
 #[test]

@@ -48,6 +48,10 @@ pub struct AlertEntity {
     pub account: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// The file a finding was read from, when nothing else names what it is about
+    /// (user data given as a file whose instance is unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

@@ -10,6 +10,15 @@ pub enum InputSpec {
     File(PathBuf),
 }
 
+/// What to tell someone who ran a scan with no path from a terminal: pullwatch is
+/// then waiting for records typed or pasted on stdin, which looks like a hang. Nothing
+/// when input is piped or redirected, or when a path (even `-`) was named.
+pub fn stdin_hint(paths: &[PathBuf], stdin_is_terminal: bool) -> Option<&'static str> {
+    (paths.is_empty() && stdin_is_terminal).then_some(
+        "pullwatch: reading records from stdin (Ctrl-D to end); give a file or directory to scan it",
+    )
+}
+
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<InputSpec>, String> {
     if paths.is_empty() {
         return Ok(vec![InputSpec::Stdin]);
@@ -48,4 +57,18 @@ fn walk(dir: &Path, out: &mut Vec<InputSpec>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stdin_hint_is_for_a_terminal_and_no_path_only() {
+        let hint = stdin_hint(&[], true).expect("a hint on a terminal");
+        assert!(hint.contains("stdin") && hint.contains("Ctrl-D"), "{hint}");
+        assert_eq!(stdin_hint(&[], false), None);
+        assert_eq!(stdin_hint(&[PathBuf::from("-")], true), None);
+        assert_eq!(stdin_hint(&[PathBuf::from("logs/")], true), None);
+    }
 }

@@ -73,6 +73,9 @@ pub fn entity_parts(a: &Alert) -> Vec<(&'static str, String)> {
         }
         out.push(("cloud", s));
     }
+    if let Some(f) = &e.file {
+        out.push(("file", f.clone()));
+    }
     out
 }
 
@@ -94,7 +97,8 @@ pub fn title(a: &Alert) -> String {
         })
         .or_else(|| e.instance_id.as_deref().map(|i| format!("instance {i}")))
         .or_else(|| e.container_id.as_deref().map(|i| format!("container {i}")))
-        .or_else(|| e.host.as_deref().map(|h| format!("host {h}")));
+        .or_else(|| e.host.as_deref().map(|h| format!("host {h}")))
+        .or_else(|| e.file.as_deref().map(|f| format!("file {f}")));
     match on {
         Some(on) if !a.image.reference.is_empty() => {
             format!("{what}: {on}, image {}", a.image.reference)

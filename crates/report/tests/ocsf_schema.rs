@@ -729,6 +729,7 @@ fn rich_alert() -> Alert {
             cloud: Some("aws".into()),
             account: Some("123456789012".into()),
             region: Some("us-east-1".into()),
+            file: None,
         },
         image: AlertImage {
             reference: "ghcr.io/x/y:2".into(),
