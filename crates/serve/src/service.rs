@@ -183,8 +183,11 @@ impl FileState {
                 out,
                 stats,
             );
-            let max = out.iter().map(|e| e.time).max();
-            self.chunks.push_back((c.start, max));
+            // Lines that gave no event are needed by no chain: resuming after them
+            // (or from an earlier chunk that had events) loses nothing.
+            if let Some(max) = out.iter().map(|e| e.time).max() {
+                self.chunks.push_back((c.start, Some(max)));
+            }
             return;
         };
         doc.bytes.extend_from_slice(c.bytes);
