@@ -349,6 +349,14 @@ fn records_pushed_over_http_give_the_alerts_scan_gives() {
         metrics.contains("pullwatch_http_records_accepted_total"),
         "{metrics}"
     );
+    // Each pushing source is read from a spool of its own, and counted as such.
+    let events_source = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("pullwatch_source_lines_read_total{") && l.contains("ingest-events-")
+        })
+        .unwrap_or_else(|| panic!("no per-source count for the docker events: {metrics}"));
+    assert!(events_source.ends_with(" 13"), "{events_source}");
     let (code, stderr) = svc.stop();
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(keys(&alerts_in(&out)), keys(&want));

@@ -39,6 +39,9 @@ pub struct Metrics {
     checkpoint_age: Gauge<f64, AtomicU64>,
     pub http_accepted: Counter,
     pub http_rejected: Family<Labels, Counter>,
+    /// Lines and bytes read, by source (a followed file, a spool segment, stdin).
+    source_lines: Family<Labels, Counter>,
+    source_bytes: Family<Labels, Counter>,
     pub merge_forced: Counter,
     /// Docker events appended to the spool from the Engine API socket.
     pub docker_events: Counter,
@@ -75,6 +78,8 @@ impl Metrics {
             watermark_lag: Gauge::default(),
             checkpoint_age: Gauge::default(),
             http_accepted: Counter::default(),
+            source_lines: Family::default(),
+            source_bytes: Family::default(),
             http_rejected: Family::default(),
             merge_forced: Counter::default(),
             docker_events: Counter::default(),
@@ -150,6 +155,16 @@ impl Metrics {
                 "checkpoint_age_seconds",
                 "Seconds since the last checkpoint was written",
                 m.checkpoint_age.clone(),
+            );
+            r.register(
+                "source_lines_read",
+                "Lines read, by source (followed file, spool segment, stdin)",
+                m.source_lines.clone(),
+            );
+            r.register(
+                "source_bytes_read",
+                "Bytes read, by source",
+                m.source_bytes.clone(),
             );
             r.register(
                 "http_records_accepted",
@@ -240,6 +255,13 @@ impl Metrics {
     pub fn set_lag(&self, watermark_lag_secs: f64, checkpoint_age_secs: f64) {
         self.watermark_lag.set(watermark_lag_secs);
         self.checkpoint_age.set(checkpoint_age_secs);
+    }
+
+    /// A source's lines were read (counted as they arrive, on the pipeline thread).
+    pub fn read_from(&self, source: &str, lines: u64, bytes: u64) {
+        let l = labels(&[("source", source)]);
+        self.source_lines.get_or_create(&l).inc_by(lines);
+        self.source_bytes.get_or_create(&l).inc_by(bytes);
     }
 
     pub fn reject(&self, reason: &str) {

@@ -315,6 +315,7 @@ impl<'a> Generation<'a> {
         let merge = &mut self.merge;
         let stats = &mut self.detector.summary.decode;
         let spool_dir = self.spool.map(|s| s.dir().to_path_buf());
+        let metrics = self.metrics;
         let filter = self.filter.clone();
         let mut spool_bytes = 0u64;
         let mut each = |c: Chunk<'_>| {
@@ -346,6 +347,8 @@ impl<'a> Generation<'a> {
                 fs.document = None;
             }
             fs.last_data = Some(now);
+            let lines = c.bytes.iter().filter(|&&b| b == b'\n').count().max(1) as u64;
+            metrics.read_from(&fs.label, lines, c.bytes.len() as u64);
             fs.take(&c, &opts, filter.as_deref(), decoded, stats);
             for ev in decoded.drain(..) {
                 merge.offer(c.file + 1, ev);
@@ -383,6 +386,8 @@ impl<'a> Generation<'a> {
                             self.stdin_stream
                                 .decode_lines(&bytes, first, &mut self.decoded, stats);
                             self.stdin_last = Some(now);
+                            let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                            self.metrics.read_from("-", lines, bytes.len() as u64);
                             for ev in self.decoded.drain(..) {
                                 self.merge.offer(STDIN, ev);
                             }
