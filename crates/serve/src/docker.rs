@@ -43,12 +43,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The cursor's file name in the state directory.
-
 /// The spool source the daemon's events are kept under: a clock of their own in the
 /// merge, apart from what is pushed over HTTP.
 pub const DOCKER_SOURCE: &str = "docker-events";
 
+/// The cursor's file name in the state directory.
 pub const CURSOR_FILE: &str = "docker-events.cursor";
 
 /// How far back `since` reaches before the last event seen: the daemon's `since` has
