@@ -120,6 +120,22 @@ impl ScanSummary {
                 );
             }
         }
+        if e.rewinds > 0 {
+            let _ = writeln!(
+                s,
+                "  rewound (input restarted from an earlier time, correlated from there): {}",
+                e.rewinds
+            );
+            for l in &e.rewind_first {
+                let _ = writeln!(
+                    s,
+                    "             at {}:{}: {} back",
+                    crate::escape::terminal(&l.path),
+                    l.line,
+                    l.back
+                );
+            }
+        }
         if e.reorder_forced > 0 {
             let _ = writeln!(
                 s,
