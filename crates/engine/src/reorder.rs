@@ -480,3 +480,172 @@ impl ReorderBuffer {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::exec_in;
+
+    const SEC: i64 = 1_000_000_000;
+    const LATENESS: Dur = Dur(120 * SEC);
+    const SKEW: Dur = Dur(3600 * SEC);
+
+    fn rec(secs: i64, line: u64) -> Event {
+        let mut e = exec_in(Ts(1_000_000 * SEC + secs * SEC), "nginx:1");
+        e.source.line = line;
+        e
+    }
+
+    fn buffer() -> ReorderBuffer {
+        ReorderBuffer::with_future_skew(LATENESS, SKEW, 10_000)
+    }
+
+    /// Admits `secs` in order from line `first`, releasing after each as the engine
+    /// does; returns what each admit said and what was released.
+    fn feed(b: &mut ReorderBuffer, first: u64, secs: &[i64]) -> (Vec<Admit>, Vec<Event>) {
+        let mut admits = Vec::new();
+        let mut out = Vec::new();
+        for (i, s) in secs.iter().enumerate() {
+            admits.push(b.admit(rec(*s, first + i as u64)));
+            b.release(&mut out);
+        }
+        (admits, out)
+    }
+
+    fn lines(evs: &[Event]) -> Vec<u64> {
+        evs.iter().map(|e| e.source.line).collect()
+    }
+
+    /// The present: 40 records a second apart from 2000 s.
+    fn present(b: &mut ReorderBuffer) {
+        let secs: Vec<i64> = (2000..2040).collect();
+        feed(b, 1, &secs);
+        assert_eq!(b.watermark(), Ts(1_000_000 * SEC + 1919 * SEC));
+    }
+
+    #[test]
+    fn records_within_the_lateness_are_never_held_aside() {
+        let mut b = buffer();
+        present(&mut b);
+        let (admits, _) = feed(&mut b, 100, &[1930, 1925, 2040]);
+        assert!(admits.iter().all(|a| matches!(a, Admit::Held)));
+        assert_eq!(b.behind_len(), 0);
+        assert!(b.take_late().is_empty());
+    }
+
+    #[test]
+    fn a_short_run_behind_followed_by_the_present_is_late_in_arrival_order() {
+        let mut b = buffer();
+        present(&mut b);
+        let (admits, out) = feed(&mut b, 100, &[1000, 900, 1001]);
+        assert!(admits.iter().all(|a| matches!(a, Admit::Behind)));
+        assert!(out.is_empty());
+        assert_eq!(b.behind_len(), 3);
+        assert!(b.take_late().is_empty(), "nothing decided yet");
+        let (admits, _) = feed(&mut b, 200, &[2041]);
+        assert!(matches!(admits[0], Admit::Held));
+        let late = b.take_late();
+        assert_eq!(
+            late.iter().map(|l| (l.line, l.behind)).collect::<Vec<_>>(),
+            vec![
+                (100, Dur(919 * SEC)),
+                (101, Dur(1019 * SEC)),
+                (102, Dur(918 * SEC))
+            ]
+        );
+        assert_eq!(b.behind_len(), 0);
+        assert_eq!(b.restart(), None);
+    }
+
+    #[test]
+    fn a_run_of_rewind_confirm_records_restarts_time_from_them() {
+        let mut b = buffer();
+        present(&mut b);
+        // The second file starts 30 minutes back, and is itself a little out of order.
+        let secs: Vec<i64> = (0..REWIND_CONFIRM as i64)
+            .map(|i| 200 + i * 10 - if i % 3 == 0 { 200 } else { 0 })
+            .collect();
+        let (admits, out) = feed(&mut b, 100, &secs);
+        assert!(out.is_empty());
+        assert!(admits[..REWIND_CONFIRM - 1]
+            .iter()
+            .all(|a| matches!(a, Admit::Behind)));
+        assert!(matches!(admits[REWIND_CONFIRM - 1], Admit::Rewind));
+        // The caller correlates what was held, in order, then time moves back.
+        let mut held = Vec::new();
+        while let Some(e) = b.drain_next() {
+            held.push(e);
+        }
+        assert_eq!(lines(&held), (1..=40).collect::<Vec<u64>>());
+        let r = b.restart().expect("a rewind");
+        assert_eq!((r.line, r.back), (100, Dur(1919 * SEC)));
+        assert_eq!(b.latest(), Some(Ts(1_000_000 * SEC + 510 * SEC)));
+        let mut out = Vec::new();
+        b.release(&mut out);
+        assert_eq!(b.watermark(), Ts(1_000_000 * SEC + 390 * SEC));
+        // Time goes on from there: within the lateness of the run is in time.
+        let (admits, more) = feed(&mut b, 300, &[395, 520]);
+        assert!(admits.iter().all(|a| matches!(a, Admit::Held)));
+        out.extend(more);
+        while let Some(e) = b.drain_next() {
+            out.push(e);
+        }
+        // Every record of the run is correlated, in time order whatever its disorder.
+        let times: Vec<Ts> = out.iter().map(|e| e.time).collect();
+        assert_eq!(out.len(), REWIND_CONFIRM + 2);
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        assert!(b.take_late().is_empty());
+    }
+
+    #[test]
+    fn a_run_further_back_than_the_future_skew_needs_as_many_records_as_moving_ahead() {
+        let mut b = buffer();
+        present(&mut b);
+        // Two hours back: beyond the one-hour skew.
+        let secs: Vec<i64> = (0..FUTURE_CONFIRM as i64).map(|i| 2000 - 7200 + i).collect();
+        let (admits, _) = feed(&mut b, 100, &secs);
+        assert!(admits[..FUTURE_CONFIRM - 1]
+            .iter()
+            .all(|a| matches!(a, Admit::Behind)));
+        assert!(matches!(admits[FUTURE_CONFIRM - 1], Admit::Rewind));
+        assert_eq!(b.behind_len(), FUTURE_CONFIRM, "the run never grows past this");
+        while b.drain_next().is_some() {}
+        let r = b.restart().expect("a rewind");
+        assert_eq!(r.back, Dur((1919 - (2000 - 7200)) * SEC));
+    }
+
+    #[test]
+    fn one_record_far_back_among_a_near_run_makes_it_deep() {
+        let mut b = buffer();
+        present(&mut b);
+        let mut secs: Vec<i64> = (0..REWIND_CONFIRM as i64).map(|i| 1000 + i).collect();
+        secs[5] = -99_999;
+        let (admits, _) = feed(&mut b, 100, &secs);
+        assert!(admits.iter().all(|a| matches!(a, Admit::Behind)));
+        // The present resumes: all of them were late.
+        feed(&mut b, 500, &[2050]);
+        assert_eq!(b.take_late().len(), REWIND_CONFIRM);
+    }
+
+    #[test]
+    fn a_quiet_input_moving_time_on_makes_a_pending_run_late() {
+        let mut b = buffer();
+        present(&mut b);
+        feed(&mut b, 100, &[1000, 1001]);
+        b.advance_to(Ts(1_000_000 * SEC + 2100 * SEC));
+        let late: Vec<u64> = b.take_late().iter().map(|l| l.line).collect();
+        assert_eq!(late, vec![100, 101]);
+        assert_eq!(b.restart(), None);
+    }
+
+    #[test]
+    fn a_record_dated_ahead_does_not_break_a_run() {
+        let mut b = buffer();
+        present(&mut b);
+        let mut secs: Vec<i64> = (0..REWIND_CONFIRM as i64).map(|i| 1000 + i).collect();
+        secs.insert(3, 2000 + 86_400);
+        let (admits, _) = feed(&mut b, 100, &secs);
+        assert!(matches!(admits[3], Admit::Future { .. }));
+        assert!(matches!(admits.last(), Some(Admit::Rewind)));
+    }
+}

@@ -135,8 +135,8 @@ fn a_2099_record_in_the_middle_is_held_without_moving_time() {
 #[test]
 fn a_skew_within_max_future_skew_moves_time_as_usual() {
     // 30 minutes ahead is within the 1h default: it is the new present, and a record
-    // from before it (beyond the allowed lateness) is late.
-    let events = vec![
+    // from before it (beyond the allowed lateness) is late once the present goes on.
+    let mut events = vec![
         (T0, lifecycle("aaaaaaaaaaaa", LifecyclePhase::Create)),
         (
             T0 + 1800 * SEC,
@@ -147,11 +147,21 @@ fn a_skew_within_max_future_skew_moves_time_as_usual() {
             lifecycle("cccccccccccc", LifecyclePhase::Create),
         ),
     ];
+    // Last in the input, nothing shows it was a straggler: the input restarted there.
     let (_, s) = run(Config::default(), events.clone());
-    assert_eq!((s.late, s.future), (1, 0));
+    assert_eq!((s.late, s.future, s.rewinds), (0, 0, 1), "{s:#?}");
+    assert_eq!(s.rewind_first[0].line, 3);
+    assert_eq!(s.rewind_first[0].back, "27m");
+    events.push((
+        T0 + 1801 * SEC,
+        lifecycle("dddddddddddd", LifecyclePhase::Create),
+    ));
+    let (_, s) = run(Config::default(), events.clone());
+    assert_eq!((s.late, s.future, s.rewinds), (1, 0, 0), "{s:#?}");
     assert_eq!(s.late_first[0].line, 3);
     assert_eq!(s.late_first[0].behind, "27m");
     // With a tighter skew, the same record is dated ahead instead, and nothing is late.
+    events.truncate(3);
     let cfg = Config::from_yaml("max_future_skew: 10m\n", "cfg").expect("config");
     let (_, s) = run(cfg, events);
     assert_eq!((s.late, s.future), (0, 1));
