@@ -380,3 +380,66 @@ fn activity_before_a_container_started_does_not_complete_its_chain_after_a_rewin
     assert_eq!((s.late, s.rewinds), (0, 1), "{s:#?}");
     assert_eq!(s.activity.get("activity before the chain's start"), Some(&1));
 }
+
+fn launch(instance: &str) -> EventKind {
+    use pullwatch_model::cloud::{
+        CloudAction, CloudEvent, CloudProvider, UserDataState, VmImage, VmImageKind, VmLaunch,
+    };
+    EventKind::Cloud(CloudEvent {
+        provider: CloudProvider::Aws,
+        account: Some("111122223333".into()),
+        region: Some("eu-west-1".into()),
+        actor: None,
+        action: CloudAction::InstanceLaunch(Box::new(VmLaunch {
+            instance_id: instance.into(),
+            image: Some(VmImage::new("ami-0f9e8d7c6b5a49382", VmImageKind::Ami)),
+            private_ips: vec!["10.20.1.16".parse().expect("ip")],
+            names: Vec::new(),
+            subnet: None,
+            vpc: None,
+            tags: Vec::new(),
+            user_data: UserDataState::Absent,
+            startup_script_url: None,
+            launch_template: None,
+            launched_at: None,
+        })),
+    })
+}
+
+fn stratum(instance: &str) -> EventKind {
+    EventKind::Connection(pullwatch_model::Connection {
+        placement: Placement::Host { host: None },
+        pid: None,
+        exe: None,
+        src: Some("10.20.1.16".parse().expect("ip")),
+        src_port: Some(49152),
+        dst: "45.155.205.233".parse().expect("ip"),
+        dst_port: Some(3333),
+        proto: Some("tcp".into()),
+        instance_id: Some(instance.into()),
+    })
+}
+
+#[test]
+fn a_connection_before_its_instance_launched_does_not_complete_a_chain_after_a_rewind() {
+    const I: &str = "i-0b2c3d4e5f6071829";
+    // In order, the launch and a stratum connection 5 minutes later are a chain.
+    let mut events = vec![(T0, launch(I)), (T0 + 300 * SEC, stratum(I))];
+    events.extend(quiet('a', 10, 0));
+    let (alerts, _) = run_alerts(events);
+    assert_eq!(alerts.len(), 1);
+    // The first file launches the instance at 09:40; the second, from 09:00, has the
+    // connection at 09:05: correlated after the rewind, it precedes the launch.
+    let mut events = vec![(T0 + 2400 * SEC, launch(I))];
+    events.extend(quiet('a', 10, 2400 * SEC));
+    events.push((T0 + 300 * SEC, stratum(I)));
+    events.extend(quiet('b', 40, 300 * SEC));
+    let (alerts, s) = run_alerts(events);
+    assert!(alerts.is_empty(), "{alerts:#?}");
+    assert_eq!((s.late, s.rewinds), (0, 1), "{s:#?}");
+    assert_eq!(
+        s.activity.get("guest activity before the launch"),
+        Some(&1),
+        "{s:#?}"
+    );
+}
