@@ -215,7 +215,9 @@ fn cat_of_every_example_on_stdin_gives_the_alerts_of_the_directory() {
         assert!(piped.stderr.contains("skipped: none"), "{}", piped.stderr);
         assert!(!piped.stderr.contains("late (beyond"), "{}", piped.stderr);
         assert!(
-            piped.stderr.contains("rewound (input restarted from an earlier time"),
+            piped
+                .stderr
+                .contains("rewound (input restarted from an earlier time"),
             "{}",
             piped.stderr
         );

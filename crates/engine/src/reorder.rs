@@ -602,13 +602,19 @@ mod tests {
         let mut b = buffer();
         present(&mut b);
         // Two hours back: beyond the one-hour skew.
-        let secs: Vec<i64> = (0..FUTURE_CONFIRM as i64).map(|i| 2000 - 7200 + i).collect();
+        let secs: Vec<i64> = (0..FUTURE_CONFIRM as i64)
+            .map(|i| 2000 - 7200 + i)
+            .collect();
         let (admits, _) = feed(&mut b, 100, &secs);
         assert!(admits[..FUTURE_CONFIRM - 1]
             .iter()
             .all(|a| matches!(a, Admit::Behind)));
         assert!(matches!(admits[FUTURE_CONFIRM - 1], Admit::Rewind));
-        assert_eq!(b.behind_len(), FUTURE_CONFIRM, "the run never grows past this");
+        assert_eq!(
+            b.behind_len(),
+            FUTURE_CONFIRM,
+            "the run never grows past this"
+        );
         while b.drain_next().is_some() {}
         let r = b.restart().expect("a rewind");
         assert_eq!(r.back, Dur((1919 - (2000 - 7200)) * SEC));

@@ -279,7 +279,10 @@ fn quiet(prefix: char, n: i64, offset: i64) -> Vec<(i64, EventKind)> {
 
 fn run_alerts(
     events: Vec<(i64, EventKind)>,
-) -> (Vec<pullwatch_model::Alert>, pullwatch_engine::stats::EngineStats) {
+) -> (
+    Vec<pullwatch_model::Alert>,
+    pullwatch_engine::stats::EngineStats,
+) {
     let mut engine = Engine::new(Config::default());
     let mut alerts = Vec::new();
     for (i, (t, k)) in events.into_iter().enumerate() {
@@ -313,8 +316,14 @@ fn two_archives_concatenated_in_the_wrong_order_give_the_alerts_of_both() {
         events.extend(quiet('b', quiet_after, 0));
         if straggler {
             let last = events.last().expect("a record").0;
-            events.push((T0 + 60 * SEC, lifecycle("c00000000001", LifecyclePhase::Create)));
-            events.push((last + SEC, lifecycle("c00000000002", LifecyclePhase::Create)));
+            events.push((
+                T0 + 60 * SEC,
+                lifecycle("c00000000001", LifecyclePhase::Create),
+            ));
+            events.push((
+                last + SEC,
+                lifecycle("c00000000002", LifecyclePhase::Create),
+            ));
         }
         let (alerts, s) = run_alerts(events);
         let case = format!("{offset} {quiet_after}");
@@ -378,7 +387,10 @@ fn activity_before_a_container_started_does_not_complete_its_chain_after_a_rewin
     let (alerts, s) = run_alerts(events);
     assert!(alerts.is_empty(), "{alerts:#?}");
     assert_eq!((s.late, s.rewinds), (0, 1), "{s:#?}");
-    assert_eq!(s.activity.get("activity before the chain's start"), Some(&1));
+    assert_eq!(
+        s.activity.get("activity before the chain's start"),
+        Some(&1)
+    );
 }
 
 fn launch(instance: &str) -> EventKind {
