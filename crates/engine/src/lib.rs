@@ -160,7 +160,8 @@ impl Engine {
     /// quiet says how far event time has come (its wall clock's idle time added to the
     /// last record's time), so the records held for the allowed lateness are correlated
     /// and windows expire. The engine itself still reads no clock: the same calls give
-    /// the same alerts. Never moves time backwards.
+    /// the same alerts. Never moves time backwards, and a quiet spell is not the end
+    /// of an input: records held aside as a possible rewind are late from then on.
     pub fn advance_to(&mut self, t: Ts, alerts: &mut Vec<Alert>) {
         self.reorder.advance_to(t);
         self.count_late();
