@@ -220,6 +220,8 @@ fn late_records_are_reported_with_their_location_and_fail_strict() {
     // Ten minutes behind the record before it, in the same input.
     records.push(docker(700, "container", "create", "aaaaaaaaaaaa", "a"));
     records.push(docker(90, "container", "create", "bbbbbbbbbbbb", "b"));
+    // The present goes on after it: a straggler, not a restart of the input.
+    records.push(docker(701, "container", "create", "cccccccccccc", "c"));
     let p = d.file("events.jsonl", lines(&records).as_bytes());
     let r = run(&["--format", "json"], &[&p]);
     assert_eq!(r.code, 0);

@@ -27,7 +27,7 @@ use pullwatch_model::inspect::{ContentInspector, NoInspection};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Alert, Event, EventKind, LifecyclePhase, Placement, Ts};
 use reorder::{Admit, ReorderBuffer};
-use stats::{EngineStats, FutureLocation, LateLocation};
+use stats::{EngineStats, FutureLocation, LateLocation, RewindLocation};
 use std::collections::HashMap;
 
 pub use config::ConfigError;
@@ -134,18 +134,11 @@ impl Engine {
         match self.reorder.admit(event) {
             Admit::Held => {}
             Admit::Future { ahead } => self.future(&path, line, ahead),
-            Admit::Late { behind } => {
-                self.stats.late += 1;
-                if self.stats.late_first.len() < LATE_LOCATIONS_KEPT {
-                    self.stats.late_first.push(LateLocation {
-                        path: path.to_string(),
-                        line,
-                        behind: behind.to_string(),
-                    });
-                }
-                return;
-            }
+            // Held aside: late, or the start of a rewind; nothing moves until it is known.
+            Admit::Behind => return,
+            Admit::Rewind => self.rewind(alerts),
         }
+        self.count_late();
         for o in self.reorder.take_outliers() {
             self.future(&o.path, o.line, o.ahead);
         }
@@ -167,10 +160,55 @@ impl Engine {
     /// quiet says how far event time has come (its wall clock's idle time added to the
     /// last record's time), so the records held for the allowed lateness are correlated
     /// and windows expire. The engine itself still reads no clock: the same calls give
-    /// the same alerts. Never moves time backwards.
+    /// the same alerts. Never moves time backwards, and a quiet spell is not the end
+    /// of an input: records held aside as a possible rewind are late from then on.
     pub fn advance_to(&mut self, t: Ts, alerts: &mut Vec<Alert>) {
         self.reorder.advance_to(t);
+        self.count_late();
         self.release_ready(alerts);
+    }
+
+    /// Counts and locates the records the reorder buffer refused as late.
+    fn count_late(&mut self) {
+        for l in self.reorder.take_late() {
+            self.stats.late += 1;
+            if self.stats.late_first.len() < LATE_LOCATIONS_KEPT {
+                self.stats.late_first.push(LateLocation {
+                    path: l.path.to_string(),
+                    line: l.line,
+                    behind: l.behind.to_string(),
+                });
+            }
+        }
+    }
+
+    /// The input restarted from an earlier time (see [`Admit::Rewind`]): what is held
+    /// is correlated first, as at the end of an input, then event time moves back to
+    /// the run of records that showed it, which is correlated from there on. State
+    /// from before stays: every analytic joins a stage only to activity that follows
+    /// it in event time, so what came before the rewind in the input but lies later
+    /// in time cannot open a chain for what follows.
+    fn rewind(&mut self, alerts: &mut Vec<Alert>) {
+        let mut ready = std::mem::take(&mut self.ready);
+        for ev in ready.drain(..) {
+            self.process(&ev, alerts);
+        }
+        self.ready = ready;
+        while let Some(ev) = self.reorder.drain_next() {
+            self.process(&ev, alerts);
+        }
+        if let Some(r) = self.reorder.restart() {
+            self.stats.rewinds += 1;
+            if self.stats.rewind_first.len() < LATE_LOCATIONS_KEPT {
+                self.stats.rewind_first.push(RewindLocation {
+                    path: r.path.to_string(),
+                    line: r.line,
+                    back: r.back.to_string(),
+                });
+            }
+        }
+        // Expiry follows the watermark, which just moved back.
+        self.next_expiry = Ts::MIN;
     }
 
     /// Correlates what the watermark has passed, then lets expired state go.
@@ -200,8 +238,16 @@ impl Engine {
         }
     }
 
-    /// End of input: everything held is released and correlated.
+    /// End of input: everything held is released and correlated. A run of records
+    /// far behind that is still pending shows that the input restarted from an
+    /// earlier time: it is correlated after the rest, as a rewind.
     pub fn finish(&mut self, alerts: &mut Vec<Alert>) {
+        if self.reorder.behind_len() > 0 {
+            self.rewind(alerts);
+            for o in self.reorder.take_outliers() {
+                self.future(&o.path, o.line, o.ahead);
+            }
+        }
         let mut ready = std::mem::take(&mut self.ready);
         for ev in ready.drain(..) {
             self.process(&ev, alerts);

@@ -19,6 +19,15 @@ pub struct FutureLocation {
     pub ahead: String,
 }
 
+/// Where an input restarted from an earlier time: the first record of the run that
+/// showed it, and how far behind the watermark it lay.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct RewindLocation {
+    pub path: String,
+    pub line: u64,
+    pub back: String,
+}
+
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct EngineStats {
     pub events: u64,
@@ -29,6 +38,10 @@ pub struct EngineStats {
     /// their own time, but never allowed to move the watermark.
     pub future: u64,
     pub future_first: Vec<FutureLocation>,
+    /// Times an input restarted from an earlier time (a run of records far behind the
+    /// watermark): what was held was correlated, then event time moved back.
+    pub rewinds: u64,
+    pub rewind_first: Vec<RewindLocation>,
     /// The same fact reported again (audit stages, kubelet event updates).
     pub duplicates: u64,
     /// Released before the watermark because the reorder buffer was full.

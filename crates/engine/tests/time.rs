@@ -135,8 +135,8 @@ fn a_2099_record_in_the_middle_is_held_without_moving_time() {
 #[test]
 fn a_skew_within_max_future_skew_moves_time_as_usual() {
     // 30 minutes ahead is within the 1h default: it is the new present, and a record
-    // from before it (beyond the allowed lateness) is late.
-    let events = vec![
+    // from before it (beyond the allowed lateness) is late once the present goes on.
+    let mut events = vec![
         (T0, lifecycle("aaaaaaaaaaaa", LifecyclePhase::Create)),
         (
             T0 + 1800 * SEC,
@@ -147,11 +147,21 @@ fn a_skew_within_max_future_skew_moves_time_as_usual() {
             lifecycle("cccccccccccc", LifecyclePhase::Create),
         ),
     ];
+    // Last in the input, nothing shows it was a straggler: the input restarted there.
     let (_, s) = run(Config::default(), events.clone());
-    assert_eq!((s.late, s.future), (1, 0));
+    assert_eq!((s.late, s.future, s.rewinds), (0, 0, 1), "{s:#?}");
+    assert_eq!(s.rewind_first[0].line, 3);
+    assert_eq!(s.rewind_first[0].back, "27m");
+    events.push((
+        T0 + 1801 * SEC,
+        lifecycle("dddddddddddd", LifecyclePhase::Create),
+    ));
+    let (_, s) = run(Config::default(), events.clone());
+    assert_eq!((s.late, s.future, s.rewinds), (1, 0, 0), "{s:#?}");
     assert_eq!(s.late_first[0].line, 3);
     assert_eq!(s.late_first[0].behind, "27m");
     // With a tighter skew, the same record is dated ahead instead, and nothing is late.
+    events.truncate(3);
     let cfg = Config::from_yaml("max_future_skew: 10m\n", "cfg").expect("config");
     let (_, s) = run(cfg, events);
     assert_eq!((s.late, s.future), (0, 1));
@@ -232,4 +242,216 @@ fn after_an_archive_gap_the_new_present_is_not_reported_as_dated_ahead() {
     assert_eq!(s.future, 1, "{s:#?}");
     assert_eq!(s.future_first.len(), 1);
     assert_eq!(s.future_first[0].line, 5 + 100 + chain().len() as u64 + 1);
+}
+
+/// `chain()` for container `id`, `offset` later.
+fn chain_of(id: &str, offset: i64) -> Vec<(i64, EventKind)> {
+    chain()
+        .into_iter()
+        .map(|(t, k)| {
+            let k = match k {
+                EventKind::Container(mut l) => {
+                    l.container.id = Some(id.into());
+                    EventKind::Container(l)
+                }
+                EventKind::Process(mut p) => {
+                    p.placement = Placement::Container(cref(id));
+                    EventKind::Process(p)
+                }
+                k => k,
+            };
+            (t + offset, k)
+        })
+        .collect()
+}
+
+/// `n` containers of a trusted image created, named `prefix…`, from `offset` on.
+fn quiet(prefix: char, n: i64, offset: i64) -> Vec<(i64, EventKind)> {
+    noise(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, _))| {
+            let id = format!("{prefix}{i:011x}");
+            (t + offset, lifecycle(&id, LifecyclePhase::Create))
+        })
+        .collect()
+}
+
+fn run_alerts(
+    events: Vec<(i64, EventKind)>,
+) -> (
+    Vec<pullwatch_model::Alert>,
+    pullwatch_engine::stats::EngineStats,
+) {
+    let mut engine = Engine::new(Config::default());
+    let mut alerts = Vec::new();
+    for (i, (t, k)) in events.into_iter().enumerate() {
+        engine.push(at(t, i as u64 + 1, k), &mut alerts);
+    }
+    engine.finish(&mut alerts);
+    (alerts, engine.stats())
+}
+
+const HOUR: i64 = 3600 * SEC;
+const A: &str = "aaaaaaaaaaaa1111aaaaaaaaaaaa1111aaaaaaaaaaaa1111aaaaaaaaaaaa1111";
+const B: &str = "bbbbbbbbbbbb2222bbbbbbbbbbbb2222bbbbbbbbbbbb2222bbbbbbbbbbbb2222";
+
+#[test]
+fn two_archives_concatenated_in_the_wrong_order_give_the_alerts_of_both() {
+    // cat 10h.log 09h.log: the second file starts before the first ends, beyond the
+    // allowed lateness. Its records are not late: once enough of them agree, time
+    // restarts from them. Within the max_future_skew (1h) 32 are enough, further back
+    // 64 are needed, and at the end of the input any that are pending. Then a record
+    // late within the second file is late there, not one more of the run.
+    for (offset, quiet_after, back, straggler) in [
+        (40 * 60 * SEC, 40, "48m20s", true),
+        (HOUR, 70, "1h8m20s", true),
+        (HOUR, 40, "1h8m20s", false),
+        (HOUR, 0, "1h8m20s", false),
+    ] {
+        let mut events = chain_of(A, offset);
+        events.extend(quiet('a', 20, offset));
+        let restart = events.len() as u64 + 1;
+        events.extend(chain_of(B, 0));
+        events.extend(quiet('b', quiet_after, 0));
+        if straggler {
+            let last = events.last().expect("a record").0;
+            events.push((
+                T0 + 60 * SEC,
+                lifecycle("c00000000001", LifecyclePhase::Create),
+            ));
+            events.push((
+                last + SEC,
+                lifecycle("c00000000002", LifecyclePhase::Create),
+            ));
+        }
+        let (alerts, s) = run_alerts(events);
+        let case = format!("{offset} {quiet_after}");
+        assert_eq!(alerts.len(), 2, "{case}: {s:#?}");
+        assert_eq!(
+            (s.late, s.rewinds, s.future),
+            (u64::from(straggler), 1, 0),
+            "{case}: {s:#?}"
+        );
+        assert_eq!(s.rewind_first[0].line, restart, "{case}");
+        // The first file's latest record is 10m20s after its start, the watermark 2m
+        // before that.
+        assert_eq!(s.rewind_first[0].back, back, "{case}");
+        let mut times: Vec<Ts> = alerts.iter().map(|a| a.time).collect();
+        times.sort();
+        assert_eq!(times, vec![Ts(T0 + 40 * SEC), Ts(T0 + offset + 40 * SEC)]);
+    }
+}
+
+#[test]
+fn a_pull_later_in_event_time_does_not_join_a_chain_after_a_rewind() {
+    // The first file pulls the image at 09:20; the second, from 09:00, starts a
+    // container of it and runs curl. The pull came first in the input but after the
+    // activity in time: it is no part of that chain.
+    let mut events = vec![(
+        T0 + 1200 * SEC,
+        EventKind::ImagePull(ImagePull {
+            host: None,
+            image: ImageRef::parse(IMAGE),
+            for_container: None,
+            detail: "pull".into(),
+        }),
+    )];
+    events.extend(quiet('a', 10, 1200 * SEC));
+    events.extend(chain_of(B, 0).into_iter().skip(1));
+    events.extend(quiet('b', 40, 0));
+    let (alerts, s) = run_alerts(events);
+    assert_eq!((s.late, s.rewinds), (0, 1), "{s:#?}");
+    // The image is not allowlisted: the start and curl alone make a chain, without
+    // the pull.
+    assert_eq!(alerts.len(), 1, "{s:#?}");
+    for a in &alerts {
+        assert!(
+            a.evidence.iter().all(|e| e.time <= Ts(T0 + 40 * SEC)),
+            "{:#?}",
+            a.evidence
+        );
+        assert!(a.evidence.iter().all(|e| e.stage != "pull"));
+    }
+}
+
+#[test]
+fn activity_before_a_container_started_does_not_complete_its_chain_after_a_rewind() {
+    // The first file pulls, creates and starts container A at 10:00; the second, from
+    // 09:00, has curl in A. Correlated after the rewind, it precedes A's chain.
+    let mut events = chain_of(A, HOUR);
+    events.pop();
+    events.extend(quiet('a', 10, HOUR));
+    events.push(chain_of(A, 0).pop().expect("the curl"));
+    events.extend(quiet('b', 40, 0));
+    let (alerts, s) = run_alerts(events);
+    assert!(alerts.is_empty(), "{alerts:#?}");
+    assert_eq!((s.late, s.rewinds), (0, 1), "{s:#?}");
+    assert_eq!(
+        s.activity.get("activity before the chain's start"),
+        Some(&1)
+    );
+}
+
+fn launch(instance: &str) -> EventKind {
+    use pullwatch_model::cloud::{
+        CloudAction, CloudEvent, CloudProvider, UserDataState, VmImage, VmImageKind, VmLaunch,
+    };
+    EventKind::Cloud(CloudEvent {
+        provider: CloudProvider::Aws,
+        account: Some("111122223333".into()),
+        region: Some("eu-west-1".into()),
+        actor: None,
+        action: CloudAction::InstanceLaunch(Box::new(VmLaunch {
+            instance_id: instance.into(),
+            image: Some(VmImage::new("ami-0f9e8d7c6b5a49382", VmImageKind::Ami)),
+            private_ips: vec!["10.20.1.16".parse().expect("ip")],
+            names: Vec::new(),
+            subnet: None,
+            vpc: None,
+            tags: Vec::new(),
+            user_data: UserDataState::Absent,
+            startup_script_url: None,
+            launch_template: None,
+            launched_at: None,
+        })),
+    })
+}
+
+fn stratum(instance: &str) -> EventKind {
+    EventKind::Connection(pullwatch_model::Connection {
+        placement: Placement::Host { host: None },
+        pid: None,
+        exe: None,
+        src: Some("10.20.1.16".parse().expect("ip")),
+        src_port: Some(49152),
+        dst: "45.155.205.233".parse().expect("ip"),
+        dst_port: Some(3333),
+        proto: Some("tcp".into()),
+        instance_id: Some(instance.into()),
+    })
+}
+
+#[test]
+fn a_connection_before_its_instance_launched_does_not_complete_a_chain_after_a_rewind() {
+    const I: &str = "i-0b2c3d4e5f6071829";
+    // In order, the launch and a stratum connection 5 minutes later are a chain.
+    let mut events = vec![(T0, launch(I)), (T0 + 300 * SEC, stratum(I))];
+    events.extend(quiet('a', 10, 0));
+    let (alerts, _) = run_alerts(events);
+    assert_eq!(alerts.len(), 1);
+    // The first file launches the instance at 09:40; the second, from 09:00, has the
+    // connection at 09:05: correlated after the rewind, it precedes the launch.
+    let mut events = vec![(T0 + 2400 * SEC, launch(I))];
+    events.extend(quiet('a', 10, 2400 * SEC));
+    events.push((T0 + 300 * SEC, stratum(I)));
+    events.extend(quiet('b', 40, 300 * SEC));
+    let (alerts, s) = run_alerts(events);
+    assert!(alerts.is_empty(), "{alerts:#?}");
+    assert_eq!((s.late, s.rewinds), (0, 1), "{s:#?}");
+    assert_eq!(
+        s.activity.get("guest activity before the launch"),
+        Some(&1),
+        "{s:#?}"
+    );
 }

@@ -120,6 +120,22 @@ impl ScanSummary {
                 );
             }
         }
+        if e.rewinds > 0 {
+            let _ = writeln!(
+                s,
+                "  rewound (input restarted from an earlier time, correlated from there): {}",
+                e.rewinds
+            );
+            for l in &e.rewind_first {
+                let _ = writeln!(
+                    s,
+                    "             at {}:{}: {} back",
+                    crate::escape::terminal(&l.path),
+                    l.line,
+                    l.back
+                );
+            }
+        }
         if e.reorder_forced > 0 {
             let _ = writeln!(
                 s,
@@ -175,4 +191,34 @@ fn provenance_line(p: &ProvenanceStats) -> String {
         ));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pullwatch_engine::stats::RewindLocation;
+
+    #[test]
+    fn rewinds_are_counted_and_located() {
+        let mut sum = ScanSummary::default();
+        sum.engine.rewinds = 2;
+        sum.engine.rewind_first = vec![
+            RewindLocation {
+                path: "-".into(),
+                line: 202,
+                back: "23m".into(),
+            },
+            RewindLocation {
+                path: "day1\u{1b}[31m.log".into(),
+                line: 7,
+                back: "1d".into(),
+            },
+        ];
+        let out = sum.render();
+        assert!(out.contains(
+            "  rewound (input restarted from an earlier time, correlated from there): 2\n             at -:202: 23m back\n"
+        ), "{out}");
+        assert!(!out.contains('\u{1b}'), "{out}");
+        assert!(!ScanSummary::default().render().contains("rewound"));
+    }
 }
