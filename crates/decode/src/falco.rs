@@ -8,7 +8,8 @@
 use crate::util::{nonempty, rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
-    Connection, ContainerRef, Event, EventKind, Format, ImageRef, Placement, ProcessExec, Ts,
+    Connection, ContainerRef, Event, EventKind, Format, ImageRef, Lineage, Placement, ProcessExec,
+    Ts,
 };
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -68,6 +69,11 @@ struct Fields<'a> {
     proc_pid: Option<Val<'a>>,
     #[serde(rename = "proc.ppid", borrow)]
     proc_ppid: Option<Val<'a>>,
+    /// Pids inside the container's pid namespace: the entrypoint is `proc.vpid` 1.
+    #[serde(rename = "proc.vpid", borrow)]
+    proc_vpid: Option<Val<'a>>,
+    #[serde(rename = "proc.pvpid", borrow)]
+    proc_pvpid: Option<Val<'a>>,
     #[serde(rename = "proc.pname", borrow)]
     proc_pname: Option<Val<'a>>,
     #[serde(rename = "user.name", borrow)]
@@ -266,17 +272,28 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             };
             format!("falco:proc:{}:{cid}:{p}:{cmdline}", host.unwrap_or("")).into_boxed_str()
         });
+        let ppid = int_in::<u32>(&f.proc_ppid, "proc.ppid")?;
+        let lineage = match &placement {
+            Placement::Container(_) => Lineage::from_pids(
+                pid,
+                int_in::<u32>(&f.proc_vpid, "proc.vpid")?,
+                ppid,
+                int_in::<u32>(&f.proc_pvpid, "proc.pvpid")?,
+            ),
+            _ => Lineage::default(),
+        };
         let mut e = Event::new(
             time,
             ctx.source(Format::Falco),
             EventKind::Process(ProcessExec {
                 placement: placement.clone(),
                 pid,
-                ppid: int_in::<u32>(&f.proc_ppid, "proc.ppid")?,
+                ppid,
                 exe: pullwatch_model::name(exe),
                 cmdline,
                 parent_exe: string(&f.proc_pname).as_deref().map(pullwatch_model::name),
                 user: string(&f.user_name),
+                lineage,
             }),
         );
         e.dedupe = dedupe;

@@ -24,7 +24,7 @@ use crate::util::{opt_string, rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Placement, PodBinding,
-    PodContainerKind, PodContainerSpec, PodCreate, ProcessExec, Ts,
+    Lineage, PodContainerKind, PodContainerSpec, PodCreate, ProcessExec, Ts,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -240,6 +240,11 @@ struct Container<'a> {
     image: Option<Text<'a>>,
     #[serde(borrow)]
     image_pull_policy: Option<Text<'a>>,
+    /// Read leniently: a malformed list costs the list, not the pod.
+    #[serde(borrow)]
+    command: Option<&'a RawValue>,
+    #[serde(borrow)]
+    args: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -621,8 +626,17 @@ fn push_specs(
             image_raw: image_raw.to_string(),
             pull_policy: Some(pull_policy),
             kind,
+            command: words(&c.command),
+            args: words(&c.args),
         });
     }
+}
+
+/// A pod spec's `command` or `args` list, as written; empty when it is not a list of
+/// strings (which the API server would have refused).
+fn words(list: &Option<&RawValue>) -> Vec<String> {
+    list.and_then(|raw| serde_json::from_str::<Vec<String>>(raw.get()).ok())
+        .unwrap_or_default()
 }
 
 /// Binding at `Metadata` level has no request body, hence no node, and emits nothing.
@@ -784,6 +798,10 @@ fn exec(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
         parent_exe: None,
         // The Kubernetes user who ran the command: the process user is not known.
         user: rec.actor(),
+        lineage: Lineage {
+            exec: true,
+            ..Lineage::default()
+        },
     })))
 }
 

@@ -9,8 +9,8 @@ use crate::util::{nonempty, rfc3339, truncate, LenientI64, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::memo::TextMemo;
 use pullwatch_model::{
-    Connection, ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Name,
-    Placement, ProcessExec, ProcessExit, Ts,
+    Connection, ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Lineage,
+    Name, Placement, ProcessExec, ProcessExit, Ts,
 };
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -51,13 +51,26 @@ struct WithParent<'a> {
     parent: Option<Parent<'a>>,
 }
 
-/// Of the parent, only what the exec's evidence names: its pid and binary. Its pod,
-/// namespaces and arguments (as long as the child's) are skipped, not built.
+/// Of the parent, only what the exec's evidence names: its pid and binary, and its pid
+/// inside the container. Its namespaces and arguments (as long as the child's) and the
+/// rest of its pod are skipped, not built.
 #[derive(Deserialize)]
 struct Parent<'a> {
     pid: Option<LenientI64>,
     #[serde(borrow)]
     binary: Option<Text<'a>>,
+    pod: Option<ParentPod>,
+}
+
+#[derive(Deserialize)]
+struct ParentPod {
+    container: Option<ContainerPid>,
+}
+
+/// `pod.container.pid`: the pid inside the container's pid namespace.
+#[derive(Deserialize)]
+struct ContainerPid {
+    pid: Option<LenientI64>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +135,8 @@ struct PodContainer<'a> {
     image: Option<PodImage<'a>>,
     #[serde(borrow)]
     start_time: Option<Text<'a>>,
+    /// The pid inside the container's pid namespace: 1 is the entrypoint.
+    pid: Option<LenientI64>,
 }
 
 #[derive(Deserialize)]
@@ -259,22 +274,49 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             None => exe.to_string(),
         };
         let parent = ev.parent.as_ref();
+        let placement = placement(p, node)?;
+        let host_pid = pid(p, "process_exec.process.pid")?;
+        let host_ppid = match parent {
+            Some(pp) => checked_pid(pp.pid, "process_exec.parent.pid")?,
+            None => None,
+        };
+        let lineage = match &placement {
+            Placement::Container(_) => Lineage::from_pids(
+                host_pid,
+                checked_pid(
+                    p.pod
+                        .as_ref()
+                        .and_then(|pod| pod.container.as_ref())
+                        .and_then(|c| c.pid),
+                    "process_exec.process.pod.container.pid",
+                )?,
+                host_ppid,
+                // A parent outside the container (the runtime's shim, or runc for an
+                // exec) has no pod, hence no pid inside it.
+                checked_pid(
+                    parent
+                        .and_then(|pp| pp.pod.as_ref())
+                        .and_then(|pod| pod.container.as_ref())
+                        .and_then(|c| c.pid),
+                    "process_exec.parent.pod.container.pid",
+                )?,
+            ),
+            _ => Lineage::default(),
+        };
         out.push(Event::new(
             time,
             ctx.source(Format::Tetragon),
             EventKind::Process(ProcessExec {
-                placement: placement(p, node)?,
-                pid: pid(p, "process_exec.process.pid")?,
-                ppid: match parent {
-                    Some(pp) => checked_pid(pp.pid, "process_exec.parent.pid")?,
-                    None => None,
-                },
+                placement,
+                pid: host_pid,
+                ppid: host_ppid,
                 exe: pullwatch_model::name(exe),
                 cmdline,
                 parent_exe: parent
                     .and_then(|pp| nonempty(&pp.binary))
                     .map(pullwatch_model::name),
                 user: None,
+                lineage,
             }),
         ));
     } else if let Some(ev) = &w.process_exit {

@@ -14,8 +14,8 @@ use crate::stats::EngineStats;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{
-    is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event, ImagePull, ImageRef,
-    LifecyclePhase, Name, PodBinding, PodCreate, Ts,
+    exe_basename, is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event,
+    ImagePull, ImageRef, LifecyclePhase, Lineage, Name, PodBinding, PodCreate, Ts,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,12 +27,17 @@ const TECHNIQUE: &str = "T1204.003";
 /// Pulls kept per repository; older ones can no longer anchor a new container anyway
 /// once this many newer pulls of the same repository exist.
 const PULLS_PER_REPOSITORY: usize = 64;
+/// Why start-up activity of a newly seen digest of an allowlisted image made no chain.
+pub const SKIPPED_STARTUP: &str =
+    "activity skipped: the entrypoint of a newly seen digest of an allowlisted image";
 
 /// What a container did that may complete a chain.
 pub enum Activity<'a> {
     Process {
         exe: &'a str,
         cmdline: &'a str,
+        /// Its place in the container's process tree, where the record says.
+        lineage: Lineage,
     },
     Connection {
         dst: std::net::IpAddr,
@@ -76,6 +81,12 @@ struct Ctr {
     started_hint: Option<Ts>,
     sandbox: bool,
     alerted: bool,
+    /// The pod spec's `command` and `args`, when it set `command`: the container's
+    /// pid 1 runs exactly this.
+    spec_argv: Option<Arc<[String]>>,
+    /// Suspicious-looking processes not counted because they were the container's own
+    /// start-up (see [`SKIPPED_STARTUP`]).
+    startup_skipped: u32,
     /// When the runtime reported the container's exit.
     exited: Option<Ts>,
     last_seen: Ts,
@@ -227,6 +238,13 @@ impl ContainerChains {
             };
             if let Some(slot) = self.resolve(&cref, ev.time, m, stats) {
                 if let Some(ctr) = self.ctrs.get_mut(&slot) {
+                    // Without `command` the image's own entrypoint runs, which the spec
+                    // does not name: `args` alone do not say what pid 1 is.
+                    if !spec.command.is_empty() && ctr.spec_argv.is_none() {
+                        let argv: Vec<String> =
+                            spec.command.iter().chain(&spec.args).cloned().collect();
+                        ctr.spec_argv = Some(argv.into());
+                    }
                     if ctr.admitted.is_none() {
                         let by = p
                             .actor
@@ -459,7 +477,7 @@ impl ContainerChains {
         }
         let t = ev.time;
         let (activity_reason, activity_summary) = match act {
-            Activity::Process { exe, cmdline } => {
+            Activity::Process { exe, cmdline, .. } => {
                 let Some((entry, applet)) = m.suspicious_process(exe, cmdline) else {
                     stats.activity("process not in suspicious_binaries");
                     return None;
@@ -526,7 +544,9 @@ impl ContainerChains {
             return None;
         };
         let novelty = self.novelty(ctr, &image, t);
-        let trust_reason = match m.trust(&image) {
+        let trust = m.trust(&image);
+        let allowed_but_new = matches!(trust, Trust::Allowed(_));
+        let trust_reason = match trust {
             Trust::Allowed(entry) => match novelty.first_seen_reason(&image, entry) {
                 Some(reason) => reason,
                 None => {
@@ -572,6 +592,24 @@ impl ContainerChains {
             stats.activity("activity after time_window");
             return None;
         }
+        // An allowlisted image whose only fault is a digest the baseline lacks is judged
+        // by what it does beyond starting: its entrypoint, and what the entrypoint runs
+        // directly, are the image's own start-up. A moved tag, an untrusted image, an
+        // exec and anything deeper still make a chain.
+        if allowed_but_new && novelty.tag_moved.is_none() {
+            if let Activity::Process {
+                exe,
+                cmdline,
+                lineage,
+            } = act
+            {
+                if is_startup(lineage, ctr.spec_argv.as_deref(), exe, cmdline) {
+                    ctr.startup_skipped = ctr.startup_skipped.saturating_add(1);
+                    stats.activity(SKIPPED_STARTUP);
+                    return None;
+                }
+            }
+        }
         let mut image = image;
         if let Some(p) = &ctr.pull {
             image.absorb(&p.image);
@@ -616,6 +654,12 @@ impl ContainerChains {
         if let (Some(s), Some(ns)) = (scope, ctr.namespace.as_deref()) {
             reasons.push(format!(
                 "severity critical: namespace {ns} is in namespace_scope ({s})"
+            ));
+        }
+        if ctr.startup_skipped > 0 {
+            reasons.push(format!(
+                "{} earlier process(es) of the container's own start-up (its entrypoint, or run directly by it) were not counted: expected for a newly seen digest of an allowlisted image",
+                ctr.startup_skipped
             ));
         }
         let severity = novelty.raise(severity, &mut reasons);
@@ -711,6 +755,7 @@ impl ContainerChains {
                     fresh.started = None;
                     fresh.started_hint = None;
                     fresh.alerted = false;
+                    fresh.startup_skipped = 0;
                     fresh.exited = None;
                     let slot = self.insert(fresh, now, m, stats);
                     by_pod = Some(slot);
@@ -865,6 +910,10 @@ impl ContainerChains {
         };
         ctr.sandbox |= other.sandbox;
         ctr.alerted |= other.alerted;
+        if ctr.spec_argv.is_none() {
+            ctr.spec_argv = other.spec_argv;
+        }
+        ctr.startup_skipped = ctr.startup_skipped.saturating_add(other.startup_skipped);
         ctr.exited = match (ctr.exited, other.exited) {
             (Some(x), Some(y)) => Some(x.max(y)),
             (x, y) => x.or(y),
@@ -1042,6 +1091,36 @@ impl EvictRank {
             EvictRank::Live => "containers: capacity, could still alert",
         }
     }
+}
+
+/// Whether a process is the container's own start-up: the entrypoint (pid 1 inside the
+/// container) or a process it started directly (parent pid 1), by the record's own
+/// in-container pids; for a record without them, a command line that is the pod spec's
+/// `command` and `args`. Never a process the runtime started with `exec`.
+fn is_startup(lineage: &Lineage, spec_argv: Option<&[String]>, exe: &str, cmdline: &str) -> bool {
+    if lineage.exec {
+        return false;
+    }
+    if lineage.pid.is_some() || lineage.ppid.is_some() {
+        return lineage.is_startup();
+    }
+    spec_argv.is_some_and(|argv| runs_argv(argv, exe, cmdline))
+}
+
+/// Whether a command line is `argv`, compared word by word (command lines are joined
+/// with spaces, so an argument holding spaces is several words), the program by its
+/// basename: sources report it as a path or as a name.
+fn runs_argv(argv: &[String], exe: &str, cmdline: &str) -> bool {
+    let mut want = argv.iter().flat_map(|a| a.split_whitespace());
+    let mut got = cmdline.split_whitespace();
+    let (Some(w0), Some(g0)) = (want.next(), got.next()) else {
+        return false;
+    };
+    let program = exe_basename(w0);
+    if program != exe_basename(g0) && program != exe_basename(exe) {
+        return false;
+    }
+    want.eq(got)
 }
 
 fn alert_image(i: &ImageRef) -> AlertImage {
