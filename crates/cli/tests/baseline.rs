@@ -551,7 +551,10 @@ fn exec_processes_deeper_ones_and_untrusted_entrypoints_still_alert() {
             STARTUP_NOTE
         ])
     );
-    assert_eq!(got[0]["evidence"][0]["process"]["parent_exe"], "/usr/bin/runc");
+    assert_eq!(
+        got[0]["evidence"][0]["process"]["parent_exe"],
+        "/usr/bin/runc"
+    );
 
     assert_eq!(got[1]["severity"], "medium");
     assert_eq!(got[1]["entity"]["pod"], "web-9c8d7-j7k8l");
@@ -585,5 +588,9 @@ fn exec_processes_deeper_ones_and_untrusted_entrypoints_still_alert() {
     let got = alerts(&run);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["image"]["ref"], toolbox);
-    assert!(!run.stderr.contains("start-up not alerted"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("start-up not alerted"),
+        "{}",
+        run.stderr
+    );
 }

@@ -915,7 +915,10 @@ mod tests {
         assert!(!l.is_startup());
         // Not in the output: nothing known.
         assert_eq!(lineage(r#""proc.pid":4030"#), Lineage::default());
-        assert_eq!(lineage(r#""proc.vpid":null,"proc.pvpid":"<NA>""#), Lineage::default());
+        assert_eq!(
+            lineage(r#""proc.vpid":null,"proc.pvpid":"<NA>""#),
+            Lineage::default()
+        );
         // hostPID: in-namespace pids equal the host's.
         assert_eq!(
             lineage(r#""proc.pid":812,"proc.vpid":812,"proc.ppid":1,"proc.pvpid":1"#),

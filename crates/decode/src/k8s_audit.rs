@@ -23,8 +23,8 @@
 use crate::util::{opt_string, rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
-    ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Placement, PodBinding,
-    Lineage, PodContainerKind, PodContainerSpec, PodCreate, ProcessExec, Ts,
+    ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Lineage, Placement,
+    PodBinding, PodContainerKind, PodContainerSpec, PodCreate, ProcessExec, Ts,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -9,8 +9,8 @@ use crate::util::{nonempty, rfc3339, truncate, LenientI64, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::memo::TextMemo;
 use pullwatch_model::{
-    Connection, ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Lineage,
-    Name, Placement, ProcessExec, ProcessExit, Ts,
+    Connection, ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Lineage, Name,
+    Placement, ProcessExec, ProcessExit, Ts,
 };
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -1033,10 +1033,7 @@ mod tests {
             other => panic!("{other:?}"),
         };
         // Run by the entrypoint (its parent is pid 1 in the container).
-        let parent = format!(
-            r#"{{"pid":4001,"binary":"/bin/sh","pod":{}}}"#,
-            pod(1)
-        );
+        let parent = format!(r#"{{"pid":4001,"binary":"/bin/sh","pod":{}}}"#, pod(1));
         let l = lineage(&exec(4020, &pod(23), &parent));
         assert_eq!((l.pid, l.ppid, l.exec), (Some(23), Some(1), false));
         assert!(l.is_startup());

@@ -14,8 +14,8 @@ use crate::stats::EngineStats;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{
-    exe_basename, is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event,
-    ImagePull, ImageRef, LifecyclePhase, Lineage, Name, PodBinding, PodCreate, Ts,
+    exe_basename, is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event, ImagePull,
+    ImageRef, LifecyclePhase, Lineage, Name, PodBinding, PodCreate, Ts,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -1264,9 +1264,9 @@ mod tests {
         assert_eq!(a.severity, Severity::Medium);
         assert!(a.reasons[0].contains("is not in the baseline"), "{a:#?}");
         assert!(
-            a.reasons.iter().any(|r| r.starts_with(
-                "2 earlier process(es) of the container's own start-up"
-            )),
+            a.reasons
+                .iter()
+                .any(|r| r.starts_with("2 earlier process(es) of the container's own start-up")),
             "{:#?}",
             a.reasons
         );
@@ -1274,13 +1274,7 @@ mod tests {
 
         // An exec'd shell: its parent is the runtime, outside the container.
         let mut events = startup(&image);
-        events.push(proc_in(
-            5,
-            &image,
-            "/bin/sh",
-            "sh",
-            lineage(Some(57), None),
-        ));
+        events.push(proc_in(5, &image, "/bin/sh", "sh", lineage(Some(57), None)));
         let (alerts, _) = scan(true, events);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].severity, Severity::Medium);
@@ -1387,7 +1381,11 @@ mod tests {
     #[test]
     fn an0691_start_up_by_pids_or_spec() {
         let spec: Vec<String> = vec!["nginx".into(), "-g".into(), "daemon off;".into()];
-        assert!(runs_argv(&spec, "/usr/sbin/nginx", "/usr/sbin/nginx -g daemon off;"));
+        assert!(runs_argv(
+            &spec,
+            "/usr/sbin/nginx",
+            "/usr/sbin/nginx -g daemon off;"
+        ));
         assert!(runs_argv(&spec, "/usr/sbin/nginx", "nginx -g daemon off;"));
         assert!(!runs_argv(&spec, "/usr/sbin/nginx", "nginx -g daemon"));
         assert!(!runs_argv(&spec, "/usr/bin/curl", "curl -g daemon off;"));
@@ -1403,13 +1401,23 @@ mod tests {
             "nginx",
             "nginx -g daemon off;"
         ));
-        assert!(is_startup(&none, Some(&spec), "nginx", "nginx -g daemon off;"));
+        assert!(is_startup(
+            &none,
+            Some(&spec),
+            "nginx",
+            "nginx -g daemon off;"
+        ));
         assert!(!is_startup(&none, None, "nginx", "nginx -g daemon off;"));
         let exec = Lineage {
             exec: true,
             ..lineage(Some(1), None)
         };
-        assert!(!is_startup(&exec, Some(&spec), "nginx", "nginx -g daemon off;"));
+        assert!(!is_startup(
+            &exec,
+            Some(&spec),
+            "nginx",
+            "nginx -g daemon off;"
+        ));
     }
 
     #[test]
