@@ -488,3 +488,109 @@ fn a_docker_pull_by_a_new_digest_starts_the_chain_at_the_pull() {
     let run = scan_json(Some(&baseline), &[], "docker-pull-by-digest.jsonl");
     assert_eq!(run.stdout, "");
 }
+
+const NGINX_D: &str = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+const STARTUP_NOTE: &str = "1 earlier process(es) of the container's own start-up (its entrypoint, or run directly by it) were not counted: expected for a newly seen digest of an allowlisted image";
+
+/// nginx 1.28 at a digest the baseline lacks, starting as the official image does:
+/// `/docker-entrypoint.sh` as pid 1 runs `sh -c /docker-entrypoint.d/…` (parent pid 1),
+/// seen by Tetragon (`pod.container.pid`) in one pod and Falco (`proc.vpid`/`proc.pvpid`)
+/// in another. That is the image's own start-up, not a suspicious execution.
+#[test]
+fn an_allowlisted_images_new_digest_starting_up_through_its_entrypoint_does_not_alert() {
+    let (_dir, baseline) = learned();
+    let (tetragon, falco) = (
+        fixture("scan-entrypoint.jsonl"),
+        fixture("scan-entrypoint-falco.jsonl"),
+    );
+    let b = baseline.display().to_string();
+    let run = pullwatch(&[
+        "scan",
+        "--format",
+        "json",
+        "--baseline",
+        &b,
+        &tetragon,
+        &falco,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        summary_line(&run, "baseline:"),
+        "baseline: 1 digests seen, 1 not in the baseline, 0 moved tags"
+    );
+    // The Tetragon script's shell and both Falco shells; `/docker-entrypoint.sh` and
+    // nginx are no suspicious binaries to begin with.
+    assert_eq!(
+        summary_line(&run, "start-up not alerted:"),
+        "start-up not alerted: 3 processes (entrypoint of a newly seen digest of an allowlisted image, or run directly by it)"
+    );
+    assert_eq!(summary_line(&run, "alerts:"), "alerts: none");
+}
+
+/// After the same start-up, what is not start-up still alerts: a shell exec'd by the
+/// runtime (its parent is runc, outside the container), a curl run by the entrypoint's
+/// script (two levels down), and an untrusted image's entrypoint running curl.
+#[test]
+fn exec_processes_deeper_ones_and_untrusted_entrypoints_still_alert() {
+    let (_dir, baseline) = learned();
+    let run = scan_json(Some(&baseline), &[], "scan-entrypoint-exec.jsonl");
+    let got = alerts(&run);
+    assert_eq!(got.len(), 3, "{}", run.stdout);
+    let nginx = format!("docker.io/library/nginx:1.28@{NGINX_D}");
+    let new_digest = format!("image {nginx} is allowed by image_registry_allow_list entry docker.io/library, but digest {NGINX_D} was first seen at 2026-11-26T10:00:00.1Z and is not in the baseline");
+
+    assert_eq!(got[0]["severity"], "medium");
+    assert_eq!(got[0]["entity"]["pod"], "web-9c8d7-g5h6i");
+    assert_eq!(
+        got[0]["reasons"],
+        json!([
+            new_digest,
+            "no pull seen (image already present); window measured from the container's first lifecycle record at 2026-11-26T10:00:00Z",
+            "ran /bin/sh ('sh' in suspicious_binaries), 120.2s after container start (time_window 15m)",
+            STARTUP_NOTE
+        ])
+    );
+    assert_eq!(
+        got[0]["evidence"][0]["process"]["parent_exe"],
+        "/usr/bin/runc"
+    );
+
+    assert_eq!(got[1]["severity"], "medium");
+    assert_eq!(got[1]["entity"]["pod"], "web-9c8d7-j7k8l");
+    assert_eq!(
+        got[1]["reasons"],
+        json!([
+            new_digest,
+            "no pull seen (image already present); window measured from the container's first lifecycle record at 2026-11-26T10:10:00Z",
+            "ran /usr/bin/curl ('curl' in suspicious_binaries), 500ms after container start (time_window 15m)",
+            STARTUP_NOTE
+        ])
+    );
+
+    // The attack itself: an untrusted image's entrypoint (pid 1) fetching a payload.
+    let toolbox = "docker.io/kitty0x/toolbox:latest@sha256:9999999999999999999999999999999999999999999999999999999999999999";
+    assert_eq!(got[2]["severity"], "high");
+    assert_eq!(got[2]["image"]["ref"], toolbox);
+    assert_eq!(
+        got[2]["reasons"][2],
+        "ran /usr/bin/curl ('curl' in suspicious_binaries), 100ms after container start (time_window 15m)"
+    );
+    assert_eq!(got[2]["reasons"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        summary_line(&run, "start-up not alerted:"),
+        "start-up not alerted: 2 processes (entrypoint of a newly seen digest of an allowlisted image, or run directly by it)"
+    );
+
+    // Without a baseline nothing is newly seen: only the untrusted image alerts, and no
+    // start-up was excused (nothing needed excusing).
+    let run = scan_json(None, &[], "scan-entrypoint-exec.jsonl");
+    let got = alerts(&run);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["image"]["ref"], toolbox);
+    assert!(
+        !run.stderr.contains("start-up not alerted"),
+        "{}",
+        run.stderr
+    );
+}

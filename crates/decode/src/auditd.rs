@@ -442,6 +442,7 @@ fn emit(p: Pending, path: &Arc<str>, out: &mut Vec<Event>) {
                 .or_else(|| sc.and_then(|s| s.comm.clone()))
                 .unwrap_or_default();
             EventKind::Process(ProcessExec {
+                lineage: Default::default(),
                 placement: Placement::Unresolved { host },
                 pid,
                 ppid: sc.and_then(|s| s.ppid),

@@ -85,6 +85,7 @@ fn sysmon(
         time,
         ctx.source(Format::AzureSyslog),
         EventKind::Process(ProcessExec {
+            lineage: Default::default(),
             placement: Placement::Host { host: host.clone() },
             pid: int("ProcessId"),
             ppid: int("ParentProcessId"),
@@ -256,6 +257,7 @@ fn auoms(
         time,
         ctx.source(Format::AzureSyslog),
         EventKind::Process(ProcessExec {
+            lineage: Default::default(),
             placement,
             pid: int("pid"),
             ppid: int("ppid"),

@@ -8,7 +8,7 @@ use crate::util::{rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
     ContainerLifecycle, ContainerRef, Event, EventKind, Format, ImagePull, ImageRef,
-    LifecyclePhase, Placement, ProcessExec, Ts,
+    LifecyclePhase, Lineage, Placement, ProcessExec, Ts,
 };
 use serde::Deserialize;
 
@@ -141,6 +141,10 @@ fn emit(time: Ts, f: &Fields, ctx: &RecordCtx, out: &mut Vec<Event>) {
                 cmdline: cmd.to_string(),
                 parent_exe: None,
                 user: None,
+                lineage: Lineage {
+                    exec: true,
+                    ..Lineage::default()
+                },
             })
         }
         _ => return,
@@ -293,6 +297,7 @@ mod tests {
         };
         assert_eq!(&*p.exe, "/bin/sh");
         assert_eq!(p.cmdline, "/bin/sh -c curl x|sh");
+        assert!(p.lineage.exec && !p.lineage.is_startup());
     }
 
     #[test]

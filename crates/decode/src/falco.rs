@@ -8,7 +8,8 @@
 use crate::util::{nonempty, rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
-    Connection, ContainerRef, Event, EventKind, Format, ImageRef, Placement, ProcessExec, Ts,
+    Connection, ContainerRef, Event, EventKind, Format, ImageRef, Lineage, Placement, ProcessExec,
+    Ts,
 };
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -68,6 +69,11 @@ struct Fields<'a> {
     proc_pid: Option<Val<'a>>,
     #[serde(rename = "proc.ppid", borrow)]
     proc_ppid: Option<Val<'a>>,
+    /// Pids inside the container's pid namespace: the entrypoint is `proc.vpid` 1.
+    #[serde(rename = "proc.vpid", borrow)]
+    proc_vpid: Option<Val<'a>>,
+    #[serde(rename = "proc.pvpid", borrow)]
+    proc_pvpid: Option<Val<'a>>,
     #[serde(rename = "proc.pname", borrow)]
     proc_pname: Option<Val<'a>>,
     #[serde(rename = "user.name", borrow)]
@@ -266,17 +272,28 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             };
             format!("falco:proc:{}:{cid}:{p}:{cmdline}", host.unwrap_or("")).into_boxed_str()
         });
+        let ppid = int_in::<u32>(&f.proc_ppid, "proc.ppid")?;
+        let lineage = match &placement {
+            Placement::Container(_) => Lineage::from_pids(
+                pid,
+                int_in::<u32>(&f.proc_vpid, "proc.vpid")?,
+                ppid,
+                int_in::<u32>(&f.proc_pvpid, "proc.pvpid")?,
+            ),
+            _ => Lineage::default(),
+        };
         let mut e = Event::new(
             time,
             ctx.source(Format::Falco),
             EventKind::Process(ProcessExec {
                 placement: placement.clone(),
                 pid,
-                ppid: int_in::<u32>(&f.proc_ppid, "proc.ppid")?,
+                ppid,
                 exe: pullwatch_model::name(exe),
                 cmdline,
                 parent_exe: string(&f.proc_pname).as_deref().map(pullwatch_model::name),
                 user: string(&f.user_name),
+                lineage,
             }),
         );
         e.dedupe = dedupe;
@@ -881,6 +898,37 @@ mod tests {
     }
 
     /// Falco's own test output, from the shared samples when they are present.
+    #[test]
+    fn vpid_and_pvpid_place_a_process_in_its_containers_tree() {
+        let alert = |fields: &str| {
+            format!(
+                r#"{{"hostname":"node-a","output":"x","priority":"Notice","rule":"Run shell untrusted","source":"syscall","time":"2026-11-20T09:00:02.5Z","output_fields":{{"container.id":"3f9c2a7d1e8b","container.image.repository":"docker.io/library/nginx","container.image.tag":"1.28","proc.exepath":"/bin/sh","proc.cmdline":"sh -c /docker-entrypoint.d/10-listen-on-ipv6-by-default.sh",{fields}}}}}"#
+            )
+        };
+        let lineage = |fields: &str| process(&decode(&alert(fields))[0]).lineage;
+        let l = lineage(r#""proc.pid":4020,"proc.vpid":23,"proc.ppid":4001,"proc.pvpid":1"#);
+        assert_eq!((l.pid, l.ppid, l.exec), (Some(23), Some(1), false));
+        assert!(l.is_startup());
+        // As strings, and with the parent outside the container (0): an exec.
+        let l = lineage(r#""proc.pid":4030,"proc.vpid":"31","proc.ppid":3990,"proc.pvpid":0"#);
+        assert_eq!((l.pid, l.ppid), (Some(31), None));
+        assert!(!l.is_startup());
+        // Not in the output: nothing known.
+        assert_eq!(lineage(r#""proc.pid":4030"#), Lineage::default());
+        assert_eq!(
+            lineage(r#""proc.vpid":null,"proc.pvpid":"<NA>""#),
+            Lineage::default()
+        );
+        // hostPID: in-namespace pids equal the host's.
+        assert_eq!(
+            lineage(r#""proc.pid":812,"proc.vpid":812,"proc.ppid":1,"proc.pvpid":1"#),
+            Lineage::default()
+        );
+        // Host processes carry none, whatever their pids.
+        let host = alert(r#""proc.vpid":1"#).replace("3f9c2a7d1e8b", "host");
+        assert_eq!(process(&decode(&host)[0]).lineage, Lineage::default());
+    }
+
     #[test]
     fn shared_samples() {
         let dir =

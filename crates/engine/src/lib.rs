@@ -379,6 +379,7 @@ impl Engine {
                 let act = Activity::Process {
                     exe: &p.exe,
                     cmdline: &p.cmdline,
+                    lineage: p.lineage,
                 };
                 match &p.placement {
                     Placement::Container(c) => {

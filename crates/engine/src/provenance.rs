@@ -864,6 +864,8 @@ mod tests {
                     image_raw: spec.clone(),
                     pull_policy: None,
                     kind: PodContainerKind::Regular,
+                    command: Vec::new(),
+                    args: Vec::new(),
                 }],
                 actor: None,
             }),

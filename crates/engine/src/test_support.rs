@@ -15,6 +15,7 @@ pub(crate) fn exec_in(at: Ts, image: &str) -> Event {
             line: 1,
         },
         EventKind::Process(ProcessExec {
+            lineage: Default::default(),
             placement: Placement::Container(ContainerRef {
                 id: Some("abc".into()),
                 image: Some(ImageRef::parse(image)),

@@ -125,6 +125,7 @@ fn flood(containers: u64, quiet: u64, cap: usize) -> Outcome {
         }
     }
     let activity = EventKind::Process(ProcessExec {
+        lineage: Default::default(),
         placement: Placement::Container(chain),
         pid: Some(4242),
         ppid: Some(1),

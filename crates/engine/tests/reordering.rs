@@ -91,6 +91,7 @@ fn world(chains: usize, benign: usize, seed: u64) -> Vec<Event> {
             next(
                 act_t + k as i64 * SEC / 2,
                 EventKind::Process(ProcessExec {
+                    lineage: Default::default(),
                     placement: Placement::Container(c.clone()),
                     pid: Some(100 + k as u32),
                     ppid: Some(1),

@@ -124,6 +124,7 @@ fn live_bytes_with(n: usize) -> (isize, usize) {
                 detail: "Started container app".into(),
             }),
             EventKind::Process(ProcessExec {
+                lineage: Default::default(),
                 placement: Placement::Container(c.clone()),
                 pid: Some(1000 + i as u32),
                 ppid: None,
@@ -146,6 +147,7 @@ fn live_bytes_with(n: usize) -> (isize, usize) {
             &mut line,
             flush,
             EventKind::Process(ProcessExec {
+                lineage: Default::default(),
                 placement: Placement::Host { host: None },
                 pid: None,
                 ppid: None,

@@ -64,6 +64,7 @@ fn chain() -> Vec<(i64, EventKind)> {
         (
             T0 + 40 * SEC,
             EventKind::Process(ProcessExec {
+                lineage: Default::default(),
                 placement: Placement::Container(cref(ID)),
                 pid: Some(7),
                 ppid: Some(1),

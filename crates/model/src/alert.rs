@@ -352,6 +352,7 @@ mod tests {
     #[test]
     fn process_evidence_keeps_the_process_and_its_container() {
         let ev = event(EventKind::Process(ProcessExec {
+            lineage: Default::default(),
             placement: in_container(),
             pid: Some(42),
             ppid: Some(1),

@@ -284,6 +284,7 @@ mod tests {
             stage: "init-local".into(),
         }));
         let proc_ = ev(EventKind::Process(ProcessExec {
+            lineage: Default::default(),
             placement: Placement::Host { host: None },
             pid: None,
             ppid: None,

@@ -243,6 +243,10 @@ pub struct PodContainerSpec {
     pub image_raw: String,
     pub pull_policy: Option<String>,
     pub kind: PodContainerKind,
+    /// The spec's `command` (replacing the image's entrypoint) and `args` (replacing
+    /// its command), where set: what the container runs as its pid 1.
+    pub command: Vec<String>,
+    pub args: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -297,6 +301,57 @@ pub struct ProcessExec {
     pub cmdline: String,
     pub parent_exe: Option<Name>,
     pub user: Option<String>,
+    /// Where the process stands in its container's own process tree, as far as the
+    /// record says (Falco `proc.vpid`/`proc.pvpid`, Tetragon `pod.container.pid`).
+    pub lineage: Lineage,
+}
+
+/// A process's place in its container's process tree. Pids here are those inside the
+/// container's pid namespace, where the container's entrypoint is pid 1: they tell the
+/// image's own start-up from what was started later or from outside (`exec`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lineage {
+    /// The process's pid inside the container: 1 is the entrypoint.
+    pub pid: Option<u32>,
+    /// The parent's pid inside the container: 1 when the entrypoint started it.
+    pub ppid: Option<u32>,
+    /// Started by the runtime's exec (`docker exec`, `kubectl exec`), not by the
+    /// container's entrypoint.
+    pub exec: bool,
+}
+
+impl Lineage {
+    /// Lineage from in-namespace pids, given the host pids too: where the two are the
+    /// same the container shares the host's pid namespace (`hostPID`), its pid 1 is the
+    /// host's init, and the numbers say nothing about the container's own entrypoint.
+    pub fn from_pids(
+        host_pid: Option<u32>,
+        ns_pid: Option<u32>,
+        host_ppid: Option<u32>,
+        ns_ppid: Option<u32>,
+    ) -> Lineage {
+        let host_ns = matches!((host_pid, ns_pid), (Some(h), Some(n)) if h == n)
+            || matches!((host_ppid, ns_ppid), (Some(h), Some(n)) if h == n);
+        if host_ns {
+            return Lineage::default();
+        }
+        Lineage {
+            pid: ns_pid.filter(|p| *p != 0),
+            ppid: ns_ppid.filter(|p| *p != 0),
+            exec: false,
+        }
+    }
+
+    /// Whether the record says anything about the process's place in its container.
+    pub fn known(&self) -> bool {
+        self.pid.is_some() || self.ppid.is_some() || self.exec
+    }
+
+    /// The container's entrypoint itself (pid 1), or a process it started directly
+    /// (parent pid 1), and not one the runtime started with `exec`.
+    pub fn is_startup(&self) -> bool {
+        !self.exec && (self.pid == Some(1) || self.ppid == Some(1))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -152,6 +152,12 @@ impl ScanSummary {
             let _ = writeln!(s, "  evicted {reason}: {n}");
         }
         let _ = writeln!(s, "  {}", provenance_line(&self.provenance));
+        if let Some(n) = e.activity.get(pullwatch_engine::an0691::SKIPPED_STARTUP) {
+            let _ = writeln!(
+                s,
+                "  start-up not alerted: {n} processes (entrypoint of a newly seen digest of an allowlisted image, or run directly by it)"
+            );
+        }
         if e.alerts.is_empty() {
             let _ = writeln!(s, "  alerts: none");
         } else {
