@@ -31,6 +31,7 @@ pub struct Metrics {
     alerts: Family<Labels, Counter>,
     suppressed: Counter,
     late: Counter,
+    rewinds: Counter,
     duplicates: Counter,
     evictions: Family<Labels, Counter>,
     tracked: Family<Labels, Gauge>,
@@ -71,6 +72,7 @@ impl Metrics {
             alerts: Family::default(),
             suppressed: Counter::default(),
             late: Counter::default(),
+            rewinds: Counter::default(),
             duplicates: Counter::default(),
             evictions: Family::default(),
             tracked: Family::default(),
@@ -120,6 +122,11 @@ impl Metrics {
                 "records_late",
                 "Records that arrived too late to be correlated",
                 m.late.clone(),
+            );
+            r.register(
+                "rewinds",
+                "Times an input restarted from an earlier time and was correlated from there",
+                m.rewinds.clone(),
             );
             r.register(
                 "records_duplicate",
@@ -236,6 +243,7 @@ impl Metrics {
         }
         set(&self.suppressed, suppressed);
         set(&self.late, s.engine.late);
+        set(&self.rewinds, s.engine.rewinds);
         set(&self.duplicates, s.engine.duplicates);
         for (reason, n) in &s.engine.evictions {
             set(
