@@ -51,13 +51,21 @@ impl Service {
 
     /// The address `--listen 127.0.0.1:0` bound.
     fn addr(&self) -> String {
+        self.listening("http")
+    }
+
+    /// The address the service says it listens on with `scheme`.
+    fn listening(&self, scheme: &str) -> String {
+        let prefix = format!("pullwatch: listening on {scheme}://");
         let mut found = None;
         assert!(
             wait_until(Duration::from_secs(20), || {
-                found = self.stderr.lock().unwrap().iter().find_map(|l| {
-                    l.strip_prefix("pullwatch: listening on http://")
-                        .map(str::to_string)
-                });
+                found = self
+                    .stderr
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find_map(|l| l.strip_prefix(&prefix).map(str::to_string));
                 found.is_some()
             }),
             "no listening line in: {}",
@@ -686,19 +694,7 @@ fn ingest_over_https_with_the_configured_certificate() {
         "--state-dir",
         &dir.path().join("state").display().to_string(),
     ]);
-    let mut found = None;
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            found = svc.stderr.lock().unwrap().iter().find_map(|l| {
-                l.strip_prefix("pullwatch: listening on https://")
-                    .map(str::to_string)
-            });
-            found.is_some()
-        }),
-        "{}",
-        svc.stderr()
-    );
-    let addr = found.unwrap();
+    let addr = svc.listening("https");
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ck.cert.der().clone()).unwrap();
     let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(

@@ -474,14 +474,7 @@ impl EventStream {
                     if let Some(l) = lost {
                         l.last = line_no;
                     }
-                    self.frame.doc = None;
-                    self.flush_lost(stats);
-                    let rest = bytes.get(end..).unwrap_or_default();
-                    let mut again = VecDeque::new();
-                    if !rest.trim_ascii().is_empty() {
-                        again.push_back((line_no, rest.to_vec()));
-                    }
-                    return again;
+                    return self.document_closed(&bytes, end, line_no, stats);
                 }
                 Scanned::Broken => {
                     // Read again: a record start ends the lost run, anything else
@@ -520,14 +513,7 @@ impl EventStream {
                 Scanned::Closed(end) if doc.scan.deepest() > MAX_DOCUMENT_DEPTH => {
                     // Too deep to parse, and closed on this line: lost, the rest read.
                     self.too_deep(line_no, stats);
-                    self.frame.doc = None;
-                    self.flush_lost(stats);
-                    let rest = bytes.get(end..).unwrap_or_default();
-                    let mut again = VecDeque::new();
-                    if !rest.trim_ascii().is_empty() {
-                        again.push_back((line_no, rest.to_vec()));
-                    }
-                    return again;
+                    return self.document_closed(&bytes, end, line_no, stats);
                 }
                 Scanned::Closed(end) => {
                     let (body, rest) = bytes.split_at(end.min(bytes.len()));
@@ -687,6 +673,26 @@ impl EventStream {
                 .map(|i| (doc.lines[i].0, line_text(i).to_vec()))
                 .collect(),
         }
+    }
+
+    /// A document ended at byte `end` of line `line_no`: what was lost before it is
+    /// reported, and the rest of the line (another file glued on without a newline) is
+    /// handed back to be read as a line of its own.
+    fn document_closed(
+        &mut self,
+        bytes: &[u8],
+        end: usize,
+        line_no: u64,
+        stats: &mut DecodeStats,
+    ) -> VecDeque<(u64, Vec<u8>)> {
+        self.frame.doc = None;
+        self.flush_lost(stats);
+        let rest = bytes.get(end..).unwrap_or_default();
+        let mut again = VecDeque::new();
+        if !rest.trim_ascii().is_empty() {
+            again.push_back((line_no, rest.to_vec()));
+        }
+        again
     }
 
     fn flush_lost(&mut self, stats: &mut DecodeStats) {
