@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod follow;
 pub mod http;
 pub mod journal;
+pub mod kafka;
 pub mod live;
 pub mod metrics;
 pub mod recover;

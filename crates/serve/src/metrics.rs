@@ -40,6 +40,14 @@ pub struct Metrics {
     pub http_accepted: Counter,
     pub http_rejected: Family<Labels, Counter>,
     pub merge_forced: Counter,
+    /// Kafka: records between a partition's read position and its end, by topic and partition.
+    kafka_lag: Family<Labels, Gauge>,
+    /// Kafka: partition assignments and revocations this member saw.
+    pub kafka_rebalances: Counter,
+    /// Kafka: records read again to rebuild correlation state after a rebalance.
+    pub kafka_replayed: Counter,
+    /// Kafka: transactions committed and aborted.
+    pub kafka_commits: Family<Labels, Counter>,
 }
 
 /// A counter set to an absolute value the pipeline counted (counts only grow).
@@ -68,6 +76,10 @@ impl Metrics {
             http_accepted: Counter::default(),
             http_rejected: Family::default(),
             merge_forced: Counter::default(),
+            kafka_lag: Family::default(),
+            kafka_rebalances: Counter::default(),
+            kafka_replayed: Counter::default(),
+            kafka_commits: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register(
@@ -147,6 +159,26 @@ impl Metrics {
                 "HTTP requests refused, by reason",
                 m.http_rejected.clone(),
             );
+            r.register(
+                "kafka_consumer_lag",
+                "Records not yet read, by topic and partition this member owns",
+                m.kafka_lag.clone(),
+            );
+            r.register(
+                "kafka_rebalances",
+                "Partition assignments and revocations",
+                m.kafka_rebalances.clone(),
+            );
+            r.register(
+                "kafka_replayed_records",
+                "Records read again to rebuild correlation state after a rebalance",
+                m.kafka_replayed.clone(),
+            );
+            r.register(
+                "kafka_transactions",
+                "Alert transactions, by outcome (committed, aborted)",
+                m.kafka_commits.clone(),
+            );
         }
         m
     }
@@ -201,6 +233,25 @@ impl Metrics {
     pub fn set_lag(&self, watermark_lag_secs: f64, checkpoint_age_secs: f64) {
         self.watermark_lag.set(watermark_lag_secs);
         self.checkpoint_age.set(checkpoint_age_secs);
+    }
+
+    /// Replaces the lag gauges with those of the partitions owned now.
+    pub fn set_kafka_lag(&self, lags: &[(String, i32, i64)]) {
+        self.kafka_lag.clear();
+        for (topic, partition, lag) in lags {
+            self.kafka_lag
+                .get_or_create(&labels(&[
+                    ("topic", topic),
+                    ("partition", &partition.to_string()),
+                ]))
+                .set(*lag);
+        }
+    }
+
+    pub fn kafka_transaction(&self, outcome: &str) {
+        self.kafka_commits
+            .get_or_create(&labels(&[("outcome", outcome)]))
+            .inc();
     }
 
     pub fn reject(&self, reason: &str) {

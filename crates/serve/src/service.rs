@@ -60,7 +60,7 @@ impl Control {
 
 /// How long state must be kept so that a replay from the checkpoint still finds every
 /// record a chain in flight needs.
-fn retention(cfg: &Config) -> Dur {
+pub(crate) fn retention(cfg: &Config) -> Dur {
     let w = cfg.time_window.0 .0.max(cfg.first_boot_window.0 .0);
     Dur(w.saturating_add(cfg.allowed_lateness.0 .0))
 }
@@ -574,6 +574,9 @@ pub fn run(
     already_sent: Vec<SentAlert>,
     control: &Control,
 ) -> Result<RunOutcome, ServeError> {
+    if let Some(k) = &settings.kafka {
+        return crate::kafka::run(settings, k, load_config, sink, control);
+    }
     let mut cfg = load_config().map_err(ServeError::Usage)?;
     let temp;
     let state_dir: PathBuf = match &settings.state_dir {
