@@ -135,9 +135,6 @@ impl TableReader {
                 // Recoverable (a broker away for a moment): librdkafka retries by itself.
                 Some(Err(_)) => break,
             }
-            if Instant::now() >= deadline && !out.is_empty() {
-                break;
-            }
         }
         Ok(out)
     }

@@ -32,6 +32,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a broker call may take before the member gives up on it.
 const CALL: Duration = Duration::from_secs(30);
+/// How often consumer lag is asked of the brokers.
+const LAG_EVERY: Duration = Duration::from_secs(15);
 /// Records taken per poll.
 const BATCH: usize = 5000;
 /// How long a rebuild may keep failing (partitions not ready to seek yet, the alerts
@@ -119,6 +121,7 @@ struct Worker<'a> {
     /// The open transaction: its group metadata and the alerts in it.
     txn: Option<(GroupMetadata, Vec<(Alert, String)>)>,
     last_commit: Instant,
+    last_lag: Instant,
     all_idle_handled: bool,
     need_rebuild: Option<Instant>,
     decoded: Vec<Event>,
@@ -247,7 +250,6 @@ impl<'a> Worker<'a> {
                 source: next_source,
                 last: None,
             });
-            ps.last = Some(now);
             let line = u64::try_from(r.offset).unwrap_or(0) + 1;
             let stats = &mut self.detector.summary.decode;
             if r.payload.ends_with(b"\n") {
@@ -257,6 +259,11 @@ impl<'a> Worker<'a> {
                 let mut bytes = r.payload;
                 bytes.push(b'\n');
                 ps.stream.decode_lines(&bytes, line, &mut self.decoded, stats);
+            }
+            // A partition holds the others back only while it yields events: records it
+            // skips (unreadable, or of no use to any analytic) give it no event time.
+            if !self.decoded.is_empty() {
+                ps.last = Some(now);
             }
             for ev in self.decoded.drain(..) {
                 self.merge.offer(ps.source, ev);
@@ -450,11 +457,34 @@ impl<'a> Worker<'a> {
 
     fn publish(&mut self) {
         self.detector.refresh_summary();
+        if std::env::var_os("PULLWATCH_KAFKA_DEBUG").is_some() {
+            eprintln!(
+                "pullwatch: kafka debug: parts {} records {} held {} sent {} txn {:?} owned {}",
+                self.parts.len(),
+                self.detector.summary.records_read(),
+                self.merge.len(),
+                self.outcome.alerts,
+                self.txn.as_ref().map(|t| t.1.len()),
+                self.owned.len()
+            );
+            let busy: Vec<String> = self
+                .parts
+                .iter()
+                .filter(|(_, p)| p.last.is_some_and(|t| t.elapsed() < self.run.idle_timeout))
+                .map(|(k, _)| format!("{}/{}", k.0, k.1))
+                .collect();
+            eprintln!("pullwatch: kafka debug: busy {busy:?} low {:?}", self.merge.low_watermark());
+        }
         self.metrics.publish(
             &self.detector.summary,
             self.outcome.suppressed,
             self.merge.len(),
         );
+        // One broker round trip per partition: not every second.
+        if self.last_lag.elapsed() < LAG_EVERY {
+            return;
+        }
+        self.last_lag = Instant::now();
         if let Ok(lags) = self.group.lag(Duration::from_secs(2)) {
             let lags: Vec<(String, i32, i64)> = lags
                 .iter()
@@ -541,6 +571,23 @@ impl<'a> Worker<'a> {
     }
 }
 
+/// Retries a start-up call while the cluster settles (a topic just created has no leader
+/// for a moment; a broker restarting refuses connections), up to [`CALL`].
+fn settle<T>(what: &str, mut f: impl FnMut() -> Result<T, KafkaError>) -> Result<T, ServeError> {
+    let deadline = Instant::now() + CALL;
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e @ KafkaError::Setting { .. }) => return Err(kafka_err(what, e)),
+            Err(e) if Instant::now() >= deadline => return Err(kafka_err(what, e)),
+            Err(e) => {
+                eprintln!("pullwatch: kafka: {what}, retrying: {e}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
 /// Runs `pullwatch run` on Kafka until SIGTERM/SIGINT.
 pub fn run(
     settings: &RunSettings,
@@ -564,25 +611,25 @@ pub fn run(
     producer
         .init(CALL)
         .map_err(|e| kafka_err("starting transactions", e))?;
-    let alerts_table = TableReader::new(ks, std::slice::from_ref(&alerts_topic), None, CALL)
-        .map_err(|e| kafka_err("reading the alerts topic", e))?;
+    let alerts_table = settle("reading the alerts topic", || {
+        TableReader::new(ks, std::slice::from_ref(&alerts_topic), None, CALL)
+    })?;
     let owner_topic: Arc<str> = Arc::from(ks.topics[0].as_str());
-    let owner_partitions = alerts_table
-        .partition_count(&owner_topic, CALL)
-        .map_err(|e| kafka_err("node topic", e))?;
+    let owner_partitions = settle("node topic", || {
+        alerts_table.partition_count(&owner_topic, CALL)
+    })?;
     let keep = retention(&cfg).0 / 1_000_000;
     let context = if k.context_topics.is_empty() {
         None
     } else {
-        Some(
+        Some(settle("context topics", || {
             TableReader::new(
                 ks,
                 &k.context_topics,
                 Some(now_ms().saturating_sub(keep)),
                 CALL,
             )
-            .map_err(|e| kafka_err("context topics", e))?,
-        )
+        })?)
     };
     let group = GroupConsumer::new(ks).map_err(|e| kafka_err("joining the group", e))?;
     let context_labels = k
@@ -618,6 +665,7 @@ pub fn run(
         offsets_moved: false,
         txn: None,
         last_commit: Instant::now(),
+        last_lag: Instant::now(),
         all_idle_handled: false,
         // Nothing is owned until the group assigns it.
         need_rebuild: None,
