@@ -225,6 +225,28 @@ impl<'a> Worker<'a> {
         self.detector = detector;
         self.merge = LiveMerge::new(self.cfg.limits.max_pending_events);
         self.parts.clear();
+        // Every partition being replayed holds the others back from the start, until it
+        // has delivered or stayed quiet for the idle timeout: a partition whose fetch starts
+        // a moment after the others' must not find event time already past its records.
+        let opts = self.decode_opts();
+        let now = Instant::now();
+        let context_parts: Vec<Part> = self
+            .context
+            .as_ref()
+            .map(|c| c.partitions().to_vec())
+            .unwrap_or_default();
+        for key in owned.iter().cloned().chain(context_parts) {
+            let source = self.parts.len();
+            self.merge.set_idle(source, false);
+            self.parts.insert(
+                key.clone(),
+                PartState {
+                    stream: EventStream::detached(label(&key.0, key.1), opts.clone()),
+                    source,
+                    last: Some(now),
+                },
+            );
+        }
         self.owned = owned;
         self.committed = committed;
         self.commit_at = commit_at;
