@@ -182,7 +182,9 @@ fn kafka_settings(
             || a.kafka_alerts_topic.is_some()
             || a.kafka_group.is_some();
         return match flags || !f.topics.is_empty() {
-            true => Err("kafka topics given without brokers (--kafka-bootstrap or kafka.bootstrap)".into()),
+            true => Err(
+                "kafka topics given without brokers (--kafka-bootstrap or kafka.bootstrap)".into(),
+            ),
             false => Ok(None),
         };
     };
@@ -194,7 +196,9 @@ fn kafka_settings(
         return Err("kafka: name at least one node topic (--kafka-topic or kafka.topics); context topics alone cannot be split across a group".into());
     }
     if let Some(t) = context_topics.iter().find(|t| topics.contains(t)) {
-        return Err(format!("kafka: topic {t} is both a node topic and a context topic"));
+        return Err(format!(
+            "kafka: topic {t} is both a node topic and a context topic"
+        ));
     }
     let mut ks = pullwatch_kafka::KafkaSettings::new(bootstrap, topics);
     if let Some(g) = a.kafka_group.clone().or(f.group_id) {
@@ -202,7 +206,9 @@ fn kafka_settings(
     }
     ks.alerts_topic = a.kafka_alerts_topic.clone().or(f.alerts_topic);
     if ks.alerts_topic.is_none() {
-        return Err("kafka: an alerts topic is needed (--kafka-alerts-topic or kafka.alerts_topic)".into());
+        return Err(
+            "kafka: an alerts topic is needed (--kafka-alerts-topic or kafka.alerts_topic)".into(),
+        );
     }
     if let Some(p) = f.transactional_id_prefix {
         ks.transactional_id_prefix = p;
@@ -214,7 +220,9 @@ fn kafka_settings(
         .clone()
         .or(f.instance)
         .or_else(host_name)
-        .ok_or("kafka: name this member (--kafka-instance or kafka.instance): no host name found")?;
+        .ok_or(
+            "kafka: name this member (--kafka-instance or kafka.instance): no host name found",
+        )?;
     let commit_every = match (a.kafka_commit_interval, &f.commit_interval) {
         (Some(d), _) => dur(d),
         (None, Some(t)) => dur(parse_duration(t)?),

@@ -55,9 +55,10 @@ fn route(line: &str) -> (&'static str, Option<String>) {
         .unwrap_or_default();
     let s = |x: &Value| x.as_str().map(str::to_string);
     match first.as_str() {
-        "kind" if v["apiVersion"]
-            .as_str()
-            .is_some_and(|a| a.starts_with("audit.k8s.io")) =>
+        "kind"
+            if v["apiVersion"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("audit.k8s.io")) =>
         {
             ("audit", None)
         }
@@ -173,14 +174,21 @@ fn committed_alerts(bootstrap: &str, topic: &str) -> Vec<String> {
     let mut ids = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !r.caught_up() {
-        assert!(Instant::now() < deadline, "alerts topic not read to its end");
+        assert!(
+            Instant::now() < deadline,
+            "alerts topic not read to its end"
+        );
         for rec in r
             .poll_batch(10_000, Duration::from_millis(200))
             .expect("read alerts")
         {
             let id = String::from_utf8(rec.key.expect("alerts are keyed")).expect("utf-8 id");
             let body: Value = serde_json::from_slice(&rec.payload).expect("alert JSON");
-            assert_eq!(body["id"].as_str(), Some(id.as_str()), "key is the alert id");
+            assert_eq!(
+                body["id"].as_str(),
+                Some(id.as_str()),
+                "key is the alert id"
+            );
             ids.push(id);
         }
     }
@@ -217,7 +225,18 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
     let corpus = dir.path().join("corpus.jsonl");
     // 400 s of event time: longer than the allowed lateness, so alerts flow mid-stream.
     let gen = Command::new(BIN)
-        .args(["gen", "--records", "4000", "--chains", "8", "--seed", "7", "--rate", "10", "-o"])
+        .args([
+            "gen",
+            "--records",
+            "4000",
+            "--chains",
+            "8",
+            "--seed",
+            "7",
+            "--rate",
+            "10",
+            "-o",
+        ])
         .arg(&corpus)
         .output()
         .expect("gen runs");
@@ -280,11 +299,16 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
     let mut members = vec![member("w1"), member("w2"), member("w3")];
     let total = (NODE_TOPICS.len() as i32 * NODE_PARTITIONS) as usize;
     let m = &members;
-    wait_until(Duration::from_secs(90), "three members sharing the partitions", &[&m[0], &m[1], &m[2]], || {
-        let owns: Vec<Option<usize>> = m.iter().map(Member::owns).collect();
-        owns.iter().all(|o| o.is_some_and(|n| n > 0))
-            && owns.iter().flatten().sum::<usize>() == total
-    });
+    wait_until(
+        Duration::from_secs(90),
+        "three members sharing the partitions",
+        &[&m[0], &m[1], &m[2]],
+        || {
+            let owns: Vec<Option<usize>> = m.iter().map(Member::owns).collect();
+            owns.iter().all(|o| o.is_some_and(|n| n > 0))
+                && owns.iter().flatten().sum::<usize>() == total
+        },
+    );
 
     let lines: Vec<String> = std::fs::read_to_string(&corpus)
         .expect("corpus")
@@ -296,7 +320,12 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
         for l in part {
             let (t, key) = route(l);
             producer
-                .send(&topic(t), key.as_deref().map(str::as_bytes), l.as_bytes(), None)
+                .send(
+                    &topic(t),
+                    key.as_deref().map(str::as_bytes),
+                    l.as_bytes(),
+                    None,
+                )
                 .expect("queue record");
         }
         producer.flush(Duration::from_secs(60)).expect("delivered");
@@ -322,17 +351,25 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
             *seen.entry(id).or_insert(0) += 1;
         }
     };
-    wait_until(Duration::from_secs(45), "the first committed alerts", &[&members[0], &members[1], &members[2]], || {
-        take(&mut seen);
-        !seen.is_empty()
-    });
+    wait_until(
+        Duration::from_secs(45),
+        "the first committed alerts",
+        &[&members[0], &members[1], &members[2]],
+        || {
+            take(&mut seen);
+            !seen.is_empty()
+        },
+    );
     members[1].kill9();
     produce(&lines[split..]);
 
     // Later a new member joins under the dead one's name (fencing what it left open).
-    wait_until(Duration::from_secs(60), "the survivors taking over", &[&members[0], &members[2]], || {
-        members[0].owns().unwrap_or(0) + members[2].owns().unwrap_or(0) == total
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the survivors taking over",
+        &[&members[0], &members[2]],
+        || members[0].owns().unwrap_or(0) + members[2].owns().unwrap_or(0) == total,
+    );
     members.push(member("w2"));
 
     // Waits for every expected alert; what is missing after the deadline is reported
@@ -369,4 +406,71 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
         members[2].stderr(),
         members[3].stderr()
     );
+}
+
+/// Settings that cannot work are refused before any broker is contacted (exit 2), with a
+/// message naming what to fix.
+#[test]
+fn kafka_settings_that_cannot_work_are_refused_up_front() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let typo = dir.path().join("typo.yaml");
+    std::fs::write(&typo, "kafka:\n  bootstrap: 127.0.0.1:1\n  topic: [t]\n").expect("config");
+    let typo = typo.display().to_string();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--kafka-topic", "t"], "without brokers"),
+        (
+            &["--kafka-bootstrap", "127.0.0.1:1", "--kafka-topic", "t"],
+            "alerts topic is needed",
+        ),
+        (
+            &[
+                "--kafka-bootstrap",
+                "127.0.0.1:1",
+                "--kafka-alerts-topic",
+                "a",
+            ],
+            "at least one node topic",
+        ),
+        (
+            &[
+                "--kafka-bootstrap",
+                "127.0.0.1:1",
+                "--kafka-topic",
+                "t",
+                "--kafka-context-topic",
+                "t",
+                "--kafka-alerts-topic",
+                "a",
+            ],
+            "both a node topic and a context topic",
+        ),
+        (&["--config", &typo], "topic"),
+    ];
+    for (args, says) in cases {
+        let out = Command::new(BIN)
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("pullwatch runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?} should say {says:?}: {err}");
+    }
+    // Files and Kafka together: every record comes from the topics.
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--kafka-bootstrap",
+            "127.0.0.1:1",
+            "--kafka-topic",
+            "t",
+            "--kafka-alerts-topic",
+            "a",
+            "--follow",
+            "/tmp/x.log",
+        ])
+        .output()
+        .expect("pullwatch runs");
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -112,8 +112,10 @@ impl TableReader {
                 None => break,
                 Some(Ok(m)) => {
                     let r = record_of(&m, &mut last_topic);
-                    self.next
-                        .insert((Arc::clone(&r.topic), r.partition), Offset::Offset(r.offset + 1));
+                    self.next.insert(
+                        (Arc::clone(&r.topic), r.partition),
+                        Offset::Offset(r.offset + 1),
+                    );
                     out.push(r);
                 }
                 Some(Err(KafkaError::PartitionEOF(p))) => {

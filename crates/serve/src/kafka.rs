@@ -280,7 +280,8 @@ impl<'a> Worker<'a> {
             } else {
                 let mut bytes = r.payload;
                 bytes.push(b'\n');
-                ps.stream.decode_lines(&bytes, line, &mut self.decoded, stats);
+                ps.stream
+                    .decode_lines(&bytes, line, &mut self.decoded, stats);
             }
             // A partition holds the others back only while it yields events: records it
             // skips (unreadable, or of no use to any analytic) give it no event time.
@@ -479,29 +480,6 @@ impl<'a> Worker<'a> {
 
     fn publish(&mut self) {
         self.detector.refresh_summary();
-        if std::env::var_os("PULLWATCH_KAFKA_DEBUG").is_some() {
-            eprintln!(
-                "pullwatch: kafka debug: parts {} records {} held {} sent {} txn {:?} owned {}",
-                self.parts.len(),
-                self.detector.summary.records_read(),
-                self.merge.len(),
-                self.outcome.alerts,
-                self.txn.as_ref().map(|t| t.1.len()),
-                self.owned.len()
-            );
-            let busy: Vec<String> = self
-                .parts
-                .iter()
-                .filter(|(_, p)| p.last.is_some_and(|t| t.elapsed() < self.run.idle_timeout))
-                .map(|(k, _)| format!("{}/{}", k.0, k.1))
-                .collect();
-            eprintln!("pullwatch: kafka debug: busy {busy:?} low {:?}", self.merge.low_watermark());
-        }
-        self.metrics.publish(
-            &self.detector.summary,
-            self.outcome.suppressed,
-            self.merge.len(),
-        );
         // One broker round trip per partition: not every second.
         if self.last_lag.elapsed() < LAG_EVERY {
             return;
@@ -535,7 +513,9 @@ impl<'a> Worker<'a> {
             }
             let rebalances = self.group.take_rebalances();
             if !rebalances.is_empty() {
-                self.metrics.kafka_rebalances.inc_by(rebalances.len() as u64);
+                self.metrics
+                    .kafka_rebalances
+                    .inc_by(rebalances.len() as u64);
                 self.need_rebuild.get_or_insert(now);
             }
             if let Some(since) = self.need_rebuild {
@@ -620,7 +600,8 @@ pub fn run(
 ) -> Result<RunOutcome, ServeError> {
     let cfg = load_config().map_err(ServeError::Usage)?;
     let ks = &k.settings;
-    ks.validate().map_err(|e| ServeError::Usage(e.to_string()))?;
+    ks.validate()
+        .map_err(|e| ServeError::Usage(e.to_string()))?;
     let Some(alerts_topic) = ks.alerts_topic.clone() else {
         return Err(ServeError::Usage(
             "kafka: an alerts topic is needed (--kafka-alerts-topic or kafka.alerts_topic)".into(),

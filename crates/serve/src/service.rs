@@ -450,7 +450,10 @@ impl<'a> Generation<'a> {
             let finished = std::fs::metadata(path).is_ok_and(|m| pos.offset >= m.len());
             if finished {
                 if let Err(e) = std::fs::remove_file(path) {
-                    eprintln!("pullwatch: cannot delete spool segment {}: {e}", path.display());
+                    eprintln!(
+                        "pullwatch: cannot delete spool segment {}: {e}",
+                        path.display()
+                    );
                 }
             }
         }
