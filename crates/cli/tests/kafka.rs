@@ -474,3 +474,173 @@ fn kafka_settings_that_cannot_work_are_refused_up_front() {
         .expect("pullwatch runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The benchmark behind `bench/kafka` (ignored in the suite: it wants a release build and
+/// minutes). One corpus produced once; then for 1, 2 and 3 members in a fresh group and
+/// a fresh alerts topic: the time from the group's last rebuild to every alert `scan`
+/// gives being committed (records per second over that span). Then 3 members again, one
+/// killed with SIGKILL as soon as the group settles: the time from its death to every
+/// alert committed, its partitions' included (detection by the session timeout, then a
+/// replay of the window by the survivors).
+#[test]
+#[ignore]
+fn bench_kafka_members() {
+    let Some(bootstrap) = broker("bench_kafka_members") else {
+        return;
+    };
+    let records: usize = std::env::var("PULLWATCH_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().join("corpus.jsonl");
+    let gen = Command::new(BIN)
+        .args([
+            "gen",
+            "--records",
+            &records.to_string(),
+            "--chains",
+            "20",
+            "--seed",
+            "11",
+            "-o",
+        ])
+        .arg(&corpus)
+        .output()
+        .expect("gen runs");
+    assert!(gen.status.success());
+    let config = dir.path().join("pullwatch.yaml");
+    std::fs::write(
+        &config,
+        "namespace_scope: [shop]\nkafka:\n  properties:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"500\"\n    transaction.timeout.ms: \"10000\"\n",
+    )
+    .expect("config");
+    let expected = scan_ids(&corpus, &config);
+    let suffix = unique("bench");
+    let topic = |t: &str| format!("{t}-{suffix}");
+    let admin = KafkaSettings::new(&bootstrap, Vec::new());
+    let mut create: Vec<(String, i32)> = NODE_TOPICS
+        .iter()
+        .map(|t| (topic(t), NODE_PARTITIONS))
+        .collect();
+    create.push((topic("audit"), 3));
+    for n in 1..=4 {
+        create.push((topic(&format!("alerts{n}")), 3));
+    }
+    let refs: Vec<(&str, i32)> = create.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    create_topics(&admin, &refs, Some(1), Duration::from_secs(30)).expect("topics");
+    let text = std::fs::read_to_string(&corpus).expect("corpus");
+    let producer = RecordProducer::new(&admin).expect("producer");
+    let t = Instant::now();
+    for l in text.lines() {
+        let (tp, key) = route(l);
+        producer
+            .send(
+                &topic(tp),
+                key.as_deref().map(str::as_bytes),
+                l.as_bytes(),
+                None,
+            )
+            .expect("queue");
+    }
+    producer.flush(Duration::from_secs(120)).expect("delivered");
+    let produce_secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "bench: {records} records, {} alerts expected; produced in {produce_secs:.2} s",
+        expected.len()
+    );
+    let total = (NODE_TOPICS.len() as i32 * NODE_PARTITIONS) as usize;
+    for (round, n, kill) in [
+        (1, 1usize, false),
+        (2, 2, false),
+        (3, 3, false),
+        (4, 3, true),
+    ] {
+        let alerts = topic(&format!("alerts{round}"));
+        let mut args: Vec<String> = vec![
+            "--config".into(),
+            config.display().to_string(),
+            "--kafka-bootstrap".into(),
+            bootstrap.clone(),
+            "--kafka-group".into(),
+            topic(&format!("group{round}")),
+            "--kafka-alerts-topic".into(),
+            alerts.clone(),
+            "--kafka-context-topic".into(),
+            topic("audit"),
+            "--idle-timeout".into(),
+            "1s".into(),
+        ];
+        for t in NODE_TOPICS {
+            args.push("--kafka-topic".into());
+            args.push(topic(t));
+        }
+        let start = Instant::now();
+        let mut members: Vec<Member> = (0..n)
+            .map(|i| {
+                let mut a = args.clone();
+                a.extend(["--kafka-instance".into(), format!("b{round}-{i}")]);
+                Member::start(&a)
+            })
+            .collect();
+        let refs: Vec<&Member> = members.iter().collect();
+        // The last rebuild: the moment every member owns its final share.
+        let mut settled = None;
+        wait_until(Duration::from_secs(120), "a settled group", &refs, || {
+            let owns: Vec<Option<usize>> = refs.iter().map(|m| m.owns()).collect();
+            let ok = owns.iter().all(|o| o.is_some_and(|x| x > 0))
+                && owns.iter().flatten().sum::<usize>() == total;
+            if ok && settled.is_none() {
+                settled = Some(Instant::now());
+            }
+            ok
+        });
+        let settled = settled.unwrap_or(start);
+        let killed = Instant::now();
+        if kill {
+            members[1].kill9();
+        }
+        let refs: Vec<&Member> = members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(kill && *i == 1))
+            .map(|(_, m)| m)
+            .collect();
+        let mut watch = TableReader::new(
+            &admin,
+            std::slice::from_ref(&alerts),
+            None,
+            Duration::from_secs(30),
+        )
+        .expect("watch");
+        let mut seen = BTreeSet::new();
+        wait_until(Duration::from_secs(600), "every alert", &refs, || {
+            for r in watch
+                .poll_batch(10_000, Duration::from_millis(100))
+                .expect("watch")
+            {
+                seen.insert(String::from_utf8(r.key.unwrap_or_default()).unwrap_or_default());
+            }
+            expected.iter().all(|id| seen.contains(id))
+        });
+        let busy = settled.elapsed().as_secs_f64();
+        if kill {
+            eprintln!(
+                "bench: 3 members, one killed at {:.2} s: every alert committed {:.2} s after the SIGKILL",
+                (killed - start).as_secs_f64(),
+                killed.elapsed().as_secs_f64()
+            );
+        } else {
+            eprintln!(
+            "bench: {n} member(s): joined in {:.2} s; all alerts {busy:.2} s after the last rebuild: {:.0} records/s",
+            (settled - start).as_secs_f64(),
+            records as f64 / busy
+            );
+        }
+        for m in members.iter_mut() {
+            if m.alive() {
+                m.stop();
+            }
+        }
+    }
+}
