@@ -146,8 +146,8 @@ fn settings(a: &RunArgs) -> Result<RunSettings, String> {
     s.max_line_bytes = usize::try_from(a.max_line_bytes).unwrap_or(usize::MAX);
     s.kafka = kafka_settings(a, file.kafka)?;
     if s.kafka.is_some() {
-        if !s.follow.is_empty() || s.listen.is_some() || s.docker_socket.is_some() || s.stdin {
-            return Err("with Kafka, give no --follow, --listen, --docker-socket or --stdin: every record comes from the topics".into());
+        if !s.follow.is_empty() || s.docker_socket.is_some() || s.stdin {
+            return Err("with Kafka, give no --follow, --docker-socket or --stdin: every record comes from the topics (--listen serves health and metrics)".into());
         }
         return Ok(s);
     }

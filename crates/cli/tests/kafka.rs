@@ -195,6 +195,26 @@ fn committed_alerts(bootstrap: &str, topic: &str) -> Vec<String> {
     ids
 }
 
+/// `GET /metrics` from a member started with `--listen 127.0.0.1:0`.
+fn get_metrics(m: &Member) -> String {
+    let mut addr = None;
+    wait_until(Duration::from_secs(20), "the listening line", &[m], || {
+        addr = m.stderr.lock().unwrap().iter().find_map(|l| {
+            l.strip_prefix("pullwatch: listening on http://")
+                .and_then(|r| r.split(' ').next())
+                .map(str::to_string)
+        });
+        addr.is_some()
+    });
+    let addr = addr.unwrap_or_default();
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect to metrics");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut s, &mut body).expect("response");
+    body
+}
+
 fn scan_ids(corpus: &Path, config: &Path) -> BTreeSet<String> {
     let out = Command::new(BIN)
         .args(["scan", "--format", "json", "--config"])
@@ -296,7 +316,15 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
         a.push(name.into());
         Member::start(&a)
     };
-    let mut members = vec![member("w1"), member("w2"), member("w3")];
+    // w1 also serves its metrics.
+    let mut w1_args = args.clone();
+    w1_args.extend([
+        "--kafka-instance".into(),
+        "w1".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ]);
+    let mut members = vec![Member::start(&w1_args), member("w2"), member("w3")];
     let total = (NODE_TOPICS.len() as i32 * NODE_PARTITIONS) as usize;
     let m = &members;
     wait_until(
@@ -383,6 +411,23 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
             assert!(m.alive(), "member {i} died: {}", m.stderr());
         }
     }
+    let metrics = get_metrics(&members[0]);
+    for counted in [
+        "pullwatch_kafka_rebalances_total",
+        "pullwatch_kafka_replayed_records_total",
+        "pullwatch_kafka_transactions_total{outcome=\"committed\"}",
+    ] {
+        let n: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(counted))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        assert!(n > 0.0, "{counted} is counted: {metrics}");
+    }
+    assert!(
+        metrics.contains("pullwatch_kafka_consumer_lag{"),
+        "lag per partition: {metrics}"
+    );
     // Everyone stops (committing what it holds); then the topic is final.
     for (i, m) in members.iter_mut().enumerate() {
         if i != 1 {

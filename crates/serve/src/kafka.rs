@@ -222,7 +222,14 @@ impl<'a> Worker<'a> {
         }
         let mut detector = Detector::new(self.cfg.clone(), None);
         detector.remember_sent();
+        // Decoding counts go on across rebuilds (they are counters); the engine's start
+        // again with the engine.
+        detector.summary = std::mem::take(&mut self.detector.summary);
         self.detector = detector;
+        // The new partitions' lag is published with the next metrics.
+        self.last_lag = Instant::now()
+            .checked_sub(LAG_EVERY)
+            .unwrap_or_else(Instant::now);
         self.merge = LiveMerge::new(self.cfg.limits.max_pending_events);
         self.parts.clear();
         // Every partition being replayed holds the others back from the start, until it
@@ -485,18 +492,21 @@ impl<'a> Worker<'a> {
             return;
         }
         self.last_lag = Instant::now();
-        if let Ok(lags) = self.group.lag(Duration::from_secs(2)) {
-            let lags: Vec<(String, i32, i64)> = lags
-                .iter()
-                .map(|l| {
-                    (
-                        l.partition.topic.to_string(),
-                        l.partition.partition,
-                        l.lag.unwrap_or(0),
-                    )
-                })
-                .collect();
-            self.metrics.set_kafka_lag(&lags);
+        match self.group.lag(Duration::from_secs(2)) {
+            Err(e) => eprintln!("pullwatch: kafka: consumer lag unknown: {e}"),
+            Ok(lags) => {
+                let lags: Vec<(String, i32, i64)> = lags
+                    .iter()
+                    .map(|l| {
+                        (
+                            l.partition.topic.to_string(),
+                            l.partition.partition,
+                            l.lag.unwrap_or(0),
+                        )
+                    })
+                    .collect();
+                self.metrics.set_kafka_lag(&lags);
+            }
         }
     }
 
@@ -607,7 +617,27 @@ pub fn run(
             "kafka: an alerts topic is needed (--kafka-alerts-topic or kafka.alerts_topic)".into(),
         ));
     };
-    let metrics = Metrics::new();
+    let metrics = Arc::new(Metrics::new());
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Health and metrics over HTTP; records come from Kafka only.
+    let mut http_thread = None;
+    if let Some(addr) = settings.listen {
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| ServeError::Usage(format!("cannot listen on {addr}: {e}")))?;
+        let bound = listener.local_addr().map_err(ServeError::Output)?;
+        let state = Arc::new(crate::http::HttpState {
+            spool: None,
+            metrics: metrics.clone(),
+            token: settings.token.clone(),
+            ready: ready.clone(),
+            stopping: stopping.clone(),
+        });
+        http_thread = Some(
+            crate::http::serve(listener, state, settings.max_body).map_err(ServeError::Output)?,
+        );
+        eprintln!("pullwatch: listening on http://{bound} (health and metrics)");
+    }
     let producer =
         AlertProducer::new(ks, &k.instance).map_err(|e| kafka_err("alert producer", e))?;
     // Fences an earlier process with this name and aborts what it left open.
@@ -668,14 +698,23 @@ pub fn run(
         offsets_moved: false,
         txn: None,
         last_commit: Instant::now(),
-        last_lag: Instant::now(),
+        // The first lag is published with the first metrics.
+        last_lag: Instant::now()
+            .checked_sub(LAG_EVERY)
+            .unwrap_or_else(Instant::now),
         all_idle_handled: false,
         // Nothing is owned until the group assigns it.
         need_rebuild: None,
         decoded: Vec::new(),
         outcome: RunOutcome::default(),
     };
-    w.run(control, sink)?;
+    ready.store(true, Ordering::Relaxed);
+    let result = w.run(control, sink);
+    stopping.store(true, Ordering::Relaxed);
+    if let Some(t) = http_thread {
+        let _ = t.join();
+    }
+    result?;
     w.detector.refresh_summary();
     w.outcome.records = w.detector.summary.records_read();
     w.outcome.skipped = w.detector.summary.decode.skipped_total();

@@ -611,7 +611,7 @@ pub fn run(
         // The address actually bound (port 0 asks for any free one).
         let bound = listener.local_addr().map_err(ServeError::Output)?;
         let state = Arc::new(HttpState {
-            spool: spool.clone(),
+            spool: Some(spool.clone()),
             metrics: metrics.clone(),
             token: settings.token.clone(),
             ready: ready.clone(),
