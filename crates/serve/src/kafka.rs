@@ -352,13 +352,14 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
+    /// Whether every member may have raised `a` (all its evidence is context; an alert
+    /// without evidence is counted so too, so that it is sent once rather than by all).
     fn context_only(&self, a: &Alert) -> bool {
-        !a.evidence.is_empty()
-            && a.evidence.iter().all(|e| {
-                self.context_labels
-                    .iter()
-                    .any(|p| e.source.path.starts_with(p.as_str()))
-            })
+        a.evidence.iter().all(|e| {
+            self.context_labels
+                .iter()
+                .any(|p| e.source.path.starts_with(p.as_str()))
+        })
     }
 
     /// Sends an alert in the open transaction, unless it was committed already or another
