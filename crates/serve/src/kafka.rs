@@ -715,12 +715,52 @@ pub fn run(
     if let Some(t) = http_thread {
         let _ = t.join();
     }
-    result?;
     w.detector.refresh_summary();
-    w.outcome.records = w.detector.summary.records_read();
-    w.outcome.skipped = w.detector.summary.decode.skipped_total();
+    let mut outcome = std::mem::take(&mut w.outcome);
+    outcome.records = w.detector.summary.records_read();
+    outcome.skipped = w.detector.summary.decode.skipped_total();
+    let Worker {
+        group,
+        context,
+        alerts_table,
+        producer,
+        ..
+    } = w;
+    close_bounded(group, context, alerts_table, producer);
+    result?;
     sink.flush().map_err(ServeError::Output)?;
-    Ok(w.outcome)
+    Ok(outcome)
+}
+
+/// How long closing the Kafka clients may take at shutdown.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(15);
+
+/// Closes the clients (leaving the group, so that the partitions move at once) on a
+/// thread of their own, waiting at most [`CLOSE_PATIENCE`]: a close caught in a group
+/// rebalance was seen to wait far longer, and SIGTERM must end the service. Everything to
+/// commit was committed before this; a close cut short only leaves the group to notice
+/// the member's absence by its session timeout.
+fn close_bounded(
+    group: GroupConsumer,
+    context: Option<TableReader>,
+    alerts_table: TableReader,
+    producer: AlertProducer,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("pullwatch-kafka-close".into())
+        .spawn(move || {
+            drop(producer);
+            drop(context);
+            drop(alerts_table);
+            drop(group);
+            let _ = tx.send(());
+        });
+    if spawned.is_ok() && rx.recv_timeout(CLOSE_PATIENCE).is_err() {
+        eprintln!(
+            "pullwatch: kafka: clients did not close within {CLOSE_PATIENCE:?}; exiting anyway"
+        );
+    }
 }
 
 #[cfg(test)]
