@@ -40,7 +40,7 @@ enum Command {
     Scan(ScanArgs),
     /// Runs as a service: follows files, takes pushes over HTTP, writes alerts as they
     /// are raised, checkpoints so that a restart loses no chain in flight.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Configuration commands.
     Config {
         #[command(subcommand)]

@@ -70,6 +70,31 @@ pub struct RunArgs {
     /// Lines longer than this are skipped, counted and located.
     #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
     max_line_bytes: u64,
+    /// Kafka brokers (`host:port,…`): read telemetry as one member of a consumer group
+    /// and commit alerts to `--kafka-alerts-topic` exactly once (README: "Scaling out on
+    /// Kafka"). Files and HTTP are not read then.
+    #[arg(long, value_name = "HOST:PORT,…")]
+    kafka_bootstrap: Option<String>,
+    /// A node telemetry topic keyed by host (Tetragon, Falco, auditd, Docker/containerd,
+    /// kubelet events), split across the group; repeatable.
+    #[arg(long, value_name = "TOPIC")]
+    kafka_topic: Vec<String>,
+    /// A context topic (Kubernetes audit, cloud activity) every member reads whole;
+    /// repeatable.
+    #[arg(long, value_name = "TOPIC")]
+    kafka_context_topic: Vec<String>,
+    /// The consumer group every member of one deployment shares (default `pullwatch`).
+    #[arg(long, value_name = "GROUP")]
+    kafka_group: Option<String>,
+    /// Where alerts are committed, keyed by alert id.
+    #[arg(long, value_name = "TOPIC")]
+    kafka_alerts_topic: Option<String>,
+    /// This member's name, stable across its restarts (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    kafka_instance: Option<String>,
+    /// How often alerts and offsets are committed (default 1s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    kafka_commit_interval: Option<Dur>,
     /// When to colour the text format.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     color: ColorChoice,
@@ -140,6 +165,13 @@ fn settings(a: &RunArgs) -> Result<RunSettings, String> {
     s.backlog_limit = a.max_backlog;
     s.max_line_bytes = usize::try_from(a.max_line_bytes).unwrap_or(usize::MAX);
     s.prefilter = a.prefilter == Toggle::On;
+    s.kafka = kafka_settings(a, file.kafka)?;
+    if s.kafka.is_some() {
+        if !s.follow.is_empty() || s.docker_socket.is_some() || s.stdin {
+            return Err("with Kafka, give no --follow, --docker-socket or --stdin: every record comes from the topics (--listen serves health and metrics)".into());
+        }
+        return Ok(s);
+    }
     if s.follow.is_empty() && s.listen.is_none() && s.docker_socket.is_none() && !s.stdin {
         return Err(
             "nothing to read: give --follow, --listen, --docker-socket or --stdin (or `sources:` in the config)"
@@ -147,6 +179,82 @@ fn settings(a: &RunArgs) -> Result<RunSettings, String> {
         );
     }
     Ok(s)
+}
+
+/// The host name, the default member name: stable across restarts on one machine, and a
+/// StatefulSet pod's own name in Kubernetes.
+fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// `kafka:` and the `--kafka-*` flags: flags override scalars and add topics.
+fn kafka_settings(
+    a: &RunArgs,
+    file: Option<pullwatch_serve::settings::KafkaSection>,
+) -> Result<Option<pullwatch_serve::settings::KafkaRun>, String> {
+    let f = file.unwrap_or_default();
+    let Some(bootstrap) = a.kafka_bootstrap.clone().or(f.bootstrap) else {
+        let flags = !a.kafka_topic.is_empty()
+            || !a.kafka_context_topic.is_empty()
+            || a.kafka_alerts_topic.is_some()
+            || a.kafka_group.is_some();
+        return match flags || !f.topics.is_empty() {
+            true => Err(
+                "kafka topics given without brokers (--kafka-bootstrap or kafka.bootstrap)".into(),
+            ),
+            false => Ok(None),
+        };
+    };
+    let mut topics = f.topics;
+    topics.extend(a.kafka_topic.iter().cloned());
+    let mut context_topics = f.context_topics;
+    context_topics.extend(a.kafka_context_topic.iter().cloned());
+    if topics.is_empty() {
+        return Err("kafka: name at least one node topic (--kafka-topic or kafka.topics); context topics alone cannot be split across a group".into());
+    }
+    if let Some(t) = context_topics.iter().find(|t| topics.contains(t)) {
+        return Err(format!(
+            "kafka: topic {t} is both a node topic and a context topic"
+        ));
+    }
+    let mut ks = pullwatch_kafka::KafkaSettings::new(bootstrap, topics);
+    if let Some(g) = a.kafka_group.clone().or(f.group_id) {
+        ks.group_id = g;
+    }
+    ks.alerts_topic = a.kafka_alerts_topic.clone().or(f.alerts_topic);
+    if ks.alerts_topic.is_none() {
+        return Err(
+            "kafka: an alerts topic is needed (--kafka-alerts-topic or kafka.alerts_topic)".into(),
+        );
+    }
+    if let Some(p) = f.transactional_id_prefix {
+        ks.transactional_id_prefix = p;
+    }
+    ks.properties = f.properties;
+    ks.validate().map_err(|e| e.to_string())?;
+    let instance = a
+        .kafka_instance
+        .clone()
+        .or(f.instance)
+        .or_else(host_name)
+        .ok_or(
+            "kafka: name this member (--kafka-instance or kafka.instance): no host name found",
+        )?;
+    let commit_every = match (a.kafka_commit_interval, &f.commit_interval) {
+        (Some(d), _) => dur(d),
+        (None, Some(t)) => dur(parse_duration(t)?),
+        (None, None) => Duration::from_secs(1),
+    };
+    Ok(Some(pullwatch_serve::settings::KafkaRun {
+        settings: ks,
+        context_topics,
+        instance,
+        commit_every,
+    }))
 }
 
 pub fn main(a: &RunArgs) -> ExitCode {

@@ -63,9 +63,12 @@ pub struct Config {
     pub sources: ServiceSection,
     #[serde(skip_serializing)]
     pub sinks: ServiceSection,
+    /// `pullwatch run` on Kafka (brokers, topics, group, alerts topic), read by the service.
+    #[serde(skip_serializing)]
+    pub kafka: ServiceSection,
 }
 
-/// A section the engine does not read (the live service's `sources:` and `sinks:`).
+/// A section the engine does not read (the live service's `sources:`, `sinks:` and `kafka:`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServiceSection;
 
@@ -285,6 +288,7 @@ impl Default for Config {
             limits: Limits::default(),
             sources: ServiceSection,
             sinks: ServiceSection,
+            kafka: ServiceSection,
         }
     }
 }

@@ -572,6 +572,27 @@ fn record<M: Message>(m: &M, last_topic: &mut Option<Arc<str>>, ctx: &GroupConte
     }
 }
 
+/// A record read outside the group (see `crate::TableReader`), its topic name shared with
+/// the records before it when it is the same.
+pub(crate) fn record_of<M: Message>(m: &M, last_topic: &mut Option<Arc<str>>) -> KafkaRecord {
+    let topic = match last_topic {
+        Some(t) if **t == *m.topic() => Arc::clone(t),
+        _ => {
+            let t: Arc<str> = Arc::from(m.topic());
+            *last_topic = Some(Arc::clone(&t));
+            t
+        }
+    };
+    KafkaRecord {
+        topic,
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+    }
+}
+
 fn drop_revoked(records: &mut Vec<KafkaRecord>, since: &[Rebalance]) {
     let revoked: HashSet<(&str, i32)> = since
         .iter()

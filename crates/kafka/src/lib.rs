@@ -48,6 +48,7 @@ mod consumer;
 mod error;
 mod producer;
 mod settings;
+mod table;
 
 pub use admin::create_topics;
 pub use consumer::{
@@ -57,3 +58,4 @@ pub use consumer::{
 pub use error::Error;
 pub use producer::{AlertProducer, RecordProducer};
 pub use settings::KafkaSettings;
+pub use table::TableReader;

@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub struct HttpState {
-    pub spool: Arc<Spool>,
+    /// `None` when records come from Kafka: health and metrics only, no ingest.
+    pub spool: Option<Arc<Spool>>,
     pub metrics: Arc<Metrics>,
     pub token: Option<String>,
     pub ready: Arc<AtomicBool>,
@@ -87,11 +88,18 @@ fn take(
         s.metrics.reject("stopping");
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
+    let Some(spool) = &s.spool else {
+        return (
+            StatusCode::NOT_FOUND,
+            "ingest is off: this service reads its records from Kafka\n",
+        )
+            .into_response();
+    };
     let (lines, n) = to_lines(body, list_items);
     if n == 0 {
         return (StatusCode::OK, "{\"accepted\":0}\n").into_response();
     }
-    match s.spool.append(source, &lines) {
+    match spool.append(source, &lines) {
         Ok(()) => {
             s.metrics.http_accepted.inc_by(n);
             (StatusCode::OK, format!("{{\"accepted\":{n}}}\n")).into_response()

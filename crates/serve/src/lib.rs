@@ -10,6 +10,7 @@ pub mod docker;
 pub mod follow;
 pub mod http;
 pub mod journal;
+pub mod kafka;
 pub mod live;
 pub mod metrics;
 pub mod recover;

@@ -53,6 +53,14 @@ pub struct Metrics {
     pub docker_reconnects: Counter,
     /// 1 while the event stream is open.
     pub docker_connected: Gauge,
+    /// Kafka: records between a partition's read position and its end, by topic and partition.
+    kafka_lag: Family<Labels, Gauge>,
+    /// Kafka: partition assignments and revocations this member saw.
+    pub kafka_rebalances: Counter,
+    /// Kafka: records read again to rebuild correlation state after a rebalance.
+    pub kafka_replayed: Counter,
+    /// Kafka: transactions committed and aborted.
+    pub kafka_commits: Family<Labels, Counter>,
 }
 
 /// A counter set to an absolute value the pipeline counted (counts only grow).
@@ -89,6 +97,10 @@ impl Metrics {
             docker_too_long: Counter::default(),
             docker_reconnects: Counter::default(),
             docker_connected: Gauge::default(),
+            kafka_lag: Family::default(),
+            kafka_rebalances: Counter::default(),
+            kafka_replayed: Counter::default(),
+            kafka_commits: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
             r.register(
@@ -208,6 +220,26 @@ impl Metrics {
                 "1 while the Docker event stream is open",
                 m.docker_connected.clone(),
             );
+            r.register(
+                "kafka_consumer_lag",
+                "Records not yet read, by topic and partition this member owns",
+                m.kafka_lag.clone(),
+            );
+            r.register(
+                "kafka_rebalances",
+                "Partition assignments and revocations",
+                m.kafka_rebalances.clone(),
+            );
+            r.register(
+                "kafka_replayed_records",
+                "Records read again to rebuild correlation state after a rebalance",
+                m.kafka_replayed.clone(),
+            );
+            r.register(
+                "kafka_transactions",
+                "Alert transactions, by outcome (committed, aborted)",
+                m.kafka_commits.clone(),
+            );
         }
         m
     }
@@ -270,6 +302,25 @@ impl Metrics {
         let l = labels(&[("source", source)]);
         self.source_lines.get_or_create(&l).inc_by(lines);
         self.source_bytes.get_or_create(&l).inc_by(bytes);
+    }
+
+    /// Replaces the lag gauges with those of the partitions owned now.
+    pub fn set_kafka_lag(&self, lags: &[(String, i32, i64)]) {
+        self.kafka_lag.clear();
+        for (topic, partition, lag) in lags {
+            self.kafka_lag
+                .get_or_create(&labels(&[
+                    ("topic", topic),
+                    ("partition", &partition.to_string()),
+                ]))
+                .set(*lag);
+        }
+    }
+
+    pub fn kafka_transaction(&self, outcome: &str) {
+        self.kafka_commits
+            .get_or_create(&labels(&[("outcome", outcome)]))
+            .inc();
     }
 
     pub fn reject(&self, reason: &str) {

@@ -60,7 +60,7 @@ impl Control {
 
 /// How long state must be kept so that a replay from the checkpoint still finds every
 /// record a chain in flight needs.
-fn retention(cfg: &Config) -> Dur {
+pub(crate) fn retention(cfg: &Config) -> Dur {
     let w = cfg.time_window.0 .0.max(cfg.first_boot_window.0 .0);
     Dur(w.saturating_add(cfg.allowed_lateness.0 .0))
 }
@@ -647,6 +647,9 @@ pub fn run(
     already_sent: Vec<SentAlert>,
     control: &Control,
 ) -> Result<RunOutcome, ServeError> {
+    if let Some(k) = &settings.kafka {
+        return crate::kafka::run(settings, k, load_config, sink, control);
+    }
     let mut cfg = load_config().map_err(ServeError::Usage)?;
     let temp;
     let state_dir: PathBuf = match &settings.state_dir {
@@ -678,7 +681,7 @@ pub fn run(
         // The address actually bound (port 0 asks for any free one).
         let bound = listener.local_addr().map_err(ServeError::Output)?;
         let state = Arc::new(HttpState {
-            spool: spool.clone(),
+            spool: Some(spool.clone()),
             metrics: metrics.clone(),
             token: settings.token.clone(),
             ready: ready.clone(),

@@ -4,6 +4,7 @@
 
 use pullwatch_report::StreamFormat;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +35,45 @@ pub struct SinksSection {
     pub webhook: Option<String>,
 }
 
+/// `kafka:`: run as one member of a consumer group (see the README's "Scaling out on
+/// Kafka"). Flags override the scalar keys and add topics.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    pub bootstrap: Option<String>,
+    /// Node telemetry keyed by host, split across the group.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Control-plane context (Kubernetes audit, cloud activity) every member reads whole.
+    #[serde(default)]
+    pub context_topics: Vec<String>,
+    pub group_id: Option<String>,
+    pub alerts_topic: Option<String>,
+    pub transactional_id_prefix: Option<String>,
+    /// This member's stable name (its transactional id's suffix); the host name by default.
+    pub instance: Option<String>,
+    /// `1s`: how often alerts and offsets are committed.
+    pub commit_interval: Option<String>,
+    /// librdkafka settings passed through (SASL, TLS, tuning).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaSection {
+    /// Passthrough values may be credentials: only their keys are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSection")
+            .field("bootstrap", &self.bootstrap)
+            .field("topics", &self.topics)
+            .field("context_topics", &self.context_topics)
+            .field("group_id", &self.group_id)
+            .field("alerts_topic", &self.alerts_topic)
+            .field("instance", &self.instance)
+            .field("properties", &self.properties.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 /// The parts of the configuration file `run` reads; every other key is the engine's.
 #[derive(Debug, Default, Deserialize)]
 pub struct ServiceFile {
@@ -41,6 +81,18 @@ pub struct ServiceFile {
     pub sources: SourcesSection,
     #[serde(default)]
     pub sinks: SinksSection,
+    #[serde(default)]
+    pub kafka: Option<KafkaSection>,
+}
+
+/// `run` on Kafka, flags and file merged.
+#[derive(Clone, Debug)]
+pub struct KafkaRun {
+    /// `topics` are the node topics the group splits; the alerts topic is required.
+    pub settings: pullwatch_kafka::KafkaSettings,
+    pub context_topics: Vec<String>,
+    pub instance: String,
+    pub commit_every: Duration,
 }
 
 impl ServiceFile {
@@ -79,6 +131,8 @@ pub struct RunSettings {
     pub prefilter: bool,
     /// How often files are polled for new lines when nothing is arriving.
     pub poll_every: Duration,
+    /// Read from Kafka as a member of a consumer group instead of files and HTTP.
+    pub kafka: Option<KafkaRun>,
 }
 
 impl Default for RunSettings {
@@ -102,6 +156,7 @@ impl Default for RunSettings {
             max_line_bytes: 16 << 20,
             prefilter: true,
             poll_every: Duration::from_millis(50),
+            kafka: None,
         }
     }
 }
@@ -131,5 +186,18 @@ mod tests {
         assert_eq!(f.sources.listen, Some("127.0.0.1:8787".parse().unwrap()));
         assert_eq!(f.sinks.format.as_deref(), Some("ocsf"));
         assert!(ServiceFile::from_yaml("sources:\n  folow: [x]\n").is_err());
+    }
+
+    #[test]
+    fn the_kafka_section_is_read_and_its_secrets_never_shown() {
+        let f = ServiceFile::from_yaml(
+            "time_window: 10m\nkafka:\n  bootstrap: k1:9093\n  topics: [tetragon]\n  context_topics: [k8s-audit]\n  alerts_topic: alerts\n  properties:\n    sasl.password: hunter2\n",
+        )
+        .unwrap();
+        let k = f.kafka.as_ref().unwrap();
+        assert_eq!(k.bootstrap.as_deref(), Some("k1:9093"));
+        assert_eq!(k.context_topics, vec!["k8s-audit"]);
+        assert!(!format!("{f:?}").contains("hunter2"));
+        assert!(ServiceFile::from_yaml("kafka:\n  topic: [x]\n").is_err());
     }
 }

@@ -1,0 +1,249 @@
+//! Reading whole topics outside the consumer group, like a table every instance holds.
+//!
+//! Low-volume context (Kubernetes audit, cloud activity) names no node, so no partitioning
+//! by node can send it to the instance that needs it: every instance reads all of it. The
+//! alerts topic is read the same way, so that an instance that takes over partitions knows
+//! which alerts were already committed before it sends any.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::consumer::record_of;
+use crate::{Error, KafkaRecord, KafkaSettings};
+
+/// A consumer assigned every partition of its topics, with no group: it never commits and
+/// never rebalances. Reads with `isolation.level=read_committed`.
+pub struct TableReader {
+    consumer: BaseConsumer<DefaultConsumerContext>,
+    partitions: Vec<(Arc<str>, i32)>,
+    /// Partitions that reported their end (under read_committed: the last stable offset)
+    /// since the last [`TableReader::mark`].
+    at_end: BTreeSet<(Arc<str>, i32)>,
+    /// Where each partition reads next: its start, then one past its last record.
+    next: HashMap<(Arc<str>, i32), Offset>,
+}
+
+impl TableReader {
+    /// Assigns every partition of `topics`, starting at the first record at or after
+    /// `from_ms` (`None`: the beginning of what is retained).
+    pub fn new(
+        settings: &KafkaSettings,
+        topics: &[String],
+        from_ms: Option<i64>,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut config = settings.client_config(&[
+            ("client.id", "pullwatch-table"),
+            ("auto.offset.reset", "earliest"),
+        ])?;
+        // librdkafka wants a group id even for a consumer that only assigns; it never
+        // joins it (no subscribe) and never commits to it.
+        config
+            .set("group.id", format!("{}-table-unused", settings.group_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("isolation.level", "read_committed");
+        let consumer: BaseConsumer<DefaultConsumerContext> = config.create()?;
+        let mut partitions = Vec::new();
+        for topic in topics {
+            let n = partition_count(&consumer, topic, remaining(deadline))?;
+            let topic: Arc<str> = Arc::from(topic.as_str());
+            partitions.extend((0..n).map(|p| (Arc::clone(&topic), p)));
+        }
+        let mut tpl = TopicPartitionList::with_capacity(partitions.len());
+        for (t, p) in &partitions {
+            tpl.add_partition_offset(t, *p, Offset::Beginning)?;
+        }
+        if let Some(ts) = from_ms {
+            let mut query = TopicPartitionList::with_capacity(partitions.len());
+            for (t, p) in &partitions {
+                query.add_partition_offset(t, *p, Offset::Offset(ts))?;
+            }
+            let found = consumer.offsets_for_times(query, remaining(deadline))?;
+            tpl = TopicPartitionList::with_capacity(found.count());
+            for e in found.elements() {
+                e.error()?;
+                let to = match e.offset() {
+                    Offset::Offset(o) => Offset::Offset(o),
+                    _ => Offset::End,
+                };
+                tpl.add_partition_offset(e.topic(), e.partition(), to)?;
+            }
+        }
+        consumer.assign(&tpl)?;
+        let next = starts(&tpl, &partitions);
+        Ok(Self {
+            consumer,
+            partitions,
+            at_end: BTreeSet::new(),
+            next,
+        })
+    }
+
+    /// Every partition read, in order.
+    pub fn partitions(&self) -> &[(Arc<str>, i32)] {
+        &self.partitions
+    }
+
+    /// How many partitions any `topic` has (not only this table's), from the broker.
+    pub fn partition_count(&self, topic: &str, timeout: Duration) -> Result<i32, Error> {
+        partition_count(&self.consumer, topic, timeout)
+    }
+
+    /// Up to `max` records, waiting up to `timeout` for the first.
+    pub fn poll_batch(&mut self, max: usize, timeout: Duration) -> Result<Vec<KafkaRecord>, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        let mut last_topic = None;
+        while out.len() < max {
+            let wait = if out.is_empty() {
+                remaining(deadline)
+            } else {
+                Duration::ZERO
+            };
+            match self.consumer.poll(wait) {
+                None => break,
+                Some(Ok(m)) => {
+                    let r = record_of(&m, &mut last_topic);
+                    self.next.insert(
+                        (Arc::clone(&r.topic), r.partition),
+                        Offset::Offset(r.offset + 1),
+                    );
+                    out.push(r);
+                }
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    // The EOF names only the partition, so only a single-topic table can
+                    // tell which partition reached its end.
+                    let topics: BTreeSet<Arc<str>> =
+                        self.partitions.iter().map(|(t, _)| Arc::clone(t)).collect();
+                    if topics.len() == 1 {
+                        if let Some(t) = topics.into_iter().next() {
+                            self.at_end.insert((t, p));
+                        }
+                    }
+                }
+                Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                    return Err(Error::ConsumerFatal(KafkaError::MessageConsumptionFatal(
+                        code,
+                    )));
+                }
+                // Recoverable (a broker away for a moment): librdkafka retries by itself.
+                Some(Err(_)) => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets which partitions reached their end, so that [`TableReader::caught_up`] waits
+    /// for ends reached from now on: what was committed before this call is read by then.
+    ///
+    /// librdkafka reports a partition's end once per fetch start, so every partition is
+    /// assigned again where it stands, which makes it report its end anew.
+    pub fn mark(&mut self) -> Result<(), Error> {
+        let mut tpl = TopicPartitionList::with_capacity(self.partitions.len());
+        for (t, p) in &self.partitions {
+            let at = self
+                .next
+                .get(&(Arc::clone(t), *p))
+                .copied()
+                .unwrap_or(Offset::Beginning);
+            tpl.add_partition_offset(t, *p, at)?;
+        }
+        self.consumer.assign(&tpl)?;
+        self.at_end.clear();
+        Ok(())
+    }
+
+    /// Whether every partition reached its end since the last [`TableReader::mark`]
+    /// (single-topic tables only; a table over several topics never reports it).
+    pub fn caught_up(&self) -> bool {
+        self.at_end.len() == self.partitions.len()
+    }
+
+    /// Moves every partition to its first record at or after `ts_ms` (to the end where
+    /// none is that recent).
+    pub fn seek_to_time(&mut self, ts_ms: i64, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        let mut query = TopicPartitionList::with_capacity(self.partitions.len());
+        for (t, p) in &self.partitions {
+            query.add_partition_offset(t, *p, Offset::Offset(ts_ms))?;
+        }
+        let found = self
+            .consumer
+            .offsets_for_times(query, remaining(deadline))?;
+        let mut tpl = TopicPartitionList::with_capacity(found.count());
+        for e in found.elements() {
+            e.error()?;
+            let to = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::End,
+            };
+            tpl.add_partition_offset(e.topic(), e.partition(), to)?;
+        }
+        drop(found);
+        // Re-assigning (rather than seeking) works whether or not a partition has started
+        // fetching yet.
+        self.consumer.assign(&tpl)?;
+        self.next = starts(&tpl, &self.partitions);
+        self.at_end.clear();
+        Ok(())
+    }
+}
+
+fn starts(
+    tpl: &TopicPartitionList,
+    partitions: &[(Arc<str>, i32)],
+) -> HashMap<(Arc<str>, i32), Offset> {
+    let mut out = HashMap::new();
+    for e in tpl.elements() {
+        if let Some((t, p)) = partitions
+            .iter()
+            .find(|(t, p)| **t == *e.topic() && *p == e.partition())
+        {
+            out.insert((Arc::clone(t), *p), e.offset());
+        }
+    }
+    out
+}
+
+/// How many partitions `topic` has, from the broker's metadata.
+fn partition_count(
+    consumer: &BaseConsumer<DefaultConsumerContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<i32, Error> {
+    let md = consumer.fetch_metadata(Some(topic), timeout)?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| Error::Setting {
+            key: "topics".into(),
+            reason: format!("names {topic:?}, which the broker does not know"),
+        })?;
+    if let Some(e) = t.error() {
+        return Err(Error::Setting {
+            key: "topics".into(),
+            reason: format!("names {topic:?}: {e:?}"),
+        });
+    }
+    let n = i32::try_from(t.partitions().len()).unwrap_or(i32::MAX);
+    if n == 0 {
+        return Err(Error::Setting {
+            key: "topics".into(),
+            reason: format!("names {topic:?}, which has no partitions"),
+        });
+    }
+    Ok(n)
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
