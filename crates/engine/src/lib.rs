@@ -189,14 +189,7 @@ impl Engine {
     /// it in event time, so what came before the rewind in the input but lies later
     /// in time cannot open a chain for what follows.
     fn rewind(&mut self, alerts: &mut Vec<Alert>) {
-        let mut ready = std::mem::take(&mut self.ready);
-        for ev in ready.drain(..) {
-            self.process(&ev, alerts);
-        }
-        self.ready = ready;
-        while let Some(ev) = self.reorder.drain_next() {
-            self.process(&ev, alerts);
-        }
+        self.drain_all(alerts);
         if let Some(r) = self.reorder.restart() {
             self.stats.rewinds += 1;
             if self.stats.rewind_first.len() < LATE_LOCATIONS_KEPT {
@@ -209,6 +202,19 @@ impl Engine {
         }
         // Expiry follows the watermark, which just moved back.
         self.next_expiry = Ts::MIN;
+    }
+
+    /// Correlates everything held, whatever the watermark: at the end of an input and
+    /// before a rewind.
+    fn drain_all(&mut self, alerts: &mut Vec<Alert>) {
+        let mut ready = std::mem::take(&mut self.ready);
+        for ev in ready.drain(..) {
+            self.process(&ev, alerts);
+        }
+        self.ready = ready;
+        while let Some(ev) = self.reorder.drain_next() {
+            self.process(&ev, alerts);
+        }
     }
 
     /// Correlates what the watermark has passed, then lets expired state go.
@@ -248,14 +254,7 @@ impl Engine {
                 self.future(&o.path, o.line, o.ahead);
             }
         }
-        let mut ready = std::mem::take(&mut self.ready);
-        for ev in ready.drain(..) {
-            self.process(&ev, alerts);
-        }
-        self.ready = ready;
-        while let Some(ev) = self.reorder.drain_next() {
-            self.process(&ev, alerts);
-        }
+        self.drain_all(alerts);
         self.instances
             .flush_pending_user_data(&mut self.stats, alerts);
     }

@@ -35,6 +35,8 @@ pub struct Chunk<'a> {
     pub file: usize,
     pub path: &'a Path,
     pub bytes: &'a [u8],
+    /// How many lines `bytes` holds (the last may lack its newline).
+    pub lines: u64,
     /// Where the chunk starts.
     pub start: FilePos,
     /// The file was replaced or truncated since the previous chunk: its decoding
@@ -300,6 +302,7 @@ impl Follower {
                 file: idx,
                 path: &tail.path,
                 bytes: lines,
+                lines: n,
                 start,
                 restarted,
             });
@@ -334,6 +337,7 @@ impl Follower {
                 file: idx,
                 path: &tail.path,
                 bytes: &bytes,
+                lines: 1,
                 start,
                 restarted,
             });

@@ -380,15 +380,8 @@ impl<'a> Worker<'a> {
                 return Ok(());
             }
         }
-        if self.txn.is_none() {
-            let meta = self
-                .group
-                .group_metadata()
-                .map_err(|e| kafka_err("group metadata", e))?;
-            if let Err(e) = self.producer.begin() {
-                return self.txn_failed(e);
-            }
-            self.txn = Some((meta, Vec::new()));
+        if !self.open_txn()? {
+            return Ok(());
         }
         let line = StreamFormat::Json.render(&alert, &id, false);
         if let Err(e) = self.producer.send(&id, line.as_bytes()) {
@@ -398,6 +391,24 @@ impl<'a> Worker<'a> {
             v.push((alert, id));
         }
         Ok(())
+    }
+
+    /// Begins a transaction unless one is open. `false` when it could not begin: the
+    /// failure was handled as [`Self::txn_failed`] handles it, and nothing is to be sent.
+    fn open_txn(&mut self) -> Result<bool, ServeError> {
+        if self.txn.is_some() {
+            return Ok(true);
+        }
+        let meta = self
+            .group
+            .group_metadata()
+            .map_err(|e| kafka_err("group metadata", e))?;
+        if let Err(e) = self.producer.begin() {
+            self.txn_failed(e)?;
+            return Ok(false);
+        }
+        self.txn = Some((meta, Vec::new()));
+        Ok(true)
     }
 
     /// A transaction that cannot commit: abort, and replay from the committed state.
@@ -431,15 +442,8 @@ impl<'a> Worker<'a> {
         if offsets.is_empty() {
             return Ok(());
         }
-        if self.txn.is_none() {
-            let meta = self
-                .group
-                .group_metadata()
-                .map_err(|e| kafka_err("group metadata", e))?;
-            if let Err(e) = self.producer.begin() {
-                return self.txn_failed(e);
-            }
-            self.txn = Some((meta, Vec::new()));
+        if !self.open_txn()? {
+            return Ok(());
         }
         let Some((meta, alerts)) = self.txn.take() else {
             return Ok(());

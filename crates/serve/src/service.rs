@@ -347,8 +347,7 @@ impl<'a> Generation<'a> {
                 fs.document = None;
             }
             fs.last_data = Some(now);
-            let lines = c.bytes.iter().filter(|&&b| b == b'\n').count().max(1) as u64;
-            metrics.read_from(&fs.label, lines, c.bytes.len() as u64);
+            metrics.read_from(&fs.label, c.lines, c.bytes.len() as u64);
             fs.take(&c, &opts, filter.as_deref(), decoded, stats);
             for ev in decoded.drain(..) {
                 merge.offer(c.file + 1, ev);
@@ -382,11 +381,11 @@ impl<'a> Generation<'a> {
                             got = true;
                             let stats = &mut self.detector.summary.decode;
                             let first = self.stdin_line + 1;
-                            self.stdin_line += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                            let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                            self.stdin_line += lines;
                             self.stdin_stream
                                 .decode_lines(&bytes, first, &mut self.decoded, stats);
                             self.stdin_last = Some(now);
-                            let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
                             self.metrics.read_from("-", lines, bytes.len() as u64);
                             for ev in self.decoded.drain(..) {
                                 self.merge.offer(STDIN, ev);
@@ -490,19 +489,19 @@ impl<'a> Generation<'a> {
 
     fn checkpoint(&mut self) -> Result<(), ServeError> {
         let files = self.positions();
-        let files_for_gc = files.clone();
         let horizon = self
             .detector
             .engine()
             .watermark()
             .saturating_sub(retention(&self.cfg));
         let sent = self.detector.sent_since(horizon);
-        Checkpoint::new(files, sent)
+        let checkpoint = Checkpoint::new(files, sent);
+        checkpoint
             .save(self.state_dir)
             .map_err(ServeError::Checkpoint)?;
         self.journal.truncate().map_err(ServeError::Output)?;
         self.last_checkpoint = Instant::now();
-        self.collect_spool(&files_for_gc);
+        self.collect_spool(&checkpoint.files);
         Ok(())
     }
 
