@@ -9,12 +9,20 @@
 //! key, a format the sniffer is not sure of, a value of an unexpected type) is decoded
 //! in full.
 //!
-//! Without escape sequences a JSON string cannot contain a quote, so the small walker
+//! Without escape sequences a JSON string cannot contain a quote, so the small reader
 //! below can find values by key path exactly, skipping everything else by structure.
+//!
+//! A skipped record is not validated: what the rules read of it decides, and the rest
+//! of it is not looked at (a record that is not JSON gives no event whatever the rules
+//! read; see [`Lazy`]). So a malformed record can be counted as skipped-irrelevant
+//! rather than as a located skip, when nothing in it could matter. `--strict`, which
+//! promises that every malformed record is reported, makes the prefilter validate each
+//! record before it skips it ([`Prefilter::validating`]).
 
 use crate::{falco, sniff, DecodeOptions, DecodeStats, EventStream};
 use pullwatch_model::memo::TextMemo;
 use pullwatch_model::{Event, Format};
+use serde::de::IgnoredAny;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -41,6 +49,8 @@ pub struct Prefilter {
     trusted: TrustedImage,
     /// Tells this prefilter's remembered verdicts from another's (another allowlist).
     id: u64,
+    /// Whether a record must be well-formed JSON to be skipped.
+    validate: bool,
 }
 
 impl Prefilter {
@@ -49,7 +59,16 @@ impl Prefilter {
         Prefilter {
             trusted,
             id: NEXT.fetch_add(1, AtomicOrdering::Relaxed),
+            validate: false,
         }
+    }
+
+    /// With `validate`, a record is skipped only once it has been checked to be JSON,
+    /// so that every malformed record reaches its decoder and becomes a located skip:
+    /// what `--strict` promises. It costs a pass over every skipped record.
+    pub fn validating(mut self, validate: bool) -> Prefilter {
+        self.validate = validate;
+        self
     }
 }
 
@@ -84,41 +103,47 @@ impl RecordFilter for Prefilter {
         if memchr::memchr(b'\\', line).is_some() {
             return None;
         }
-        let text = std::str::from_utf8(line).ok()?.trim_ascii();
-        if !(text.starts_with('{') && text.ends_with('}')) {
+        let b = line.trim_ascii();
+        if !(b.starts_with(b"{") && b.ends_with(b"}")) {
+            return None;
+        }
+        if self.validate && serde_json::from_slice::<IgnoredAny>(b).is_err() {
             return None;
         }
         // A record whose opening names its format is decoded as that format first (see
         // `EventStream`); any other record must be recognized as exactly one format.
-        let leading = sniff::leading(text);
+        let leading = sniff::leading_bytes(b);
         let format = match leading {
             Some(l) => l.format,
-            None => only_candidate(text)?,
+            None => only_candidate(std::str::from_utf8(b).ok()?)?,
         };
-        let why = if format == Format::Tetragon {
-            self.tetragon(text)
-                .then_some("tetragon: exec in a container of an allowlisted image")
-        } else {
-            let doc = Walk::new(text);
-            match format {
-                Format::Falco => self
-                    .falco(&doc)
-                    .then_some("falco: alert in a container of an allowlisted image"),
-                Format::K8sAudit => audit_without_pods(&doc)
-                    .then_some("k8s-audit: API call about other resources than pods"),
-                Format::K8sEvents => event_without_kubelet_reason(&doc)
-                    .then_some("k8s-events: a reason no analytic reads"),
-                Format::DockerEvents => self.docker(&doc),
-                _ => None,
-            }
+        let doc = Lazy {
+            b,
+            whole: self.validate,
         };
-        let skip = why.is_some();
+        let why = match format {
+            Format::Tetragon => self
+                .tetragon(&doc)
+                .then_some("tetragon: exec in a container of an allowlisted image"),
+            Format::Falco => self
+                .falco(&doc)
+                .then_some("falco: alert in a container of an allowlisted image"),
+            Format::K8sAudit => audit_without_pods(&doc)
+                .then_some("k8s-audit: API call about other resources than pods"),
+            Format::K8sEvents => event_without_kubelet_reason(&doc)
+                .then_some("k8s-events: a reason no analytic reads"),
+            Format::DockerEvents => self.docker(&doc),
+            _ => None,
+        };
         // When the decoder rejects a record whose opening only guesses its format (a
         // bad timestamp, say), the stream tries the formats its keys suggest; so such a
         // record is skipped only if it suggests no other, or a record could pass here as
         // a trusted Falco alert and be decoded as something else. Checked last: only
         // records about to be skipped pay for it.
-        if skip && leading.is_some_and(|l| !l.certain) && !suggests_only(text, format) {
+        if why.is_some()
+            && leading.is_some_and(|l| !l.certain)
+            && !suggests_only(std::str::from_utf8(b).ok()?, format)
+        {
             return None;
         }
         why.map(|w| (format, w))
@@ -141,8 +166,8 @@ pub enum SkipBreach {
 /// skips, decoded in full as `pullwatch scan` would without it, is of the format it was
 /// counted as (or a counted skip: a malformed record may be counted as its format) and
 /// gives only events `ignores` (the engine's `Engine::ignores`) drops. The prefilter
-/// reads records with a walker of its own, so this is a differential check of that
-/// walker against serde and the decoders, shared by the engine's tests and the
+/// reads records with a reader of its own, so this is a differential check of that
+/// reader against serde and the decoders, shared by the engine's tests and the
 /// `prefilter` fuzz target. Returns the format of a skipped record, `None` when the
 /// filter keeps it.
 pub fn audit_skip(
@@ -203,6 +228,19 @@ fn suggests_only(text: &str, format: Format) -> bool {
     with_candidates(text, |c| c.iter().all(|&f| f == format))
 }
 
+/// Tetragon events other than an exec: a record holding one of these besides its exec
+/// is no lone exec.
+const TETRAGON_OTHER_EVENTS: [&[u8]; 8] = [
+    b"exit",
+    b"kprobe",
+    b"connect",
+    b"tracepoint",
+    b"uprobe",
+    b"lsm",
+    b"listen",
+    b"close",
+];
+
 impl Prefilter {
     fn trusted_text(&self, image: &str) -> bool {
         let t = image.trim();
@@ -221,39 +259,71 @@ impl Prefilter {
         })
     }
 
-    /// A process execution in a pod container whose image is allowlisted. Every other
-    /// Tetragon event (connections, whose source address places flow records; exits,
-    /// which end pid links) is decoded. Tetragon's records are most of a node's
-    /// telemetry, so they are read in one validating pass into a few borrowed fields
-    /// (see `tetragon::exec_image`) rather than walked more than once.
-    fn tetragon(&self, text: &str) -> bool {
-        crate::tetragon::exec_image(text).is_some_and(|image| self.trusted_text(&image))
+    /// A process execution (with a binary) in a pod container whose image is
+    /// allowlisted, and no other event in the record. Every other Tetragon event
+    /// (connections, whose source address places flow records; exits, which end pid
+    /// links) is decoded. Tetragon's records are most of a node's telemetry: this reads
+    /// the few members on the way to the image and nothing after them.
+    fn tetragon(&self, doc: &Lazy) -> bool {
+        // `"process_NAME"` occurs only where a key NAME occurs (no escapes: a string
+        // cannot hold a quote), so one search finds every event the record might hold,
+        // at any depth; finding one anywhere is enough to decode the record.
+        let other = memchr::memmem::find_iter(doc.b, b"\"process_").any(|at| {
+            let name = &doc.b[at + 9..];
+            TETRAGON_OTHER_EVENTS
+                .iter()
+                .any(|e| name.starts_with(e) && name.get(e.len()) == Some(&b'"'))
+        });
+        if other {
+            return false;
+        }
+        let Some(process) = doc.path(0, &["process_exec", "process"]) else {
+            return false;
+        };
+        let binary = doc.path(process, &["binary"]).and_then(|at| doc.string(at));
+        if binary.is_none_or(|b| b.trim().is_empty()) {
+            return false;
+        }
+        doc.path(process, &["pod", "container", "image", "name"])
+            .and_then(|at| doc.string(at))
+            .is_some_and(|image| self.trusted_text(image))
     }
 
     /// A Falco alert about a container whose image (repository, tag and digest, as the
     /// decoder puts them together) is allowlisted.
-    fn falco(&self, doc: &Walk) -> bool {
-        let field = |k: &str| doc.string(&["output_fields", k]).and_then(falco::known);
-        let Some(id) = field("container.id") else {
+    fn falco(&self, doc: &Lazy) -> bool {
+        const KEYS: [&[u8]; 4] = [
+            b"container.id",
+            b"container.image.repository",
+            b"container.image.tag",
+            b"container.image.digest",
+        ];
+        let Some(fields) = doc.path(0, &["output_fields"]) else {
+            return false;
+        };
+        // The fields are read as a map, where a repeated key's last value wins: every
+        // member is read, and a repeated one of these keys means decoding in full.
+        let Some(found) = doc.unique(fields, &KEYS) else {
+            return false;
+        };
+        let [id, repo, tag, digest] = found;
+        let field = |at: Option<usize>| at.and_then(|at| doc.string(at)).and_then(falco::known);
+        let Some(id) = field(id) else {
             return false;
         };
         if id.eq_ignore_ascii_case("host") {
             return false;
         }
-        let Some(repo) = field("container.image.repository") else {
+        let Some(repo) = field(repo) else {
             return false;
         };
         // Tag and digest: absent, a string, or another type, which the decoder would
         // spell out (`Some(None)` for an unknown one, `None` to decode).
-        let optional = |k: &str| match doc.get(&["output_fields", k]) {
+        let optional = |at: Option<usize>| match at {
             None => Some(None),
-            Some(Value::Str(v)) => Some(falco::known(v)),
-            Some(Value::Other) => None,
+            Some(at) => doc.string(at).map(falco::known),
         };
-        let (Some(tag), Some(digest)) = (
-            optional("container.image.tag"),
-            optional("container.image.digest"),
-        ) else {
+        let (Some(tag), Some(digest)) = (optional(tag), optional(digest)) else {
             return false;
         };
         self.trusted_text(&falco::image_text(repo, tag, digest))
@@ -261,172 +331,181 @@ impl Prefilter {
 
     /// Docker events the decoder reads nothing from, and `exec_start` in a container
     /// whose image is allowlisted.
-    fn docker(&self, doc: &Walk) -> Option<&'static str> {
-        let action = doc.string(&["Action"])?;
+    fn docker(&self, doc: &Lazy) -> Option<&'static str> {
+        let action = doc.path(0, &["Action"]).and_then(|at| doc.string(at))?;
         let verb = action.split_once(": ").map_or(action, |(v, _)| v);
         match verb {
             "pull" | "create" | "start" | "die" => None,
             "exec_start" => {
-                matches!(doc.string(&["Actor", "Attributes", "image"]), Some(i) if self.trusted_text(i))
+                let attrs = doc.path(0, &["Actor", "Attributes"])?;
+                let [image] = doc.unique(attrs, &[b"image"])?;
+                matches!(image.and_then(|at| doc.string(at)), Some(i) if self.trusted_text(i))
                     .then_some("docker-events: exec in a container of an allowlisted image")
             }
-            _ => Some(match doc.string(&["Type"])? {
-                "container" => "docker-events: container event of a kind not used",
-                "image" => "docker-events: image event other than a pull (not used)",
-                "network" => "docker-events: network event (not used)",
-                "volume" => "docker-events: volume event (not used)",
-                _ => "docker-events: daemon, plugin or swarm event (not used)",
-            }),
+            _ => Some(
+                match doc.path(0, &["Type"]).and_then(|at| doc.string(at))? {
+                    "container" => "docker-events: container event of a kind not used",
+                    "image" => "docker-events: image event other than a pull (not used)",
+                    "network" => "docker-events: network event (not used)",
+                    "volume" => "docker-events: volume event (not used)",
+                    _ => "docker-events: daemon, plugin or swarm event (not used)",
+                },
+            ),
         }
     }
 }
 
-/// Audit events about anything but pods (and bindings) emit nothing.
-fn audit_without_pods(doc: &Walk) -> bool {
-    if doc.has_top("properties") {
+/// Audit events about anything but pods (and bindings) emit nothing. An entry that
+/// carries `properties` (a cloud's wrapper) is decoded, wherever the key sits.
+fn audit_without_pods(doc: &Lazy) -> bool {
+    if doc.mentions_key(b"properties") {
         return false;
     }
-    match doc.string(&["objectRef", "resource"]) {
+    match doc
+        .path(0, &["objectRef", "resource"])
+        .and_then(|at| doc.string(at))
+    {
         Some(r) => r != "pods" && r != "bindings",
         None => false,
     }
 }
 
-/// Kubernetes Events whose reason the decoder does not read emit nothing.
-fn event_without_kubelet_reason(doc: &Walk) -> bool {
-    if doc.has_top("object") {
+/// Kubernetes Events whose reason the decoder does not read emit nothing. A watch
+/// event (the Event under `object`) is decoded, wherever the key sits.
+fn event_without_kubelet_reason(doc: &Lazy) -> bool {
+    if doc.mentions_key(b"object") {
         return false;
     }
-    match doc.string(&["reason"]) {
+    match doc.path(0, &["reason"]).and_then(|at| doc.string(at)) {
         Some(r) => !matches!(r, "Pulling" | "Pulled" | "Created" | "Started" | "Killing"),
         None => false,
     }
 }
 
-/// A value found by [`Walk::get`].
-#[derive(Debug, PartialEq, Eq)]
-enum Value<'a> {
-    Str(&'a str),
-    Other,
-}
-
-/// Reads an escape-free JSON object by key path. Every lookup re-walks from the top,
-/// skipping values it does not need by their structure; any surprise gives `None`.
-struct Walk<'a> {
+/// Reads members of an escape-free JSON object by key, reading only as far as the
+/// member it looks for and skipping what comes before it by structure. It does not
+/// check that the record is JSON, and need not: on a record that is JSON it reads what
+/// serde reads (with no escapes a quote always opens or closes a string), and a record
+/// that is not JSON is one every decoder rejects, which yields no event whatever was
+/// read here. That is what lets a skipped record go unvalidated (`--strict` validates
+/// first).
+///
+/// A lookup takes a key's first occurrence. That is the decoders' reading wherever
+/// the object is one of their structs, which refuse a repeated field; objects read as
+/// maps (where the last occurrence wins) are looked up with [`Lazy::unique`].
+struct Lazy<'a> {
     b: &'a [u8],
-    s: &'a str,
-    /// The top-level members (key, position of value), read once; `None` when the
-    /// record is not a well-formed object or repeats a key.
-    top: Option<Vec<(&'a str, usize)>>,
+    /// Read every object on a path whole, and take none with a repeated key: a
+    /// decoder refuses such a record, and `--strict` wants it reported, not skipped.
+    whole: bool,
 }
 
-impl<'a> Walk<'a> {
-    fn new(s: &'a str) -> Walk<'a> {
-        let mut w = Walk {
-            b: s.as_bytes(),
-            s,
-            top: None,
-        };
-        let mut top = Vec::with_capacity(16);
-        let ok = w
-            .object(w.ws(0), |k, v| {
-                top.push((k, v));
-                true
-            })
-            .is_some_and(|end| w.ws(end) == w.b.len());
-        let unique = top
-            .iter()
-            .enumerate()
-            .all(|(i, (k, _))| top[..i].iter().all(|(o, _)| o != k));
-        w.top = (ok && unique).then_some(top);
-        w
-    }
-
-    fn string(&self, path: &[&str]) -> Option<&'a str> {
-        match self.get(path)? {
-            Value::Str(s) => Some(s),
-            Value::Other => None,
-        }
-    }
-
-    fn has_top(&self, key: &str) -> bool {
-        // A malformed record is decoded, so "unsure" counts as present.
-        self.top
-            .as_ref()
-            .is_none_or(|t| t.iter().any(|(k, _)| *k == key))
-    }
-
-    fn get(&self, path: &[&str]) -> Option<Value<'a>> {
-        let at = self.locate(path)?;
-        match self.b.get(at)? {
-            b'"' => {
-                let end = self.string_end(at)?;
-                Some(Value::Str(self.s.get(at + 1..end)?))
-            }
-            _ => Some(Value::Other),
-        }
-    }
-
-    /// Position of the value at `path` (which must name object members all the way).
-    fn locate(&self, path: &[&str]) -> Option<usize> {
-        let (first, rest) = path.split_first()?;
-        let mut at = self.top.as_ref()?.iter().find(|(k, _)| k == first)?.1;
-        for key in rest {
-            let mut found: Option<usize> = None;
-            let mut dup = false;
-            self.object(at, |k, v| {
-                if k == *key {
-                    if found.is_some() {
-                        dup = true;
-                        return false;
+impl<'a> Lazy<'a> {
+    /// The value at `path` from the object at `at`, each key's first occurrence.
+    fn path(&self, mut at: usize, path: &[&str]) -> Option<usize> {
+        for key in path {
+            let mut found = None;
+            if self.whole {
+                let mut seen: Vec<&[u8]> = Vec::with_capacity(16);
+                let mut twice = false;
+                self.members(at, |k, v| {
+                    twice = seen.contains(&k);
+                    seen.push(k);
+                    if k == key.as_bytes() {
+                        found = Some(v);
                     }
-                    found = Some(v);
-                }
-                true
-            })?;
-            if dup {
-                return None;
+                    !twice
+                })?
+                .filter(|_| !twice)?;
+            } else {
+                self.members(at, |k, v| {
+                    if k == key.as_bytes() {
+                        found = Some(v);
+                    }
+                    found.is_none()
+                })?;
             }
             at = found?;
         }
         Some(at)
     }
 
-    /// Visits the members of the object at `at` (key, position of value); `None` if it
-    /// is not a well-formed object. The visitor returns `false` to stop.
-    fn object(&self, at: usize, mut visit: impl FnMut(&'a str, usize) -> bool) -> Option<usize> {
-        if self.b.get(at) != Some(&b'{') {
+    /// Where each of `keys` sits in the object at `at` (`None` for a key not there),
+    /// reading every member; `None` when one of them occurs twice or the object does
+    /// not read to its end.
+    fn unique<const N: usize>(&self, at: usize, keys: &[&[u8]; N]) -> Option<[Option<usize>; N]> {
+        let mut found = [None; N];
+        let mut twice = false;
+        let end = self.members(at, |k, v| {
+            if let Some(i) = keys.iter().position(|key| *key == k) {
+                twice |= found[i].replace(v).is_some();
+            }
+            !twice
+        })?;
+        (!twice && end.is_some()).then_some(found)
+    }
+
+    /// Whether `"key"` occurs anywhere in the record (with no escapes, a string followed
+    /// by `:` is a key, and `"key"` can be nothing else but a string).
+    fn mentions_key(&self, key: &[u8]) -> bool {
+        let mut quoted = Vec::with_capacity(key.len() + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(key);
+        quoted.push(b'"');
+        memchr::memmem::find(self.b, &quoted).is_some()
+    }
+
+    /// The string at `at`, if the value there is one (and is UTF-8).
+    fn string(&self, at: usize) -> Option<&'a str> {
+        if self.b.get(at) != Some(&b'"') {
+            return None;
+        }
+        let end = self.string_end(at)?;
+        std::str::from_utf8(self.b.get(at + 1..end)?).ok()
+    }
+
+    /// Visits the members of the object at `at` (key, position of its value) until
+    /// `visit` returns `false`. `None` when what is there does not read as an object up
+    /// to that point; `Some(Some(end))` when it was read to its end, `Some(None)` when
+    /// the visitor stopped first.
+    fn members(
+        &self,
+        at: usize,
+        mut visit: impl FnMut(&'a [u8], usize) -> bool,
+    ) -> Option<Option<usize>> {
+        let b = self.b;
+        if b.get(at) != Some(&b'{') {
             return None;
         }
         let mut i = self.ws(at + 1);
-        if self.b.get(i) == Some(&b'}') {
-            return Some(i + 1);
+        if b.get(i) == Some(&b'}') {
+            return Some(Some(i + 1));
         }
         loop {
-            if self.b.get(i) != Some(&b'"') {
+            if b.get(i) != Some(&b'"') {
                 return None;
             }
             let kend = self.string_end(i)?;
-            let key = self.s.get(i + 1..kend)?;
+            let key = b.get(i + 1..kend)?;
             i = self.ws(kend + 1);
-            if self.b.get(i) != Some(&b':') {
+            if b.get(i) != Some(&b':') {
                 return None;
             }
             let v = self.ws(i + 1);
             if !visit(key, v) {
-                return None;
+                return Some(None);
             }
             i = self.ws(self.skip_value(v)?);
-            match self.b.get(i) {
+            match b.get(i) {
                 Some(b',') => i = self.ws(i + 1),
-                Some(b'}') => return Some(i + 1),
+                Some(b'}') => return Some(Some(i + 1)),
                 _ => return None,
             }
         }
     }
 
     fn string_end(&self, at: usize) -> Option<usize> {
-        memchr::memchr(b'"', self.b.get(at + 1..)?).map(|n| at + 1 + n)
+        quote_in(self.b.get(at + 1..)?).map(|n| at + 1 + n)
     }
 
     fn ws(&self, mut i: usize) -> usize {
@@ -438,37 +517,33 @@ impl<'a> Walk<'a> {
 
     /// The position just after the value at `at`.
     fn skip_value(&self, at: usize) -> Option<usize> {
-        match *self.b.get(at)? {
+        let b = self.b;
+        match *b.get(at)? {
             b'"' => Some(self.string_end(at)? + 1),
             b'{' | b'[' => {
-                // One pass over the bytes: the strings of a record are short, and a
-                // search call per string costs more than reading it. Records with
-                // escapes never get here, so a quote always ends a string.
+                // Strings are jumped over whole; only the bytes between them are read
+                // one by one, and in a record those are a few per member.
                 let mut depth = 0usize;
-                let mut in_string = false;
-                for (i, &c) in self.b.get(at..)?.iter().enumerate() {
-                    if in_string {
-                        in_string = c != b'"';
-                        continue;
-                    }
+                let mut i = at;
+                while let Some(&c) = b.get(i) {
                     match c {
-                        b'"' => in_string = true,
+                        b'"' => i = self.string_end(i)?,
                         b'{' | b'[' => depth += 1,
                         b'}' | b']' => {
-                            depth -= 1;
+                            depth = depth.checked_sub(1)?;
                             if depth == 0 {
-                                return Some(at + i + 1);
+                                return Some(i + 1);
                             }
                         }
                         _ => {}
                     }
+                    i += 1;
                 }
                 None
             }
             _ => {
                 let mut i = at;
-                while self
-                    .b
+                while b
                     .get(i)
                     .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
                 {
@@ -478,6 +553,36 @@ impl<'a> Walk<'a> {
             }
         }
     }
+}
+
+/// The first quote in `b`. Most strings in a record (keys, ids, names) are short,
+/// and a `memchr` call costs more to set up than reading them: the first 32 bytes are
+/// read eight at a time (a word's first quote byte found by arithmetic), the rest is
+/// left to `memchr`.
+fn quote_in(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
+    let head = b.len().min(32);
+    let mut words = b[..head].chunks_exact(8);
+    let mut base = 0;
+    for w in words.by_ref() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(w);
+        let x = u64::from_le_bytes(bytes) ^ QUOTES;
+        // A byte of `x` is zero where a quote is. The lowest flagged byte is always a
+        // zero byte (a borrow only flags bytes above one), and it is the one wanted.
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return Some(base + (zero.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    let rest = words.remainder();
+    if let Some(i) = rest.iter().position(|&c| c == b'"') {
+        return Some(base + i);
+    }
+    memchr::memchr(b'"', &b[head..]).map(|n| head + n)
 }
 
 #[cfg(test)]
@@ -494,6 +599,31 @@ mod tests {
     }
 
     const PULL: &[u8] = br#"{"status":"pull","id":"evil.example/x:1","Type":"image","Action":"pull","Actor":{"ID":"evil.example/x:1","Attributes":{"name":"evil.example/x"}},"scope":"local","time":1795166100,"timeNano":1795166100000000000}"#;
+
+    #[test]
+    fn quotes_are_found_where_memchr_finds_them() {
+        let mut b = vec![b'a'; 80];
+        assert_eq!(quote_in(&b), None);
+        assert_eq!(quote_in(b""), None);
+        for at in 0..80 {
+            b.fill(b'a');
+            b[at] = b'"';
+            assert_eq!(quote_in(&b), Some(at), "{at}");
+            // A later quote, and bytes just above and below a quote's value, do not
+            // move it.
+            if at + 3 < 80 {
+                b[at + 3] = b'"';
+                b[at + 1] = b'"' + 1;
+            }
+            if at > 0 {
+                b[at - 1] = b'"' - 1;
+            }
+            assert_eq!(quote_in(&b), Some(at), "{at}");
+            for len in 0..80 {
+                assert_eq!(quote_in(&b[..len]), memchr::memchr(b'"', &b[..len]));
+            }
+        }
+    }
 
     #[test]
     fn audit_skip_holds_a_filter_to_its_contract() {

@@ -285,7 +285,11 @@ pub struct Leading {
 
 /// What the record's opening says of its format, if it is one of [`LEADING`].
 pub fn leading(text: &str) -> Option<Leading> {
-    let b = text.as_bytes();
+    leading_bytes(text.as_bytes())
+}
+
+/// [`leading`] on a record not yet known to be UTF-8 (the openings are ASCII).
+pub fn leading_bytes(b: &[u8]) -> Option<Leading> {
     LEADING
         .iter()
         .find(|(p, _, _)| b.starts_with(p.as_bytes()))

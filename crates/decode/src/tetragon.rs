@@ -15,7 +15,6 @@ use pullwatch_model::{
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -186,75 +185,6 @@ struct SockaddrArg<'a> {
     #[serde(borrow)]
     addr: Option<Text<'a>>,
     port: Option<LenientI64>,
-}
-
-/// For the prefilter: when the record is a process execution and nothing else, the
-/// image its pod container runs. One validating pass (malformed JSON is left to the
-/// decoder) into the few fields the answer needs, under the decoder's own names; what
-/// else the record holds is skipped, not built: this runs on most of a node's records.
-/// `None` when it is anything else.
-pub(crate) fn exec_image(text: &str) -> Option<Cow<'_, str>> {
-    // A record that opens with another event (a kprobe, an exit: most of a busy node's
-    // records) holds that event, so it is no lone exec and needs no parse to say so.
-    const OTHER_EVENTS: [&str; 2] = ["{\"process_kprobe\":", "{\"process_exit\":"];
-    if OTHER_EVENTS.iter().any(|p| text.starts_with(p)) {
-        return None;
-    }
-    #[derive(Deserialize)]
-    struct Slim<'a> {
-        #[serde(borrow)]
-        process_exec: Option<SlimExec<'a>>,
-        process_exit: Option<IgnoredAny>,
-        process_kprobe: Option<IgnoredAny>,
-        process_connect: Option<IgnoredAny>,
-        process_tracepoint: Option<IgnoredAny>,
-        process_uprobe: Option<IgnoredAny>,
-        process_lsm: Option<IgnoredAny>,
-        process_listen: Option<IgnoredAny>,
-        process_close: Option<IgnoredAny>,
-    }
-    #[derive(Deserialize)]
-    struct SlimExec<'a> {
-        #[serde(borrow)]
-        process: Option<SlimProcess<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct SlimProcess<'a> {
-        #[serde(borrow)]
-        binary: Option<Text<'a>>,
-        #[serde(borrow)]
-        pod: Option<SlimPod<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct SlimPod<'a> {
-        #[serde(borrow)]
-        container: Option<SlimContainer<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct SlimContainer<'a> {
-        #[serde(borrow)]
-        image: Option<SlimImage<'a>>,
-    }
-    #[derive(Deserialize)]
-    struct SlimImage<'a> {
-        #[serde(borrow)]
-        name: Option<Text<'a>>,
-    }
-    let w: Slim = serde_json::from_str(text).ok()?;
-    let others = w.process_exit.is_some()
-        || w.process_kprobe.is_some()
-        || w.process_connect.is_some()
-        || w.process_tracepoint.is_some()
-        || w.process_uprobe.is_some()
-        || w.process_lsm.is_some()
-        || w.process_listen.is_some()
-        || w.process_close.is_some();
-    if others {
-        return None;
-    }
-    let p = w.process_exec?.process?;
-    nonempty(&p.binary)?;
-    p.pod?.container?.image?.name.map(|t| t.0)
 }
 
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {

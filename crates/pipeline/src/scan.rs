@@ -18,6 +18,9 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Skip records no loaded analytic can use before decoding them in full.
     pub prefilter: bool,
+    /// Skip a record only once it has been checked to be JSON, so that every malformed
+    /// record is decoded and reported (`--strict`).
+    pub validate_skipped: bool,
     pub decode: DecodeOptions,
 }
 
@@ -46,9 +49,12 @@ impl Scan {
         // The prefilter skips activity in allowlisted images; a baseline judges exactly
         // that activity (a digest never seen), so with one every record is decoded.
         let filter: Option<Arc<dyn RecordFilter>> = if opts.prefilter && baseline.is_none() {
-            Some(Arc::new(Prefilter::new(Arc::new(
-                pullwatch_engine::interest::trusted_image_test(&cfg),
-            ))))
+            Some(Arc::new(
+                Prefilter::new(Arc::new(pullwatch_engine::interest::trusted_image_test(
+                    &cfg,
+                )))
+                .validating(opts.validate_skipped),
+            ))
         } else {
             None
         };
