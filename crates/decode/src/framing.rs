@@ -378,6 +378,8 @@ pub struct Shipped<'a> {
 /// record behind the same lines (see [`shipper_payload_into`] for what qualifies).
 pub fn shipper_payload(line: &[u8]) -> Option<Shipped<'_>> {
     let env = envelope(line)?;
+    // The stream reads only lines of UTF-8 (others are a skip of their own).
+    std::str::from_utf8(line).ok()?;
     let value = line.get(env.start..env.end)?;
     let record = if env.string {
         let inner = value.get(1..value.len().saturating_sub(1))?;
@@ -422,6 +424,26 @@ pub fn shipper_payload_into<'a>(
 ) -> Option<(Shipper, &'a [u8])> {
     buf.clear();
     let env = envelope(line)?;
+    std::str::from_utf8(line).ok()?;
+    payload_into(line, &env, buf)
+}
+
+/// [`shipper_payload_into`] for a line already known to be UTF-8.
+pub(crate) fn shipper_payload_str<'a>(
+    line: &'a str,
+    buf: &'a mut Vec<u8>,
+) -> Option<(Shipper, &'a [u8])> {
+    buf.clear();
+    let line = line.as_bytes();
+    let env = envelope(line)?;
+    payload_into(line, &env, buf)
+}
+
+fn payload_into<'a>(
+    line: &'a [u8],
+    env: &Envelope,
+    buf: &'a mut Vec<u8>,
+) -> Option<(Shipper, &'a [u8])> {
     let value = line.get(env.start..env.end)?;
     if !env.string {
         return Some((env.shipper, value));
@@ -437,7 +459,18 @@ pub fn shipper_payload_into<'a>(
 /// Which shipper wrapped the line, without unescaping anything: for counting records
 /// the prefilter skipped from behind an envelope.
 pub fn shipper_of(line: &[u8]) -> Option<Shipper> {
-    envelope(line).map(|e| e.shipper)
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        let found = shipper_payload_into(line, &mut b).map(|(s, _)| s);
+        if b.capacity() > 1 << 16 {
+            // One long record must not keep its size per thread for good.
+            *b = Vec::new();
+        }
+        found
+    })
 }
 
 /// Where a shipper put the record: the value's byte range in the line.
@@ -463,11 +496,11 @@ fn may_be_envelope(line: &[u8]) -> bool {
         std::sync::OnceLock::new();
     let f = F.get_or_init(|| {
         [
-            "\"message\":",
-            "\"log\":",
-            "\"json\":",
-            "\"payload\":",
-            "original\":",
+            "\"message\"",
+            "\"log\"",
+            "\"json\"",
+            "\"payload\"",
+            "original\"",
         ]
         .map(memchr::memmem::Finder::new)
     });
@@ -477,17 +510,19 @@ fn may_be_envelope(line: &[u8]) -> bool {
 fn envelope(line: &[u8]) -> Option<Envelope> {
     let lead = line.len() - line.trim_ascii_start().len();
     let text = line.trim_ascii();
-    if text.first() != Some(&b'{') || !may_be_envelope(text) {
-        return None;
-    }
-    if crate::sniff::leading_bytes(text).is_some() {
+    if text.first() != Some(&b'{')
+        || crate::sniff::leading_bytes(text).is_some()
+        || !may_be_envelope(text)
+    {
         return None;
     }
     let mut found: [Option<(usize, usize, bool)>; 5] = [None; 5];
     let (mut vector, mut beats) = (false, false);
     let mut dup = false;
     let end = walk_object(text, 0, |key, start, end| {
-        if LIST_KEYS.contains(&key) {
+        // A name spelled with escapes could be a list wrapper's key to serde, which
+        // the stream reads as a list before any envelope: not taken for one.
+        if LIST_KEYS.contains(&key) || memchr::memchr(b'\\', key).is_some() {
             return false;
         }
         match key {
@@ -953,6 +988,127 @@ mod tests {
         assert_eq!(&*l.payload, b"abc");
         // A record that merely has a `log` key first, with no time, is not one.
         assert_eq!(container_log_line(br#"{"log":"x\n"}"#), None);
+    }
+
+    fn shipped(line: &str) -> Option<(Shipper, String)> {
+        let a = shipper_payload(line.as_bytes())
+            .map(|s| (s.shipper, String::from_utf8(s.record.into_owned()).unwrap()));
+        let mut buf = b"left over".to_vec();
+        let b = shipper_payload_into(line.as_bytes(), &mut buf)
+            .map(|(s, r)| (s, String::from_utf8(r.to_vec()).unwrap()));
+        assert_eq!(a, b, "{line}");
+        assert_eq!(shipper_of(line.as_bytes()), a.as_ref().map(|s| s.0));
+        a
+    }
+
+    #[test]
+    fn envelopes_give_their_record_and_name_their_shipper() {
+        let rec = r#"{"status":"pull","id":"a\"b","from":"x"}"#;
+        let q = serde_json::to_string(rec).unwrap();
+        let cases = [
+            (
+                format!(r#"{{"message":{q},"source_type":"kubernetes_logs","host":"n1"}}"#),
+                Shipper::Vector,
+            ),
+            (
+                format!(
+                    r#"{{"@timestamp":"t","host":{{"name":"n1"}},"event":{{"kind":"event","original":{q}}}}}"#
+                ),
+                Shipper::Filebeat,
+            ),
+            (
+                format!(r#"{{"@timestamp":"t","event.original":{q}}}"#),
+                Shipper::Filebeat,
+            ),
+            (
+                format!(r#"{{"@timestamp":"t","log":{q},"kubernetes":{{"pod_name":"p"}}}}"#),
+                Shipper::FluentBit,
+            ),
+            (
+                format!(r#"  {{ "json" : {rec} , "agent":{{"type":"filebeat"}} }}  "#),
+                Shipper::Filebeat,
+            ),
+            (
+                format!(r#"{{"payload":{rec},"n":[1,{{"a":"}}]"}}],"ok":true}}"#),
+                Shipper::Other,
+            ),
+            // `message` is plain text; the record is in `log`.
+            (
+                format!(r#"{{"message":"GET / 200","log":{q}}}"#),
+                Shipper::FluentBit,
+            ),
+        ];
+        for (line, shipper) in cases {
+            assert_eq!(shipped(&line), Some((shipper, rec.to_string())), "{line}");
+        }
+        // Nothing escaped: the record is borrowed, not copied.
+        let line = r#"{"message":"[1]"}"#;
+        let s = shipper_payload(line.as_bytes()).unwrap();
+        assert!(matches!(s.record, std::borrow::Cow::Borrowed(b"[1]")));
+        let line = r#"{"message":"{\"a\":\"\u00e9\ud83d\ude00\n\/\"}"}"#;
+        assert_eq!(
+            shipped(line).map(|s| s.1).as_deref(),
+            Some("{\"a\":\"\u{e9}\u{1f600}\n/\"}")
+        );
+    }
+
+    #[test]
+    fn records_of_known_formats_and_other_lines_are_no_envelope() {
+        let rec = r#"{"a":1}"#;
+        let q = serde_json::to_string(rec).unwrap();
+        for no in [
+            // The opening names a format.
+            format!(r#"{{"status":"x","message":{q}}}"#),
+            format!(r#"{{"hostname":"n","message":{rec}}}"#),
+            // A format's keys outside the wrapped value.
+            format!(r#"{{"message":{q},"involvedObject":{{}},"reason":"x"}}"#),
+            format!(r#"{{"json":{rec},"eventSource":"s","eventName":"n"}}"#),
+            format!(r#"{{"log":{{"offset":1}},"auditID":"a","kind":"Event"}}"#),
+            // An EKS audit export: the audit decoder reads it.
+            r#"{"message":"{\"auditID\":\"a\"}","timestamp":1}"#.to_string(),
+            // List wrappers are the stream's own.
+            format!(r#"{{"message":{q},"Records":[]}}"#),
+            // Text in the wrapper, or no wrapper at all.
+            r#"{"message":"GET / 200","source_type":"file"}"#.to_string(),
+            r#"{"log":5,"json":"x","payload":null}"#.to_string(),
+            r#"{"other":{"message":{"a":1}}}"#.to_string(),
+            // Twice the same wrapper key, broken structure, something after the object.
+            format!(r#"{{"message":{q},"message":{q}}}"#),
+            format!(r#"{{"message":{q},"x":}}"#),
+            format!(r#"{{"message":{q}}} trailing"#),
+            format!(r#"{{"message":{q}"#),
+            format!(r#"{{"message" {q}}}"#),
+            // Not JSON string text inside.
+            r#"{"message":"{\x}"}"#.to_string(),
+            r#"{"message":"{\ud800}"}"#.to_string(),
+            r#"{"message":"{\u12"}"#.to_string(),
+            "{\"message\":\"{\t\\n}\"}".to_string(),
+            String::new(),
+            "[]".to_string(),
+        ] {
+            assert_eq!(shipped(&no), None, "{no}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The unescaping agrees with serde on every string, and no line panics.
+        #[test]
+        fn unescaping_agrees_with_serde(
+            body in ".{0,40}",
+            garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+        ) {
+            let rec = format!("{{{body}");
+            let line = format!(r#"{{"message":{},"k":[1]}}"#, serde_json::to_string(&rec).unwrap());
+            let got = shipper_payload(line.as_bytes()).map(|s| s.record.into_owned());
+            proptest::prop_assert_eq!(got, Some(rec.into_bytes()));
+            let _ = shipper_payload(&garbage);
+            let mut g = br#"{"message":"#.to_vec();
+            g.extend_from_slice(&garbage);
+            let _ = shipper_payload(&g);
+            let mut buf = Vec::new();
+            let _ = shipper_payload_into(&g, &mut buf);
+        }
     }
 
     #[test]

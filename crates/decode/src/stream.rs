@@ -958,7 +958,7 @@ impl EventStream {
         stats: &mut DecodeStats,
     ) -> bool {
         let mut buf = std::mem::take(&mut self.shipped);
-        let found = match crate::framing::shipper_payload_into(text.as_bytes(), &mut buf) {
+        let found = match crate::framing::shipper_payload_str(text, &mut buf) {
             Some((shipper, record)) => {
                 stats.shipped(shipper);
                 self.in_envelope = true;
