@@ -1063,7 +1063,7 @@ mod tests {
             // A format's keys outside the wrapped value.
             format!(r#"{{"message":{q},"involvedObject":{{}},"reason":"x"}}"#),
             format!(r#"{{"json":{rec},"eventSource":"s","eventName":"n"}}"#),
-            format!(r#"{{"log":{{"offset":1}},"auditID":"a","kind":"Event"}}"#),
+            r#"{"log":{"offset":1},"auditID":"a","kind":"Event"}"#.to_string(),
             // An EKS audit export: the audit decoder reads it.
             r#"{"message":"{\"auditID\":\"a\"}","timestamp":1}"#.to_string(),
             // List wrappers are the stream's own.
