@@ -121,6 +121,34 @@ struct GenArgs {
     /// Also write the true chains' images here, one per line.
     #[arg(long)]
     truth: Option<PathBuf>,
+    /// Deliver each record as a log shipper does (the records and the truth are the
+    /// same whatever the wrapping).
+    #[arg(long, value_enum, default_value_t = GenWrap::None)]
+    wrap: GenWrap,
+    /// Which records make up the noise: `wide` adds Cilium Hubble flows and CloudTrail
+    /// management events to the container sensors' records.
+    #[arg(long, value_enum, default_value_t = GenMix::Container)]
+    mix: GenMix,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum GenWrap {
+    /// Records as the sensors write them.
+    None,
+    /// Vector: `source_type`, `host` and `timestamp` appended to each record.
+    Vector,
+    /// Filebeat (ECS): each record as the string `event.original`.
+    Filebeat,
+    /// Fluent Bit: each record as the string `log`, with Kubernetes metadata.
+    FluentBit,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum GenMix {
+    /// The container sensors' records (the benchmark's corpus).
+    Container,
+    /// Also Hubble flows and CloudTrail records.
+    Wide,
 }
 
 #[derive(Subcommand)]
@@ -263,13 +291,25 @@ fn run_gen(a: &GenArgs) -> anyhow::Result<()> {
         chains: a.chains,
         rate: a.rate,
     };
+    let shape = pullwatch_corpus::Shape {
+        wrap: match a.wrap {
+            GenWrap::None => pullwatch_corpus::Wrap::None,
+            GenWrap::Vector => pullwatch_corpus::Wrap::Vector,
+            GenWrap::Filebeat => pullwatch_corpus::Wrap::Filebeat,
+            GenWrap::FluentBit => pullwatch_corpus::Wrap::FluentBit,
+        },
+        mix: match a.mix {
+            GenMix::Container => pullwatch_corpus::Mix::Container,
+            GenMix::Wide => pullwatch_corpus::Mix::Wide,
+        },
+    };
     let truth = match &a.out {
         Some(p) => {
             let mut f = std::fs::File::create(p)
                 .with_context(|| format!("cannot create {}", p.display()))?;
-            pullwatch_corpus::generate(&spec, &mut f)?
+            pullwatch_corpus::generate_shaped(&spec, shape, &mut f)?
         }
-        None => pullwatch_corpus::generate(&spec, &mut std::io::stdout().lock())?,
+        None => pullwatch_corpus::generate_shaped(&spec, shape, &mut std::io::stdout().lock())?,
     };
     if let Some(p) = &a.truth {
         let text: String = truth

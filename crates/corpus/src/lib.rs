@@ -28,6 +28,40 @@ pub struct GenSpec {
     pub rate: u64,
 }
 
+/// How each record is delivered: bare, as the sensors write it, or as a log shipper
+/// hands it on. Wrapping changes the bytes, never the records or the truth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wrap {
+    #[default]
+    None,
+    /// Vector: `source_type`, `host` and `timestamp` appended at the record's top level.
+    Vector,
+    /// Filebeat (ECS): the record as the escaped string `event.original`, beside
+    /// `@timestamp`, `host.name`, `agent`, `ecs` and `log`.
+    Filebeat,
+    /// Fluent Bit: the record as the escaped string `log`, beside `@timestamp` and the
+    /// `kubernetes` metadata of the sensor's pod.
+    FluentBit,
+}
+
+/// Which record kinds the noise is drawn from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mix {
+    /// The container sensors only (the benchmark's corpus, unchanged).
+    #[default]
+    Container,
+    /// Also Cilium Hubble flows and CloudTrail management events, as a cluster's
+    /// network and cloud control plane add them: one record in ten of each.
+    Wide,
+}
+
+/// The delivery and mix of a corpus; the default is the benchmark's corpus.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    pub wrap: Wrap,
+    pub mix: Mix,
+}
+
 /// What was generated, for the caller to check a scan against.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Truth {
@@ -302,6 +336,12 @@ struct Gen {
 
 /// Writes the corpus to `out` and says what it holds.
 pub fn generate(spec: &GenSpec, out: &mut dyn Write) -> io::Result<Truth> {
+    generate_shaped(spec, Shape::default(), out)
+}
+
+/// [`generate`] with records mixed and delivered as `shape` says. The chains and decoys
+/// depend on the spec alone: every shape of one spec holds the same ones.
+pub fn generate_shaped(spec: &GenSpec, shape: Shape, out: &mut dyn Write) -> io::Result<Truth> {
     let rate = spec.rate.max(1);
     let dt = NS / rate as i64;
     let t0 = EPOCH_SECS * NS;
@@ -322,6 +362,7 @@ pub fn generate(spec: &GenSpec, out: &mut dyn Write) -> io::Result<Truth> {
         ));
     }
     let mut line = String::with_capacity(4096);
+    let mut wrapped = String::new();
     let mut w = io::BufWriter::with_capacity(1 << 20, out);
     // Kubernetes containers are replaced at a steady pace, wherever the corpus is cut.
     let churn_every = (rate as i64 * 4).max(1);
@@ -350,8 +391,20 @@ pub fn generate(spec: &GenSpec, out: &mut dyn Write) -> io::Result<Truth> {
                 g.plan_churn(t_slot);
             }
             let jitter = g.rng.range(-250, 250) * MS;
-            g.noise(t_slot + jitter, &mut line);
+            match (shape.mix, i % 10) {
+                (Mix::Wide, 3) => g.hubble_flow(t_slot + jitter, &mut line),
+                (Mix::Wide, 7) => g.cloudtrail(t_slot + jitter, &mut line),
+                _ => g.noise(t_slot + jitter, &mut line),
+            }
         }
+        let line = match shape.wrap {
+            Wrap::None => &mut line,
+            wrap => {
+                wrapped.clear();
+                wrap_record(wrap, &line, t_slot, &g.hosts, &mut wrapped);
+                &mut wrapped
+            }
+        };
         line.push('\n');
         w.write_all(line.as_bytes())?;
         truth.bytes += line.len() as u64;
@@ -926,6 +979,47 @@ impl Gen {
         }
     }
 
+    /// A pod's egress to a cluster service, as Hubble's exporter writes it: only from
+    /// containers of allowlisted images, so the wide mix adds no alert and no decoy.
+    fn hubble_flow(&mut self, t: i64, out: &mut String) {
+        let slot = self.rng.below(self.pop.len() as u64) as usize;
+        let Some(c) = self.pop.get(slot).filter(|c| c.kind.0).cloned() else {
+            return self.cloudtrail(t, out);
+        };
+        let port = *self.rng.pick(c.kind().ports);
+        let dst = format!("10.96.{}.{}", self.rng.below(256), 1 + self.rng.below(254));
+        let sport = self.rng.range(32768, 60999);
+        let uuid = self.uuid();
+        let time = rfc3339(t, 9);
+        let _ = write!(
+            out,
+            r#"{{"flow":{{"time":"{time}","uuid":"{uuid}","verdict":"FORWARDED","IP":{{"source":"{ip}","destination":"{dst}","ipVersion":"IPv4"}},"l4":{{"TCP":{{"source_port":{sport},"destination_port":{port},"flags":{{"SYN":true}}}}}},"source":{{"identity":{id},"namespace":"{ns}","labels":["k8s:app={name}"],"pod_name":"{pod}"}},"destination":{{"identity":2,"labels":["reserved:world"]}},"Type":"L3_L4","node_name":"{host}","event_type":{{"type":4,"sub_type":3}},"traffic_direction":"EGRESS","trace_observation_point":"TO_STACK","is_reply":false,"Summary":"TCP Flags: SYN"}},"node_name":"{host}","time":"{time}"}}"#,
+            ip = c.ip,
+            id = 1000 + slot,
+            ns = c.ns,
+            name = c.name,
+            pod = c.pod,
+            host = c.host,
+        );
+    }
+
+    /// A read-only management event: the cloud control plane's chatter, of no interest.
+    fn cloudtrail(&mut self, t: i64, out: &mut String) {
+        let (source, name) = *self.rng.pick(&[
+            ("ec2.amazonaws.com", "DescribeInstances"),
+            ("sts.amazonaws.com", "GetCallerIdentity"),
+            ("ecr.amazonaws.com", "GetAuthorizationToken"),
+            ("s3.amazonaws.com", "ListBuckets"),
+        ]);
+        let id = self.uuid();
+        let host = self.hosts[self.rng.below(self.hosts.len() as u64) as usize].clone();
+        let _ = write!(
+            out,
+            r#"{{"eventVersion":"1.09","userIdentity":{{"type":"AssumedRole","principalId":"AROAEXAMPLENODE:{host}","arn":"arn:aws:sts::111122223333:assumed-role/eks-node-role/{host}","accountId":"111122223333"}},"eventTime":"{time}","eventSource":"{source}","eventName":"{name}","awsRegion":"eu-west-1","sourceIPAddress":"10.0.1.10","userAgent":"aws-sdk-go-v2/1.30.3","requestParameters":null,"responseElements":null,"requestID":"{id}","eventID":"{id}","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}}"#,
+            time = rfc3339(t - t.rem_euclid(NS), 0),
+        );
+    }
+
     fn uuid(&mut self) -> String {
         let h = self.rng.hex(32);
         format!(
@@ -1003,6 +1097,71 @@ fn docker_line(
         r#"{{"status":"{status}","id":"{id}","from":"{from}","Type":"{typ}","Action":"{action}","Actor":{{"ID":"{id}","Attributes":{{"image":"{image}","name":"{name}"}}}},"scope":"local","time":{secs},"timeNano":{t}}}"#,
         secs = t.div_euclid(NS),
     )
+}
+
+/// A record as a log shipper delivers it. The node and pod named in the envelope come
+/// from the record's bytes, not the generator's random numbers, so wrapping leaves
+/// every record (and the truth) as it is.
+fn wrap_record(wrap: Wrap, record: &str, t: i64, hosts: &[String], out: &mut String) {
+    let h = fnv(record.as_bytes());
+    let host = &hosts[(h % hosts.len() as u64) as usize];
+    match wrap {
+        Wrap::None => out.push_str(record),
+        Wrap::Vector => {
+            out.push_str(record.strip_suffix('}').unwrap_or(record));
+            let _ = write!(
+                out,
+                r#","source_type":"kubernetes_logs","host":"{host}","timestamp":"{}"}}"#,
+                rfc3339(t, 9)
+            );
+        }
+        Wrap::Filebeat => {
+            let _ = write!(
+                out,
+                r#"{{"@timestamp":"{ts}","agent":{{"type":"filebeat","version":"8.15.0","name":"{host}"}},"ecs":{{"version":"8.0.0"}},"host":{{"name":"{host}"}},"input":{{"type":"filestream"}},"log":{{"file":{{"path":"/var/log/sensors/{host}.jsonl"}},"offset":{off}}},"event":{{"original":"#,
+                ts = &rfc3339(t, 6)[..23],
+                off = h % 1_000_000_000,
+            );
+            json_string(record, out);
+            out.push_str("}}");
+        }
+        Wrap::FluentBit => {
+            let _ = write!(out, r#"{{"@timestamp":"{}","log":"#, rfc3339(t, 6));
+            json_string(record, out);
+            let _ = write!(
+                out,
+                r#","stream":"stdout","kubernetes":{{"pod_name":"sensor-{pod:05x}","namespace_name":"kube-system","host":"{host}","container_name":"export","labels":{{"app":"sensor"}}}}}}"#,
+                pod = h % 0x10_0000,
+            );
+        }
+    }
+}
+
+/// `s` as a JSON string, quotes included.
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn fnv(b: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h = (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// A stable digest per image name, so every record of one image agrees.
@@ -1126,6 +1285,108 @@ mod tests {
         // Noise dominates: ordinary processes and connections are the bulk.
         let activity = kinds["tetragon-exec"] + kinds["tetragon-connect"];
         assert!(activity * 2 > 5000, "{kinds:?}");
+    }
+
+    fn shaped(seed: u64, records: u64, chains: u64, shape: Shape) -> (String, Truth) {
+        let mut out = Vec::new();
+        let spec = GenSpec {
+            seed,
+            records,
+            chains,
+            rate: 250,
+        };
+        let truth = generate_shaped(&spec, shape, &mut out).unwrap();
+        (String::from_utf8(out).unwrap(), truth)
+    }
+
+    #[test]
+    fn wrapping_changes_the_delivery_not_the_records_or_the_truth() {
+        let (bare, bare_truth) = shaped(3, 3000, 3, Shape::default());
+        let (plain, _) = corpus(3, 3000, 3);
+        assert_eq!(
+            bare.as_bytes(),
+            plain,
+            "the default shape is the benchmark's corpus"
+        );
+        for wrap in [Wrap::Vector, Wrap::Filebeat, Wrap::FluentBit] {
+            let (text, truth) = shaped(
+                3,
+                3000,
+                3,
+                Shape {
+                    wrap,
+                    mix: Mix::Container,
+                },
+            );
+            assert_eq!(truth.chain_images, bare_truth.chain_images);
+            assert_eq!(
+                (truth.decoys, truth.records),
+                (bare_truth.decoys, bare_truth.records)
+            );
+            assert_eq!(truth.bytes, text.len() as u64);
+            assert!(truth.bytes > bare_truth.bytes);
+            for (w, b) in text.lines().zip(bare.lines()) {
+                let v: serde_json::Value = serde_json::from_str(w).unwrap();
+                let inner = match wrap {
+                    Wrap::Vector => {
+                        let mut m = v.as_object().unwrap().clone();
+                        assert_eq!(m.remove("source_type").unwrap(), "kubernetes_logs");
+                        assert!(m
+                            .remove("host")
+                            .unwrap()
+                            .as_str()
+                            .unwrap()
+                            .starts_with("ip-"));
+                        assert!(m.remove("timestamp").is_some());
+                        assert_eq!(
+                            serde_json::Value::Object(m),
+                            serde_json::from_str::<serde_json::Value>(b).unwrap()
+                        );
+                        continue;
+                    }
+                    Wrap::Filebeat => {
+                        assert!(v["host"]["name"].is_string() && v["agent"].is_object());
+                        v["event"]["original"].as_str().unwrap().to_string()
+                    }
+                    _ => {
+                        assert!(v["kubernetes"]["pod_name"].is_string());
+                        v["log"].as_str().unwrap().to_string()
+                    }
+                };
+                assert_eq!(inner, b);
+            }
+            assert_eq!(text.lines().count(), 3000);
+        }
+    }
+
+    #[test]
+    fn the_wide_mix_adds_hubble_flows_and_cloudtrail_and_keeps_the_truth() {
+        let (_, bare_truth) = shaped(4, 4000, 3, Shape::default());
+        let (text, truth) = shaped(
+            4,
+            4000,
+            3,
+            Shape {
+                wrap: Wrap::None,
+                mix: Mix::Wide,
+            },
+        );
+        assert_eq!(truth.chain_images, bare_truth.chain_images);
+        assert_eq!(truth.decoys, bare_truth.decoys);
+        let (mut flows, mut trail) = (0, 0);
+        for l in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["flow"]["traffic_direction"] == "EGRESS" {
+                flows += 1;
+            }
+            if v["eventSource"].is_string() {
+                trail += 1;
+            }
+        }
+        assert!(
+            flows > 200 && trail > 300,
+            "{flows} flows, {trail} CloudTrail"
+        );
     }
 
     #[test]

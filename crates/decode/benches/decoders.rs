@@ -4,7 +4,7 @@
 //! shapes and sizes the end-to-end benchmark measures.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use pullwatch_corpus::{generate, GenSpec};
+use pullwatch_corpus::{generate_shaped, GenSpec, Mix, Shape, Wrap};
 use pullwatch_decode::{
     decode_json_as, sniff, DecodeOptions, DecodeStats, EventStream, Input, Prefilter, RecordCtx,
     RecordFilter,
@@ -15,18 +15,42 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 fn corpus(records: u64) -> Vec<u8> {
+    shaped(records, Wrap::None)
+}
+
+/// The same records as [`corpus`], delivered as a log shipper does.
+fn shaped(records: u64, wrap: Wrap) -> Vec<u8> {
     let mut out = Vec::new();
-    generate(
+    generate_shaped(
         &GenSpec {
             seed: 3,
             records,
             chains: 5,
             rate: 250,
         },
+        Shape {
+            wrap,
+            mix: Mix::Container,
+        },
         &mut out,
     )
     .expect("generate");
     out
+}
+
+/// Decodes a whole input, as `pullwatch scan` does one file, without a prefilter.
+fn stream_all(bytes: Vec<u8>) -> usize {
+    let input = Input {
+        path: Arc::from("bench"),
+        size: None,
+        reader: Box::new(Cursor::new(bytes)),
+    };
+    let mut s = EventStream::new(input, DecodeOptions::default());
+    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+    while s.fill(&mut out, &mut stats, 4096).unwrap_or(false) {
+        out.clear();
+    }
+    stats.formats.len()
 }
 
 /// One record of each shape the corpus holds, named by format and what it reports.
@@ -123,22 +147,32 @@ fn bench(c: &mut Criterion) {
     g.bench_function("generated-mix-20k", |b| {
         b.iter_batched(
             || data.clone(),
-            |bytes| {
-                let input = Input {
-                    path: Arc::from("bench"),
-                    size: None,
-                    reader: Box::new(Cursor::new(bytes)),
-                };
-                let mut s = EventStream::new(input, DecodeOptions::default());
-                let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
-                while s.fill(&mut out, &mut stats, 4096).unwrap_or(false) {
-                    out.clear();
-                }
-                black_box(stats.formats.len())
-            },
+            |bytes| black_box(stream_all(bytes)),
             BatchSize::LargeInput,
         )
     });
+    g.finish();
+
+    // The same 20k records as shippers deliver them: what an envelope costs. Measured
+    // per record (not per byte: an envelope's bytes are more, its records the same).
+    let mut g = c.benchmark_group("shipped");
+    g.throughput(Throughput::Elements(20_000));
+    g.sample_size(10);
+    for (name, wrap) in [
+        ("bare", Wrap::None),
+        ("vector", Wrap::Vector),
+        ("filebeat", Wrap::Filebeat),
+        ("fluent-bit", Wrap::FluentBit),
+    ] {
+        let data = shaped(20_000, wrap);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || data.clone(),
+                |bytes| black_box(stream_all(bytes)),
+                BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 }
 

@@ -339,6 +339,421 @@ fn json_file_line(line: &[u8]) -> Option<ContainerLogLine<'_>> {
     })
 }
 
+/// The log shipper that wrapped a record, as far as its envelope tells: the scan
+/// summary counts records per shipper, so users see what was unwrapped and from where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Shipper {
+    /// Vector: a `source_type` beside the record.
+    Vector,
+    /// Filebeat or another ECS writer: `event.original`, or `agent`/`ecs` beside it.
+    Filebeat,
+    /// Fluent Bit: the record as the string `log`.
+    FluentBit,
+    /// Some other shipper (syslog-style `message`, a `json` or `payload` object).
+    Other,
+}
+
+impl Shipper {
+    pub fn label(self) -> &'static str {
+        match self {
+            Shipper::Vector => "vector",
+            Shipper::Filebeat => "filebeat",
+            Shipper::FluentBit => "fluent-bit",
+            Shipper::Other => "other shipper",
+        }
+    }
+}
+
+/// A record found inside a shipper's envelope (see [`shipper_payload`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Shipped<'a> {
+    pub shipper: Shipper,
+    /// The record's bytes: borrowed from the line when it was nested as an object (or
+    /// as a string with nothing escaped), unescaped otherwise.
+    pub record: std::borrow::Cow<'a, [u8]>,
+}
+
+/// The record a log shipper wrapped, when `line` is a shipper's envelope and not a
+/// record of its own. Used by the stream and the prefilter alike, so both read the same
+/// record behind the same lines (see [`shipper_payload_into`] for what qualifies).
+pub fn shipper_payload(line: &[u8]) -> Option<Shipped<'_>> {
+    let env = envelope(line)?;
+    // The stream reads only lines of UTF-8 (others are a skip of their own).
+    std::str::from_utf8(line).ok()?;
+    let value = line.get(env.start..env.end)?;
+    let record = if env.string {
+        let inner = value.get(1..value.len().saturating_sub(1))?;
+        if memchr::memchr(b'\\', inner).is_some() {
+            let mut buf = Vec::with_capacity(inner.len());
+            unescape_json_string(inner, &mut buf)?;
+            std::borrow::Cow::Owned(buf)
+        } else {
+            std::borrow::Cow::Borrowed(inner)
+        }
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    };
+    Some(Shipped {
+        shipper: env.shipper,
+        record,
+    })
+}
+
+/// Like [`shipper_payload`], unescaping into `buf` (cleared first) so that a stream of
+/// wrapped records reuses one buffer. The line is not parsed into a tree: one pass over
+/// its top-level keys finds the wrapper, nested values are skipped by their brackets,
+/// and a record nested as a string is unescaped once.
+///
+/// A line is an envelope when all of these hold, so that no record of a known format is
+/// ever read as a wrapper around something else:
+/// - it is a JSON object whose opening names no format (`sniff::leading`);
+/// - it has none of the list wrappers' keys (`Records`, `items`, …) at the top level;
+/// - one of `event.original` (or `event` → `original`), `json`, `payload`, `message`,
+///   `log` holds an object, or a string whose text opens an object or array: a plain
+///   log line in `message` is not unwrapped (text formats keep state from line to line,
+///   which chunks decoded on their own would not share);
+/// - no format's marker keys occur outside that value (inside it too, for a string,
+///   where only the managed Kubernetes services' escaped audit markers can occur: those
+///   records are read by the audit decoder itself, as they always were).
+///
+/// The envelope's own metadata is not validated beyond its structure: it is not
+/// evidence, and the record inside is decoded in full.
+pub fn shipper_payload_into<'a>(
+    line: &'a [u8],
+    buf: &'a mut Vec<u8>,
+) -> Option<(Shipper, &'a [u8])> {
+    buf.clear();
+    let env = envelope(line)?;
+    std::str::from_utf8(line).ok()?;
+    payload_into(line, &env, buf)
+}
+
+/// [`shipper_payload_into`] for a line already known to be UTF-8.
+pub(crate) fn shipper_payload_str<'a>(
+    line: &'a str,
+    buf: &'a mut Vec<u8>,
+) -> Option<(Shipper, &'a [u8])> {
+    buf.clear();
+    let line = line.as_bytes();
+    let env = envelope(line)?;
+    payload_into(line, &env, buf)
+}
+
+fn payload_into<'a>(
+    line: &'a [u8],
+    env: &Envelope,
+    buf: &'a mut Vec<u8>,
+) -> Option<(Shipper, &'a [u8])> {
+    let value = line.get(env.start..env.end)?;
+    if !env.string {
+        return Some((env.shipper, value));
+    }
+    let inner = value.get(1..value.len().saturating_sub(1))?;
+    if memchr::memchr(b'\\', inner).is_none() {
+        return Some((env.shipper, inner));
+    }
+    unescape_json_string(inner, buf)?;
+    Some((env.shipper, buf.as_slice()))
+}
+
+/// Which shipper wrapped the line, without unescaping anything: for counting records
+/// the prefilter skipped from behind an envelope.
+pub fn shipper_of(line: &[u8]) -> Option<Shipper> {
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        let found = shipper_payload_into(line, &mut b).map(|(s, _)| s);
+        if b.capacity() > 1 << 16 {
+            // One long record must not keep its size per thread for good.
+            *b = Vec::new();
+        }
+        found
+    })
+}
+
+/// Where a shipper put the record: the value's byte range in the line.
+#[derive(Debug)]
+struct Envelope {
+    shipper: Shipper,
+    start: usize,
+    end: usize,
+    string: bool,
+}
+
+/// The wrapper keys, most telling first: `event.original` is the unparsed record by
+/// definition, `json`/`payload` hold a parsed one, `message` and `log` may hold
+/// anything a program printed.
+const WRAPPER_KEYS: [&[u8]; 5] = [b"event.original", b"json", b"payload", b"message", b"log"];
+
+/// Keys of the list wrappers the stream unwraps itself (`{"Records":[…]}` and kin).
+const LIST_KEYS: [&[u8]; 4] = [b"Records", b"records", b"items", b"logEvents"];
+
+/// Lines without any wrapper key are ruled out by one search, before any walk.
+fn may_be_envelope(line: &[u8]) -> bool {
+    static F: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 5]> =
+        std::sync::OnceLock::new();
+    let f = F.get_or_init(|| {
+        [
+            "\"message\"",
+            "\"log\"",
+            "\"json\"",
+            "\"payload\"",
+            "original\"",
+        ]
+        .map(memchr::memmem::Finder::new)
+    });
+    f.iter().any(|f| f.find(line).is_some())
+}
+
+fn envelope(line: &[u8]) -> Option<Envelope> {
+    let lead = line.len() - line.trim_ascii_start().len();
+    let text = line.trim_ascii();
+    if text.first() != Some(&b'{')
+        || crate::sniff::leading_bytes(text).is_some()
+        || !may_be_envelope(text)
+    {
+        return None;
+    }
+    let mut found: [Option<(usize, usize, bool)>; 5] = [None; 5];
+    let (mut vector, mut beats) = (false, false);
+    let mut dup = false;
+    let end = walk_object(text, 0, |key, start, end| {
+        // A name spelled with escapes could be a list wrapper's key to serde, which
+        // the stream reads as a list before any envelope: not taken for one.
+        if LIST_KEYS.contains(&key) || memchr::memchr(b'\\', key).is_some() {
+            return false;
+        }
+        match key {
+            b"source_type" => vector = true,
+            b"agent" | b"ecs" => beats = true,
+            _ => {}
+        }
+        let value = text.get(start..end).unwrap_or_default();
+        let mut put = |i: usize, v: (usize, usize, bool)| match found[i] {
+            Some(_) => dup = true,
+            None => found[i] = Some(v),
+        };
+        if key == b"event" && value.first() == Some(&b'{') {
+            // ECS nests it: `"event":{"original":"…"}`.
+            walk_object(text, start, |k, s, e| {
+                if k == b"original" && text.get(s) == Some(&b'"') {
+                    put(0, (s, e, true));
+                }
+                true
+            });
+        } else if let Some(i) = WRAPPER_KEYS.iter().position(|k| *k == key) {
+            match value.first() {
+                Some(b'"') => put(i, (start, end, true)),
+                Some(b'{') => put(i, (start, end, false)),
+                _ => {}
+            }
+        }
+        true
+    })?;
+    if dup || !text.get(end..).unwrap_or_default().trim_ascii().is_empty() {
+        return None;
+    }
+    let looks_like_record = |&(s, e, string): &(usize, usize, bool)| {
+        !string || {
+            let inner = text.get(s + 1..e.saturating_sub(1)).unwrap_or_default();
+            matches!(inner.trim_ascii_start().first(), Some(b'{' | b'['))
+        }
+    };
+    let (which, (start, end, string)) = found
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| f.filter(looks_like_record).map(|f| (i, f)))?;
+    let outside = [
+        text.get(..start).unwrap_or_default(),
+        text.get(end..).unwrap_or_default(),
+    ];
+    // Inside a string only an escaped key can occur, and the audit marker is the one
+    // marker spelled so: the whole line is sniffed only when the string holds it.
+    let claimed = crate::sniff::claims_format(&outside)
+        || (string
+            && memchr::memmem::find(text.get(start..end).unwrap_or_default(), br#"\"auditID\":"#)
+                .is_some()
+            && crate::sniff::claims_format(&[text]));
+    if claimed {
+        return None;
+    }
+    let shipper = if vector {
+        Shipper::Vector
+    } else if which == 0 || beats {
+        Shipper::Filebeat
+    } else if WRAPPER_KEYS[which] == b"log" {
+        Shipper::FluentBit
+    } else {
+        Shipper::Other
+    };
+    Some(Envelope {
+        shipper,
+        start: lead + start,
+        end: lead + end,
+        string,
+    })
+}
+
+/// Walks the JSON object opening at `at`, handing `visit` each key (raw, as written)
+/// and its value's byte range; `visit` returns `false` to give up. Returns the offset
+/// just past the object, or `None` when it is not a well-formed object at the top level
+/// (nested values are followed by their brackets and strings only).
+fn walk_object(
+    b: &[u8],
+    at: usize,
+    mut visit: impl FnMut(&[u8], usize, usize) -> bool,
+) -> Option<usize> {
+    let ws = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    if b.get(at) != Some(&b'{') {
+        return None;
+    }
+    let mut i = ws(at + 1);
+    if b.get(i) == Some(&b'}') {
+        return Some(i + 1);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(b, i)?;
+        let key = b.get(i + 1..key_end - 1)?;
+        i = ws(key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = ws(i + 1);
+        let end = value_end(b, start)?;
+        if !visit(key, start, end) {
+            return None;
+        }
+        i = ws(end);
+        match b.get(i) {
+            Some(b',') => i = ws(i + 1),
+            Some(b'}') => return Some(i + 1),
+            _ => return None,
+        }
+    }
+}
+
+/// The offset just past the string opening at `at` (its closing quote included).
+/// A plain loop: a record nested as a string has an escape every few bytes, where a
+/// search that stops at each costs more than looking at every byte.
+fn string_end(b: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The offset just past the value starting at `at`: a string, an object or array
+/// (followed through its brackets, strings skipped whole), or a bare scalar.
+fn value_end(b: &[u8], at: usize) -> Option<usize> {
+    match b.get(at)? {
+        b'"' => string_end(b, at),
+        b'{' | b'[' => {
+            let mut depth = 0u32;
+            let mut i = at;
+            while let Some(&c) = b.get(i) {
+                match c {
+                    b'"' => {
+                        i = string_end(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => {
+            let len = b
+                .get(at..)?
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace())
+                .unwrap_or(b.len() - at);
+            (len > 0).then_some(at + len)
+        }
+    }
+}
+
+/// Unescapes the inside of a JSON string into `out`; `None` when it is not valid JSON
+/// string text (a bad escape, a lone surrogate, a raw control character), which serde
+/// would have refused in the whole line too.
+fn unescape_json_string(s: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    out.clear();
+    out.reserve(s.len());
+    let hex4 = |h: &[u8]| -> Option<u32> {
+        let t = std::str::from_utf8(h.get(..4)?).ok()?;
+        u32::from_str_radix(t, 16).ok()
+    };
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        i += 1;
+        if b != b'\\' {
+            if b < 0x20 {
+                return None;
+            }
+            out.push(b);
+            continue;
+        }
+        let c = *s.get(i)?;
+        i += 1;
+        let byte = match c {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let hi = hex4(s.get(i..)?)?;
+                i += 4;
+                let code = if (0xd800..0xdc00).contains(&hi) {
+                    if s.get(i..i + 2)? != b"\\u" {
+                        return None;
+                    }
+                    let lo = hex4(s.get(i + 2..)?)?;
+                    if !(0xdc00..0xe000).contains(&lo) {
+                        return None;
+                    }
+                    i += 6;
+                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                } else {
+                    hi
+                };
+                let ch = char::from_u32(code)?;
+                let mut tmp = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                continue;
+            }
+            _ => return None,
+        };
+        out.push(byte);
+    }
+    Some(())
+}
+
 /// Follows the brackets of a JSON text spread over lines, so that a multi-line
 /// document is known to end (or to be broken) on the line where it does, without
 /// parsing it again at every line. It checks only what can tell a document's lines
@@ -570,6 +985,127 @@ mod tests {
         assert_eq!(&*l.payload, b"abc");
         // A record that merely has a `log` key first, with no time, is not one.
         assert_eq!(container_log_line(br#"{"log":"x\n"}"#), None);
+    }
+
+    fn shipped(line: &str) -> Option<(Shipper, String)> {
+        let a = shipper_payload(line.as_bytes())
+            .map(|s| (s.shipper, String::from_utf8(s.record.into_owned()).unwrap()));
+        let mut buf = b"left over".to_vec();
+        let b = shipper_payload_into(line.as_bytes(), &mut buf)
+            .map(|(s, r)| (s, String::from_utf8(r.to_vec()).unwrap()));
+        assert_eq!(a, b, "{line}");
+        assert_eq!(shipper_of(line.as_bytes()), a.as_ref().map(|s| s.0));
+        a
+    }
+
+    #[test]
+    fn envelopes_give_their_record_and_name_their_shipper() {
+        let rec = r#"{"status":"pull","id":"a\"b","from":"x"}"#;
+        let q = serde_json::to_string(rec).unwrap();
+        let cases = [
+            (
+                format!(r#"{{"message":{q},"source_type":"kubernetes_logs","host":"n1"}}"#),
+                Shipper::Vector,
+            ),
+            (
+                format!(
+                    r#"{{"@timestamp":"t","host":{{"name":"n1"}},"event":{{"kind":"event","original":{q}}}}}"#
+                ),
+                Shipper::Filebeat,
+            ),
+            (
+                format!(r#"{{"@timestamp":"t","event.original":{q}}}"#),
+                Shipper::Filebeat,
+            ),
+            (
+                format!(r#"{{"@timestamp":"t","log":{q},"kubernetes":{{"pod_name":"p"}}}}"#),
+                Shipper::FluentBit,
+            ),
+            (
+                format!(r#"  {{ "json" : {rec} , "agent":{{"type":"filebeat"}} }}  "#),
+                Shipper::Filebeat,
+            ),
+            (
+                format!(r#"{{"payload":{rec},"n":[1,{{"a":"}}]"}}],"ok":true}}"#),
+                Shipper::Other,
+            ),
+            // `message` is plain text; the record is in `log`.
+            (
+                format!(r#"{{"message":"GET / 200","log":{q}}}"#),
+                Shipper::FluentBit,
+            ),
+        ];
+        for (line, shipper) in cases {
+            assert_eq!(shipped(&line), Some((shipper, rec.to_string())), "{line}");
+        }
+        // Nothing escaped: the record is borrowed, not copied.
+        let line = r#"{"message":"[1]"}"#;
+        let s = shipper_payload(line.as_bytes()).unwrap();
+        assert!(matches!(s.record, std::borrow::Cow::Borrowed(b"[1]")));
+        let line = r#"{"message":"{\"a\":\"\u00e9\ud83d\ude00\n\/\"}"}"#;
+        assert_eq!(
+            shipped(line).map(|s| s.1).as_deref(),
+            Some("{\"a\":\"\u{e9}\u{1f600}\n/\"}")
+        );
+    }
+
+    #[test]
+    fn records_of_known_formats_and_other_lines_are_no_envelope() {
+        let rec = r#"{"a":1}"#;
+        let q = serde_json::to_string(rec).unwrap();
+        for no in [
+            // The opening names a format.
+            format!(r#"{{"status":"x","message":{q}}}"#),
+            format!(r#"{{"hostname":"n","message":{rec}}}"#),
+            // A format's keys outside the wrapped value.
+            format!(r#"{{"message":{q},"involvedObject":{{}},"reason":"x"}}"#),
+            format!(r#"{{"json":{rec},"eventSource":"s","eventName":"n"}}"#),
+            r#"{"log":{"offset":1},"auditID":"a","kind":"Event"}"#.to_string(),
+            // An EKS audit export: the audit decoder reads it.
+            r#"{"message":"{\"auditID\":\"a\"}","timestamp":1}"#.to_string(),
+            // List wrappers are the stream's own.
+            format!(r#"{{"message":{q},"Records":[]}}"#),
+            // Text in the wrapper, or no wrapper at all.
+            r#"{"message":"GET / 200","source_type":"file"}"#.to_string(),
+            r#"{"log":5,"json":"x","payload":null}"#.to_string(),
+            r#"{"other":{"message":{"a":1}}}"#.to_string(),
+            // Twice the same wrapper key, broken structure, something after the object.
+            format!(r#"{{"message":{q},"message":{q}}}"#),
+            format!(r#"{{"message":{q},"x":}}"#),
+            format!(r#"{{"message":{q}}} trailing"#),
+            format!(r#"{{"message":{q}"#),
+            format!(r#"{{"message" {q}}}"#),
+            // Not JSON string text inside.
+            r#"{"message":"{\x}"}"#.to_string(),
+            r#"{"message":"{\ud800}"}"#.to_string(),
+            r#"{"message":"{\u12"}"#.to_string(),
+            "{\"message\":\"{\t\\n}\"}".to_string(),
+            String::new(),
+            "[]".to_string(),
+        ] {
+            assert_eq!(shipped(&no), None, "{no}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The unescaping agrees with serde on every string, and no line panics.
+        #[test]
+        fn unescaping_agrees_with_serde(
+            body in ".{0,40}",
+            garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+        ) {
+            let rec = format!("{{{body}");
+            let line = format!(r#"{{"message":{},"k":[1]}}"#, serde_json::to_string(&rec).unwrap());
+            let got = shipper_payload(line.as_bytes()).map(|s| s.record.into_owned());
+            proptest::prop_assert_eq!(got, Some(rec.into_bytes()));
+            let _ = shipper_payload(&garbage);
+            let mut g = br#"{"message":"#.to_vec();
+            g.extend_from_slice(&garbage);
+            let _ = shipper_payload(&g);
+            let mut buf = Vec::new();
+            let _ = shipper_payload_into(&g, &mut buf);
+        }
     }
 
     #[test]

@@ -610,6 +610,10 @@ fn decode_json_lines(
                 out.stats.bytes += l.len() as u64 + newline;
                 out.stats.record(format, 0);
                 out.stats.prefilter(why);
+                // Counted as the stream counts what it unwraps, decoded or not.
+                if let Some(shipper) = crate::framing::shipper_of(line) {
+                    out.stats.shipped(shipper);
+                }
             }
             None => {
                 // `decode_lines` counts the line's bytes itself.
@@ -776,6 +780,93 @@ mod tests {
         assert_eq!(
             stats.formats[&pullwatch_model::Format::DockerEvents].records,
             1
+        );
+    }
+
+    /// Records in shippers' envelopes, nested as strings and as objects, one with
+    /// garbage inside, between bare records.
+    fn shipped() -> String {
+        let q = serde_json::to_string(JSON).unwrap_or_default();
+        let mut s = String::new();
+        for i in 0..10 {
+            s.push_str(&format!("{{\"message\":{q},\"source_type\":\"file\"}}\n"));
+            s.push_str(&format!("{{\"log\":{q},\"kubernetes\":{{}}}}\n"));
+            s.push_str(&format!("{{\"json\":{JSON},\"n\":{i}}}\n"));
+            if i == 5 {
+                s.push_str("{\"message\":\"{\\\"cut\\\": \",\"source_type\":\"file\"}\n");
+            }
+            s.push_str(JSON);
+            s.push('\n');
+        }
+        s
+    }
+
+    #[test]
+    fn records_in_shippers_envelopes_decode_on_workers_as_in_order() {
+        let data = shipped();
+        assert!(pure_json_lines(data.as_bytes()));
+        let (want, want_stats) = sequential(&data);
+        assert_eq!(want.len(), 40, "{want_stats:?}");
+        assert_eq!(want_stats.skipped["invalid JSON"].first[0].line, 24);
+        let shipped: Vec<(&str, u64)> = want_stats.shipped.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(
+            shipped,
+            [("fluent-bit", 10), ("other shipper", 10), ("vector", 11)]
+        );
+        for chunk_bytes in [1, 64, 1000, 1 << 20] {
+            for threads in [1, 2, 3] {
+                let (got, stats) = run(&data, chunk_bytes, threads, None);
+                assert_eq!(got, want, "chunk {chunk_bytes}, threads {threads}");
+                assert_eq!(stats, want_stats, "chunk {chunk_bytes}, threads {threads}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_prefilter_sees_the_record_in_a_shippers_envelope_soundly() {
+        let exec = r#"{"Type":"container","Action":"exec_start: sh -c id","Actor":{"ID":"abc","Attributes":{"image":"nginx"}},"timeNano":5}"#;
+        let filter = crate::Prefilter::new(Arc::new(|i: &str| i == "nginx"));
+        let q = serde_json::to_string(exec).unwrap_or_default();
+        let wrapped = [
+            format!(r#"{{"message":{q},"source_type":"docker_logs"}}"#),
+            format!(r#"{{"@timestamp":"t","event":{{"original":{q}}},"ecs":{{}}}}"#),
+            format!(r#"{{"json":{exec}}}"#),
+        ];
+        for w in &wrapped {
+            assert_eq!(
+                crate::audit_skip(&filter, w.as_bytes(), |_| true).ok(),
+                Some(Some(pullwatch_model::Format::DockerEvents)),
+                "{w}"
+            );
+            // An untrusted image in the same envelope is decoded.
+            let evil = w.replace("nginx", "evil.example/x");
+            assert_eq!(crate::RecordFilter::skip(&filter, evil.as_bytes()), None);
+        }
+        // A record of its own with a wrapper key is judged as itself, not unwrapped.
+        let own = format!(r#"{{"message":{q},"involvedObject":{{}},"reason":"Pulled"}}"#);
+        assert_eq!(crate::RecordFilter::skip(&filter, own.as_bytes()), None);
+        let trusted: Arc<dyn RecordFilter> = Arc::new(filter);
+        let data: String = wrapped.iter().map(|w| format!("{w}\n")).collect();
+        let big = DecodeOptions::default();
+        let mut s = ParallelStream::new(
+            input(&data),
+            big,
+            ChunkOptions {
+                chunk_bytes: 1 << 20,
+                inflight: 3,
+            },
+            Some(Pool::new(2).unwrap()),
+            Some(trusted),
+        )
+        .unwrap();
+        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+        while s.fill(&mut out, &mut stats, 3).unwrap() {}
+        assert!(out.is_empty());
+        assert_eq!(stats.prefiltered, 3);
+        let shipped: Vec<(&str, u64)> = stats.shipped.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(
+            shipped,
+            [("filebeat", 1), ("other shipper", 1), ("vector", 1)]
         );
     }
 

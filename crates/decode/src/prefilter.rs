@@ -100,6 +100,9 @@ impl RecordFilter for Prefilter {
             Some(c) => &*c.payload,
             None => line,
         };
+        // So is a log shipper's envelope, by the same function as the stream's.
+        let shipped = crate::framing::shipper_payload(line);
+        let line = shipped.as_ref().map_or(line, |s| &*s.record);
         if memchr::memchr(b'\\', line).is_some() {
             return None;
         }

@@ -169,6 +169,23 @@ pub fn json_candidates(text: &str, preferred: Option<Format>, out: &mut Vec<Form
     }
 }
 
+/// Whether the keys found in `pieces` (the parts of one record, as though they were
+/// one text) are some format's markers: a shipper's envelope is told from a record by
+/// the keys outside the value it wraps.
+pub fn claims_format(pieces: &[&[u8]]) -> bool {
+    let bits = pieces
+        .iter()
+        .fold(0u64, |bits, p| bits | KeysFound::scan(p).bits);
+    marker_masks().iter().any(|m| {
+        bits & m.bits == m.bits
+            && m.other.iter().all(|seq| {
+                pieces
+                    .iter()
+                    .any(|p| memmem::find(p, seq.as_bytes()).is_some())
+            })
+    })
+}
+
 /// A marker as the bits of [`KeysFound`] it needs, plus any key sequence the one-pass
 /// scan does not know (searched for as written).
 struct MarkerMask {

@@ -43,6 +43,11 @@ pub struct DecodeStats {
     /// used)"), so the summary does not call every skipped record the same thing.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub prefiltered_why: BTreeMap<&'static str, u64>,
+    /// Records read from inside a log shipper's envelope (Vector's `message`,
+    /// Filebeat's `event.original`, Fluent Bit's `log` …), by shipper: the summary
+    /// says what was unwrapped, so a pipeline's shape is visible.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub shipped: BTreeMap<&'static str, u64>,
 }
 
 impl DecodeStats {
@@ -69,6 +74,10 @@ impl DecodeStats {
         *self.prefiltered_why.entry(why).or_default() += 1;
     }
 
+    pub fn shipped(&mut self, shipper: crate::framing::Shipper) {
+        *self.shipped.entry(shipper.label()).or_default() += 1;
+    }
+
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().map(|s| s.count).sum()
     }
@@ -79,6 +88,9 @@ impl DecodeStats {
         self.prefiltered += other.prefiltered;
         for (why, n) in &other.prefiltered_why {
             *self.prefiltered_why.entry(why).or_default() += n;
+        }
+        for (s, n) in &other.shipped {
+            *self.shipped.entry(s).or_default() += n;
         }
         for (f, c) in &other.formats {
             let m = self.formats.entry(*f).or_default();

@@ -35,6 +35,12 @@ pub struct EventStream {
     json_pref: Option<Format>,
     cands: Vec<Format>,
     frame: Frame,
+    /// Where a record nested as an escaped string in a shipper's envelope is unescaped,
+    /// reused from record to record.
+    shipped: Vec<u8>,
+    /// A shipper's record is being decoded: an envelope inside it is not opened again
+    /// (the prefilter looks behind one envelope, and so must the stream).
+    in_envelope: bool,
 }
 
 /// What runs from one line to the next before records can be told apart: a JSON
@@ -101,6 +107,8 @@ impl EventStream {
             json_pref: None,
             cands: Vec::new(),
             frame: Frame::default(),
+            shipped: Vec::new(),
+            in_envelope: false,
         }
     }
 
@@ -913,6 +921,9 @@ impl EventStream {
                 return;
             }
         }
+        if leading.is_none() && !self.in_envelope && self.shipped_record(text, line, out, stats) {
+            return;
+        }
         let named = leading.map(|l| l.format);
         sniff::json_candidates(text, self.json_pref, &mut self.cands);
         for &format in &self.cands {
@@ -933,6 +944,32 @@ impl EventStream {
                 ),
             },
         }
+    }
+
+    /// A shipper's envelope around a record that claims no format of its own (see
+    /// [`crate::framing::shipper_payload_into`]): the record inside is read as though it
+    /// were the line, at the line's place in the input. `false` when `text` is no
+    /// envelope.
+    fn shipped_record(
+        &mut self,
+        text: &str,
+        line: u64,
+        out: &mut Vec<Event>,
+        stats: &mut DecodeStats,
+    ) -> bool {
+        let mut buf = std::mem::take(&mut self.shipped);
+        let found = match crate::framing::shipper_payload_str(text, &mut buf) {
+            Some((shipper, record)) => {
+                stats.shipped(shipper);
+                self.in_envelope = true;
+                self.line(line, record, out, stats);
+                self.in_envelope = false;
+                true
+            }
+            None => false,
+        };
+        self.shipped = buf;
+        found
     }
 
     fn text_line(

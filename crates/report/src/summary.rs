@@ -51,6 +51,13 @@ impl ScanSummary {
                 c.events
             );
         }
+        if !d.shipped.is_empty() {
+            let n: u64 = d.shipped.values().sum();
+            let _ = writeln!(s, "  unwrapped from log shippers' envelopes: {n} records");
+            for (shipper, n) in &d.shipped {
+                let _ = writeln!(s, "    {n:>7}  {shipper}");
+            }
+        }
         if d.prefiltered > 0 {
             let _ = writeln!(
                 s,
@@ -226,5 +233,20 @@ mod tests {
         ), "{out}");
         assert!(!out.contains('\u{1b}'), "{out}");
         assert!(!ScanSummary::default().render().contains("rewound"));
+    }
+
+    #[test]
+    fn records_unwrapped_from_shippers_are_counted_per_shipper() {
+        let mut sum = ScanSummary::default();
+        assert!(!sum.render().contains("unwrapped"));
+        sum.decode.shipped.insert("vector", 3);
+        sum.decode.shipped.insert("filebeat", 1);
+        let out = sum.render();
+        assert!(
+            out.contains(
+                "  unwrapped from log shippers' envelopes: 4 records\n          1  filebeat\n          3  vector\n"
+            ),
+            "{out}"
+        );
     }
 }
