@@ -231,6 +231,23 @@ fn suggests_only(text: &str, format: Format) -> bool {
     with_candidates(text, |c| c.iter().all(|&f| f == format))
 }
 
+/// Searchers for the fixed strings the rules look for anywhere in a record, built once:
+/// building one costs more than a search through a record.
+struct Finders {
+    process: memchr::memmem::Finder<'static>,
+    properties: memchr::memmem::Finder<'static>,
+    object: memchr::memmem::Finder<'static>,
+}
+
+fn finders() -> &'static Finders {
+    static F: std::sync::OnceLock<Finders> = std::sync::OnceLock::new();
+    F.get_or_init(|| Finders {
+        process: memchr::memmem::Finder::new(b"\"process_"),
+        properties: memchr::memmem::Finder::new(b"\"properties\""),
+        object: memchr::memmem::Finder::new(b"\"object\""),
+    })
+}
+
 /// Tetragon events other than an exec: a record holding one of these besides its exec
 /// is no lone exec.
 const TETRAGON_OTHER_EVENTS: [&[u8]; 8] = [
@@ -271,7 +288,7 @@ impl Prefilter {
         // `"process_NAME"` occurs only where a key NAME occurs (no escapes: a string
         // cannot hold a quote), so one search finds every event the record might hold,
         // at any depth; finding one anywhere is enough to decode the record.
-        let other = memchr::memmem::find_iter(doc.b, b"\"process_").any(|at| {
+        let other = finders().process.find_iter(doc.b).any(|at| {
             let name = &doc.b[at + 9..];
             TETRAGON_OTHER_EVENTS
                 .iter()
@@ -361,7 +378,7 @@ impl Prefilter {
 /// Audit events about anything but pods (and bindings) emit nothing. An entry that
 /// carries `properties` (a cloud's wrapper) is decoded, wherever the key sits.
 fn audit_without_pods(doc: &Lazy) -> bool {
-    if doc.mentions_key(b"properties") {
+    if doc.mentions_key(&finders().properties) {
         return false;
     }
     match doc
@@ -376,7 +393,7 @@ fn audit_without_pods(doc: &Lazy) -> bool {
 /// Kubernetes Events whose reason the decoder does not read emit nothing. A watch
 /// event (the Event under `object`) is decoded, wherever the key sits.
 fn event_without_kubelet_reason(doc: &Lazy) -> bool {
-    if doc.mentions_key(b"object") {
+    if doc.mentions_key(&finders().object) {
         return false;
     }
     match doc.path(0, &["reason"]).and_then(|at| doc.string(at)) {
@@ -448,14 +465,10 @@ impl<'a> Lazy<'a> {
         (!twice && end.is_some()).then_some(found)
     }
 
-    /// Whether `"key"` occurs anywhere in the record (with no escapes, a string followed
+    /// Whether the quoted key `quoted_key` finds (one of [`finders`]) occurs anywhere in the record (with no escapes, a string followed
     /// by `:` is a key, and `"key"` can be nothing else but a string).
-    fn mentions_key(&self, key: &[u8]) -> bool {
-        let mut quoted = Vec::with_capacity(key.len() + 2);
-        quoted.push(b'"');
-        quoted.extend_from_slice(key);
-        quoted.push(b'"');
-        memchr::memmem::find(self.b, &quoted).is_some()
+    fn mentions_key(&self, quoted_key: &memchr::memmem::Finder) -> bool {
+        quoted_key.find(self.b).is_some()
     }
 
     /// The string at `at`, if the value there is one (and is UTF-8).

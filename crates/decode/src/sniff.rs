@@ -181,17 +181,17 @@ pub fn claims_format(pieces: &[&[u8]]) -> bool {
             && m.other.iter().all(|seq| {
                 pieces
                     .iter()
-                    .any(|p| memmem::find(p, seq.as_bytes()).is_some())
+                    .any(|p| seq.find(p).is_some())
             })
     })
 }
 
 /// A marker as the bits of [`KeysFound`] it needs, plus any key sequence the one-pass
-/// scan does not know (searched for as written).
+/// scan does not know (searched for as written, with a searcher built once).
 struct MarkerMask {
     format: Format,
     bits: u64,
-    other: Vec<&'static str>,
+    other: Vec<memmem::Finder<'static>>,
 }
 
 /// Worked out once: comparing key names per marker and record cost more than the
@@ -210,7 +210,7 @@ fn marker_masks() -> &'static [MarkerMask] {
                 for seq in m.all {
                     match bit_of(seq) {
                         Some(b) => mask.bits |= 1 << b,
-                        None => mask.other.push(seq),
+                        None => mask.other.push(memmem::Finder::new(seq.as_bytes())),
                     }
                 }
                 mask
@@ -353,7 +353,7 @@ impl<'a> KeysFound<'a> {
         self.bits & m.bits == m.bits
             && m.other
                 .iter()
-                .all(|seq| memmem::find(self.hay, seq.as_bytes()).is_some())
+                .all(|seq| seq.find(self.hay).is_some())
     }
 }
 
