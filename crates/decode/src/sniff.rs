@@ -178,11 +178,9 @@ pub fn claims_format(pieces: &[&[u8]]) -> bool {
         .fold(0u64, |bits, p| bits | KeysFound::scan(p).bits);
     marker_masks().iter().any(|m| {
         bits & m.bits == m.bits
-            && m.other.iter().all(|seq| {
-                pieces
-                    .iter()
-                    .any(|p| seq.find(p).is_some())
-            })
+            && m.other
+                .iter()
+                .all(|seq| pieces.iter().any(|p| seq.find(p).is_some()))
     })
 }
 
@@ -330,7 +328,11 @@ impl<'a> KeysFound<'a> {
         let finders = finders();
         for p in finders.key_end.find_iter(hay) {
             let head = &hay[..p];
-            let Some(q) = memchr::memrchr(b'"', head) else {
+            // Only names of up to `KEY_MAX` bytes can be marker keys (the escaped
+            // `auditID\` too): the opening quote is looked for no further back than that,
+            // rather than through the whole record before a long name.
+            let from = p.saturating_sub(KEY_MAX + 1);
+            let Some(q) = memchr::memrchr(b'"', &head[from..]).map(|q| from + q) else {
                 continue;
             };
             let name = &head[q + 1..];
@@ -350,10 +352,7 @@ impl<'a> KeysFound<'a> {
 
     /// Whether every key sequence of a marker occurs.
     fn has_all(&self, m: &MarkerMask) -> bool {
-        self.bits & m.bits == m.bits
-            && m.other
-                .iter()
-                .all(|seq| seq.find(self.hay).is_some())
+        self.bits & m.bits == m.bits && m.other.iter().all(|seq| seq.find(self.hay).is_some())
     }
 }
 
@@ -371,10 +370,13 @@ fn finders() -> &'static Finders {
     })
 }
 
+/// The longest name in [`MARKER_KEYS`].
+const KEY_MAX: usize = 18;
+
 /// Most names in a record are not marker keys; their length rules nearly all of them
 /// out before any bytes are compared.
 fn key_index(name: &[u8]) -> Option<usize> {
-    if name.len() < 2 || name.len() > 18 {
+    if name.len() < 2 || name.len() > KEY_MAX {
         return None;
     }
     MARKER_KEYS
@@ -557,6 +559,16 @@ mod tests {
 
     fn leading_format(text: &str) -> Option<Format> {
         leading(text).map(|l| l.format)
+    }
+
+    #[test]
+    fn no_marker_key_is_longer_than_the_scan_looks_back() {
+        assert_eq!(MARKER_KEYS.iter().map(|k| k.len()).max(), Some(KEY_MAX));
+        // A long name before `":` is no marker, however it ends.
+        let long = format!(r#"{{"{}process_exec":1}}"#, "x".repeat(40));
+        let mut c = Vec::new();
+        json_candidates(&long, None, &mut c);
+        assert!(c.is_empty(), "{c:?}");
     }
 
     #[test]
