@@ -8,6 +8,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::json_walk::{self, Walked};
 use crate::DecodeOptions;
 
 #[derive(Debug, thiserror::Error)]
@@ -519,7 +520,8 @@ fn envelope(line: &[u8]) -> Option<Envelope> {
     let mut found: [Option<(usize, usize, bool)>; 5] = [None; 5];
     let (mut vector, mut beats) = (false, false);
     let mut dup = false;
-    let end = walk_object(text, 0, |key, start, end| {
+    let mut bad = false;
+    let walked = json_walk::members(text, 0, |key, start| {
         // A name spelled with escapes could be a list wrapper's key to serde, which
         // the stream reads as a list before any envelope: not taken for one.
         if LIST_KEYS.contains(&key) || memchr::memchr(b'\\', key).is_some() {
@@ -530,28 +532,38 @@ fn envelope(line: &[u8]) -> Option<Envelope> {
             b"agent" | b"ecs" => beats = true,
             _ => {}
         }
-        let value = text.get(start..end).unwrap_or_default();
         let mut put = |i: usize, v: (usize, usize, bool)| match found[i] {
             Some(_) => dup = true,
             None => found[i] = Some(v),
         };
-        if key == b"event" && value.first() == Some(&b'{') {
+        // Only the values that may hold the record are measured here; the walk jumps
+        // over the others.
+        let first = text.get(start).copied();
+        let end = || json_walk::value_end(text, start);
+        if key == b"event" && first == Some(b'{') {
             // ECS nests it: `"event":{"original":"…"}`.
-            walk_object(text, start, |k, s, e| {
+            json_walk::members(text, start, |k, s| {
                 if k == b"original" && text.get(s) == Some(&b'"') {
-                    put(0, (s, e, true));
+                    match json_walk::value_end(text, s) {
+                        Some(e) => put(0, (s, e, true)),
+                        None => bad = true,
+                    }
                 }
-                true
+                !bad
             });
         } else if let Some(i) = WRAPPER_KEYS.iter().position(|k| *k == key) {
-            match value.first() {
-                Some(b'"') => put(i, (start, end, true)),
-                Some(b'{') => put(i, (start, end, false)),
-                _ => {}
+            if matches!(first, Some(b'"' | b'{')) {
+                match end() {
+                    Some(e) => put(i, (start, e, first == Some(b'"'))),
+                    None => bad = true,
+                }
             }
         }
-        true
+        !bad
     })?;
+    let Walked::End(end) = walked else {
+        return None;
+    };
     if dup || !text.get(end..).unwrap_or_default().trim_ascii().is_empty() {
         return None;
     }
@@ -594,105 +606,6 @@ fn envelope(line: &[u8]) -> Option<Envelope> {
         end: lead + end,
         string,
     })
-}
-
-/// Walks the JSON object opening at `at`, handing `visit` each key (raw, as written)
-/// and its value's byte range; `visit` returns `false` to give up. Returns the offset
-/// just past the object, or `None` when it is not a well-formed object at the top level
-/// (nested values are followed by their brackets and strings only).
-fn walk_object(
-    b: &[u8],
-    at: usize,
-    mut visit: impl FnMut(&[u8], usize, usize) -> bool,
-) -> Option<usize> {
-    let ws = |mut i: usize| {
-        while b.get(i).is_some_and(u8::is_ascii_whitespace) {
-            i += 1;
-        }
-        i
-    };
-    if b.get(at) != Some(&b'{') {
-        return None;
-    }
-    let mut i = ws(at + 1);
-    if b.get(i) == Some(&b'}') {
-        return Some(i + 1);
-    }
-    loop {
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_end = string_end(b, i)?;
-        let key = b.get(i + 1..key_end - 1)?;
-        i = ws(key_end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        let start = ws(i + 1);
-        let end = value_end(b, start)?;
-        if !visit(key, start, end) {
-            return None;
-        }
-        i = ws(end);
-        match b.get(i) {
-            Some(b',') => i = ws(i + 1),
-            Some(b'}') => return Some(i + 1),
-            _ => return None,
-        }
-    }
-}
-
-/// The offset just past the string opening at `at` (its closing quote included).
-/// A plain loop: a record nested as a string has an escape every few bytes, where a
-/// search that stops at each costs more than looking at every byte.
-fn string_end(b: &[u8], at: usize) -> Option<usize> {
-    let mut i = at + 1;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// The offset just past the value starting at `at`: a string, an object or array
-/// (followed through its brackets, strings skipped whole), or a bare scalar.
-fn value_end(b: &[u8], at: usize) -> Option<usize> {
-    match b.get(at)? {
-        b'"' => string_end(b, at),
-        b'{' | b'[' => {
-            let mut depth = 0u32;
-            let mut i = at;
-            while let Some(&c) = b.get(i) {
-                match c {
-                    b'"' => {
-                        i = string_end(b, i)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(i + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            None
-        }
-        _ => {
-            let len = b
-                .get(at..)?
-                .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace())
-                .unwrap_or(b.len() - at);
-            (len > 0).then_some(at + len)
-        }
-    }
 }
 
 /// Unescapes the inside of a JSON string into `out`; `None` when it is not valid JSON

@@ -16,6 +16,7 @@ mod flow;
 pub mod framing;
 pub mod gcp_audit;
 pub mod hubble;
+mod json_walk;
 pub mod k8s_audit;
 pub mod k8s_events;
 pub mod parallel;

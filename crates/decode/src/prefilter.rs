@@ -19,6 +19,7 @@
 //! promises that every malformed record is reported, makes the prefilter validate each
 //! record before it skips it ([`Prefilter::validating`]).
 
+use crate::json_walk::{self, Walked};
 use crate::{falco, sniff, DecodeOptions, DecodeStats, EventStream};
 use pullwatch_model::memo::TextMemo;
 use pullwatch_model::{Event, Format};
@@ -428,17 +429,19 @@ impl<'a> Lazy<'a> {
             if self.whole {
                 let mut seen: Vec<&[u8]> = Vec::with_capacity(16);
                 let mut twice = false;
-                self.members(at, |k, v| {
+                let walked = json_walk::members(self.b, at, |k, v| {
                     twice = seen.contains(&k);
                     seen.push(k);
                     if k == key.as_bytes() {
                         found = Some(v);
                     }
                     !twice
-                })?
-                .filter(|_| !twice)?;
+                })?;
+                if twice || walked == Walked::Stopped {
+                    return None;
+                }
             } else {
-                self.members(at, |k, v| {
+                json_walk::members(self.b, at, |k, v| {
                     if k == key.as_bytes() {
                         found = Some(v);
                     }
@@ -456,13 +459,13 @@ impl<'a> Lazy<'a> {
     fn unique<const N: usize>(&self, at: usize, keys: &[&[u8]; N]) -> Option<[Option<usize>; N]> {
         let mut found = [None; N];
         let mut twice = false;
-        let end = self.members(at, |k, v| {
+        let walked = json_walk::members(self.b, at, |k, v| {
             if let Some(i) = keys.iter().position(|key| *key == k) {
                 twice |= found[i].replace(v).is_some();
             }
             !twice
         })?;
-        (!twice && end.is_some()).then_some(found)
+        (!twice && walked != Walked::Stopped).then_some(found)
     }
 
     /// Whether the quoted key `quoted_key` finds (one of [`finders`]) occurs anywhere in the record (with no escapes, a string followed
@@ -476,129 +479,9 @@ impl<'a> Lazy<'a> {
         if self.b.get(at) != Some(&b'"') {
             return None;
         }
-        let end = self.string_end(at)?;
-        std::str::from_utf8(self.b.get(at + 1..end)?).ok()
+        let end = json_walk::string_end(self.b, at)?;
+        std::str::from_utf8(self.b.get(at + 1..end - 1)?).ok()
     }
-
-    /// Visits the members of the object at `at` (key, position of its value) until
-    /// `visit` returns `false`. `None` when what is there does not read as an object up
-    /// to that point; `Some(Some(end))` when it was read to its end, `Some(None)` when
-    /// the visitor stopped first.
-    fn members(
-        &self,
-        at: usize,
-        mut visit: impl FnMut(&'a [u8], usize) -> bool,
-    ) -> Option<Option<usize>> {
-        let b = self.b;
-        if b.get(at) != Some(&b'{') {
-            return None;
-        }
-        let mut i = self.ws(at + 1);
-        if b.get(i) == Some(&b'}') {
-            return Some(Some(i + 1));
-        }
-        loop {
-            if b.get(i) != Some(&b'"') {
-                return None;
-            }
-            let kend = self.string_end(i)?;
-            let key = b.get(i + 1..kend)?;
-            i = self.ws(kend + 1);
-            if b.get(i) != Some(&b':') {
-                return None;
-            }
-            let v = self.ws(i + 1);
-            if !visit(key, v) {
-                return Some(None);
-            }
-            i = self.ws(self.skip_value(v)?);
-            match b.get(i) {
-                Some(b',') => i = self.ws(i + 1),
-                Some(b'}') => return Some(Some(i + 1)),
-                _ => return None,
-            }
-        }
-    }
-
-    fn string_end(&self, at: usize) -> Option<usize> {
-        quote_in(self.b.get(at + 1..)?).map(|n| at + 1 + n)
-    }
-
-    fn ws(&self, mut i: usize) -> usize {
-        while self.b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
-            i += 1;
-        }
-        i
-    }
-
-    /// The position just after the value at `at`.
-    fn skip_value(&self, at: usize) -> Option<usize> {
-        let b = self.b;
-        match *b.get(at)? {
-            b'"' => Some(self.string_end(at)? + 1),
-            b'{' | b'[' => {
-                // Strings are jumped over whole; only the bytes between them are read
-                // one by one, and in a record those are a few per member.
-                let mut depth = 0usize;
-                let mut i = at;
-                while let Some(&c) = b.get(i) {
-                    match c {
-                        b'"' => i = self.string_end(i)?,
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth = depth.checked_sub(1)?;
-                            if depth == 0 {
-                                return Some(i + 1);
-                            }
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                None
-            }
-            _ => {
-                let mut i = at;
-                while b
-                    .get(i)
-                    .is_some_and(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
-                {
-                    i += 1;
-                }
-                (i > at).then_some(i)
-            }
-        }
-    }
-}
-
-/// The first quote in `b`. Most strings in a record (keys, ids, names) are short,
-/// and a `memchr` call costs more to set up than reading them: the first 32 bytes are
-/// read eight at a time (a word's first quote byte found by arithmetic), the rest is
-/// left to `memchr`.
-fn quote_in(b: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
-    let head = b.len().min(32);
-    let mut words = b[..head].chunks_exact(8);
-    let mut base = 0;
-    for w in words.by_ref() {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(w);
-        let x = u64::from_le_bytes(bytes) ^ QUOTES;
-        // A byte of `x` is zero where a quote is. The lowest flagged byte is always a
-        // zero byte (a borrow only flags bytes above one), and it is the one wanted.
-        let zero = x.wrapping_sub(ONES) & !x & HIGH;
-        if zero != 0 {
-            return Some(base + (zero.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    let rest = words.remainder();
-    if let Some(i) = rest.iter().position(|&c| c == b'"') {
-        return Some(base + i);
-    }
-    memchr::memchr(b'"', &b[head..]).map(|n| head + n)
 }
 
 #[cfg(test)]
@@ -615,31 +498,6 @@ mod tests {
     }
 
     const PULL: &[u8] = br#"{"status":"pull","id":"evil.example/x:1","Type":"image","Action":"pull","Actor":{"ID":"evil.example/x:1","Attributes":{"name":"evil.example/x"}},"scope":"local","time":1795166100,"timeNano":1795166100000000000}"#;
-
-    #[test]
-    fn quotes_are_found_where_memchr_finds_them() {
-        let mut b = vec![b'a'; 80];
-        assert_eq!(quote_in(&b), None);
-        assert_eq!(quote_in(b""), None);
-        for at in 0..80 {
-            b.fill(b'a');
-            b[at] = b'"';
-            assert_eq!(quote_in(&b), Some(at), "{at}");
-            // A later quote, and bytes just above and below a quote's value, do not
-            // move it.
-            if at + 3 < 80 {
-                b[at + 3] = b'"';
-                b[at + 1] = b'"' + 1;
-            }
-            if at > 0 {
-                b[at - 1] = b'"' - 1;
-            }
-            assert_eq!(quote_in(&b), Some(at), "{at}");
-            for len in 0..80 {
-                assert_eq!(quote_in(&b[..len]), memchr::memchr(b'"', &b[..len]));
-            }
-        }
-    }
 
     #[test]
     fn audit_skip_holds_a_filter_to_its_contract() {
