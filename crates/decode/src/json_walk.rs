@@ -8,6 +8,7 @@
 //! the text is JSON; the callers say why that is enough for them.
 
 /// The position of the first byte at or after `i` that is not JSON whitespace.
+#[inline]
 pub(crate) fn ws(b: &[u8], mut i: usize) -> usize {
     while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
         i += 1;
@@ -17,6 +18,7 @@ pub(crate) fn ws(b: &[u8], mut i: usize) -> usize {
 
 /// The position just past the string opening at `at` (its closing quote included). A
 /// quote preceded by an odd run of backslashes is escaped and does not close it.
+#[inline]
 pub(crate) fn string_end(b: &[u8], at: usize) -> Option<usize> {
     let mut from = at + 1;
     loop {
@@ -36,6 +38,7 @@ pub(crate) fn string_end(b: &[u8], at: usize) -> Option<usize> {
 
 /// The position just past the value starting at `at`: a string, an object or array
 /// (followed through its brackets, strings jumped over whole), or a bare scalar.
+#[inline]
 pub(crate) fn value_end(b: &[u8], at: usize) -> Option<usize> {
     match *b.get(at)? {
         b'"' => string_end(b, at),
@@ -127,6 +130,7 @@ pub(crate) fn members<'a>(
 /// and a `memchr` call costs more to set up than reading them: the first 32 bytes are
 /// read eight at a time (a word's first quote byte found by arithmetic), the rest is
 /// left to `memchr`.
+#[inline]
 pub(crate) fn quote_in(b: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
