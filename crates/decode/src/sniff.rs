@@ -326,7 +326,12 @@ impl<'a> KeysFound<'a> {
     fn scan(hay: &'a [u8]) -> KeysFound<'a> {
         let mut bits = 0u64;
         let finders = finders();
-        for p in finders.key_end.find_iter(hay) {
+        // Every `":` is found as a colon with a quote before it: one pass of `memchr`'s
+        // iterator, rather than a substring search started again after each hit.
+        let key_ends = memchr::memchr_iter(b':', hay)
+            .filter(|&c| c > 0 && hay[c - 1] == b'"')
+            .map(|c| c - 1);
+        for p in key_ends {
             let head = &hay[..p];
             // Only names of up to `KEY_MAX` bytes can be marker keys (the escaped
             // `auditID\` too): the opening quote is looked for no further back than that,
@@ -357,7 +362,6 @@ impl<'a> KeysFound<'a> {
 }
 
 struct Finders {
-    key_end: memmem::Finder<'static>,
     output_fields: memmem::Finder<'static>,
 }
 
@@ -365,7 +369,6 @@ struct Finders {
 fn finders() -> &'static Finders {
     static F: std::sync::OnceLock<Finders> = std::sync::OnceLock::new();
     F.get_or_init(|| Finders {
-        key_end: memmem::Finder::new(b"\":"),
         output_fields: memmem::Finder::new(b"\"output_fields\""),
     })
 }
@@ -374,14 +377,24 @@ fn finders() -> &'static Finders {
 const KEY_MAX: usize = 18;
 
 /// Most names in a record are not marker keys; their length rules nearly all of them
-/// out before any bytes are compared.
+/// out before any bytes are compared. The keys are grouped by length once, so a name is
+/// compared only with the few keys as long as it (this runs for every key of a record).
 fn key_index(name: &[u8]) -> Option<usize> {
-    if name.len() < 2 || name.len() > KEY_MAX {
-        return None;
-    }
-    MARKER_KEYS
+    static BY_LEN: std::sync::OnceLock<Vec<Vec<usize>>> = std::sync::OnceLock::new();
+    let by_len = BY_LEN.get_or_init(|| {
+        let mut v = vec![Vec::new(); KEY_MAX + 1];
+        for (i, k) in MARKER_KEYS.iter().enumerate() {
+            if let Some(slot) = v.get_mut(k.len()) {
+                slot.push(i);
+            }
+        }
+        v
+    });
+    by_len
+        .get(name.len())?
         .iter()
-        .position(|k| k.len() == name.len() && k.as_bytes() == name)
+        .copied()
+        .find(|&i| MARKER_KEYS.get(i).is_some_and(|k| k.as_bytes() == name))
 }
 
 /// The names used in [`JSON_MARKERS`] (at most 62: bit 62 is the escaped `auditID`,
