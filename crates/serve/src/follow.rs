@@ -121,6 +121,12 @@ impl Follower {
         }
     }
 
+    /// Looks for new files at the next poll rather than at the next periodic look:
+    /// the caller knows one was just created (a spool segment).
+    pub fn rescan_soon(&mut self) {
+        self.last_scan = None;
+    }
+
     pub fn files(&self) -> &[Tail] {
         &self.files
     }
@@ -280,7 +286,7 @@ impl Follower {
                 }
             }
         }
-        let complete = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let complete = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
         let (lines, rest) = body.split_at(complete);
         if rest.len() > max_line {
             self.too_long.push((
@@ -397,11 +403,12 @@ impl Follower {
 }
 
 fn memchr_nl(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', b)
 }
 
+/// Every byte read passes through here once: memchr's counter, not a byte loop.
 fn count_nl(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', b).count() as u64
 }
 
 /// Opens `path` at a checkpoint's position when it is still the same file and still

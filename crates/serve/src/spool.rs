@@ -28,6 +28,9 @@ pub struct Spool {
     backlog_limit: u64,
     written: AtomicU64,
     consumed: AtomicU64,
+    /// Counts segments opened: the reader looks for new files when it changes instead
+    /// of waiting for its next periodic look, so a push is read at once.
+    opened: AtomicU64,
 }
 
 struct Segment {
@@ -71,6 +74,7 @@ impl Spool {
             backlog_limit,
             written: AtomicU64::new(0),
             consumed: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
         })
     }
 
@@ -153,12 +157,18 @@ impl Spool {
         Ok(())
     }
 
+    /// Segments opened for writing so far: a change means a file the reader has not seen.
+    pub fn segments_opened(&self) -> u64 {
+        self.opened.load(Ordering::Acquire)
+    }
+
     fn segment(&self, source: &str, seq: u64) -> io::Result<Segment> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(segment_path(&self.dir, source, seq))?;
         let size = file.metadata()?.len();
+        self.opened.fetch_add(1, Ordering::Release);
         Ok(Segment { file, seq, size })
     }
 }
@@ -207,7 +217,14 @@ pub fn to_lines(body: &[u8], list_items: bool) -> (Vec<u8>, u64) {
             return (out, n);
         }
     }
-    for line in trimmed.split(|&b| b == b'\n') {
+    // NDJSON, the common body: memchr finds the line ends, as the reader does later.
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let (line, after) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = after;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if !line.trim_ascii().is_empty() {
             out.extend_from_slice(line);
