@@ -16,6 +16,7 @@ use pullwatch_decode::{DecodeOptions, DecodeStats, EventStream, Prefilter, Recor
 use pullwatch_engine::config::Config;
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Event, Ts};
+use pullwatch_pipeline::baseline::ScanBaseline;
 use pullwatch_pipeline::detector::SentAlert;
 use pullwatch_pipeline::Detector;
 use pullwatch_report::AlertSink;
@@ -293,10 +294,24 @@ struct Generation<'a> {
     journal: SentJournal,
 }
 
+/// What a reload brings in: the configuration and the baseline, both read again.
+type Reloaded = (Config, Option<ScanBaseline>);
+
 enum End {
     Stop,
-    Reload(Box<Config>),
+    Reload(Box<Reloaded>),
     InputsDone,
+}
+
+/// The baseline `--baseline` (or `sources: baseline:`) names, loaded as `scan` loads it:
+/// the file must exist (a misspelt path must not pass for an empty baseline), and
+/// the service only judges by it; it never records into it.
+pub(crate) fn open_baseline(settings: &RunSettings) -> Result<Option<ScanBaseline>, String> {
+    settings
+        .baseline
+        .as_deref()
+        .map(|p| ScanBaseline::open(p, false, None).map_err(|e| e.to_string()))
+        .transpose()
 }
 
 impl<'a> Generation<'a> {
@@ -561,7 +576,7 @@ impl<'a> Generation<'a> {
         &mut self,
         control: &Control,
         sink: &mut dyn AlertSink,
-        reload: &dyn Fn() -> Result<Config, String>,
+        reload: &dyn Fn() -> Result<Reloaded, String>,
         finite: bool,
     ) -> Result<End, ServeError> {
         let mut last_publish = Instant::now();
@@ -602,7 +617,7 @@ impl<'a> Generation<'a> {
             }
             if control.reload.swap(false, Ordering::Relaxed) {
                 match reload() {
-                    Ok(cfg) => return Ok(End::Reload(Box::new(cfg))),
+                    Ok(new) => return Ok(End::Reload(Box::new(new))),
                     Err(e) => {
                         eprintln!("pullwatch: reload refused, the running configuration stays: {e}")
                     }
@@ -664,6 +679,18 @@ pub fn run(
         return crate::kafka::run(settings, k, load_config, sink, control);
     }
     let mut cfg = load_config().map_err(ServeError::Usage)?;
+    let mut baseline = open_baseline(settings).map_err(ServeError::Usage)?;
+    if let Some(b) = &baseline {
+        for note in &b.notes {
+            eprintln!("pullwatch: {note}");
+        }
+    }
+    // SIGHUP reads both again; either one refused keeps both as they were.
+    let reload = || -> Result<Reloaded, String> {
+        let cfg = load_config()?;
+        let baseline = open_baseline(settings)?;
+        Ok((cfg, baseline))
+    };
     let temp;
     let state_dir: PathBuf = match &settings.state_dir {
         Some(d) => {
@@ -733,10 +760,14 @@ pub fn run(
         let journal = SentJournal::open(&state_dir).map_err(ServeError::Output)?;
         sent.extend(journal.entries().iter().cloned());
         sent.extend(already_sent.iter().cloned());
-        let mut detector = Detector::new(cfg.clone(), None);
+        let mut detector = Detector::new(cfg.clone(), baseline.as_ref());
         detector.remember_sent();
         detector.suppress(sent);
-        let filter: Option<Arc<dyn RecordFilter>> = settings.prefilter.then(|| {
+        // As in `scan`: the prefilter skips activity in allowlisted images, which is
+        // exactly what a baseline judges (a digest never seen), so with a baseline every
+        // record is decoded.
+        let prefilter = settings.prefilter && baseline.is_none();
+        let filter: Option<Arc<dyn RecordFilter>> = prefilter.then(|| {
             Arc::new(Prefilter::new(Arc::new(
                 pullwatch_engine::interest::trusted_image_test(&cfg),
             ))) as Arc<dyn RecordFilter>
@@ -771,7 +802,7 @@ pub fn run(
             cfg: cfg.clone(),
         };
         ready.store(true, Ordering::Relaxed);
-        let end = g.run(control, sink, load_config, finite)?;
+        let end = g.run(control, sink, &reload, finite)?;
         if matches!(end, End::InputsDone) || matches!(end, End::Stop) {
             stopping.store(true, Ordering::Relaxed);
             g.detector.finish(sink).map_err(ServeError::Output)?;
@@ -788,7 +819,7 @@ pub fn run(
         match end {
             End::Reload(new) => {
                 eprintln!("pullwatch: configuration reloaded; replaying from the checkpoint");
-                cfg = *new;
+                (cfg, baseline) = *new;
             }
             End::Stop | End::InputsDone => {
                 eprint!("{}", g.detector.summary.render());
