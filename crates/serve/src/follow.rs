@@ -5,8 +5,10 @@
 //! - rename and recreate: the old file is read to its end, then the new one from its
 //!   start;
 //! - truncation in place (`copytruncate`): the file is read again from its start;
-//! - a file deleted or moved away is read to its end; one that appears under its name
-//!   again is read from its start.
+//! - a file deleted or moved away is read to its end and then forgotten; one that
+//!   appears under its name again is a new file, read from its start. Forgetting is what
+//!   keeps a long-running service's memory flat while pods come and go and spool
+//!   segments are deleted.
 //!
 //! Positions are byte offsets with their line numbers and the file's identity (device
 //! and inode), so a checkpoint names exactly where to resume.
@@ -31,7 +33,7 @@ pub struct FilePos {
 
 /// Complete lines read from one file.
 pub struct Chunk<'a> {
-    /// The file's index in [`Follower::files`]; stable for the follower's life.
+    /// The file's id ([`Tail::id`]).
     pub file: usize,
     pub path: &'a Path,
     pub bytes: &'a [u8],
@@ -46,6 +48,9 @@ pub struct Chunk<'a> {
 
 /// One followed file.
 pub struct Tail {
+    /// Stable while the file is followed; a file forgotten (deleted) and found again
+    /// under its name gets a new one.
+    pub id: usize,
     pub path: PathBuf,
     file: Option<File>,
     pos: FilePos,
@@ -82,6 +87,10 @@ pub struct Follower {
     patterns: Vec<String>,
     files: Vec<Tail>,
     by_path: HashMap<PathBuf, usize>,
+    next_id: usize,
+    /// Ids of files deleted or moved away, read to their end and forgotten since the
+    /// caller last took them: whatever it keeps for them can go.
+    pub gone: Vec<usize>,
     /// Positions to resume from, by path (a checkpoint's).
     resume: HashMap<PathBuf, FilePos>,
     last_scan: Option<Instant>,
@@ -110,6 +119,8 @@ impl Follower {
             patterns,
             files: Vec::new(),
             by_path: HashMap::new(),
+            next_id: 0,
+            gone: Vec::new(),
             resume,
             last_scan: None,
             rescan_every: Duration::from_secs(1),
@@ -173,8 +184,9 @@ impl Follower {
             if self.by_path.contains_key(&path) {
                 continue;
             }
-            let idx = self.files.len();
+            let id = self.next_id;
             let mut tail = Tail {
+                id,
                 path: path.clone(),
                 file: None,
                 pos: FilePos {
@@ -203,7 +215,8 @@ impl Follower {
                     continue;
                 }
             }
-            self.by_path.insert(path, idx);
+            self.next_id += 1;
+            self.by_path.insert(path, id);
             self.files.push(tail);
         }
     }
@@ -216,7 +229,24 @@ impl Follower {
         for idx in 0..self.files.len() {
             total += self.poll_one(idx, each);
         }
+        self.forget_closed();
         total
+    }
+
+    /// Drops the files found deleted or moved away (read to their end).
+    fn forget_closed(&mut self) {
+        if self.files.iter().all(Tail::is_open) {
+            return;
+        }
+        let (gone, by_path) = (&mut self.gone, &mut self.by_path);
+        self.files.retain(|t| {
+            if t.is_open() {
+                return true;
+            }
+            gone.push(t.id);
+            by_path.remove(&t.path);
+            false
+        });
     }
 
     fn poll_one(&mut self, idx: usize, each: &mut dyn FnMut(Chunk<'_>)) -> usize {
@@ -227,19 +257,6 @@ impl Follower {
         };
         if tail.done {
             return 0;
-        }
-        if tail.file.is_none() {
-            // Moved away and not yet recreated: it may come back under its name.
-            match open_at(&tail.path, None) {
-                Ok((f, pos)) => {
-                    tail.file = Some(f);
-                    tail.pos = pos;
-                    tail.partial.clear();
-                    tail.discarding = false;
-                    tail.restarted = true;
-                }
-                Err(_) => return 0,
-            }
         }
         let Some(file) = tail.file.as_mut() else {
             return 0;
@@ -305,7 +322,7 @@ impl Follower {
             tail.pos.offset += lines.len() as u64;
             tail.pos.line += n;
             each(Chunk {
-                file: idx,
+                file: tail.id,
                 path: &tail.path,
                 bytes: lines,
                 lines: n,
@@ -327,7 +344,7 @@ impl Follower {
         quiet: Duration,
         each: &mut dyn FnMut(Chunk<'_>),
     ) {
-        for (idx, tail) in self.files.iter_mut().enumerate() {
+        for tail in self.files.iter_mut() {
             if tail.partial.is_empty() || tail.discarding {
                 continue;
             }
@@ -340,7 +357,7 @@ impl Follower {
             tail.pos.line += 1;
             let restarted = std::mem::take(&mut tail.restarted);
             each(Chunk {
-                file: idx,
+                file: tail.id,
                 path: &tail.path,
                 bytes: &bytes,
                 lines: 1,
@@ -393,8 +410,9 @@ impl Follower {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // Deleted or moved away: everything it held has been read. A file that
-                // appears under the name again is read from its start.
+                // Deleted or moved away: everything it held has been read, and it is
+                // forgotten at the end of this poll. A file that appears under the name
+                // again is a new one, read from its start.
                 tail.file = None;
             }
             Err(_) => {}
@@ -517,8 +535,13 @@ mod tests {
         std::fs::rename(&p, dir.path().join("a.log.1")).unwrap();
         assert!(collect(&mut f).is_empty());
         assert!(collect(&mut f).is_empty());
+        // Read to its end and gone: forgotten, and said so once.
+        assert!(f.files().is_empty());
+        assert_eq!(std::mem::take(&mut f.gone), vec![0]);
         std::fs::write(&p, "two\n").unwrap();
-        assert_eq!(collect(&mut f), vec![("two\n".into(), 1, true)]);
+        assert_eq!(collect(&mut f), vec![("two\n".into(), 1, false)]);
+        assert_eq!(f.files()[0].id, 1, "a new file, with state of its own");
+        assert!(f.gone.is_empty());
     }
 
     #[test]

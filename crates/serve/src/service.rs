@@ -97,6 +97,9 @@ fn document_complete(bytes: &[u8]) -> bool {
 /// One followed file's decoding and what a checkpoint needs of it.
 struct FileState {
     label: Arc<str>,
+    /// The source's name in the metrics: the path, or for spool segments their
+    /// source's (see [`crate::spool::metrics_label`]).
+    metrics_label: Arc<str>,
     document: Option<Document>,
     stream: EventStream,
     /// Chunks read and not yet behind the retention horizon: where each starts, and
@@ -349,12 +352,18 @@ impl<'a> Generation<'a> {
             }
             let fs = files.entry(c.file).or_insert_with(|| {
                 let label: Arc<str> = Arc::from(path.display().to_string());
+                let metrics_label = match spool_dir.as_deref().is_some_and(|d| path.starts_with(d))
+                {
+                    true => crate::spool::metrics_label(path).map_or(label.clone(), Arc::from),
+                    false => label.clone(),
+                };
                 let mut stream = EventStream::detached(label.clone(), opts.clone());
                 if c.start.offset > 0 {
                     prime(&mut stream, path, c.start.offset);
                 }
                 FileState {
                     label,
+                    metrics_label,
                     stream,
                     chunks: VecDeque::new(),
                     last_data: None,
@@ -370,7 +379,7 @@ impl<'a> Generation<'a> {
                 fs.document = None;
             }
             fs.last_data = Some(now);
-            metrics.read_from(&fs.label, c.lines, c.bytes.len() as u64);
+            metrics.read_from(&fs.metrics_label, c.lines, c.bytes.len() as u64);
             fs.take(&c, &opts, filter.as_deref(), decoded, stats);
             for ev in decoded.drain(..) {
                 merge.offer(c.file + 1, ev);
@@ -379,6 +388,22 @@ impl<'a> Generation<'a> {
         self.follower.poll(now, &mut each);
         self.follower
             .flush_quiet_partials(now, self.settings.idle_timeout, &mut each);
+        // Files deleted or moved away (read to their end; spool segments the checkpoint
+        // no longer needed): their last partial record, if any, and then nothing of
+        // them is kept.
+        for id in self.follower.gone.drain(..) {
+            if let Some(mut fs) = self.files.remove(&id) {
+                // A followed file's series ends with it; a spool source's goes on.
+                if fs.metrics_label == fs.label {
+                    self.metrics.forget_source(&fs.label);
+                }
+                fs.stream.finish_detached(&mut self.decoded, stats);
+                for ev in self.decoded.drain(..) {
+                    self.merge.offer(id + 1, ev);
+                }
+            }
+            self.merge.forget(id + 1);
+        }
         stats.inputs = self.follower.files().len() as u64 + u64::from(self.stdin.is_some());
         if let Some(s) = self.spool {
             s.consumed(spool_bytes);
@@ -487,12 +512,12 @@ impl<'a> Generation<'a> {
         let wm = self.detector.engine().watermark();
         let horizon = wm.saturating_sub(retention(&self.cfg));
         let mut out = BTreeMap::new();
-        for (idx, tail) in self.follower.files().iter().enumerate() {
+        for tail in self.follower.files() {
             // A file deleted or moved away has nothing left to resume.
             if !tail.is_open() {
                 continue;
             }
-            let pos = match self.files.get_mut(&idx) {
+            let pos = match self.files.get_mut(&tail.id) {
                 Some(fs) => {
                     while fs
                         .chunks

@@ -56,6 +56,23 @@ fn segment_path(dir: &Path, source: &str, seq: u64) -> PathBuf {
     dir.join(format!("ingest-{source}-{seq:08}.jsonl"))
 }
 
+/// What the metrics call a spool segment: all of one source's segments under one name
+/// (`…/ingest-falco-*.jsonl`), so that a series per pusher lasts while its segments come
+/// and go, rather than a new series for every segment ever written.
+pub fn metrics_label(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("ingest-")?.strip_suffix(".jsonl")?;
+    let (source, seq) = rest.rsplit_once('-')?;
+    if !valid_source(source) || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        path.with_file_name(format!("ingest-{source}-*.jsonl"))
+            .display()
+            .to_string(),
+    )
+}
+
 /// A source name is part of a file name: nothing that could climb out of the spool
 /// directory or collide with another source's files.
 fn valid_source(s: &str) -> bool {
@@ -286,6 +303,19 @@ mod tests {
         assert_eq!(paths.len(), 1);
         assert_eq!(std::fs::read(&paths[0]).unwrap(), b"12345678\nabc\n");
         assert!(paths[0].ends_with("ingest-falco-00000001.jsonl"));
+    }
+
+    #[test]
+    fn every_segment_of_a_source_counts_under_one_name() {
+        let dir = Path::new("/var/lib/pullwatch/spool");
+        let label = |seq| metrics_label(&segment_path(dir, "falco-1", seq));
+        assert_eq!(
+            label(1).as_deref(),
+            Some("/var/lib/pullwatch/spool/ingest-falco-1-*.jsonl")
+        );
+        assert_eq!(label(1), label(7));
+        assert_eq!(metrics_label(Path::new("/var/log/ingest-x.jsonl")), None);
+        assert_eq!(metrics_label(Path::new("/var/log/app.log")), None);
     }
 
     #[test]
