@@ -431,8 +431,16 @@ impl<'a> Generation<'a> {
                             let first = self.stdin_line + 1;
                             let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
                             self.stdin_line += lines;
-                            self.stdin_stream
-                                .decode_lines(&bytes, first, &mut self.decoded, stats);
+                            // Through the prefilter, as followed files and `scan` are.
+                            decode_filtered(
+                                &mut self.stdin_stream,
+                                &bytes,
+                                first,
+                                self.filter.as_deref(),
+                                self.settings.max_line_bytes,
+                                &mut self.decoded,
+                                stats,
+                            );
                             self.stdin_last = Some(now);
                             self.metrics.read_from("-", lines, bytes.len() as u64);
                             for ev in self.decoded.drain(..) {
@@ -861,4 +869,51 @@ pub fn run(
     }
     sink.flush().map_err(ServeError::Output)?;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pullwatch_model::Format;
+
+    const EXEC: &str = r#"{"Type":"container","Action":"exec_start: sh -c id","Actor":{"ID":"abc","Attributes":{"image":"IMAGE"}},"timeNano":5}"#;
+
+    fn decode(data: &str, filter: Option<&dyn RecordFilter>) -> (Vec<Event>, DecodeStats) {
+        let mut stream = EventStream::detached(Arc::from("t"), DecodeOptions::default());
+        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+        decode_filtered(
+            &mut stream,
+            data.as_bytes(),
+            1,
+            filter,
+            1 << 20,
+            &mut out,
+            &mut stats,
+        );
+        (out, stats)
+    }
+
+    /// What the service skips unread, counts and locates is what scan's prefilter
+    /// does: the kept records decode as without a filter, on their own line numbers,
+    /// and every byte is counted once, up to a last line without its newline.
+    #[test]
+    fn skipped_lines_are_counted_and_kept_ones_decoded_in_place() {
+        let trusted = Prefilter::new(Arc::new(|i: &str| i == "nginx"));
+        let nginx = EXEC.replace("IMAGE", "nginx");
+        let evil = EXEC.replace("IMAGE", "evil/x");
+        let data = format!("{nginx}\n{evil}\r\n\n{nginx}\n{evil}\n{nginx}");
+        let (all, all_stats) = decode(&data, None);
+        let (kept, stats) = decode(&data, Some(&trusted));
+        assert_eq!(stats.prefiltered, 3);
+        assert_eq!(stats.bytes, all_stats.bytes);
+        assert_eq!(stats.bytes, data.len() as u64 - 1, "without the CRLF's \\r");
+        assert_eq!(stats.formats[&Format::DockerEvents].records, 5);
+        let lines = |evs: &[Event]| evs.iter().map(|e| e.source.line).collect::<Vec<_>>();
+        assert_eq!(lines(&kept), vec![2, 5]);
+        let evil_lines: Vec<Event> = all
+            .into_iter()
+            .filter(|e| e.source.line == 2 || e.source.line == 5)
+            .collect();
+        assert_eq!(format!("{kept:?}"), format!("{evil_lines:?}"));
+    }
 }
