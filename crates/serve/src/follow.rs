@@ -264,7 +264,13 @@ impl Follower {
         self.buf.clear();
         self.buf.extend_from_slice(&tail.partial);
         let carried = tail.partial.len();
-        tail.partial.clear();
+        // The partial line now lives in the shared buffer; the room a long one took is
+        // given back rather than kept by every quiet file.
+        if tail.partial.capacity() > PARTIAL_ROOM_KEPT {
+            tail.partial = Vec::new();
+        } else {
+            tail.partial.clear();
+        }
         let read = match file.take(budget as u64).read_to_end(&mut self.buf) {
             Ok(n) => n,
             Err(e) => {
@@ -277,8 +283,11 @@ impl Follower {
             }
         };
         if read == 0 {
-            self.buf.truncate(carried);
-            tail.partial = std::mem::take(&mut self.buf);
+            // Only the partial line goes back to the file: the shared buffer (as large
+            // as the read budget) stays shared. Handing it over would leave every quiet
+            // file holding a megabyte, and the next read faulting in a fresh one.
+            tail.partial.extend_from_slice(&self.buf[..carried]);
+            self.buf.clear();
             self.check_rotation(idx);
             return 0;
         }
@@ -420,6 +429,9 @@ impl Follower {
     }
 }
 
+/// A quiet file keeps at most this much room for its unfinished last line.
+const PARTIAL_ROOM_KEPT: usize = 64 << 10;
+
 fn memchr_nl(b: &[u8]) -> Option<usize> {
     memchr::memchr(b'\n', b)
 }
@@ -485,6 +497,34 @@ mod tests {
         assert_eq!(collect(&mut f), vec![("two\nthree\n".into(), 2, false)]);
         assert_eq!(f.files()[0].pos().line, 3);
         assert!(collect(&mut f).is_empty());
+    }
+
+    #[test]
+    fn quiet_files_do_not_keep_the_read_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..3)
+            .map(|i| dir.path().join(format!("{i}.log")))
+            .collect();
+        for p in &paths {
+            // Many lines and an unfinished one: a large read, then a quiet file.
+            std::fs::write(p, format!("{}tail", "line\n".repeat(50_000))).unwrap();
+        }
+        let pat = dir.path().join("*.log").display().to_string();
+        let mut f = Follower::new(vec![pat], HashMap::new(), 1 << 20);
+        f.rescan_every = Duration::ZERO;
+        assert_eq!(collect(&mut f).len(), 3);
+        assert!(collect(&mut f).is_empty());
+        for t in f.files() {
+            assert_eq!(t.partial, b"tail");
+            assert!(t.partial.capacity() < 4096, "{}", t.partial.capacity());
+        }
+        // The unfinished line is still whole when it ends.
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&paths[1])
+            .unwrap();
+        w.write_all(b"-end\n").unwrap();
+        assert_eq!(collect(&mut f), vec![("tail-end\n".into(), 50_001, false)]);
     }
 
     #[test]
