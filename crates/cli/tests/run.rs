@@ -797,8 +797,12 @@ fn run_with_a_baseline_gives_the_alerts_scan_gives_with_it() {
         let out = run_dir.path().join("alerts.jsonl");
         let pattern = input.join("*.jsonl").display().to_string();
         let state = run_dir.path().join("state").display().to_string();
+        // The service's own copy: it is deleted below to see SIGHUP read it again.
+        let own = run_dir.path().join("baseline.json");
+        std::fs::copy(&baseline, &own).unwrap();
+        let own = own.display().to_string();
         let cfg = run_dir.path().join("pullwatch.yaml");
-        std::fs::write(&cfg, format!("sources:\n  baseline: {b}\n")).unwrap();
+        std::fs::write(&cfg, format!("sources:\n  baseline: {own}\n")).unwrap();
         let cfg = cfg.display().to_string();
         let out_s = out.display().to_string();
         let mut args = vec![
@@ -814,7 +818,7 @@ fn run_with_a_baseline_gives_the_alerts_scan_gives_with_it() {
         if via_config {
             args.extend(["--config", &cfg]);
         } else {
-            args.extend(["--baseline", &b]);
+            args.extend(["--baseline", &own]);
         }
         let svc = Service::start(&args);
         for src in &sources {
@@ -833,8 +837,20 @@ fn run_with_a_baseline_gives_the_alerts_scan_gives_with_it() {
             want.len(),
             svc.stderr()
         );
+        // SIGHUP reads the baseline again: one that is gone is refused, and the
+        // service goes on with the one it has.
+        std::fs::remove_file(&own).unwrap();
+        svc.signal("-HUP");
+        assert!(
+            wait_until(Duration::from_secs(10), || svc
+                .stderr()
+                .contains("reload refused")),
+            "{}",
+            svc.stderr()
+        );
         let (code, stderr) = svc.stop();
         assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("no such baseline"), "{stderr}");
         assert_eq!(keys(&alerts_in(&out)), keys(&want), "{stderr}");
         assert!(stderr.contains("not in the baseline"), "{stderr}");
     }
