@@ -429,7 +429,7 @@ impl<'a> Generation<'a> {
                             got = true;
                             let stats = &mut self.detector.summary.decode;
                             let first = self.stdin_line + 1;
-                            let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                            let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
                             self.stdin_line += lines;
                             // Through the prefilter, as followed files and `scan` are.
                             decode_filtered(
