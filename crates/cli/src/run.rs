@@ -98,6 +98,11 @@ pub struct RunArgs {
     /// When to colour the text format.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     color: ColorChoice,
+    /// The baseline of image digests and tags seen before, as `scan --baseline` reads
+    /// it (it must exist; SIGHUP reads it again; the service never writes it). With a
+    /// baseline every record is decoded, as in `scan`.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
     /// Skip records no loaded analytic can use before decoding them in full (as `scan`).
     #[arg(long, value_enum, default_value_t = Toggle::On)]
     prefilter: Toggle,
@@ -127,6 +132,7 @@ fn settings(a: &RunArgs) -> Result<RunSettings, String> {
     }
     s.output = a.output.clone().or(file.sinks.output.clone());
     s.webhook = a.webhook.clone().or(file.sinks.webhook.clone());
+    s.baseline = a.baseline.clone().or(file.sources.baseline.clone());
     s.follow = file.sources.follow.clone();
     s.follow.extend(a.follow.iter().cloned());
     s.listen = a.listen.or(file.sources.listen);

@@ -731,3 +731,141 @@ fn ingest_over_https_with_the_configured_certificate() {
     let (code, stderr) = svc.stop();
     assert_eq!(code, 0, "{stderr}");
 }
+
+fn baseline_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/baseline")
+        .join(name)
+}
+
+fn scan_with(extra: &[&str], paths: &[&Path]) -> Vec<Value> {
+    let out = Command::new(BIN)
+        .args(["scan", "--format", "json", "--quiet"])
+        .args(extra)
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn run_with_a_baseline_gives_the_alerts_scan_gives_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    let learn = Command::new(BIN)
+        .args(["baseline", "learn", "--baseline"])
+        .arg(&baseline)
+        .arg(baseline_fixture("history.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        learn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&learn.stderr)
+    );
+    let sources = [
+        baseline_fixture("scan-new-digest.jsonl"),
+        baseline_fixture("scan-moved-tag.jsonl"),
+    ];
+    let paths: Vec<&Path> = sources.iter().map(PathBuf::as_path).collect();
+    let b = baseline.display().to_string();
+    let want = scan_with(&["--baseline", &b], &paths);
+    // The baseline decides here: digests it never saw, and moved tags, alert with it
+    // and not (or less) without it.
+    let without = scan_with(&[], &paths);
+    assert!(
+        want.len() > without.len(),
+        "{} alerts with the baseline, {} without",
+        want.len(),
+        without.len()
+    );
+
+    // Once with the flag, once with the config's `sources: baseline:`.
+    for via_config in [false, true] {
+        let run_dir = tempfile::tempdir().unwrap();
+        let input = run_dir.path().join("in");
+        std::fs::create_dir(&input).unwrap();
+        let out = run_dir.path().join("alerts.jsonl");
+        let pattern = input.join("*.jsonl").display().to_string();
+        let state = run_dir.path().join("state").display().to_string();
+        // The service's own copy: it is deleted below to see SIGHUP read it again.
+        let own = run_dir.path().join("baseline.json");
+        std::fs::copy(&baseline, &own).unwrap();
+        let own = own.display().to_string();
+        let cfg = run_dir.path().join("pullwatch.yaml");
+        std::fs::write(&cfg, format!("sources:\n  baseline: {own}\n")).unwrap();
+        let cfg = cfg.display().to_string();
+        let out_s = out.display().to_string();
+        let mut args = vec![
+            "--follow",
+            &pattern,
+            "--state-dir",
+            &state,
+            "--output",
+            &out_s,
+            "--idle-timeout",
+            "500ms",
+        ];
+        if via_config {
+            args.extend(["--config", &cfg]);
+        } else {
+            args.extend(["--baseline", &own]);
+        }
+        let svc = Service::start(&args);
+        for src in &sources {
+            trickle(
+                src,
+                &input.join(src.file_name().unwrap()),
+                1,
+                Duration::from_millis(20),
+            );
+        }
+        assert!(
+            wait_until(Duration::from_secs(30), || alerts_in(&out).len()
+                >= want.len()),
+            "{} of {} alerts: {}",
+            alerts_in(&out).len(),
+            want.len(),
+            svc.stderr()
+        );
+        // SIGHUP reads the baseline again: one that is gone is refused, and the
+        // service goes on with the one it has.
+        std::fs::remove_file(&own).unwrap();
+        svc.signal("-HUP");
+        assert!(
+            wait_until(Duration::from_secs(10), || svc
+                .stderr()
+                .contains("reload refused")),
+            "{}",
+            svc.stderr()
+        );
+        let (code, stderr) = svc.stop();
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stderr.contains("no such baseline"), "{stderr}");
+        assert_eq!(keys(&alerts_in(&out)), keys(&want), "{stderr}");
+        assert!(stderr.contains("not in the baseline"), "{stderr}");
+    }
+
+    // A baseline that is not there is the user's mistake, not an empty baseline.
+    let missing = dir.path().join("nope.json").display().to_string();
+    let out = Command::new(BIN)
+        .args(["run", "--stdin", "--baseline", &missing])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no such baseline"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -5,8 +5,10 @@
 //! - rename and recreate: the old file is read to its end, then the new one from its
 //!   start;
 //! - truncation in place (`copytruncate`): the file is read again from its start;
-//! - a file deleted or moved away is read to its end; one that appears under its name
-//!   again is read from its start.
+//! - a file deleted or moved away is read to its end and then forgotten; one that
+//!   appears under its name again is a new file, read from its start. Forgetting is what
+//!   keeps a long-running service's memory flat while pods come and go and spool
+//!   segments are deleted.
 //!
 //! Positions are byte offsets with their line numbers and the file's identity (device
 //! and inode), so a checkpoint names exactly where to resume.
@@ -31,7 +33,7 @@ pub struct FilePos {
 
 /// Complete lines read from one file.
 pub struct Chunk<'a> {
-    /// The file's index in [`Follower::files`]; stable for the follower's life.
+    /// The file's id ([`Tail::id`]).
     pub file: usize,
     pub path: &'a Path,
     pub bytes: &'a [u8],
@@ -46,6 +48,9 @@ pub struct Chunk<'a> {
 
 /// One followed file.
 pub struct Tail {
+    /// Stable while the file is followed; a file forgotten (deleted) and found again
+    /// under its name gets a new one.
+    pub id: usize,
     pub path: PathBuf,
     file: Option<File>,
     pos: FilePos,
@@ -82,6 +87,10 @@ pub struct Follower {
     patterns: Vec<String>,
     files: Vec<Tail>,
     by_path: HashMap<PathBuf, usize>,
+    next_id: usize,
+    /// Ids of files deleted or moved away, read to their end and forgotten since the
+    /// caller last took them: whatever it keeps for them can go.
+    pub gone: Vec<usize>,
     /// Positions to resume from, by path (a checkpoint's).
     resume: HashMap<PathBuf, FilePos>,
     last_scan: Option<Instant>,
@@ -110,6 +119,8 @@ impl Follower {
             patterns,
             files: Vec::new(),
             by_path: HashMap::new(),
+            next_id: 0,
+            gone: Vec::new(),
             resume,
             last_scan: None,
             rescan_every: Duration::from_secs(1),
@@ -119,6 +130,12 @@ impl Follower {
             issues: Vec::new(),
             too_long: Vec::new(),
         }
+    }
+
+    /// Looks for new files at the next poll rather than at the next periodic look:
+    /// the caller knows one was just created (a spool segment).
+    pub fn rescan_soon(&mut self) {
+        self.last_scan = None;
     }
 
     pub fn files(&self) -> &[Tail] {
@@ -167,8 +184,9 @@ impl Follower {
             if self.by_path.contains_key(&path) {
                 continue;
             }
-            let idx = self.files.len();
+            let id = self.next_id;
             let mut tail = Tail {
+                id,
                 path: path.clone(),
                 file: None,
                 pos: FilePos {
@@ -197,7 +215,8 @@ impl Follower {
                     continue;
                 }
             }
-            self.by_path.insert(path, idx);
+            self.next_id += 1;
+            self.by_path.insert(path, id);
             self.files.push(tail);
         }
     }
@@ -210,7 +229,24 @@ impl Follower {
         for idx in 0..self.files.len() {
             total += self.poll_one(idx, each);
         }
+        self.forget_closed();
         total
+    }
+
+    /// Drops the files found deleted or moved away (read to their end).
+    fn forget_closed(&mut self) {
+        if self.files.iter().all(Tail::is_open) {
+            return;
+        }
+        let (gone, by_path) = (&mut self.gone, &mut self.by_path);
+        self.files.retain(|t| {
+            if t.is_open() {
+                return true;
+            }
+            gone.push(t.id);
+            by_path.remove(&t.path);
+            false
+        });
     }
 
     fn poll_one(&mut self, idx: usize, each: &mut dyn FnMut(Chunk<'_>)) -> usize {
@@ -222,26 +258,19 @@ impl Follower {
         if tail.done {
             return 0;
         }
-        if tail.file.is_none() {
-            // Moved away and not yet recreated: it may come back under its name.
-            match open_at(&tail.path, None) {
-                Ok((f, pos)) => {
-                    tail.file = Some(f);
-                    tail.pos = pos;
-                    tail.partial.clear();
-                    tail.discarding = false;
-                    tail.restarted = true;
-                }
-                Err(_) => return 0,
-            }
-        }
         let Some(file) = tail.file.as_mut() else {
             return 0;
         };
         self.buf.clear();
         self.buf.extend_from_slice(&tail.partial);
         let carried = tail.partial.len();
-        tail.partial.clear();
+        // The partial line now lives in the shared buffer; the room a long one took is
+        // given back rather than kept by every quiet file.
+        if tail.partial.capacity() > PARTIAL_ROOM_KEPT {
+            tail.partial = Vec::new();
+        } else {
+            tail.partial.clear();
+        }
         let read = match file.take(budget as u64).read_to_end(&mut self.buf) {
             Ok(n) => n,
             Err(e) => {
@@ -254,8 +283,11 @@ impl Follower {
             }
         };
         if read == 0 {
-            self.buf.truncate(carried);
-            tail.partial = std::mem::take(&mut self.buf);
+            // Only the partial line goes back to the file: the shared buffer (as large
+            // as the read budget) stays shared. Handing it over would leave every quiet
+            // file holding a megabyte, and the next read faulting in a fresh one.
+            tail.partial.extend_from_slice(&self.buf[..carried]);
+            self.buf.clear();
             self.check_rotation(idx);
             return 0;
         }
@@ -280,7 +312,7 @@ impl Follower {
                 }
             }
         }
-        let complete = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let complete = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
         let (lines, rest) = body.split_at(complete);
         if rest.len() > max_line {
             self.too_long.push((
@@ -299,7 +331,7 @@ impl Follower {
             tail.pos.offset += lines.len() as u64;
             tail.pos.line += n;
             each(Chunk {
-                file: idx,
+                file: tail.id,
                 path: &tail.path,
                 bytes: lines,
                 lines: n,
@@ -321,7 +353,7 @@ impl Follower {
         quiet: Duration,
         each: &mut dyn FnMut(Chunk<'_>),
     ) {
-        for (idx, tail) in self.files.iter_mut().enumerate() {
+        for tail in self.files.iter_mut() {
             if tail.partial.is_empty() || tail.discarding {
                 continue;
             }
@@ -334,7 +366,7 @@ impl Follower {
             tail.pos.line += 1;
             let restarted = std::mem::take(&mut tail.restarted);
             each(Chunk {
-                file: idx,
+                file: tail.id,
                 path: &tail.path,
                 bytes: &bytes,
                 lines: 1,
@@ -387,8 +419,9 @@ impl Follower {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // Deleted or moved away: everything it held has been read. A file that
-                // appears under the name again is read from its start.
+                // Deleted or moved away: everything it held has been read, and it is
+                // forgotten at the end of this poll. A file that appears under the name
+                // again is a new one, read from its start.
                 tail.file = None;
             }
             Err(_) => {}
@@ -396,12 +429,16 @@ impl Follower {
     }
 }
 
+/// A quiet file keeps at most this much room for its unfinished last line.
+const PARTIAL_ROOM_KEPT: usize = 64 << 10;
+
 fn memchr_nl(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+    memchr::memchr(b'\n', b)
 }
 
+/// Every byte read passes through here once: memchr's counter, not a byte loop.
 fn count_nl(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', b).count() as u64
 }
 
 /// Opens `path` at a checkpoint's position when it is still the same file and still
@@ -463,6 +500,34 @@ mod tests {
     }
 
     #[test]
+    fn quiet_files_do_not_keep_the_read_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..3)
+            .map(|i| dir.path().join(format!("{i}.log")))
+            .collect();
+        for p in &paths {
+            // Many lines and an unfinished one: a large read, then a quiet file.
+            std::fs::write(p, format!("{}tail", "line\n".repeat(50_000))).unwrap();
+        }
+        let pat = dir.path().join("*.log").display().to_string();
+        let mut f = Follower::new(vec![pat], HashMap::new(), 1 << 20);
+        f.rescan_every = Duration::ZERO;
+        assert_eq!(collect(&mut f).len(), 3);
+        assert!(collect(&mut f).is_empty());
+        for t in f.files() {
+            assert_eq!(t.partial, b"tail");
+            assert!(t.partial.capacity() < 4096, "{}", t.partial.capacity());
+        }
+        // The unfinished line is still whole when it ends.
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&paths[1])
+            .unwrap();
+        w.write_all(b"-end\n").unwrap();
+        assert_eq!(collect(&mut f), vec![("tail-end\n".into(), 50_001, false)]);
+    }
+
+    #[test]
     fn a_last_line_without_newline_counts_once_the_file_is_quiet() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.log");
@@ -510,8 +575,13 @@ mod tests {
         std::fs::rename(&p, dir.path().join("a.log.1")).unwrap();
         assert!(collect(&mut f).is_empty());
         assert!(collect(&mut f).is_empty());
+        // Read to its end and gone: forgotten, and said so once.
+        assert!(f.files().is_empty());
+        assert_eq!(std::mem::take(&mut f.gone), vec![0]);
         std::fs::write(&p, "two\n").unwrap();
-        assert_eq!(collect(&mut f), vec![("two\n".into(), 1, true)]);
+        assert_eq!(collect(&mut f), vec![("two\n".into(), 1, false)]);
+        assert_eq!(f.files()[0].id, 1, "a new file, with state of its own");
+        assert!(f.gone.is_empty());
     }
 
     #[test]

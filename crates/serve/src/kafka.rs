@@ -23,6 +23,7 @@ use pullwatch_kafka::{
 };
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Alert, Event};
+use pullwatch_pipeline::baseline::ScanBaseline;
 use pullwatch_pipeline::Detector;
 use pullwatch_report::{AlertSink, StreamFormat};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -95,6 +96,8 @@ struct Worker<'a> {
     run: &'a RunSettings,
     k: &'a KafkaRun,
     cfg: Config,
+    /// `--baseline`: every rebuilt detector judges by it.
+    baseline: Option<ScanBaseline>,
     metrics: &'a Metrics,
     group: GroupConsumer,
     context: Option<TableReader>,
@@ -220,7 +223,7 @@ impl<'a> Worker<'a> {
         if let Some(ctx) = self.context.as_mut() {
             ctx.seek_to_time(horizon, CALL)?;
         }
-        let mut detector = Detector::new(self.cfg.clone(), None);
+        let mut detector = Detector::new(self.cfg.clone(), self.baseline.as_ref());
         detector.remember_sent();
         // Decoding counts go on across rebuilds (they are counters); the engine's start
         // again with the engine.
@@ -614,6 +617,7 @@ pub fn run(
     control: &Control,
 ) -> Result<RunOutcome, ServeError> {
     let cfg = load_config().map_err(ServeError::Usage)?;
+    let baseline = crate::service::open_baseline(settings).map_err(ServeError::Usage)?;
     let ks = &k.settings;
     ks.validate()
         .map_err(|e| ServeError::Usage(e.to_string()))?;
@@ -685,7 +689,8 @@ pub fn run(
     let mut w = Worker {
         run: settings,
         k,
-        detector: Detector::new(cfg.clone(), None),
+        detector: Detector::new(cfg.clone(), baseline.as_ref()),
+        baseline,
         merge: LiveMerge::new(cfg.limits.max_pending_events),
         cfg,
         metrics: &metrics,

@@ -11,7 +11,7 @@
 
 use pullwatch_model::{Event, Ts};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 type Key = (Ts, u8, Arc<str>, u64, u64);
@@ -60,7 +60,11 @@ pub struct LiveMerge {
     /// as soon as another source talks.
     alone: Vec<Event>,
     alone_source: Option<usize>,
-    sources: Vec<SourceState>,
+    /// By source number. A map, not a vector: sources come and go for the service's
+    /// life (a pod's log, a spool segment), and [`LiveMerge::forget`] drops them.
+    sources: HashMap<usize, SourceState>,
+    /// The latest event time any source, forgotten or not, delivered.
+    high: Option<Ts>,
     seq: u64,
     cap: usize,
     /// Released early because the cap was reached.
@@ -73,7 +77,8 @@ impl LiveMerge {
             heap: BinaryHeap::new(),
             alone: Vec::new(),
             alone_source: None,
-            sources: Vec::new(),
+            sources: HashMap::new(),
+            high: None,
             seq: 0,
             cap: cap.max(1),
             forced: 0,
@@ -81,10 +86,18 @@ impl LiveMerge {
     }
 
     fn source(&mut self, s: usize) -> &mut SourceState {
-        if self.sources.len() <= s {
-            self.sources.resize(s + 1, SILENT);
-        }
-        &mut self.sources[s]
+        self.sources.entry(s).or_insert(SILENT)
+    }
+
+    /// Source `s` will send nothing more (its file is gone): it no longer holds the
+    /// others back, and nothing is kept for it. What it sent and is held stays.
+    pub fn forget(&mut self, s: usize) {
+        self.sources.remove(&s);
+    }
+
+    /// How many sources are known (talking, idle, or silent so far).
+    pub fn sources(&self) -> usize {
+        self.sources.len()
     }
 
     pub fn len(&self) -> usize {
@@ -97,10 +110,7 @@ impl LiveMerge {
 
     /// Whether `s` is the only source talking.
     fn talks_alone(&self, s: usize) -> bool {
-        self.sources
-            .iter()
-            .enumerate()
-            .all(|(i, st)| i == s || st.idle)
+        self.sources.iter().all(|(&i, st)| i == s || st.idle)
     }
 
     fn hold(&mut self, event: Event) {
@@ -128,6 +138,7 @@ impl LiveMerge {
         let st = self.source(s);
         st.idle = false;
         st.high = Some(st.high.map_or(event.time, |h| h.max(event.time)));
+        self.high = Some(self.high.map_or(event.time, |h| h.max(event.time)));
         let alone = match self.alone_source {
             Some(a) => a == s,
             None => self.talks_alone(s),
@@ -153,7 +164,7 @@ impl LiveMerge {
 
     /// Every source is taken as idle (the inputs end): everything held may go.
     pub fn all_idle(&mut self) {
-        for s in &mut self.sources {
+        for s in self.sources.values_mut() {
             s.idle = true;
         }
     }
@@ -162,7 +173,7 @@ impl LiveMerge {
     /// everything may go).
     pub fn low_watermark(&self) -> Option<Ts> {
         self.sources
-            .iter()
+            .values()
             .filter(|s| !s.idle)
             .map(|s| s.high.unwrap_or(Ts::MIN))
             .min()
@@ -170,7 +181,7 @@ impl LiveMerge {
 
     /// The latest event time any source delivered.
     pub fn high(&self) -> Option<Ts> {
-        self.sources.iter().filter_map(|s| s.high).max()
+        self.high
     }
 
     /// Hands over, in order, every event at or before the low watermark (all of them
@@ -290,6 +301,26 @@ mod tests {
             proptest::prop_assert!(out.windows(2).all(|w| w[0] <= w[1]), "{:?}", out);
             proptest::prop_assert_eq!(m.forced, 0);
         }
+    }
+
+    #[test]
+    fn a_forgotten_source_holds_nothing_back_and_keeps_nothing() {
+        let mut m = LiveMerge::new(100);
+        m.offer(0, ev(100, "fast"));
+        m.offer(1, ev(10, "gone"));
+        assert_eq!(drain(&mut m), vec![10]);
+        m.offer(0, ev(200, "fast"));
+        m.set_idle(1, false);
+        assert!(
+            drain(&mut m).is_empty(),
+            "the talking source 1 holds 100 and 200"
+        );
+        m.forget(1);
+        assert_eq!(drain(&mut m), vec![100, 200]);
+        assert_eq!(m.sources(), 1);
+        // Its latest time still counts as the latest delivered.
+        m.offer(2, ev(50, "late"));
+        assert_eq!(m.high().map(|t| t.0), Some(200));
     }
 
     #[test]

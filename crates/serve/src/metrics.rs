@@ -304,6 +304,14 @@ impl Metrics {
         self.source_bytes.get_or_create(&l).inc_by(bytes);
     }
 
+    /// A source that is gone (a deleted file): its series go with it, so that the
+    /// exposition does not grow with every file ever followed.
+    pub fn forget_source(&self, source: &str) {
+        let l = labels(&[("source", source)]);
+        self.source_lines.remove(&l);
+        self.source_bytes.remove(&l);
+    }
+
     /// Replaces the lag gauges with those of the partitions owned now.
     pub fn set_kafka_lag(&self, lags: &[(String, i32, i64)]) {
         self.kafka_lag.clear();

@@ -16,6 +16,7 @@ use pullwatch_decode::{DecodeOptions, DecodeStats, EventStream, Prefilter, Recor
 use pullwatch_engine::config::Config;
 use pullwatch_model::time::Dur;
 use pullwatch_model::{Event, Ts};
+use pullwatch_pipeline::baseline::ScanBaseline;
 use pullwatch_pipeline::detector::SentAlert;
 use pullwatch_pipeline::Detector;
 use pullwatch_report::AlertSink;
@@ -96,6 +97,9 @@ fn document_complete(bytes: &[u8]) -> bool {
 /// One followed file's decoding and what a checkpoint needs of it.
 struct FileState {
     label: Arc<str>,
+    /// The source's name in the metrics: the path, or for spool segments their
+    /// source's (see [`crate::spool::metrics_label`]).
+    metrics_label: Arc<str>,
     document: Option<Document>,
     stream: EventStream,
     /// Chunks read and not yet behind the retention horizon: where each starts, and
@@ -124,13 +128,12 @@ fn decode_filtered(
     let mut at = 0usize;
     let mut line_no = first_line;
     while at < bytes.len() {
-        let end = bytes[at..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |i| at + i + 1);
-        let line = bytes[at..end]
-            .strip_suffix(b"\n")
-            .unwrap_or(&bytes[at..end]);
+        // The newline search is the one pass over every byte that a skipped record
+        // pays for besides the filter's own look: memchr keeps it far below the filter.
+        let (line, end) = match memchr::memchr(b'\n', &bytes[at..]) {
+            Some(i) => (&bytes[at..at + i], at + i + 1),
+            None => (&bytes[at..], bytes.len()),
+        };
         let skip = if line.len() > max_line || line.is_empty() {
             None
         } else {
@@ -141,7 +144,7 @@ fn decode_filtered(
                 stream.decode_lines(&bytes[run_start..at], run_line, out, stats);
             }
             let l = line.strip_suffix(b"\r").unwrap_or(line);
-            stats.bytes += l.len() as u64 + 1;
+            stats.bytes += l.len() as u64 + (end - at - line.len()) as u64;
             stats.record(format, 0);
             stats.prefilter(why);
             run_start = end;
@@ -283,6 +286,8 @@ struct Generation<'a> {
     stdin_last: Option<Instant>,
     stdin_done: bool,
     spool: Option<&'a Spool>,
+    /// The spool's count of segments opened when the follower last looked for files.
+    spool_segments: u64,
     metrics: &'a Metrics,
     decoded: Vec<Event>,
     released: Vec<Event>,
@@ -292,10 +297,24 @@ struct Generation<'a> {
     journal: SentJournal,
 }
 
+/// What a reload brings in: the configuration and the baseline, both read again.
+type Reloaded = (Config, Option<ScanBaseline>);
+
 enum End {
     Stop,
-    Reload(Box<Config>),
+    Reload(Box<Reloaded>),
     InputsDone,
+}
+
+/// The baseline `--baseline` (or `sources: baseline:`) names, loaded as `scan` loads it:
+/// the file must exist (a misspelt path must not pass for an empty baseline), and
+/// the service only judges by it; it never records into it.
+pub(crate) fn open_baseline(settings: &RunSettings) -> Result<Option<ScanBaseline>, String> {
+    settings
+        .baseline
+        .as_deref()
+        .map(|p| ScanBaseline::open(p, false, None).map_err(|e| e.to_string()))
+        .transpose()
 }
 
 impl<'a> Generation<'a> {
@@ -318,6 +337,13 @@ impl<'a> Generation<'a> {
         let metrics = self.metrics;
         let filter = self.filter.clone();
         let mut spool_bytes = 0u64;
+        if let Some(spool) = self.spool {
+            let opened = spool.segments_opened();
+            if opened != self.spool_segments {
+                self.spool_segments = opened;
+                self.follower.rescan_soon();
+            }
+        }
         let mut each = |c: Chunk<'_>| {
             got = true;
             let path = c.path;
@@ -326,12 +352,18 @@ impl<'a> Generation<'a> {
             }
             let fs = files.entry(c.file).or_insert_with(|| {
                 let label: Arc<str> = Arc::from(path.display().to_string());
+                let metrics_label = match spool_dir.as_deref().is_some_and(|d| path.starts_with(d))
+                {
+                    true => crate::spool::metrics_label(path).map_or(label.clone(), Arc::from),
+                    false => label.clone(),
+                };
                 let mut stream = EventStream::detached(label.clone(), opts.clone());
                 if c.start.offset > 0 {
                     prime(&mut stream, path, c.start.offset);
                 }
                 FileState {
                     label,
+                    metrics_label,
                     stream,
                     chunks: VecDeque::new(),
                     last_data: None,
@@ -347,7 +379,7 @@ impl<'a> Generation<'a> {
                 fs.document = None;
             }
             fs.last_data = Some(now);
-            metrics.read_from(&fs.label, c.lines, c.bytes.len() as u64);
+            metrics.read_from(&fs.metrics_label, c.lines, c.bytes.len() as u64);
             fs.take(&c, &opts, filter.as_deref(), decoded, stats);
             for ev in decoded.drain(..) {
                 merge.offer(c.file + 1, ev);
@@ -356,6 +388,22 @@ impl<'a> Generation<'a> {
         self.follower.poll(now, &mut each);
         self.follower
             .flush_quiet_partials(now, self.settings.idle_timeout, &mut each);
+        // Files deleted or moved away (read to their end; spool segments the checkpoint
+        // no longer needed): their last partial record, if any, and then nothing of
+        // them is kept.
+        for id in self.follower.gone.drain(..) {
+            if let Some(mut fs) = self.files.remove(&id) {
+                // A followed file's series ends with it; a spool source's goes on.
+                if fs.metrics_label == fs.label {
+                    self.metrics.forget_source(&fs.label);
+                }
+                fs.stream.finish_detached(&mut self.decoded, stats);
+                for ev in self.decoded.drain(..) {
+                    self.merge.offer(id + 1, ev);
+                }
+            }
+            self.merge.forget(id + 1);
+        }
         stats.inputs = self.follower.files().len() as u64 + u64::from(self.stdin.is_some());
         if let Some(s) = self.spool {
             s.consumed(spool_bytes);
@@ -381,10 +429,18 @@ impl<'a> Generation<'a> {
                             got = true;
                             let stats = &mut self.detector.summary.decode;
                             let first = self.stdin_line + 1;
-                            let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+                            let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
                             self.stdin_line += lines;
-                            self.stdin_stream
-                                .decode_lines(&bytes, first, &mut self.decoded, stats);
+                            // Through the prefilter, as followed files and `scan` are.
+                            decode_filtered(
+                                &mut self.stdin_stream,
+                                &bytes,
+                                first,
+                                self.filter.as_deref(),
+                                self.settings.max_line_bytes,
+                                &mut self.decoded,
+                                stats,
+                            );
                             self.stdin_last = Some(now);
                             self.metrics.read_from("-", lines, bytes.len() as u64);
                             for ev in self.decoded.drain(..) {
@@ -464,12 +520,12 @@ impl<'a> Generation<'a> {
         let wm = self.detector.engine().watermark();
         let horizon = wm.saturating_sub(retention(&self.cfg));
         let mut out = BTreeMap::new();
-        for (idx, tail) in self.follower.files().iter().enumerate() {
+        for tail in self.follower.files() {
             // A file deleted or moved away has nothing left to resume.
             if !tail.is_open() {
                 continue;
             }
-            let pos = match self.files.get_mut(&idx) {
+            let pos = match self.files.get_mut(&tail.id) {
                 Some(fs) => {
                     while fs
                         .chunks
@@ -553,10 +609,11 @@ impl<'a> Generation<'a> {
         &mut self,
         control: &Control,
         sink: &mut dyn AlertSink,
-        reload: &dyn Fn() -> Result<Config, String>,
+        reload: &dyn Fn() -> Result<Reloaded, String>,
         finite: bool,
     ) -> Result<End, ServeError> {
         let mut last_publish = Instant::now();
+        let mut unpublished = false;
         loop {
             let now = Instant::now();
             let got = self.read_sources(now);
@@ -571,9 +628,14 @@ impl<'a> Generation<'a> {
             self.journal
                 .record(&self.detector.take_fresh())
                 .map_err(ServeError::Output)?;
-            if now.duration_since(last_publish) >= Duration::from_secs(1) {
+            // Every second while records flow, and as soon as the inputs are caught up:
+            // a scrape after a burst sees everything it brought, not a second-old count.
+            unpublished |= got;
+            let caught_up = !got && unpublished;
+            if caught_up || now.duration_since(last_publish) >= Duration::from_secs(1) {
                 self.publish();
                 last_publish = now;
+                unpublished = false;
             }
             if now.duration_since(self.last_checkpoint) >= self.settings.checkpoint_every {
                 self.checkpoint()?;
@@ -588,7 +650,7 @@ impl<'a> Generation<'a> {
             }
             if control.reload.swap(false, Ordering::Relaxed) {
                 match reload() {
-                    Ok(cfg) => return Ok(End::Reload(Box::new(cfg))),
+                    Ok(new) => return Ok(End::Reload(Box::new(new))),
                     Err(e) => {
                         eprintln!("pullwatch: reload refused, the running configuration stays: {e}")
                     }
@@ -650,6 +712,18 @@ pub fn run(
         return crate::kafka::run(settings, k, load_config, sink, control);
     }
     let mut cfg = load_config().map_err(ServeError::Usage)?;
+    let mut baseline = open_baseline(settings).map_err(ServeError::Usage)?;
+    if let Some(b) = &baseline {
+        for note in &b.notes {
+            eprintln!("pullwatch: {note}");
+        }
+    }
+    // SIGHUP reads both again; either one refused keeps both as they were.
+    let reload = || -> Result<Reloaded, String> {
+        let cfg = load_config()?;
+        let baseline = open_baseline(settings)?;
+        Ok((cfg, baseline))
+    };
     let temp;
     let state_dir: PathBuf = match &settings.state_dir {
         Some(d) => {
@@ -719,10 +793,14 @@ pub fn run(
         let journal = SentJournal::open(&state_dir).map_err(ServeError::Output)?;
         sent.extend(journal.entries().iter().cloned());
         sent.extend(already_sent.iter().cloned());
-        let mut detector = Detector::new(cfg.clone(), None);
+        let mut detector = Detector::new(cfg.clone(), baseline.as_ref());
         detector.remember_sent();
         detector.suppress(sent);
-        let filter: Option<Arc<dyn RecordFilter>> = settings.prefilter.then(|| {
+        // As in `scan`: the prefilter skips activity in allowlisted images, which is
+        // exactly what a baseline judges (a digest never seen), so with a baseline every
+        // record is decoded.
+        let prefilter = settings.prefilter && baseline.is_none();
+        let filter: Option<Arc<dyn RecordFilter>> = prefilter.then(|| {
             Arc::new(Prefilter::new(Arc::new(
                 pullwatch_engine::interest::trusted_image_test(&cfg),
             ))) as Arc<dyn RecordFilter>
@@ -746,6 +824,7 @@ pub fn run(
             stdin_last: None,
             stdin_done: stdin.is_none(),
             spool: spool.as_deref(),
+            spool_segments: 0,
             metrics: &metrics,
             decoded: Vec::new(),
             released: Vec::new(),
@@ -756,7 +835,7 @@ pub fn run(
             cfg: cfg.clone(),
         };
         ready.store(true, Ordering::Relaxed);
-        let end = g.run(control, sink, load_config, finite)?;
+        let end = g.run(control, sink, &reload, finite)?;
         if matches!(end, End::InputsDone) || matches!(end, End::Stop) {
             stopping.store(true, Ordering::Relaxed);
             g.detector.finish(sink).map_err(ServeError::Output)?;
@@ -773,7 +852,7 @@ pub fn run(
         match end {
             End::Reload(new) => {
                 eprintln!("pullwatch: configuration reloaded; replaying from the checkpoint");
-                cfg = *new;
+                (cfg, baseline) = *new;
             }
             End::Stop | End::InputsDone => {
                 eprint!("{}", g.detector.summary.render());
@@ -790,4 +869,51 @@ pub fn run(
     }
     sink.flush().map_err(ServeError::Output)?;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pullwatch_model::Format;
+
+    const EXEC: &str = r#"{"Type":"container","Action":"exec_start: sh -c id","Actor":{"ID":"abc","Attributes":{"image":"IMAGE"}},"timeNano":5}"#;
+
+    fn decode(data: &str, filter: Option<&dyn RecordFilter>) -> (Vec<Event>, DecodeStats) {
+        let mut stream = EventStream::detached(Arc::from("t"), DecodeOptions::default());
+        let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+        decode_filtered(
+            &mut stream,
+            data.as_bytes(),
+            1,
+            filter,
+            1 << 20,
+            &mut out,
+            &mut stats,
+        );
+        (out, stats)
+    }
+
+    /// What the service skips unread, counts and locates is what scan's prefilter
+    /// does: the kept records decode as without a filter, on their own line numbers,
+    /// and every byte is counted once, up to a last line without its newline.
+    #[test]
+    fn skipped_lines_are_counted_and_kept_ones_decoded_in_place() {
+        let trusted = Prefilter::new(Arc::new(|i: &str| i == "nginx"));
+        let nginx = EXEC.replace("IMAGE", "nginx");
+        let evil = EXEC.replace("IMAGE", "evil/x");
+        let data = format!("{nginx}\n{evil}\r\n\n{nginx}\n{evil}\n{nginx}");
+        let (all, all_stats) = decode(&data, None);
+        let (kept, stats) = decode(&data, Some(&trusted));
+        assert_eq!(stats.prefiltered, 3);
+        assert_eq!(stats.bytes, all_stats.bytes);
+        assert_eq!(stats.bytes, data.len() as u64 - 1, "without the CRLF's \\r");
+        assert_eq!(stats.formats[&Format::DockerEvents].records, 5);
+        let lines = |evs: &[Event]| evs.iter().map(|e| e.source.line).collect::<Vec<_>>();
+        assert_eq!(lines(&kept), vec![2, 5]);
+        let evil_lines: Vec<Event> = all
+            .into_iter()
+            .filter(|e| e.source.line == 2 || e.source.line == 5)
+            .collect();
+        assert_eq!(format!("{kept:?}"), format!("{evil_lines:?}"));
+    }
 }

@@ -25,6 +25,9 @@ pub struct SourcesSection {
     pub tls_key: Option<PathBuf>,
     /// `5s`: how long a source may be quiet before it no longer holds the others back.
     pub idle_timeout: Option<String>,
+    /// The baseline of image digests and tags seen before, as `scan --baseline` reads
+    /// it (read again on SIGHUP; never written by the service).
+    pub baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +122,8 @@ pub struct RunSettings {
     /// Certificate chain and key (PEM) for HTTPS ingest.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub webhook: Option<String>,
+    /// Images judged by this baseline of digests and tags seen before (as `scan`).
+    pub baseline: Option<PathBuf>,
     /// How long a source may be quiet before it no longer holds back the others, and
     /// before event time is taken to have reached its latest record.
     pub idle_timeout: Duration,
@@ -149,6 +154,7 @@ impl Default for RunSettings {
             token: None,
             tls: None,
             webhook: None,
+            baseline: None,
             idle_timeout: Duration::from_secs(2),
             checkpoint_every: Duration::from_secs(5),
             max_body: 16 << 20,
@@ -185,6 +191,12 @@ mod tests {
         assert_eq!(f.sources.follow, vec!["/var/log/pods/**/*.log"]);
         assert_eq!(f.sources.listen, Some("127.0.0.1:8787".parse().unwrap()));
         assert_eq!(f.sinks.format.as_deref(), Some("ocsf"));
+        let f = ServiceFile::from_yaml("sources:\n  baseline: /var/lib/pullwatch/baseline.json\n")
+            .unwrap();
+        assert_eq!(
+            f.sources.baseline.as_deref(),
+            Some(std::path::Path::new("/var/lib/pullwatch/baseline.json"))
+        );
         assert!(ServiceFile::from_yaml("sources:\n  folow: [x]\n").is_err());
     }
 

@@ -10,6 +10,7 @@
 //! sensor that pushes minutes behind the others holds them back instead of having its
 //! records arrive too late.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -28,6 +29,9 @@ pub struct Spool {
     backlog_limit: u64,
     written: AtomicU64,
     consumed: AtomicU64,
+    /// Counts segments opened: the reader looks for new files when it changes instead
+    /// of waiting for its next periodic look, so a push is read at once.
+    opened: AtomicU64,
 }
 
 struct Segment {
@@ -53,6 +57,23 @@ fn segment_path(dir: &Path, source: &str, seq: u64) -> PathBuf {
     dir.join(format!("ingest-{source}-{seq:08}.jsonl"))
 }
 
+/// What the metrics call a spool segment: all of one source's segments under one name
+/// (`…/ingest-falco-*.jsonl`), so that a series per pusher lasts while its segments come
+/// and go, rather than a new series for every segment ever written.
+pub fn metrics_label(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("ingest-")?.strip_suffix(".jsonl")?;
+    let (source, seq) = rest.rsplit_once('-')?;
+    if !valid_source(source) || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        path.with_file_name(format!("ingest-{source}-*.jsonl"))
+            .display()
+            .to_string(),
+    )
+}
+
 /// A source name is part of a file name: nothing that could climb out of the spool
 /// directory or collide with another source's files.
 fn valid_source(s: &str) -> bool {
@@ -71,6 +92,7 @@ impl Spool {
             backlog_limit,
             written: AtomicU64::new(0),
             consumed: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
         })
     }
 
@@ -153,12 +175,18 @@ impl Spool {
         Ok(())
     }
 
+    /// Segments opened for writing so far: a change means a file the reader has not seen.
+    pub fn segments_opened(&self) -> u64 {
+        self.opened.load(Ordering::Acquire)
+    }
+
     fn segment(&self, source: &str, seq: u64) -> io::Result<Segment> {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(segment_path(&self.dir, source, seq))?;
         let size = file.metadata()?.len();
+        self.opened.fetch_add(1, Ordering::Release);
         Ok(Segment { file, seq, size })
     }
 }
@@ -168,10 +196,11 @@ impl Spool {
 /// as lines (NDJSON, or a text format such as auditd). A JSON value's own line breaks
 /// lie outside its strings (inside them they would be escaped), so turning them into
 /// spaces keeps the value and makes it one line. With `list_items`, an object's
-/// `items` (a Kubernetes `EventList`) are the records. Returns the lines and their count.
-pub fn to_lines(body: &[u8], list_items: bool) -> (Vec<u8>, u64) {
+/// `items` (a Kubernetes `EventList`) are the records. Returns the lines and their count;
+/// a body that already is spool lines comes back as it is, not copied.
+pub fn to_lines(body: &[u8], list_items: bool) -> (Cow<'_, [u8]>, u64) {
     let trimmed = body.trim_ascii();
-    let mut out = Vec::with_capacity(body.len() + 1);
+    let mut out = Vec::new();
     let mut n = 0;
     let mut one = |v: &[u8], out: &mut Vec<u8>| {
         out.extend(
@@ -186,7 +215,7 @@ pub fn to_lines(body: &[u8], list_items: bool) -> (Vec<u8>, u64) {
             for i in items {
                 one(i.get().as_bytes(), &mut out);
             }
-            return (out, n);
+            return (Cow::Owned(out), n);
         }
     } else if trimmed.starts_with(b"{") {
         if list_items {
@@ -199,15 +228,26 @@ pub fn to_lines(body: &[u8], list_items: bool) -> (Vec<u8>, u64) {
                 for i in items {
                     one(i.get().as_bytes(), &mut out);
                 }
-                return (out, n);
+                return (Cow::Owned(out), n);
             }
         }
         if serde_json::from_slice::<&serde_json::value::RawValue>(trimmed).is_ok() {
             one(trimmed, &mut out);
-            return (out, n);
+            return (Cow::Owned(out), n);
         }
     }
-    for line in trimmed.split(|&b| b == b'\n') {
+    if let Some(n) = already_lines(body) {
+        return (Cow::Borrowed(body), n);
+    }
+    // Lines to clean up: memchr finds their ends, as the reader does later.
+    out.reserve(trimmed.len() + 1);
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let (line, after) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = after;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if !line.trim_ascii().is_empty() {
             out.extend_from_slice(line);
@@ -215,7 +255,32 @@ pub fn to_lines(body: &[u8], list_items: bool) -> (Vec<u8>, u64) {
             n += 1;
         }
     }
-    (out, n)
+    (Cow::Owned(out), n)
+}
+
+/// The number of lines when `body` is already what the spool holds: NDJSON as shippers
+/// send it, every line a record ending in `\n`, no `\r`, no blank line, nothing to trim
+/// around it. Such a body (almost every push) is written as it came: copying it would
+/// cost a buffer the size of the body, freshly faulted in, for each request.
+fn already_lines(body: &[u8]) -> Option<u64> {
+    let first = *body.first()?;
+    let before_newline = *body.get(body.len().checked_sub(2)?)?;
+    if !body.ends_with(b"\n")
+        || first.is_ascii_whitespace()
+        || before_newline.is_ascii_whitespace()
+        || memchr::memchr(b'\r', body).is_some()
+    {
+        return None;
+    }
+    let (mut n, mut start) = (0, 0);
+    for end in memchr::memchr_iter(b'\n', body) {
+        if body[start..end].trim_ascii().is_empty() {
+            return None;
+        }
+        n += 1;
+        start = end + 1;
+    }
+    Some(n)
 }
 
 #[cfg(test)]
@@ -224,7 +289,50 @@ mod tests {
 
     fn lines(body: &str, items: bool) -> (String, u64) {
         let (b, n) = to_lines(body.as_bytes(), items);
-        (String::from_utf8(b).unwrap(), n)
+        (String::from_utf8(b.into_owned()).unwrap(), n)
+    }
+
+    /// Line by line, the way any body that is not JSON is taken.
+    fn line_by_line(body: &[u8]) -> (Vec<u8>, u64) {
+        let mut out = Vec::new();
+        let mut n = 0;
+        for line in body.trim_ascii().split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.trim_ascii().is_empty() {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+                n += 1;
+            }
+        }
+        (out, n)
+    }
+
+    proptest::proptest! {
+        /// Whether a body is written as it came or cleaned up line by line, the spool
+        /// gets the same lines.
+        #[test]
+        fn a_body_taken_as_it_came_is_what_line_by_line_would_give(
+            body in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'b', b' ', b'\t', b'\n', b'\r']),
+                0..40,
+            )
+        ) {
+            let (got, n) = to_lines(&body, false);
+            let (want, want_n) = line_by_line(&body);
+            proptest::prop_assert_eq!(&*got, &want[..]);
+            proptest::prop_assert_eq!(n, want_n);
+        }
+    }
+
+    #[test]
+    fn ndjson_as_shippers_send_it_is_not_copied() {
+        let body = b"{\"a\":1}\n{\"a\":2}\n";
+        let (got, n) = to_lines(body, false);
+        assert!(matches!(got, Cow::Borrowed(_)));
+        assert_eq!((&*got, n), (&body[..], 2));
+        let (got, _) = to_lines(b"{\"a\":1}\r\n{\"a\":2}\n", false);
+        assert!(matches!(got, Cow::Owned(_)));
+        assert_eq!(&*got, b"{\"a\":1}\n{\"a\":2}\n");
     }
 
     #[test]
@@ -269,6 +377,19 @@ mod tests {
         assert_eq!(paths.len(), 1);
         assert_eq!(std::fs::read(&paths[0]).unwrap(), b"12345678\nabc\n");
         assert!(paths[0].ends_with("ingest-falco-00000001.jsonl"));
+    }
+
+    #[test]
+    fn every_segment_of_a_source_counts_under_one_name() {
+        let dir = Path::new("/var/lib/pullwatch/spool");
+        let label = |seq| metrics_label(&segment_path(dir, "falco-1", seq));
+        assert_eq!(
+            label(1).as_deref(),
+            Some("/var/lib/pullwatch/spool/ingest-falco-1-*.jsonl")
+        );
+        assert_eq!(label(1), label(7));
+        assert_eq!(metrics_label(Path::new("/var/log/ingest-x.jsonl")), None);
+        assert_eq!(metrics_label(Path::new("/var/log/app.log")), None);
     }
 
     #[test]
