@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::json_walk::{self, Walked};
+use crate::json_walk::{self, Step, Walked};
 use crate::DecodeOptions;
 
 #[derive(Debug, thiserror::Error)]
@@ -520,12 +520,11 @@ fn envelope(line: &[u8]) -> Option<Envelope> {
     let mut found: [Option<(usize, usize, bool)>; 5] = [None; 5];
     let (mut vector, mut beats) = (false, false);
     let mut dup = false;
-    let mut bad = false;
-    let walked = json_walk::members(text, 0, |key, start| {
+    let walked = json_walk::walk_members(text, 0, |key, start| {
         // A name spelled with escapes could be a list wrapper's key to serde, which
         // the stream reads as a list before any envelope: not taken for one.
         if LIST_KEYS.contains(&key) || memchr::memchr(b'\\', key).is_some() {
-            return false;
+            return Step::Stop;
         }
         match key {
             b"source_type" => vector = true,
@@ -536,30 +535,40 @@ fn envelope(line: &[u8]) -> Option<Envelope> {
             Some(_) => dup = true,
             None => found[i] = Some(v),
         };
-        // Only the values that may hold the record are measured here; the walk jumps
-        // over the others.
+        // Only the values that may hold the record are measured here, once (the walk
+        // goes on from where they end); the walk jumps over the others.
         let first = text.get(start).copied();
-        let end = || json_walk::value_end(text, start);
         if key == b"event" && first == Some(b'{') {
             // ECS nests it: `"event":{"original":"…"}`.
-            json_walk::members(text, start, |k, s| {
-                if k == b"original" && text.get(s) == Some(&b'"') {
-                    match json_walk::value_end(text, s) {
-                        Some(e) => put(0, (s, e, true)),
-                        None => bad = true,
-                    }
+            let inner = json_walk::walk_members(text, start, |k, s| {
+                if k != b"original" || text.get(s) != Some(&b'"') {
+                    return Step::Next;
                 }
-                !bad
+                match json_walk::value_end(text, s) {
+                    Some(e) => {
+                        put(0, (s, e, true));
+                        Step::Past(e)
+                    }
+                    None => Step::Stop,
+                }
             });
-        } else if let Some(i) = WRAPPER_KEYS.iter().position(|k| *k == key) {
-            if matches!(first, Some(b'"' | b'{')) {
-                match end() {
-                    Some(e) => put(i, (start, e, first == Some(b'"'))),
-                    None => bad = true,
+            return match inner {
+                Some(Walked::End(e)) => Step::Past(e),
+                _ => Step::Stop,
+            };
+        }
+        match WRAPPER_KEYS.iter().position(|k| *k == key) {
+            Some(i) if matches!(first, Some(b'"' | b'{')) => {
+                match json_walk::value_end(text, start) {
+                    Some(e) => {
+                        put(i, (start, e, first == Some(b'"')));
+                        Step::Past(e)
+                    }
+                    None => Step::Stop,
                 }
             }
+            _ => Step::Next,
         }
-        !bad
     })?;
     let Walked::End(end) = walked else {
         return None;
@@ -612,58 +621,66 @@ fn envelope(line: &[u8]) -> Option<Envelope> {
 /// string text (a bad escape, a lone surrogate, a raw control character), which serde
 /// would have refused in the whole line too.
 fn unescape_json_string(s: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    // Unescaping never lengthens the text (`\uXXXX`, six bytes, is at most three of
+    // UTF-8; a surrogate pair, twelve, is four), so the output is sized once and
+    // written by position: a record nested as a string has an escape every few bytes,
+    // where growing the buffer or copying runs between escapes costs more than this.
     out.clear();
-    out.reserve(s.len());
+    out.resize(s.len(), 0);
     let hex4 = |h: &[u8]| -> Option<u32> {
         let t = std::str::from_utf8(h.get(..4)?).ok()?;
         u32::from_str_radix(t, 16).ok()
     };
-    let mut i = 0;
+    let (mut i, mut w) = (0, 0);
     while let Some(&b) = s.get(i) {
         i += 1;
-        if b != b'\\' {
+        let byte = if b != b'\\' {
             if b < 0x20 {
                 return None;
             }
-            out.push(b);
-            continue;
-        }
-        let c = *s.get(i)?;
-        i += 1;
-        let byte = match c {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0c,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
-            b'u' => {
-                let hi = hex4(s.get(i..)?)?;
-                i += 4;
-                let code = if (0xd800..0xdc00).contains(&hi) {
-                    if s.get(i..i + 2)? != b"\\u" {
-                        return None;
-                    }
-                    let lo = hex4(s.get(i + 2..)?)?;
-                    if !(0xdc00..0xe000).contains(&lo) {
-                        return None;
-                    }
-                    i += 6;
-                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
-                } else {
-                    hi
-                };
-                let ch = char::from_u32(code)?;
-                let mut tmp = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-                continue;
+            b
+        } else {
+            let c = *s.get(i)?;
+            i += 1;
+            match c {
+                b'"' => b'"',
+                b'\\' => b'\\',
+                b'/' => b'/',
+                b'b' => 0x08,
+                b'f' => 0x0c,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'u' => {
+                    let hi = hex4(s.get(i..)?)?;
+                    i += 4;
+                    let code = if (0xd800..0xdc00).contains(&hi) {
+                        if s.get(i..i + 2)? != b"\\u" {
+                            return None;
+                        }
+                        let lo = hex4(s.get(i + 2..)?)?;
+                        if !(0xdc00..0xe000).contains(&lo) {
+                            return None;
+                        }
+                        i += 6;
+                        0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                    } else {
+                        hi
+                    };
+                    let ch = char::from_u32(code)?;
+                    let mut tmp = [0u8; 4];
+                    let enc = ch.encode_utf8(&mut tmp).as_bytes();
+                    out.get_mut(w..w + enc.len())?.copy_from_slice(enc);
+                    w += enc.len();
+                    continue;
+                }
+                _ => return None,
             }
-            _ => return None,
         };
-        out.push(byte);
+        *out.get_mut(w)? = byte;
+        w += 1;
     }
+    out.truncate(w);
     Some(())
 }
 

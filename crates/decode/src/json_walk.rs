@@ -90,15 +90,41 @@ pub(crate) enum Walked {
     Stopped,
 }
 
+/// What a visitor of [`walk_members`] says to do after a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Stop the walk here.
+    Stop,
+    /// Go on past the member's value, which the walk jumps over.
+    Next,
+    /// Go on from here: the visitor has read the value already and knows where it ends
+    /// (a value is not walked twice).
+    Past(usize),
+}
+
 /// Hands `visit` each member of the object opening at `at`: its key as written
 /// (between the quotes, escapes untouched) and where its value starts. A value is
 /// jumped over only after `visit` returns `true`, so a walk that stops at the member
 /// it wanted never reads that member's value. `None` when what is there does not read
 /// as an object up to where the walk got.
+#[inline]
 pub(crate) fn members<'a>(
     b: &'a [u8],
     at: usize,
     mut visit: impl FnMut(&'a [u8], usize) -> bool,
+) -> Option<Walked> {
+    walk_members(
+        b,
+        at,
+        |k, v| if visit(k, v) { Step::Next } else { Step::Stop },
+    )
+}
+
+/// [`members`] for a visitor that may read a value itself and say where it ended.
+pub(crate) fn walk_members<'a>(
+    b: &'a [u8],
+    at: usize,
+    mut visit: impl FnMut(&'a [u8], usize) -> Step,
 ) -> Option<Walked> {
     if b.get(at) != Some(&b'{') {
         return None;
@@ -118,10 +144,12 @@ pub(crate) fn members<'a>(
             return None;
         }
         let value = ws(b, i + 1);
-        if !visit(key, value) {
-            return Some(Walked::Stopped);
-        }
-        i = ws(b, value_end(b, value)?);
+        let past = match visit(key, value) {
+            Step::Stop => return Some(Walked::Stopped),
+            Step::Next => value_end(b, value)?,
+            Step::Past(end) => end,
+        };
+        i = ws(b, past);
         match b.get(i) {
             Some(b',') => i = ws(b, i + 1),
             Some(b'}') => return Some(Walked::End(i + 1)),
@@ -136,16 +164,22 @@ pub(crate) fn members<'a>(
 /// left to `memchr`.
 #[inline]
 pub(crate) fn quote_in(b: &[u8]) -> Option<usize> {
+    byte_in::<b'"'>(b)
+}
+
+/// The first `B` in `b`, found as [`quote_in`] finds a quote.
+#[inline]
+pub(crate) fn byte_in<const B: u8>(b: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
+    let quotes: u64 = u64::from_le_bytes([B; 8]);
     let head = b.len().min(32);
     let mut words = b[..head].chunks_exact(8);
     let mut base = 0;
     for w in words.by_ref() {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(w);
-        let x = u64::from_le_bytes(bytes) ^ QUOTES;
+        let x = u64::from_le_bytes(bytes) ^ quotes;
         // A byte of `x` is zero where a quote is. The lowest flagged byte is always a
         // zero byte (a borrow only flags bytes above one), and it is the one wanted.
         let zero = x.wrapping_sub(ONES) & !x & HIGH;
@@ -155,10 +189,10 @@ pub(crate) fn quote_in(b: &[u8]) -> Option<usize> {
         base += 8;
     }
     let rest = words.remainder();
-    if let Some(i) = rest.iter().position(|&c| c == b'"') {
+    if let Some(i) = rest.iter().position(|&c| c == B) {
         return Some(base + i);
     }
-    memchr::memchr(b'"', &b[head..]).map(|n| head + n)
+    memchr::memchr(B, &b[head..]).map(|n| head + n)
 }
 
 #[cfg(test)]
@@ -187,6 +221,7 @@ mod tests {
             assert_eq!(quote_in(&b), Some(at), "{at}");
             for len in 0..80 {
                 assert_eq!(quote_in(&b[..len]), memchr::memchr(b'"', &b[..len]));
+                assert_eq!(byte_in::<b'a'>(&b[len..]), memchr::memchr(b'a', &b[len..]));
             }
         }
     }
