@@ -225,9 +225,9 @@ pub struct ScanArgs {
     prefilter: Toggle,
     /// Exit with status 3 when any record was skipped, an input could not be read, or
     /// a record arrived too late to be correlated (the summary says which and where).
-    /// The prefilter then checks every record it skips to be well-formed, so that each
-    /// malformed one is reported (without it, a record whose content no analytic can
-    /// use is counted as prefiltered and not validated).
+    /// Every record is then decoded in full (the prefilter is off), so that each
+    /// malformed one is reported; without it, a record whose content no analytic can
+    /// use is counted as prefiltered and not validated.
     #[arg(long)]
     strict: bool,
     /// Lines longer than this are skipped (counted and located) without being read

@@ -71,7 +71,7 @@ pub fn run(cfg: Config, args: &ScanArgs) -> Result<Outcome, PipelineError> {
         paths: args.paths.clone(),
         threads,
         prefilter: args.prefilter == crate::Toggle::On,
-        validate_skipped: args.strict,
+        decode_every_record: args.strict,
         decode: DecodeOptions {
             max_line_bytes: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
             max_decompressed_bytes: args.max_decompressed_bytes,

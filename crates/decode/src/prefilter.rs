@@ -15,15 +15,15 @@
 //! A skipped record is not validated: what the rules read of it decides, and the rest
 //! of it is not looked at (a record that is not JSON gives no event whatever the rules
 //! read; see [`Lazy`]). So a malformed record can be counted as skipped-irrelevant
-//! rather than as a located skip, when nothing in it could matter. `--strict`, which
-//! promises that every malformed record is reported, makes the prefilter validate each
-//! record before it skips it ([`Prefilter::validating`]).
+//! rather than as a located skip, when nothing in it could matter. `scan --strict`,
+//! which promises that every malformed record is reported, decodes every record
+//! instead: validating each record before skipping it was measured to cost more than
+//! decoding it.
 
 use crate::json_walk::{self, Walked};
 use crate::{falco, sniff, DecodeOptions, DecodeStats, EventStream};
 use pullwatch_model::memo::TextMemo;
 use pullwatch_model::{Event, Format};
-use serde::de::IgnoredAny;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -50,8 +50,6 @@ pub struct Prefilter {
     trusted: TrustedImage,
     /// Tells this prefilter's remembered verdicts from another's (another allowlist).
     id: u64,
-    /// Whether a record must be well-formed JSON to be skipped.
-    validate: bool,
 }
 
 impl Prefilter {
@@ -60,16 +58,7 @@ impl Prefilter {
         Prefilter {
             trusted,
             id: NEXT.fetch_add(1, AtomicOrdering::Relaxed),
-            validate: false,
         }
-    }
-
-    /// With `validate`, a record is skipped only once it has been checked to be JSON,
-    /// so that every malformed record reaches its decoder and becomes a located skip:
-    /// what `--strict` promises. It costs a pass over every skipped record.
-    pub fn validating(mut self, validate: bool) -> Prefilter {
-        self.validate = validate;
-        self
     }
 }
 
@@ -111,9 +100,6 @@ impl RecordFilter for Prefilter {
         if !(b.starts_with(b"{") && b.ends_with(b"}")) {
             return None;
         }
-        if self.validate && serde_json::from_slice::<IgnoredAny>(b).is_err() {
-            return None;
-        }
         // A record whose opening names its format is decoded as that format first (see
         // `EventStream`); any other record must be recognized as exactly one format.
         let leading = sniff::leading_bytes(b);
@@ -121,10 +107,7 @@ impl RecordFilter for Prefilter {
             Some(l) => l.format,
             None => only_candidate(std::str::from_utf8(b).ok()?)?,
         };
-        let doc = Lazy {
-            b,
-            whole: self.validate,
-        };
+        let doc = Lazy { b };
         let why = match format {
             Format::Tetragon => self
                 .tetragon(&doc)
@@ -150,6 +133,7 @@ impl RecordFilter for Prefilter {
         {
             return None;
         }
+
         why.map(|w| (format, w))
     }
 }
@@ -408,17 +392,14 @@ fn event_without_kubelet_reason(doc: &Lazy) -> bool {
 /// check that the record is JSON, and need not: on a record that is JSON it reads what
 /// serde reads (with no escapes a quote always opens or closes a string), and a record
 /// that is not JSON is one every decoder rejects, which yields no event whatever was
-/// read here. That is what lets a skipped record go unvalidated (`--strict` validates
-/// first).
+/// read here. That is what lets a skipped record go unvalidated (`scan --strict`
+/// decodes every record instead).
 ///
 /// A lookup takes a key's first occurrence. That is the decoders' reading wherever
 /// the object is one of their structs, which refuse a repeated field; objects read as
 /// maps (where the last occurrence wins) are looked up with [`Lazy::unique`].
 struct Lazy<'a> {
     b: &'a [u8],
-    /// Read every object on a path whole, and take none with a repeated key: a
-    /// decoder refuses such a record, and `--strict` wants it reported, not skipped.
-    whole: bool,
 }
 
 impl<'a> Lazy<'a> {
@@ -426,28 +407,12 @@ impl<'a> Lazy<'a> {
     fn path(&self, mut at: usize, path: &[&str]) -> Option<usize> {
         for key in path {
             let mut found = None;
-            if self.whole {
-                let mut seen: Vec<&[u8]> = Vec::with_capacity(16);
-                let mut twice = false;
-                let walked = json_walk::members(self.b, at, |k, v| {
-                    twice = seen.contains(&k);
-                    seen.push(k);
-                    if k == key.as_bytes() {
-                        found = Some(v);
-                    }
-                    !twice
-                })?;
-                if twice || walked == Walked::Stopped {
-                    return None;
+            json_walk::members(self.b, at, |k, v| {
+                if k == key.as_bytes() {
+                    found = Some(v);
                 }
-            } else {
-                json_walk::members(self.b, at, |k, v| {
-                    if k == key.as_bytes() {
-                        found = Some(v);
-                    }
-                    found.is_none()
-                })?;
-            }
+                found.is_none()
+            })?;
             at = found?;
         }
         Some(at)

@@ -18,9 +18,9 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Skip records no loaded analytic can use before decoding them in full.
     pub prefilter: bool,
-    /// Skip a record only once it has been checked to be JSON, so that every malformed
-    /// record is decoded and reported (`--strict`).
-    pub validate_skipped: bool,
+    /// Every record must be decoded, so that every malformed one is reported
+    /// (`--strict`): the prefilter, which does not validate what it skips, is off.
+    pub decode_every_record: bool,
     pub decode: DecodeOptions,
 }
 
@@ -48,16 +48,14 @@ impl Scan {
     ) -> Result<Scan, PipelineError> {
         // The prefilter skips activity in allowlisted images; a baseline judges exactly
         // that activity (a digest never seen), so with one every record is decoded.
-        let filter: Option<Arc<dyn RecordFilter>> = if opts.prefilter && baseline.is_none() {
-            Some(Arc::new(
-                Prefilter::new(Arc::new(pullwatch_engine::interest::trusted_image_test(
-                    &cfg,
-                )))
-                .validating(opts.validate_skipped),
-            ))
-        } else {
-            None
-        };
+        let filter: Option<Arc<dyn RecordFilter>> =
+            if opts.prefilter && !opts.decode_every_record && baseline.is_none() {
+                Some(Arc::new(Prefilter::new(Arc::new(
+                    pullwatch_engine::interest::trusted_image_test(&cfg),
+                ))))
+            } else {
+                None
+            };
         let mut decode = DecodeStats::default();
         let mut input_errors = Vec::new();
         let inputs = Merged::open(
