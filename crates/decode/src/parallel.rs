@@ -827,10 +827,26 @@ mod tests {
         let exec = r#"{"Type":"container","Action":"exec_start: sh -c id","Actor":{"ID":"abc","Attributes":{"image":"nginx"}},"timeNano":5}"#;
         let filter = crate::Prefilter::new(Arc::new(|i: &str| i == "nginx"));
         let q = serde_json::to_string(exec).unwrap_or_default();
-        let wrapped = [
+        // A record carried as an escaped string is decoded in full (the prefilter does
+        // not unescape what the stream would unescape again), and soundly so.
+        let strings = [
             format!(r#"{{"message":{q},"source_type":"docker_logs"}}"#),
             format!(r#"{{"@timestamp":"t","event":{{"original":{q}}},"ecs":{{}}}}"#),
+        ];
+        for w in &strings {
+            assert_eq!(
+                crate::audit_skip(&filter, w.as_bytes(), |_| true).ok(),
+                Some(None)
+            );
+        }
+        // As an object, or with a shipper's keys beside it, it is looked into.
+        let wrapped = [
             format!(r#"{{"json":{exec}}}"#),
+            format!(r#"{{"payload":{exec},"@timestamp":"t"}}"#),
+            format!(
+                r#"{},"source_type":"docker_logs","host":"n1"}}"#,
+                &exec[..exec.len() - 1]
+            ),
         ];
         for w in &wrapped {
             assert_eq!(
@@ -846,7 +862,11 @@ mod tests {
         let own = format!(r#"{{"message":{q},"involvedObject":{{}},"reason":"Pulled"}}"#);
         assert_eq!(crate::RecordFilter::skip(&filter, own.as_bytes()), None);
         let trusted: Arc<dyn RecordFilter> = Arc::new(filter);
-        let data: String = wrapped.iter().map(|w| format!("{w}\n")).collect();
+        let data: String = wrapped
+            .iter()
+            .chain(&strings)
+            .map(|w| format!("{w}\n"))
+            .collect();
         let big = DecodeOptions::default();
         let mut s = ParallelStream::new(
             input(&data),
@@ -861,12 +881,13 @@ mod tests {
         .unwrap();
         let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
         while s.fill(&mut out, &mut stats, 3).unwrap() {}
-        assert!(out.is_empty());
+        // The two string envelopes are decoded: two exec events of a trusted image.
+        assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(stats.prefiltered, 3);
         let shipped: Vec<(&str, u64)> = stats.shipped.iter().map(|(k, v)| (*k, *v)).collect();
         assert_eq!(
             shipped,
-            [("filebeat", 1), ("other shipper", 1), ("vector", 1)]
+            [("filebeat", 1), ("other shipper", 2), ("vector", 1)]
         );
     }
 
