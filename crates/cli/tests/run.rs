@@ -151,21 +151,7 @@ fn keys(alerts: &[Value]) -> Vec<String> {
 }
 
 fn scan(paths: &[&Path]) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .args(["scan", "--format", "json", "--quiet"])
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    scan_with(&[], paths)
 }
 
 /// The example files in an order whose records lie within the allowed lateness of each

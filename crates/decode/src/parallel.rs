@@ -676,6 +676,23 @@ mod tests {
         (out, stats)
     }
 
+    /// Asserts that `data` decodes to `want` and `want_stats` for each chunk size and
+    /// one to three threads.
+    fn same_for_any_chunking(
+        data: &str,
+        chunks: &[usize],
+        want: &[Event],
+        want_stats: &DecodeStats,
+    ) {
+        for &chunk_bytes in chunks {
+            for threads in [1, 2, 3] {
+                let (got, stats) = run(data, chunk_bytes, threads, None);
+                assert_eq!(got, want, "chunk {chunk_bytes}, threads {threads}");
+                assert_eq!(&stats, want_stats, "chunk {chunk_bytes}, threads {threads}");
+            }
+        }
+    }
+
     fn run(
         data: &str,
         chunk_bytes: usize,
@@ -702,13 +719,7 @@ mod tests {
             .formats
             .contains_key(&pullwatch_model::Format::ContainerdEvents));
         assert!(want.len() > 40, "{want_stats:?}");
-        for chunk_bytes in [1, 7, 64, 150, 1000, 1 << 20] {
-            for threads in [1, 2, 3] {
-                let (got, stats) = run(&data, chunk_bytes, threads, None);
-                assert_eq!(got, want, "chunk {chunk_bytes}, threads {threads}");
-                assert_eq!(stats, want_stats, "chunk {chunk_bytes}, threads {threads}");
-            }
-        }
+        same_for_any_chunking(&data, &[1, 7, 64, 150, 1000, 1 << 20], &want, &want_stats);
     }
 
     /// Records behind container-log prefixes, split by the runtime into partial lines
@@ -753,13 +764,7 @@ mod tests {
         // 12 prefixed, 12 joined from partial lines, 12 json-file, 12 plain, 3 around
         // the documents.
         assert_eq!(want.len(), 51, "{want_stats:?}");
-        for chunk_bytes in [1, 7, 64, 150, 1000, 1 << 20] {
-            for threads in [1, 2, 3] {
-                let (got, stats) = run(&data, chunk_bytes, threads, None);
-                assert_eq!(got, want, "chunk {chunk_bytes}, threads {threads}");
-                assert_eq!(stats, want_stats, "chunk {chunk_bytes}, threads {threads}");
-            }
-        }
+        same_for_any_chunking(&data, &[1, 7, 64, 150, 1000, 1 << 20], &want, &want_stats);
     }
 
     #[test]
@@ -813,13 +818,7 @@ mod tests {
             shipped,
             [("fluent-bit", 10), ("other shipper", 10), ("vector", 11)]
         );
-        for chunk_bytes in [1, 64, 1000, 1 << 20] {
-            for threads in [1, 2, 3] {
-                let (got, stats) = run(&data, chunk_bytes, threads, None);
-                assert_eq!(got, want, "chunk {chunk_bytes}, threads {threads}");
-                assert_eq!(stats, want_stats, "chunk {chunk_bytes}, threads {threads}");
-            }
-        }
+        same_for_any_chunking(&data, &[1, 64, 1000, 1 << 20], &want, &want_stats);
     }
 
     #[test]
