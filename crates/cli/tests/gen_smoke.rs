@@ -1,8 +1,9 @@
 //! The benchmark corpus, end to end through the real binary: a generated file holds
 //! exactly the chains it claims, and pullwatch finds exactly those (and no decoy).
 
+mod common;
+
 use assert_cmd::Command;
-use serde_json::Value;
 use std::collections::BTreeSet;
 
 fn gen(
@@ -38,27 +39,8 @@ fn gen(
 
 /// The images of the chain alerts a scan raises, and the summary it printed.
 fn chain_images(args: &[&str], path: &std::path::Path) -> (Vec<String>, String) {
-    let out = Command::cargo_bin("pullwatch")
-        .unwrap()
-        .args(["scan", "--format", "json"])
-        .args(args)
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut images = Vec::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let a: Value = serde_json::from_str(line).unwrap();
-        if a["rule"] == "an0691.chain" {
-            let r = a["image"]["ref"].as_str().unwrap();
-            images.push(r.split('@').next().unwrap().to_string());
-        }
-    }
-    (images, String::from_utf8(out.stderr).unwrap())
+    let s = common::scan_json(args, &[path]);
+    (common::chain_images(&s.alerts), s.stderr)
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! reloaded with SIGHUP. Every test compares against what `pullwatch scan` gives for
 //! the same records, ids included.
 
+mod common;
+
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -725,22 +727,9 @@ fn baseline_fixture(name: &str) -> PathBuf {
 }
 
 fn scan_with(extra: &[&str], paths: &[&Path]) -> Vec<Value> {
-    let out = Command::new(BIN)
-        .args(["scan", "--format", "json", "--quiet"])
-        .args(extra)
-        .args(paths)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let mut args = vec!["--quiet"];
+    args.extend_from_slice(extra);
+    common::scan_json(&args, paths).alerts
 }
 
 #[test]

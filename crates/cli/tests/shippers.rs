@@ -3,6 +3,8 @@
 //! for every shipper and for the wide mix (Hubble flows and CloudTrail among the
 //! container sensors' records), and the summary says what was unwrapped.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -29,35 +31,16 @@ fn gen(path: &Path, truth: &Path, wrap: &str, mix: &str) -> BTreeSet<String> {
 
 /// The alerts as written (one JSON object per line) and the summary.
 fn scan(path: &Path) -> (Vec<String>, String) {
-    let out = Command::cargo_bin("pullwatch")
-        .unwrap()
-        .args(["scan", "--format", "json"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let alerts = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    (alerts, String::from_utf8(out.stderr).unwrap())
+    let s = common::scan_json(&[], &[path]);
+    (s.lines, s.stderr)
 }
 
 fn chain_images(alerts: &[String]) -> BTreeSet<String> {
-    alerts
+    let parsed: Vec<Value> = alerts
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|a| a["rule"] == "an0691.chain")
-        .map(|a| {
-            let r = a["image"]["ref"].as_str().unwrap();
-            r.split('@').next().unwrap().to_string()
-        })
-        .collect()
+        .collect();
+    common::chain_images(&parsed).into_iter().collect()
 }
 
 #[test]
