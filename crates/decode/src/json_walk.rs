@@ -164,22 +164,16 @@ pub(crate) fn walk_members<'a>(
 /// left to `memchr`.
 #[inline]
 pub(crate) fn quote_in(b: &[u8]) -> Option<usize> {
-    byte_in::<b'"'>(b)
-}
-
-/// The first `B` in `b`, found as [`quote_in`] finds a quote.
-#[inline]
-pub(crate) fn byte_in<const B: u8>(b: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    let quotes: u64 = u64::from_le_bytes([B; 8]);
+    const QUOTES: u64 = u64::from_le_bytes([b'"'; 8]);
     let head = b.len().min(32);
     let mut words = b[..head].chunks_exact(8);
     let mut base = 0;
     for w in words.by_ref() {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(w);
-        let x = u64::from_le_bytes(bytes) ^ quotes;
+        let x = u64::from_le_bytes(bytes) ^ QUOTES;
         // A byte of `x` is zero where a quote is. The lowest flagged byte is always a
         // zero byte (a borrow only flags bytes above one), and it is the one wanted.
         let zero = x.wrapping_sub(ONES) & !x & HIGH;
@@ -189,10 +183,10 @@ pub(crate) fn byte_in<const B: u8>(b: &[u8]) -> Option<usize> {
         base += 8;
     }
     let rest = words.remainder();
-    if let Some(i) = rest.iter().position(|&c| c == B) {
+    if let Some(i) = rest.iter().position(|&c| c == b'"') {
         return Some(base + i);
     }
-    memchr::memchr(B, &b[head..]).map(|n| head + n)
+    memchr::memchr(b'"', &b[head..]).map(|n| head + n)
 }
 
 #[cfg(test)]
@@ -221,7 +215,7 @@ mod tests {
             assert_eq!(quote_in(&b), Some(at), "{at}");
             for len in 0..80 {
                 assert_eq!(quote_in(&b[..len]), memchr::memchr(b'"', &b[..len]));
-                assert_eq!(byte_in::<b'a'>(&b[len..]), memchr::memchr(b'a', &b[len..]));
+                assert_eq!(quote_in(&b[len..]), memchr::memchr(b'"', &b[len..]));
             }
         }
     }

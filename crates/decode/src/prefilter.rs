@@ -438,8 +438,9 @@ impl<'a> Lazy<'a> {
         (!twice && walked != Walked::Stopped).then_some(found)
     }
 
-    /// Whether the quoted key `quoted_key` finds (one of [`finders`]) occurs anywhere in the record (with no escapes, a string followed
-    /// by `:` is a key, and `"key"` can be nothing else but a string).
+    /// Whether the quoted key `quoted_key` searches for (one of [`finders`]) occurs
+    /// anywhere in the record: with no escapes, `"key"` can only be a whole string, so
+    /// the search cannot be fooled by text inside a value.
     fn mentions_key(&self, quoted_key: &memchr::memmem::Finder) -> bool {
         quoted_key.find(self.b).is_some()
     }
