@@ -594,8 +594,7 @@ fn envelope(line: &[u8]) -> Option<Envelope> {
     // marker spelled so: the whole line is sniffed only when the string holds it.
     let claimed = crate::sniff::claims_format(&outside)
         || (string
-            && memchr::memmem::find(text.get(start..end).unwrap_or_default(), br#"\"auditID\":"#)
-                .is_some()
+            && crate::sniff::holds_escaped_audit_marker(text.get(start..end).unwrap_or_default())
             && crate::sniff::claims_format(&[text]));
     if claimed {
         return None;

@@ -241,6 +241,16 @@ fn bit_of(seq: &str) -> Option<usize> {
 /// The one escaped key a marker uses: an audit event inside a JSON string.
 const ESCAPED_AUDIT_ID: &str = "\\\"auditID\\\":";
 
+/// Whether `text` holds the audit marker as written inside a JSON string (escaped), the
+/// one marker that can be: a searcher built once, as this runs on every record a
+/// shipper wrapped as a string.
+pub(crate) fn holds_escaped_audit_marker(text: &[u8]) -> bool {
+    static F: std::sync::OnceLock<memmem::Finder<'static>> = std::sync::OnceLock::new();
+    F.get_or_init(|| memmem::Finder::new(ESCAPED_AUDIT_ID.as_bytes()))
+        .find(text)
+        .is_some()
+}
+
 /// Record openings that name their format, as the sensors write them: the first key of
 /// an object is certainly top-level (nothing nested can come before it), so it cannot
 /// have been planted in a label. Most records of a busy node start this way, and
