@@ -95,54 +95,30 @@ impl ScanSummary {
         if e.duplicates > 0 {
             let _ = writeln!(s, "  duplicates dropped: {}", e.duplicates);
         }
-        if e.late > 0 {
-            let _ = writeln!(
-                s,
-                "  late (beyond allowed_lateness, not correlated): {}",
-                e.late
-            );
-            for l in &e.late_first {
-                let _ = writeln!(
-                    s,
-                    "             at {}:{}: {} late",
-                    crate::escape::terminal(&l.path),
-                    l.line,
-                    l.behind
-                );
-            }
-        }
-        if e.future > 0 {
-            let _ = writeln!(
-                s,
-                "  dated ahead (beyond max_future_skew, held without moving time): {}",
-                e.future
-            );
-            for l in &e.future_first {
-                let _ = writeln!(
-                    s,
-                    "             at {}:{}: {} ahead",
-                    crate::escape::terminal(&l.path),
-                    l.line,
-                    l.ahead
-                );
-            }
-        }
-        if e.rewinds > 0 {
-            let _ = writeln!(
-                s,
-                "  rewound (input restarted from an earlier time, correlated from there): {}",
-                e.rewinds
-            );
-            for l in &e.rewind_first {
-                let _ = writeln!(
-                    s,
-                    "             at {}:{}: {} back",
-                    crate::escape::terminal(&l.path),
-                    l.line,
-                    l.back
-                );
-            }
-        }
+        located(
+            &mut s,
+            "late (beyond allowed_lateness, not correlated)",
+            e.late,
+            e.late_first
+                .iter()
+                .map(|l| (&l.path, l.line, &l.behind, "late")),
+        );
+        located(
+            &mut s,
+            "dated ahead (beyond max_future_skew, held without moving time)",
+            e.future,
+            e.future_first
+                .iter()
+                .map(|l| (&l.path, l.line, &l.ahead, "ahead")),
+        );
+        located(
+            &mut s,
+            "rewound (input restarted from an earlier time, correlated from there)",
+            e.rewinds,
+            e.rewind_first
+                .iter()
+                .map(|l| (&l.path, l.line, &l.back, "back")),
+        );
         if e.reorder_forced > 0 {
             let _ = writeln!(
                 s,
@@ -183,6 +159,30 @@ impl ScanSummary {
             s.push('\n');
         }
         s
+    }
+}
+
+/// A count of records the engine set apart for one reason, and where the first of them
+/// are (`at PATH:LINE: AMOUNT WORD`); nothing when there were none.
+fn located<'a>(
+    s: &mut String,
+    title: &str,
+    count: u64,
+    first: impl Iterator<Item = (&'a String, u64, &'a String, &'static str)>,
+) {
+    if count == 0 {
+        return;
+    }
+    let _ = writeln!(s, "  {title}: {count}");
+    for (path, line, amount, word) in first {
+        let _ = writeln!(
+            s,
+            "             at {}:{}: {} {}",
+            crate::escape::terminal(path),
+            line,
+            amount,
+            word
+        );
     }
 }
 
