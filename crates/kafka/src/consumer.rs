@@ -468,6 +468,57 @@ impl GroupConsumer {
         Ok(())
     }
 
+    /// The offset one past the last record of each partition (its high watermark), from
+    /// the brokers: one request per partition. A replay after a rebalance reads each
+    /// partition up to here before the partition may count as quiet.
+    pub fn end_offsets<T: AsRef<str>>(
+        &self,
+        partitions: &[(T, i32)],
+        timeout: Duration,
+    ) -> Result<Vec<(TopicPartition, i64)>, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            let (_low, high) =
+                self.consumer
+                    .fetch_watermarks(topic.as_ref(), *partition, remaining(deadline))?;
+            out.push((
+                TopicPartition {
+                    topic: self.consumer.context().events().intern(topic.as_ref()),
+                    partition: *partition,
+                },
+                high,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Where each owned partition reads next, as librdkafka knows it without asking a
+    /// broker (`None` before its first fetch). Unlike the offsets of the records handed
+    /// out, it also moves past what read_committed hides: transaction markers and
+    /// aborted records.
+    pub fn positions(&self) -> Result<Vec<(TopicPartition, Option<i64>)>, Error> {
+        let tpl = self.consumer.position()?;
+        let mut events = self.consumer.context().events();
+        Ok(tpl
+            .elements()
+            .iter()
+            .map(|e| {
+                let pos = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                (
+                    TopicPartition {
+                        topic: events.intern(e.topic()),
+                        partition: e.partition(),
+                    },
+                    pos,
+                )
+            })
+            .collect())
+    }
+
     /// High watermark less position for each owned partition. One request per partition:
     /// call it at the metrics interval, not per batch.
     pub fn lag(&self, timeout: Duration) -> Result<Vec<PartitionLag>, Error> {

@@ -167,6 +167,39 @@ impl TableReader {
         self.at_end.len() == self.partitions.len()
     }
 
+    /// The offset one past the last record of each partition (its high watermark), from
+    /// the brokers: one request per partition.
+    pub fn end_offsets(&self, timeout: Duration) -> Result<Vec<((Arc<str>, i32), i64)>, Error> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::with_capacity(self.partitions.len());
+        for (t, p) in &self.partitions {
+            let (_low, high) = self.consumer.fetch_watermarks(t, *p, remaining(deadline))?;
+            out.push(((Arc::clone(t), *p), high));
+        }
+        Ok(out)
+    }
+
+    /// Where each partition reads next, as librdkafka knows it without asking a broker
+    /// (`None` before its first fetch); it moves past transaction markers too.
+    pub fn positions(&self) -> Result<Vec<((Arc<str>, i32), Option<i64>)>, Error> {
+        let tpl = self.consumer.position()?;
+        let mut out = Vec::with_capacity(tpl.count());
+        for e in tpl.elements() {
+            if let Some((t, p)) = self
+                .partitions
+                .iter()
+                .find(|(t, p)| **t == *e.topic() && *p == e.partition())
+            {
+                let pos = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                out.push(((Arc::clone(t), *p), pos));
+            }
+        }
+        Ok(out)
+    }
+
     /// Moves every partition to its first record at or after `ts_ms` (to the end where
     /// none is that recent).
     pub fn seek_to_time(&mut self, ts_ms: i64, timeout: Duration) -> Result<(), Error> {

@@ -726,3 +726,64 @@ fn settings_for_alerts_need_an_alerts_topic() {
         Ok(_) => panic!("an alert producer without an alerts topic"),
     }
 }
+
+/// A topic written in transactions ends with a commit marker that read_committed never
+/// hands out, so the last record's offset stops one short of the partition's end. A
+/// replay that waits to reach the end must be able to see that it did: the read position
+/// moves past the marker.
+#[test]
+fn the_read_position_passes_a_transaction_marker_the_records_do_not_show() {
+    let Some(bootstrap) =
+        broker("the_read_position_passes_a_transaction_marker_the_records_do_not_show")
+    else {
+        return;
+    };
+    let _dog = watchdog(
+        "the_read_position_passes_a_transaction_marker_the_records_do_not_show",
+        120,
+    );
+    let topic = unique("marker");
+    topics(&bootstrap, &[(&topic, 1)]);
+    let mut s = settings(&bootstrap, &[&topic], &unique("marker-group"));
+    s.alerts_topic = Some(topic.clone());
+    let producer = AlertProducer::new(&s, "marker-test").expect("alert producer");
+    producer.init(CALL).expect("init transactions");
+    producer.begin().expect("begin");
+    const N: usize = 5;
+    for i in 0..N {
+        producer.send(&format!("k{i}"), b"v").expect("send");
+    }
+    let mut c = GroupConsumer::new(&s).expect("consumer");
+    // Committed without offsets: a plain transaction.
+    let meta = c.group_metadata().expect("group metadata");
+    producer
+        .commit_with_offsets::<&str>(&[], &meta, CALL)
+        .expect("commit");
+
+    let records = read_n(&mut c, N, "the committed records");
+    let last = records.iter().map(|r| r.offset).max().expect("records");
+    let end = c
+        .end_offsets(&[(topic.as_str(), 0)], CALL)
+        .expect("end offsets")[0]
+        .1;
+    assert_eq!(
+        end,
+        last + 2,
+        "the marker takes the offset after the last record"
+    );
+    let reached = Deadline::new(30, "the read position passing the marker");
+    loop {
+        assert!(
+            c.poll_batch(10, POLL).expect("poll").is_empty(),
+            "no more records"
+        );
+        let pos = c.positions().expect("positions");
+        if pos
+            .iter()
+            .any(|(tp, o)| tp.partition == 0 && *o == Some(end))
+        {
+            break;
+        }
+        reached.check(0);
+    }
+}

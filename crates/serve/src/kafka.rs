@@ -43,11 +43,53 @@ const REBUILD_PATIENCE: Duration = Duration::from_secs(120);
 
 type Part = (Arc<str>, i32);
 
+/// How long a partition still being replayed may deliver nothing before it stops
+/// holding the others back: a broker that never serves the rest of its backlog must not
+/// stop alerts for good. Counted, and said on stderr, when it happens.
+const REPLAY_PATIENCE: Duration = Duration::from_secs(30);
+
 /// One partition's decoding, and its place in the merge.
 struct PartState {
     stream: EventStream,
     source: usize,
     last: Option<Instant>,
+    /// While replaying after a rebalance: the partition's end offset when the replay
+    /// began. Until it has been read that far the partition is never idle, however long
+    /// its first fetch takes: otherwise the partitions fetched first would carry event
+    /// time past its records, which would then reach the engine late (or as a rewind)
+    /// and correlate differently than they did before the rebalance.
+    replay_to: Option<i64>,
+    /// When the replay began, or the partition last delivered during it.
+    replay_progress: Instant,
+}
+
+impl PartState {
+    fn new(stream: EventStream, source: usize, last: Option<Instant>) -> PartState {
+        PartState {
+            stream,
+            source,
+            last,
+            replay_to: None,
+            replay_progress: Instant::now(),
+        }
+    }
+
+    /// Notes that the partition reads `next` next; ends its replay once that reaches
+    /// the end it had.
+    fn reached(&mut self, next: i64, now: Instant) {
+        if let Some(end) = self.replay_to {
+            self.replay_progress = now;
+            if next >= end {
+                self.replay_to = None;
+            }
+        }
+    }
+
+    /// Whether the partition no longer holds the others back: it is not replaying and
+    /// has yielded no event for `timeout`.
+    fn idle(&self, now: Instant, timeout: Duration) -> bool {
+        self.replay_to.is_none() && self.last.is_none_or(|t| now.duration_since(t) >= timeout)
+    }
 }
 
 /// Keeps what the detector raises, with its id, for the owner check and the transaction.
@@ -195,7 +237,14 @@ impl<'a> Worker<'a> {
         let list: Vec<(Arc<str>, i32)> = owned.iter().cloned().collect();
         let mut committed = HashMap::new();
         let mut commit_at = BTreeMap::new();
+        // Where each partition's replay starts and ends (context partitions start at the
+        // horizon, which the table reader found itself: only their end is known).
+        let mut starts_at: HashMap<Part, i64> = HashMap::new();
+        let mut ends: HashMap<Part, i64> = HashMap::new();
         if !list.is_empty() {
+            for (tp, end) in self.group.end_offsets(&list, CALL)? {
+                ends.insert((tp.topic, tp.partition), end);
+            }
             let by_time = self.group.seek_to_times(&list, horizon, CALL)?;
             let done = self.group.committed_offsets(&list, CALL)?;
             let mut starts: Vec<(Arc<str>, i32, i64)> = Vec::new();
@@ -213,6 +262,7 @@ impl<'a> Worker<'a> {
                     (_, None) => 0,
                 };
                 starts.push((Arc::clone(&tp.topic), tp.partition, start));
+                starts_at.insert((Arc::clone(&tp.topic), tp.partition), start);
                 if let Some(c) = c {
                     committed.insert((Arc::clone(&tp.topic), tp.partition), c);
                     commit_at.insert((Arc::clone(&tp.topic), tp.partition), c);
@@ -222,6 +272,7 @@ impl<'a> Worker<'a> {
         }
         if let Some(ctx) = self.context.as_mut() {
             ctx.seek_to_time(horizon, CALL)?;
+            ends.extend(ctx.end_offsets(CALL)?);
         }
         let mut detector = Detector::new(self.cfg.clone(), self.baseline.as_ref());
         detector.remember_sent();
@@ -248,14 +299,16 @@ impl<'a> Worker<'a> {
         for key in owned.iter().cloned().chain(context_parts) {
             let source = self.parts.len();
             self.merge.set_idle(source, false);
-            self.parts.insert(
-                key.clone(),
-                PartState {
-                    stream: EventStream::detached(label(&key.0, key.1), opts.clone()),
-                    source,
-                    last: Some(now),
-                },
+            let mut ps = PartState::new(
+                EventStream::detached(label(&key.0, key.1), opts.clone()),
+                source,
+                Some(now),
             );
+            ps.replay_to = ends
+                .get(&key)
+                .copied()
+                .filter(|end| starts_at.get(&key).is_none_or(|start| *start < *end));
+            self.parts.insert(key, ps);
         }
         self.owned = owned;
         self.committed = committed;
@@ -277,11 +330,14 @@ impl<'a> Worker<'a> {
         for r in records {
             let key = (Arc::clone(&r.topic), r.partition);
             let next_source = self.parts.len();
-            let ps = self.parts.entry(key.clone()).or_insert_with(|| PartState {
-                stream: EventStream::detached(label(&r.topic, r.partition), opts.clone()),
-                source: next_source,
-                last: None,
+            let ps = self.parts.entry(key.clone()).or_insert_with(|| {
+                PartState::new(
+                    EventStream::detached(label(&r.topic, r.partition), opts.clone()),
+                    next_source,
+                    None,
+                )
             });
+            ps.reached(r.offset + 1, now);
             let line = u64::try_from(r.offset).unwrap_or(0) + 1;
             let stats = &mut self.detector.summary.decode;
             if r.payload.ends_with(b"\n") {
@@ -315,13 +371,51 @@ impl<'a> Worker<'a> {
         self.metrics.kafka_replayed.inc_by(replayed);
     }
 
-    /// Marks quiet partitions idle; returns whether every one is.
+    /// Ends the replay of partitions whose read position passed their end without a
+    /// record to show it (transaction markers and aborted records are read but not
+    /// handed out), and of those that made no progress for [`REPLAY_PATIENCE`].
+    fn settle_replays(&mut self, now: Instant) {
+        if self.parts.values().all(|ps| ps.replay_to.is_none()) {
+            return;
+        }
+        let mut positions: Vec<(Part, Option<i64>)> = Vec::new();
+        match self.group.positions() {
+            Ok(p) => positions.extend(p.into_iter().map(|(tp, o)| ((tp.topic, tp.partition), o))),
+            Err(e) => eprintln!("pullwatch: kafka: read positions unknown: {e}"),
+        }
+        if let Some(ctx) = self.context.as_ref() {
+            match ctx.positions() {
+                Ok(p) => positions.extend(p),
+                Err(e) => eprintln!("pullwatch: kafka: read positions unknown: {e}"),
+            }
+        }
+        for (key, pos) in positions {
+            if let (Some(ps), Some(pos)) = (self.parts.get_mut(&key), pos) {
+                if ps.replay_to.is_some_and(|end| pos >= end) {
+                    ps.replay_to = None;
+                }
+            }
+        }
+        for (key, ps) in &mut self.parts {
+            if ps.replay_to.is_some() && now.duration_since(ps.replay_progress) >= REPLAY_PATIENCE {
+                eprintln!(
+                    "pullwatch: kafka: {}/{} delivered nothing of its replay for {:?}; \
+                     it no longer holds the other partitions back",
+                    key.0, key.1, REPLAY_PATIENCE
+                );
+                self.metrics.kafka_replay_abandoned.inc();
+                ps.replay_to = None;
+            }
+        }
+    }
+
+    /// Marks quiet partitions idle; returns whether every one is. A partition still
+    /// replaying is never idle.
     fn mark_idle(&mut self, now: Instant) -> bool {
+        self.settle_replays(now);
         let mut all = true;
         for ps in self.parts.values() {
-            let idle = ps
-                .last
-                .is_none_or(|t| now.duration_since(t) >= self.run.idle_timeout);
+            let idle = ps.idle(now, self.run.idle_timeout);
             all &= idle;
             self.merge.set_idle(ps.source, idle);
         }
@@ -785,5 +879,28 @@ mod tests {
             .collect();
         assert_eq!(hit, (0..6).collect());
         assert_eq!(owner_partition("x", 0), 0);
+    }
+
+    /// A partition whose replay has not reached its end holds the others back however
+    /// long its fetch takes; the offset of the end reached (by a record or the read
+    /// position) lets it go quiet like any other.
+    #[test]
+    fn a_replaying_partition_is_never_idle_until_read_to_its_end() {
+        let stream = EventStream::detached(label("node", 0), DecodeOptions::default());
+        let start = Instant::now();
+        let mut ps = PartState::new(stream, 0, Some(start));
+        ps.replay_to = Some(10);
+        let timeout = Duration::from_secs(2);
+        let later = start + Duration::from_secs(60);
+        assert!(!ps.idle(later, timeout), "still replaying");
+        ps.reached(9, later);
+        assert!(!ps.idle(later, timeout), "one record short of the end");
+        assert_eq!(ps.replay_progress, later, "progress is noted");
+        ps.reached(10, later);
+        assert_eq!(ps.replay_to, None);
+        assert!(ps.idle(later, timeout), "quiet since its last event");
+        ps.last = Some(later);
+        assert!(!ps.idle(later + Duration::from_secs(1), timeout));
+        assert!(ps.idle(later + timeout, timeout));
     }
 }

@@ -59,6 +59,9 @@ pub struct Metrics {
     pub kafka_rebalances: Counter,
     /// Kafka: records read again to rebuild correlation state after a rebalance.
     pub kafka_replayed: Counter,
+    /// Kafka: replays that stopped holding the other partitions back before reaching
+    /// their end, because the partition delivered nothing for too long.
+    pub kafka_replay_abandoned: Counter,
     /// Kafka: transactions committed and aborted.
     pub kafka_commits: Family<Labels, Counter>,
 }
@@ -100,6 +103,7 @@ impl Metrics {
             kafka_lag: Family::default(),
             kafka_rebalances: Counter::default(),
             kafka_replayed: Counter::default(),
+            kafka_replay_abandoned: Counter::default(),
             kafka_commits: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
@@ -234,6 +238,11 @@ impl Metrics {
                 "kafka_replayed_records",
                 "Records read again to rebuild correlation state after a rebalance",
                 m.kafka_replayed.clone(),
+            );
+            r.register(
+                "kafka_replays_abandoned",
+                "Replays that stopped holding other partitions back before their end",
+                m.kafka_replay_abandoned.clone(),
             );
             r.register(
                 "kafka_transactions",
