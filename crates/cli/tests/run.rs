@@ -411,6 +411,45 @@ fn http_ingest_is_bounded_and_guarded() {
     assert_eq!(code, 0, "{stderr}");
 }
 
+/// Every `?source=` name holds a file and a clock for the service's life: a client
+/// inventing names cannot open more than the limit, and the senders already known go on.
+#[test]
+fn http_ingest_takes_a_bounded_number_of_source_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        &dir.path().join("state").display().to_string(),
+    ]);
+    let addr = svc.addr();
+    let line = br#"{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"image":"x"}},"timeNano":5}"#;
+    let push = |name: &str| {
+        http(
+            &addr,
+            "POST",
+            &format!("/v1/ingest?source={name}"),
+            line,
+            None,
+        )
+    };
+    for i in 0..256 {
+        let (code, body) = push(&format!("sensor-{i}"));
+        assert_eq!(code, 200, "sensor-{i}: {body}");
+    }
+    let (code, body) = push("sensor-256");
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("at most 256 source names"), "{body}");
+    assert_eq!(push("sensor-0").0, 200, "a known name still pushes");
+    let (_, metrics) = http(&addr, "GET", "/metrics", b"", None);
+    assert!(
+        metrics.contains("pullwatch_http_rejected_total{reason=\"too many sources\"} 1"),
+        "{metrics}"
+    );
+    let (code, stderr) = svc.stop();
+    assert_eq!(code, 0, "{stderr}");
+}
+
 const CID: &str = "3f9c2a7d1e8b4c6a9d0e5f1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d";
 const T0: i64 = 1_795_165_200;
 

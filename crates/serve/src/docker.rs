@@ -556,9 +556,9 @@ impl Reader {
                     Err(SpoolError::Io(e)) => {
                         return Err(StoreError::Failed(DockerError::Spool(e)));
                     }
-                    Err(SpoolError::BadSource) => {
+                    Err(e @ (SpoolError::BadSource | SpoolError::TooManySources(_))) => {
                         return Err(StoreError::Failed(DockerError::Spool(
-                            std::io::Error::other("bad spool source name"),
+                            std::io::Error::other(e.to_string()),
                         )));
                     }
                 }

@@ -99,7 +99,7 @@ fn take(
     if n == 0 {
         return (StatusCode::OK, "{\"accepted\":0}\n").into_response();
     }
-    match spool.append(source, &lines) {
+    match spool.push(source, &lines) {
         Ok(()) => {
             s.metrics.http_accepted.inc_by(n);
             (StatusCode::OK, format!("{{\"accepted\":{n}}}\n")).into_response()
@@ -110,6 +110,14 @@ fn take(
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::RETRY_AFTER, "1")],
                 "ingest backlog full, retry later\n",
+            )
+                .into_response()
+        }
+        Err(e @ SpoolError::TooManySources(_)) => {
+            s.metrics.reject("too many sources");
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{e}: push under a name already in use\n"),
             )
                 .into_response()
         }

@@ -22,6 +22,12 @@ use std::sync::Mutex;
 /// be deleted.
 const SEGMENT_BYTES: u64 = 64 << 20;
 
+/// How many distinct `?source=` names the spool takes. Each one holds an open file, a
+/// clock in the merge, decoder state and metric series for the service's life: a client
+/// that invents a name per request must not grow them without bound. A deployment has
+/// one per pushing sensor, a handful to a few dozen.
+pub const MAX_SOURCES: usize = 256;
+
 pub struct Spool {
     dir: PathBuf,
     /// The segment being written, by source name.
@@ -32,6 +38,8 @@ pub struct Spool {
     /// Counts segments opened: the reader looks for new files when it changes instead
     /// of waiting for its next periodic look, so a push is read at once.
     opened: AtomicU64,
+    /// Distinct names clients pushed under (changed under the `current` lock).
+    pushed_names: AtomicU64,
 }
 
 struct Segment {
@@ -44,6 +52,8 @@ struct Segment {
 pub enum SpoolError {
     #[error("a source name is 1 to 64 letters, digits, '-' or '_'")]
     BadSource,
+    #[error("this service takes pushes from at most {0} source names")]
+    TooManySources(usize),
     #[error("the ingest backlog is full ({0} bytes waiting)")]
     Full(u64),
     #[error("cannot write the ingest spool: {0}")]
@@ -93,6 +103,7 @@ impl Spool {
             written: AtomicU64::new(0),
             consumed: AtomicU64::new(0),
             opened: AtomicU64::new(0),
+            pushed_names: AtomicU64::new(0),
         })
     }
 
@@ -146,7 +157,18 @@ impl Spool {
 
     /// Appends `lines` (whole lines, each ending in `\n`) to `source`'s segment in one
     /// write, so a reader never sees half of one request interleaved with another.
+    /// For the service's own writers (Docker's event stream), whose names are fixed.
     pub fn append(&self, source: &str, lines: &[u8]) -> Result<(), SpoolError> {
+        self.append_to(source, lines, false)
+    }
+
+    /// [`Spool::append`] for a name a client chose: a new name past [`MAX_SOURCES`]
+    /// pushed names is refused.
+    pub fn push(&self, source: &str, lines: &[u8]) -> Result<(), SpoolError> {
+        self.append_to(source, lines, true)
+    }
+
+    fn append_to(&self, source: &str, lines: &[u8], pushed: bool) -> Result<(), SpoolError> {
         if !valid_source(source) {
             return Err(SpoolError::BadSource);
         }
@@ -159,6 +181,12 @@ impl Spool {
             .lock()
             .map_err(|_| io::Error::other("spool lock poisoned"))?;
         if !map.contains_key(source) {
+            if pushed {
+                if self.pushed_names.load(Ordering::Relaxed) >= MAX_SOURCES as u64 {
+                    return Err(SpoolError::TooManySources(MAX_SOURCES));
+                }
+                self.pushed_names.fetch_add(1, Ordering::Relaxed);
+            }
             let seq = self.newest_seq(source)?;
             map.insert(source.to_string(), self.segment(source, seq)?);
         }
@@ -403,5 +431,22 @@ mod tests {
             );
         }
         s.append("api-server_1", b"x\n").unwrap();
+    }
+
+    #[test]
+    fn past_the_source_limit_a_new_name_is_refused_and_known_ones_still_push() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Spool::open(dir.path(), 1 << 20).unwrap();
+        for i in 0..MAX_SOURCES {
+            s.push(&format!("node-{i}"), b"x\n").unwrap();
+        }
+        assert!(matches!(
+            s.push("one-more", b"x\n"),
+            Err(SpoolError::TooManySources(MAX_SOURCES))
+        ));
+        s.push("node-0", b"y\n").unwrap();
+        // The service's own writers are not clients: Docker's stream still gets its file.
+        s.append("docker", b"z\n").unwrap();
+        assert_eq!(s.current_paths().len(), MAX_SOURCES + 1);
     }
 }
