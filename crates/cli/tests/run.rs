@@ -5,14 +5,15 @@
 
 mod common;
 
+use common::running::{wait_until, Running};
+
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pullwatch");
 
@@ -20,35 +21,21 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-/// A running `pullwatch run`, its stderr collected line by line.
-struct Service {
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
+/// A running `pullwatch run`.
+struct Service(Running);
+
+impl std::ops::Deref for Service {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.0
+    }
 }
 
 impl Service {
     fn start(args: &[&str]) -> Service {
-        let mut child = Command::new(BIN)
-            .arg("run")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("pullwatch run starts");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let err = child.stderr.take().expect("stderr is piped");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Service { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
+        let mut argv = vec!["run"];
+        argv.extend_from_slice(args);
+        Service(Running::start(&argv))
     }
 
     /// The address `--listen 127.0.0.1:0` bound.
@@ -58,74 +45,17 @@ impl Service {
 
     /// The address the service says it listens on with `scheme`.
     fn listening(&self, scheme: &str) -> String {
-        let prefix = format!("pullwatch: listening on {scheme}://");
-        let mut found = None;
-        assert!(
-            wait_until(Duration::from_secs(20), || {
-                found = self
-                    .stderr
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .find_map(|l| l.strip_prefix(&prefix).map(str::to_string));
-                found.is_some()
-            }),
-            "no listening line in: {}",
-            self.stderr()
-        );
-        found.unwrap()
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "kill {sig}");
+        self.wait_for_line(&format!("pullwatch: listening on {scheme}://"))
     }
 
     /// SIGTERM, then the exit status.
     fn stop(mut self) -> (i32, String) {
-        self.signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return (st.code().unwrap_or(-1), self.stderr());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no exit after SIGTERM: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.0.stop_within(Duration::from_secs(30))
     }
 
     fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+        self.0.kill9();
     }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    f()
 }
 
 fn alerts_in(path: &Path) -> Vec<Value> {

@@ -1,12 +1,15 @@
 //! What several integration tests do alike: run `pullwatch scan` on files and read the
-//! alerts it wrote. Each test binary uses a part of it.
+//! alerts it wrote, or keep `pullwatch` running while driving it ([`running`]). Each
+//! test binary uses a part of it.
 #![allow(dead_code)]
+
+pub mod running;
 
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pullwatch");
+pub const BIN: &str = env!("CARGO_BIN_EXE_pullwatch");
 
 /// What a successful scan wrote.
 pub struct Scanned {
