@@ -156,7 +156,7 @@ fn committed_alerts(bootstrap: &str, topic: &str) -> Vec<String> {
 fn get_metrics(m: &Member) -> String {
     let line = m.wait_for_line("pullwatch: listening on http://");
     let addr = line.split(' ').next().unwrap_or_default();
-    let mut s = std::net::TcpStream::connect(&addr).expect("connect to metrics");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");
     let mut body = String::new();

@@ -16,6 +16,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::consumer::record_of;
 use crate::{Error, KafkaRecord, KafkaSettings};
 
+/// A topic and partition of a table.
+pub type TablePartition = (Arc<str>, i32);
+
 /// A consumer assigned every partition of its topics, with no group: it never commits and
 /// never rebalances. Reads with `isolation.level=read_committed`.
 pub struct TableReader {
@@ -169,7 +172,7 @@ impl TableReader {
 
     /// The offset one past the last record of each partition (its high watermark), from
     /// the brokers: one request per partition.
-    pub fn end_offsets(&self, timeout: Duration) -> Result<Vec<((Arc<str>, i32), i64)>, Error> {
+    pub fn end_offsets(&self, timeout: Duration) -> Result<Vec<(TablePartition, i64)>, Error> {
         let deadline = Instant::now() + timeout;
         let mut out = Vec::with_capacity(self.partitions.len());
         for (t, p) in &self.partitions {
@@ -181,7 +184,7 @@ impl TableReader {
 
     /// Where each partition reads next, as librdkafka knows it without asking a broker
     /// (`None` before its first fetch); it moves past transaction markers too.
-    pub fn positions(&self) -> Result<Vec<((Arc<str>, i32), Option<i64>)>, Error> {
+    pub fn positions(&self) -> Result<Vec<(TablePartition, Option<i64>)>, Error> {
         let tpl = self.consumer.position()?;
         let mut out = Vec::with_capacity(tpl.count());
         for e in tpl.elements() {
