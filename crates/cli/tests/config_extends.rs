@@ -2,7 +2,10 @@
 //! the built-in one (and `nginx` is no longer trusted); with `extends: defaults` it adds
 //! to it. Through the real binary, `scan` and `config show`.
 
+mod common;
+
 use assert_cmd::Command;
+use common::scan_json;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -43,26 +46,8 @@ fn config(dir: &Path, name: &str, yaml: &str) -> PathBuf {
 }
 
 fn alerts(cfg: &Path, input: &Path) -> usize {
-    let out = Command::cargo_bin("pullwatch")
-        .expect("binary")
-        .arg("scan")
-        .arg("--format")
-        .arg("json")
-        .arg("--config")
-        .arg(cfg)
-        .arg(input)
-        .output()
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .lines()
-        .count()
+    let cfg = cfg.to_str().expect("UTF-8 temp path");
+    scan_json(&["--config", cfg], &[input]).alerts.len()
 }
 
 fn show(cfg: &Path) -> String {

@@ -3,7 +3,9 @@
 //! Docker json-file, with lines split by the runtime), and files concatenated with
 //! `cat`, where a JSON document is followed by other formats' lines.
 
-use assert_cmd::Command;
+mod common;
+
+use common::{scan_json_outcome, Outcome as Run};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -21,34 +23,12 @@ fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn scan(args: &[&str], paths: &[&Path], stdin: Option<Vec<u8>>) -> Run {
-    let mut cmd = Command::cargo_bin("pullwatch").expect("binary");
-    cmd.arg("scan").arg("--format").arg("json").args(args);
-    for p in paths {
-        cmd.arg(p);
-    }
-    if let Some(s) = stdin {
-        cmd.arg("-").write_stdin(s);
-    }
-    let out = cmd.output().expect("runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
-    }
+    scan_json_outcome(args, paths, stdin.as_deref())
 }
 
 fn alerts(r: &Run) -> Vec<Value> {
-    r.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON alert per line"))
-        .collect()
+    r.alerts()
 }
 
 /// An alert without where its records were read: the same detection made from the

@@ -3,8 +3,11 @@
 //! duplicates, and attacker-controlled strings in the alerts (escaped, with secrets
 //! redacted).
 
-use assert_cmd::Command;
+mod common;
+
+use common::{pullwatch, Outcome as Run};
 use serde_json::{json, Value};
+use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -51,31 +54,18 @@ impl Dir {
     }
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
+/// `pullwatch scan ARGS PATHS`.
 fn run(args: &[&str], paths: &[&Path]) -> Run {
-    let mut cmd = Command::cargo_bin("pullwatch").expect("binary");
-    cmd.arg("scan").args(args);
-    for p in paths {
-        cmd.arg(p);
-    }
-    let out = cmd.output().expect("runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
-    }
+    let mut argv: Vec<&OsStr> = std::iter::once("scan")
+        .chain(args.iter().copied())
+        .map(OsStr::new)
+        .collect();
+    argv.extend(paths.iter().map(|p| p.as_os_str()));
+    pullwatch(&argv, None)
 }
 
 fn alerts(r: &Run) -> Vec<Value> {
-    r.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON alert per line"))
-        .collect()
+    r.alerts()
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! A file of user data handed to `pullwatch scan` (cloud-init's `user-data.txt`, a saved
 //! copy, base64 or gzip of it) is inspected as one document, through the real binary.
 
+mod common;
+
 use assert_cmd::Command;
+use common::scan_json;
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,24 +27,8 @@ fn write(dir: &Path, rel: &str, data: &[u8]) -> PathBuf {
 }
 
 fn scan(paths: &[&Path]) -> (Vec<Value>, String) {
-    let out = Command::cargo_bin("pullwatch")
-        .expect("binary")
-        .args(["scan", "--format", "json"])
-        .args(paths)
-        .output()
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let alerts = String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON alert"))
-        .collect();
-    (alerts, String::from_utf8(out.stderr).expect("UTF-8"))
+    let s = scan_json(&[], paths);
+    (s.alerts, s.stderr)
 }
 
 /// Standard base64 with padding, as `base64 -w0` writes it.
