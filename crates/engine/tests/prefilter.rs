@@ -20,20 +20,25 @@ fn check(p: &Prefilter, engine: &Engine, line: &str) -> bool {
     }
 }
 
-#[test]
-fn skipped_generated_records_hold_nothing_the_engine_uses() {
+/// A generated corpus of `records` records with `chains` chains in it.
+fn corpus(seed: u64, records: u64, chains: u64) -> String {
     let mut data = Vec::new();
     generate(
         &GenSpec {
-            seed: 21,
-            records: 30_000,
-            chains: 8,
+            seed,
+            records,
+            chains,
             rate: 250,
         },
         &mut data,
     )
     .unwrap();
-    let text = String::from_utf8(data).unwrap();
+    String::from_utf8(data).unwrap()
+}
+
+#[test]
+fn skipped_generated_records_hold_nothing_the_engine_uses() {
+    let text = corpus(21, 30_000, 8);
     let (p, engine) = (prefilter(), Engine::new(Config::default()));
     let mut skipped = 0;
     for line in text.lines() {
@@ -46,18 +51,7 @@ fn skipped_generated_records_hold_nothing_the_engine_uses() {
 #[test]
 fn behind_a_container_log_prefix_the_same_records_are_skipped_and_the_contract_holds() {
     // Sensors running as pods are read from /var/log/pods with the runtime's prefix.
-    let mut data = Vec::new();
-    generate(
-        &GenSpec {
-            seed: 5,
-            records: 3_000,
-            chains: 2,
-            rate: 250,
-        },
-        &mut data,
-    )
-    .unwrap();
-    let text = String::from_utf8(data).unwrap();
+    let text = corpus(5, 3_000, 2);
     let (p, engine) = (prefilter(), Engine::new(Config::default()));
     let mut skipped = 0;
     for line in text.lines() {
