@@ -204,8 +204,12 @@ impl TableReader {
     }
 
     /// Moves every partition to its first record at or after `ts_ms` (to the end where
-    /// none is that recent).
-    pub fn seek_to_time(&mut self, ts_ms: i64, timeout: Duration) -> Result<(), Error> {
+    /// none is that recent). Returns where each starts: `None` at its end.
+    pub fn seek_to_time(
+        &mut self,
+        ts_ms: i64,
+        timeout: Duration,
+    ) -> Result<Vec<(TablePartition, Option<i64>)>, Error> {
         let deadline = Instant::now() + timeout;
         let mut query = TopicPartitionList::with_capacity(self.partitions.len());
         for (t, p) in &self.partitions {
@@ -229,7 +233,17 @@ impl TableReader {
         self.consumer.assign(&tpl)?;
         self.next = starts(&tpl, &self.partitions);
         self.at_end.clear();
-        Ok(())
+        Ok(self
+            .next
+            .iter()
+            .map(|(tp, o)| {
+                let at = match o {
+                    Offset::Offset(o) => Some(*o),
+                    _ => None,
+                };
+                (tp.clone(), at)
+            })
+            .collect())
     }
 }
 

@@ -237,8 +237,8 @@ impl<'a> Worker<'a> {
         let list: Vec<(Arc<str>, i32)> = owned.iter().cloned().collect();
         let mut committed = HashMap::new();
         let mut commit_at = BTreeMap::new();
-        // Where each partition's replay starts and ends (context partitions start at the
-        // horizon, which the table reader found itself: only their end is known).
+        // Where each partition's replay starts and ends; a partition that starts at its
+        // end has nothing to replay.
         let mut starts_at: HashMap<Part, i64> = HashMap::new();
         let mut ends: HashMap<Part, i64> = HashMap::new();
         if !list.is_empty() {
@@ -271,8 +271,12 @@ impl<'a> Worker<'a> {
             self.group.seek_to_offsets(&starts, CALL)?;
         }
         if let Some(ctx) = self.context.as_mut() {
-            ctx.seek_to_time(horizon, CALL)?;
-            ends.extend(ctx.end_offsets(CALL)?);
+            let ctx_ends = ctx.end_offsets(CALL)?;
+            for (key, start) in ctx.seek_to_time(horizon, CALL)? {
+                // At its end (no record since the horizon): nothing to replay.
+                starts_at.insert(key.clone(), start.unwrap_or(i64::MAX));
+            }
+            ends.extend(ctx_ends);
         }
         let mut detector = Detector::new(self.cfg.clone(), self.baseline.as_ref());
         detector.remember_sent();
