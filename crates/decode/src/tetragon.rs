@@ -506,7 +506,7 @@ fn emit_connection(
                 }
             }
             key.push(':');
-            let _ = write!(key, "{src}");
+            push_ip(&mut key, src);
             let mut e = Event::new(
                 time,
                 ctx.source(Format::Tetragon),
@@ -537,6 +537,30 @@ fn emit_connection(
     Ok(())
 }
 
+/// The address as its `Display` writes it. An IPv4 address is written here by hand:
+/// through the formatting machinery it cost as much as the rest of the event.
+fn push_ip(key: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    key.push('.');
+                }
+                if octet >= 100 {
+                    key.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    key.push(char::from(b'0' + octet / 10 % 10));
+                }
+                key.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(key, "{ip}");
+        }
+    }
+}
+
 fn opt(v: &Option<Name>) -> &str {
     v.as_deref().unwrap_or("")
 }
@@ -544,9 +568,11 @@ fn opt(v: &Option<Name>) -> &str {
 /// Inside a pod, inside a bare container (only the `docker` id prefix is known), or on
 /// the node: Tetragon gives host processes neither.
 fn placement(p: &Process, node: Option<&str>) -> Result<Placement, DecodeError> {
-    let docker = nonempty(&p.docker).and_then(ContainerRef::clean_id);
+    // Cleaned (lowercased and interned) only when the pod names no container id, which
+    // it nearly always does.
+    let docker = || nonempty(&p.docker).and_then(ContainerRef::clean_id);
     let Some(pod) = &p.pod else {
-        return Ok(match docker {
+        return Ok(match docker() {
             Some(id) => Placement::Container(ContainerRef {
                 host: node.map(pullwatch_model::name),
                 id: Some(id),
@@ -567,7 +593,7 @@ fn placement(p: &Process, node: Option<&str>) -> Result<Placement, DecodeError> 
         id: c
             .and_then(|c| nonempty(&c.id))
             .and_then(ContainerRef::clean_id)
-            .or(docker),
+            .or_else(docker),
         name: c.and_then(|c| nonempty(&c.name)).map(pullwatch_model::name),
         pod: nonempty(&pod.name).map(pullwatch_model::name),
         namespace: nonempty(&pod.namespace).map(pullwatch_model::name),
@@ -722,6 +748,28 @@ mod tests {
             format!("registry.example.com/team/app:2.1@{D1}")
         );
         assert_eq!(&a.container, r);
+    }
+
+    #[test]
+    fn addresses_in_keys_are_written_as_display_writes_them() {
+        let mut key = String::new();
+        for octet in 0..=255u8 {
+            for ip in [
+                IpAddr::from([octet, 0, 10, 255]),
+                IpAddr::from([1, octet, 100, 99]),
+                IpAddr::from([255, 9, octet, octet]),
+            ] {
+                key.clear();
+                push_ip(&mut key, ip);
+                assert_eq!(key, ip.to_string());
+            }
+        }
+        for ip in ["::", "2606:4700::1111", "::ffff:10.0.0.1", "fe80::1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            key.clear();
+            push_ip(&mut key, ip);
+            assert_eq!(key, ip.to_string());
+        }
     }
 
     #[test]
