@@ -12,6 +12,7 @@ target_sources() {
     zeek-conn) echo "$d/zeek.rs" ;;
     suricata-eve) echo "$d/suricata.rs" ;;
     evtx) echo "$d/sysmon.rs" ;;
+    tetragon) echo "$d/tetragon.rs" "$d/tetragon/walk.rs" ;;
     pipeline) ls ../crates/{decode,engine,model,report}/src/*.rs ;;
     prefilter) echo "$d/prefilter.rs" "$d/sniff.rs" ;;
     *) echo "$d/${1//-/_}.rs" ;;

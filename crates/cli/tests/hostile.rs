@@ -135,6 +135,43 @@ fn a_malformed_record_nothing_could_use_is_prefiltered_unless_strict() {
 }
 
 #[test]
+fn a_tetragon_record_malformed_where_the_decoder_does_not_read_is_decoded_unless_strict() {
+    // A connect probe whose exec id is not JSON: the decoder reads the members it uses
+    // and jumps over the others without validating them, so the connection is decoded;
+    // under --strict every record is read whole, so it is a located skip and the exit
+    // is 3.
+    let d = Dir::new();
+    let mut text = lines(&chain("worker", "curl -s http://198.51.100.23/x", 40));
+    text.push_str(&format!(
+        r#"{{"process_kprobe":{{"process":{{"exec_id":eA==,"pid":4100,"binary":"/usr/bin/curl","pod":{{"namespace":"default","name":"worker-1","container":{{"id":"containerd://{CID}","name":"worker","image":{{"name":"{IMAGE}"}}}}}}}},"function_name":"tcp_connect","args":[{{"sock_arg":{{"family":"AF_INET","protocol":"IPPROTO_TCP","saddr":"10.244.1.9","daddr":"198.51.100.23","sport":40312,"dport":443}}}}]}},"node_name":"node-1","time":"2026-11-20T09:00:50Z"}}"#
+    ));
+    text.push('\n');
+    let p = d.file("events.jsonl", text.as_bytes());
+    for args in [
+        &["--format", "json"][..],
+        &["--format", "json", "--prefilter", "off"],
+    ] {
+        let lenient = run(args, &[&p]);
+        assert_eq!(lenient.code, 0, "{}", lenient.stderr);
+        assert_eq!(alerts(&lenient).len(), 1);
+        assert!(
+            lenient.stderr.contains("skipped: none"),
+            "{}",
+            lenient.stderr
+        );
+    }
+    let strict = run(&["--format", "json", "--strict"], &[&p]);
+    assert_eq!(strict.code, 3, "{}", strict.stderr);
+    assert_eq!(alerts(&strict).len(), 1);
+    assert!(
+        strict.stderr.contains(&format!("at {}:5: ", p.display())),
+        "{}",
+        strict.stderr
+    );
+    assert!(strict.stderr.contains("invalid JSON"), "{}", strict.stderr);
+}
+
+#[test]
 fn max_line_bytes_skips_long_lines_and_rejects_bad_sizes() {
     let d = Dir::new();
     let mut records = chain("worker", "curl -s http://198.51.100.23/x", 40);

@@ -6,8 +6,8 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pullwatch_corpus::{generate_shaped, GenSpec, Mix, Shape, Wrap};
 use pullwatch_decode::{
-    decode_json_as, sniff, DecodeOptions, DecodeStats, EventStream, Input, Prefilter, RecordCtx,
-    RecordFilter,
+    decode_json_as, decode_json_reading, sniff, DecodeOptions, DecodeStats, EventStream, Input,
+    Prefilter, Reading, RecordCtx, RecordFilter,
 };
 use pullwatch_model::Format;
 use std::hint::black_box;
@@ -104,6 +104,23 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 let r = decode_json_as(*format, black_box(line), &ctx, &mut out);
+                black_box(r.is_ok())
+            })
+        });
+    }
+    g.finish();
+
+    // Tetragon's records as `scan --strict` reads them: whole, by serde. The group above
+    // reads them by the structural walk, the default; the two are the walk's gain.
+    let mut g = c.benchmark_group("decode_whole");
+    for (name, format, line) in samples.iter().filter(|(_, f, _)| *f == Format::Tetragon) {
+        g.throughput(Throughput::Bytes(line.len() as u64));
+        let mut out = Vec::new();
+        g.bench_function(name.as_str(), |b| {
+            b.iter(|| {
+                out.clear();
+                let r =
+                    decode_json_reading(*format, black_box(line), &ctx, Reading::Whole, &mut out);
                 black_box(r.is_ok())
             })
         });

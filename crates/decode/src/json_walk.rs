@@ -7,10 +7,17 @@
 //! objects and arrays by counting brackets outside strings. Nothing here checks that
 //! the text is JSON; the callers say why that is enough for them.
 
-/// The position of the first byte at or after `i` that is not JSON whitespace.
+/// The position of the first byte at or after `i` that is not JSON whitespace (space,
+/// tab, line feed, carriage return: not the form feed `is_ascii_whitespace` also takes,
+/// which serde refuses between tokens).
+/// Records are mostly written compact: a byte above the space, the usual case, is told
+/// by one comparison.
 #[inline]
 pub(crate) fn ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+    while let Some(&c) = b.get(i) {
+        if c > b' ' || !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            break;
+        }
         i += 1;
     }
     i
@@ -158,6 +165,36 @@ pub(crate) fn walk_members<'a>(
     }
 }
 
+/// Hands `visit` where each element of the array opening at `at` starts, as
+/// [`walk_members`] does an object's members: a value is jumped over on [`Step::Next`],
+/// and `None` when what is there does not read as an array up to where the walk got.
+pub(crate) fn walk_elements(
+    b: &[u8],
+    at: usize,
+    mut visit: impl FnMut(usize) -> Step,
+) -> Option<Walked> {
+    if b.get(at) != Some(&b'[') {
+        return None;
+    }
+    let mut i = ws(b, at + 1);
+    if b.get(i) == Some(&b']') {
+        return Some(Walked::End(i + 1));
+    }
+    loop {
+        let past = match visit(i) {
+            Step::Stop => return Some(Walked::Stopped),
+            Step::Next => value_end(b, i)?,
+            Step::Past(end) => end,
+        };
+        i = ws(b, past);
+        match b.get(i) {
+            Some(b',') => i = ws(b, i + 1),
+            Some(b']') => return Some(Walked::End(i + 1)),
+            _ => return None,
+        }
+    }
+}
+
 /// The first quote in `b`. Most strings in a record (keys, ids, names) are short,
 /// and a `memchr` call costs more to set up than reading them: the first 32 bytes are
 /// read eight at a time (a word's first quote byte found by arithmetic), the rest is
@@ -250,6 +287,35 @@ mod tests {
         assert_eq!(members(broken, 0, |_, _| true), None);
         assert_eq!(members(b"[1]", 0, |_, _| true), None);
         assert_eq!(members(b"{ }", 0, |_, _| true), Some(Walked::End(3)));
+    }
+
+    #[test]
+    fn elements_are_visited_in_order_and_values_jumped_whole() {
+        let b = br#"[ 1 , "a]" ,{"x":[2]}, [] ]"#;
+        let mut seen = Vec::new();
+        let end = walk_elements(b, 0, |v| {
+            seen.push(b[v]);
+            Step::Next
+        });
+        assert_eq!(end, Some(Walked::End(b.len())));
+        assert_eq!(seen, [b'1', b'"', b'{', b'[']);
+        assert_eq!(
+            walk_elements(b"[]", 0, |_| Step::Next),
+            Some(Walked::End(2))
+        );
+        assert_eq!(walk_elements(b"[1,]", 0, |_| Step::Next), None);
+        assert_eq!(walk_elements(b"[1 2]", 0, |_| Step::Next), None);
+        assert_eq!(walk_elements(b"{}", 0, |_| Step::Next), None);
+        assert_eq!(
+            walk_elements(b"[1,{", 0, |_| Step::Stop),
+            Some(Walked::Stopped)
+        );
+        // Only JSON's own whitespace separates tokens.
+        assert_eq!(
+            walk_elements(b"[\t1\r\n]", 0, |_| Step::Next),
+            Some(Walked::End(6))
+        );
+        assert_eq!(walk_elements(b"[\x0c1]", 0, |_| Step::Next), None);
     }
 
     proptest! {

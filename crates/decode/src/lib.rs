@@ -103,6 +103,22 @@ pub struct DecodeOptions {
     /// A compressed input is read only this far once decompressed, so a few megabytes
     /// of gzip cannot make pullwatch read terabytes; the rest is a located skip.
     pub max_decompressed_bytes: u64,
+    /// How much of each record a decoder reads.
+    pub reading: Reading,
+}
+
+/// How much of a record its decoder reads, and so validates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reading {
+    /// Only the members the decoder uses, where a decoder can read them by structure
+    /// (Tetragon, whose records are most of a node's telemetry): the other members are
+    /// jumped over, not validated (see `tetragon`'s `walk`). On a record that is JSON
+    /// the events are the same as [`Reading::Whole`]'s.
+    #[default]
+    Used,
+    /// The whole record, by serde: every malformed record is reported, wherever its
+    /// fault lies (`scan --strict`).
+    Whole,
 }
 
 impl Default for DecodeOptions {
@@ -111,15 +127,28 @@ impl Default for DecodeOptions {
             max_line_bytes: 16 << 20,
             max_document_bytes: 512 << 20,
             max_decompressed_bytes: 4 << 30,
+            reading: Reading::Used,
         }
     }
 }
 
-/// Decodes one JSON record whose format is already known.
+/// Decodes one JSON record whose format is already known, reading only what the
+/// decoder uses where it can ([`Reading::Used`]).
 pub fn decode_json_as(
     format: Format,
     text: &str,
     ctx: &RecordCtx,
+    out: &mut Vec<Event>,
+) -> Result<(), DecodeError> {
+    decode_json_reading(format, text, ctx, Reading::Used, out)
+}
+
+/// [`decode_json_as`], reading as much of the record as `reading` says.
+pub fn decode_json_reading(
+    format: Format,
+    text: &str,
+    ctx: &RecordCtx,
+    reading: Reading,
     out: &mut Vec<Event>,
 ) -> Result<(), DecodeError> {
     match format {
@@ -132,7 +161,10 @@ pub fn decode_json_as(
         Format::AzureActivity => azure_activity::decode_json(text, ctx, out),
         Format::AzureSyslog => azure_syslog::decode_json(text, ctx, out),
         Format::Falco => falco::decode_json(text, ctx, out),
-        Format::Tetragon => tetragon::decode_json(text, ctx, out),
+        Format::Tetragon => match reading {
+            Reading::Used => tetragon::decode_json(text, ctx, out),
+            Reading::Whole => tetragon::decode_json_whole(text, ctx, out),
+        },
         Format::ZeekConn => zeek::decode_json(text, ctx, out),
         Format::SuricataEve => suricata::decode_json(text, ctx, out),
         Format::HubbleFlow => hubble::decode_json(text, ctx, out),

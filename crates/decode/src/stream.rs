@@ -7,7 +7,9 @@ use crate::framing::{
 };
 use crate::sniff;
 use crate::stats::DecodeStats;
-use crate::{decode_json_as, decode_text_as, DecodeError, DecodeOptions, RecordCtx, TextState};
+use crate::{
+    decode_json_reading, decode_text_as, DecodeError, DecodeOptions, RecordCtx, TextState,
+};
 use pullwatch_model::{Event, Format};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -884,12 +886,13 @@ impl EventStream {
         };
         let mut first_err: Option<(Format, DecodeError)> = None;
         // Decodes as `format`; `true` when that succeeded and the record is done.
+        let reading = self.opts.reading;
         let mut attempt = |format: Format, out: &mut Vec<Event>, stats: &mut DecodeStats| {
             let before = out.len();
             let mut format = format;
             let mut redirected = false;
             loop {
-                match decode_json_as(format, text, &ctx, out) {
+                match decode_json_reading(format, text, &ctx, reading, out) {
                     Ok(()) => {
                         stats.record(format, out.len() - before);
                         return true;

@@ -19,9 +19,11 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+mod walk;
+
 /// The event bodies are boxed: unboxed, the record type is a few kilobytes that the
 /// deserializer moves several times per record, which cost more than the allocation.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Wire<'a> {
     #[serde(borrow)]
     process_exec: Option<Box<WithParent<'a>>>,
@@ -42,7 +44,7 @@ struct Wire<'a> {
     time: Option<Text<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct WithParent<'a> {
     #[serde(borrow)]
     process: Option<Process<'a>>,
@@ -53,7 +55,7 @@ struct WithParent<'a> {
 /// Of the parent, only what the exec's evidence names: its pid and binary, and its pid
 /// inside the container. Its namespaces and arguments (as long as the child's) and the
 /// rest of its pod are skipped, not built.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Parent<'a> {
     pid: Option<LenientI64>,
     #[serde(borrow)]
@@ -61,30 +63,45 @@ struct Parent<'a> {
     pod: Option<ParentPod>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ParentPod {
     container: Option<ContainerPid>,
 }
 
 /// `pod.container.pid`: the pid inside the container's pid namespace.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ContainerPid {
     pid: Option<LenientI64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Kprobe<'a> {
     #[serde(borrow)]
     process: Option<Process<'a>>,
     #[serde(borrow)]
     function_name: Option<Text<'a>>,
-    /// Read only for connect probes: other probes' arguments (file contents, buffers)
-    /// are of no interest and are never parsed.
     #[serde(borrow)]
-    args: Option<&'a RawValue>,
+    args: Option<KprobeArgs<'a>>,
 }
 
-#[derive(Deserialize)]
+/// A probe's arguments. serde keeps them raw and they are parsed only for a connect
+/// probe: other probes' arguments (file contents, buffers) are of no interest. The walk
+/// ([`walk`]) reads them in the record's own pass instead of parsing them a second
+/// time, and keeps the one argument the decoder uses.
+enum KprobeArgs<'a> {
+    Raw(&'a RawValue),
+    /// The first argument that names a socket (a `sock_arg` or a `sockaddr_arg`), if
+    /// any: the one [`kprobe_socket`] would pick.
+    Walked(Option<KprobeArg<'a>>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for KprobeArgs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'a RawValue>::deserialize(d).map(KprobeArgs::Raw)
+    }
+}
+
+#[derive(Deserialize, Default)]
 struct LegacyConnect<'a> {
     #[serde(borrow)]
     process: Option<Process<'a>>,
@@ -98,7 +115,7 @@ struct LegacyConnect<'a> {
     protocol: Option<Text<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Process<'a> {
     pid: Option<LenientI64>,
     #[serde(borrow)]
@@ -114,7 +131,7 @@ struct Process<'a> {
     ns: Option<Namespaces>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Pod<'a> {
     #[serde(borrow)]
     namespace: Option<Text<'a>>,
@@ -124,7 +141,7 @@ struct Pod<'a> {
     container: Option<PodContainer<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct PodContainer<'a> {
     #[serde(borrow)]
     id: Option<Text<'a>>,
@@ -138,7 +155,7 @@ struct PodContainer<'a> {
     pid: Option<LenientI64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct PodImage<'a> {
     #[serde(borrow)]
     id: Option<Text<'a>>,
@@ -146,17 +163,17 @@ struct PodImage<'a> {
     name: Option<Text<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Namespaces {
     net: Option<Namespace>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Namespace {
     is_host: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct KprobeArg<'a> {
     #[serde(borrow)]
     sock_arg: Option<SockArg<'a>>,
@@ -164,7 +181,7 @@ struct KprobeArg<'a> {
     sockaddr_arg: Option<SockaddrArg<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct SockArg<'a> {
     #[serde(borrow)]
     family: Option<Text<'a>>,
@@ -178,7 +195,7 @@ struct SockArg<'a> {
     dport: Option<LenientI64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct SockaddrArg<'a> {
     #[serde(borrow)]
     family: Option<Text<'a>>,
@@ -187,8 +204,30 @@ struct SockaddrArg<'a> {
     port: Option<LenientI64>,
 }
 
+/// Decodes a record from the members the decoder uses, read by [`walk`], or by serde
+/// ([`decode_json_whole`]) when the walk cannot read them with certainty. The events
+/// are the same either way for every record that is JSON; what the walk does not
+/// validate is listed in [`walk`].
 pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
+    match walk::wire(text) {
+        Some(w) => events(&w, ctx, out),
+        None => decode_json_whole(text, ctx, out),
+    }
+}
+
+/// Decodes a record read whole by serde, which validates all of it: what `scan
+/// --strict` uses, so that every malformed record is reported wherever its fault lies.
+pub fn decode_json_whole(
+    text: &str,
+    ctx: &RecordCtx,
+    out: &mut Vec<Event>,
+) -> Result<(), DecodeError> {
     let w: Wire = serde_json::from_str(text)?;
+    events(&w, ctx, out)
+}
+
+/// The events of a record, however it was read.
+fn events(w: &Wire, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<(), DecodeError> {
     let node = nonempty(&w.node_name);
     let top_time = w.time.as_deref();
     if let Some(ev) = &w.process_exec {
@@ -275,7 +314,7 @@ pub fn decode_json(text: &str, ctx: &RecordCtx, out: &mut Vec<Event>) -> Result<
             return Ok(());
         }
         let time = event_time(top_time, None)?;
-        let Some(sock) = kprobe_socket(ev.args)? else {
+        let Some(sock) = kprobe_socket(ev.args.as_ref())? else {
             return Ok(());
         };
         emit_connection(time, p, node, sock, ctx, out)?;
@@ -386,12 +425,19 @@ fn is_inet(family: &Option<Text<'_>>) -> bool {
 
 /// The first `sock_arg` (tcp_connect) or `sockaddr_arg` (connect syscalls) of a probe.
 /// Unix-domain sockets name no address and give `None`.
-fn kprobe_socket(args: Option<&RawValue>) -> Result<Option<Sock>, DecodeError> {
-    let Some(raw) = args else {
-        return Ok(None);
-    };
-    let args: Vec<KprobeArg> = serde_json::from_str(raw.get())?;
-    for a in &args {
+fn kprobe_socket(args: Option<&KprobeArgs>) -> Result<Option<Sock>, DecodeError> {
+    match args {
+        None => Ok(None),
+        Some(KprobeArgs::Raw(raw)) => {
+            let args: Vec<KprobeArg> = serde_json::from_str(raw.get())?;
+            socket_of(&args)
+        }
+        Some(KprobeArgs::Walked(first)) => socket_of(first.as_slice()),
+    }
+}
+
+fn socket_of(args: &[KprobeArg]) -> Result<Option<Sock>, DecodeError> {
+    for a in args {
         if let Some(s) = &a.sock_arg {
             if !is_inet(&s.family) {
                 return Ok(None);
@@ -460,7 +506,7 @@ fn emit_connection(
                 }
             }
             key.push(':');
-            let _ = write!(key, "{src}");
+            push_ip(&mut key, src);
             let mut e = Event::new(
                 time,
                 ctx.source(Format::Tetragon),
@@ -491,6 +537,30 @@ fn emit_connection(
     Ok(())
 }
 
+/// The address as its `Display` writes it. An IPv4 address is written here by hand:
+/// through the formatting machinery it cost as much as the rest of the event.
+fn push_ip(key: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    key.push('.');
+                }
+                if octet >= 100 {
+                    key.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    key.push(char::from(b'0' + octet / 10 % 10));
+                }
+                key.push(char::from(b'0' + octet % 10));
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(key, "{ip}");
+        }
+    }
+}
+
 fn opt(v: &Option<Name>) -> &str {
     v.as_deref().unwrap_or("")
 }
@@ -498,9 +568,11 @@ fn opt(v: &Option<Name>) -> &str {
 /// Inside a pod, inside a bare container (only the `docker` id prefix is known), or on
 /// the node: Tetragon gives host processes neither.
 fn placement(p: &Process, node: Option<&str>) -> Result<Placement, DecodeError> {
-    let docker = nonempty(&p.docker).and_then(ContainerRef::clean_id);
+    // Cleaned (lowercased and interned) only when the pod names no container id, which
+    // it nearly always does.
+    let docker = || nonempty(&p.docker).and_then(ContainerRef::clean_id);
     let Some(pod) = &p.pod else {
-        return Ok(match docker {
+        return Ok(match docker() {
             Some(id) => Placement::Container(ContainerRef {
                 host: node.map(pullwatch_model::name),
                 id: Some(id),
@@ -521,7 +593,7 @@ fn placement(p: &Process, node: Option<&str>) -> Result<Placement, DecodeError> 
         id: c
             .and_then(|c| nonempty(&c.id))
             .and_then(ContainerRef::clean_id)
-            .or(docker),
+            .or_else(docker),
         name: c.and_then(|c| nonempty(&c.name)).map(pullwatch_model::name),
         pod: nonempty(&pod.name).map(pullwatch_model::name),
         namespace: nonempty(&pod.namespace).map(pullwatch_model::name),
@@ -676,6 +748,28 @@ mod tests {
             format!("registry.example.com/team/app:2.1@{D1}")
         );
         assert_eq!(&a.container, r);
+    }
+
+    #[test]
+    fn addresses_in_keys_are_written_as_display_writes_them() {
+        let mut key = String::new();
+        for octet in 0..=255u8 {
+            for ip in [
+                IpAddr::from([octet, 0, 10, 255]),
+                IpAddr::from([1, octet, 100, 99]),
+                IpAddr::from([255, 9, octet, octet]),
+            ] {
+                key.clear();
+                push_ip(&mut key, ip);
+                assert_eq!(key, ip.to_string());
+            }
+        }
+        for ip in ["::", "2606:4700::1111", "::ffff:10.0.0.1", "fe80::1"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            key.clear();
+            push_ip(&mut key, ip);
+            assert_eq!(key, ip.to_string());
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::baseline::ScanBaseline;
 use crate::detector::Detector;
 use crate::error::PipelineError;
 use crate::merge::{MergeOptions, Merged};
-use pullwatch_decode::{DecodeOptions, DecodeStats, Prefilter, RecordFilter};
+use pullwatch_decode::{DecodeOptions, DecodeStats, Prefilter, Reading, RecordFilter};
 use pullwatch_engine::config::Config;
 use pullwatch_report::{AlertSink, ScanSummary};
 use std::path::PathBuf;
@@ -19,7 +19,8 @@ pub struct ScanOptions {
     /// Skip records no loaded analytic can use before decoding them in full.
     pub prefilter: bool,
     /// Every record must be decoded, so that every malformed one is reported
-    /// (`--strict`): the prefilter, which does not validate what it skips, is off.
+    /// (`--strict`): the prefilter, which does not validate what it skips, is off, and
+    /// every record is read whole ([`Reading::Whole`]).
     pub decode_every_record: bool,
     pub decode: DecodeOptions,
 }
@@ -63,7 +64,16 @@ impl Scan {
             &MergeOptions {
                 threads: opts.threads.max(1),
                 filter,
-                decode: opts.decode.clone(),
+                decode: DecodeOptions {
+                    // Every record is then also read whole: a decoder that reads only
+                    // the members it uses does not validate the others.
+                    reading: if opts.decode_every_record {
+                        Reading::Whole
+                    } else {
+                        opts.decode.reading
+                    },
+                    ..opts.decode.clone()
+                },
                 skew: cfg.max_future_skew.0,
             },
             &mut decode,
