@@ -290,11 +290,25 @@ impl Prefilter {
         let Some(process) = doc.path(0, &["process_exec", "process"]) else {
             return false;
         };
-        let binary = doc.path(process, &["binary"]).and_then(|at| doc.string(at));
+        // The binary and the pod (each key's first occurrence) in one walk of the
+        // process: it is most of an exec record, and the pod comes after the binary.
+        let (mut binary, mut pod) = (None, None);
+        let walked = json_walk::members(doc.b, process, |k, v| {
+            if k == b"binary" {
+                binary = binary.or(Some(v));
+            } else if k == b"pod" {
+                pod = pod.or(Some(v));
+            }
+            binary.is_none() || pod.is_none()
+        });
+        if walked.is_none() {
+            return false;
+        }
+        let binary = binary.and_then(|at| doc.string(at));
         if binary.is_none_or(|b| b.trim().is_empty()) {
             return false;
         }
-        doc.path(process, &["pod", "container", "image", "name"])
+        pod.and_then(|at| doc.path(at, &["container", "image", "name"]))
             .and_then(|at| doc.string(at))
             .is_some_and(|image| self.trusted_text(image))
     }
