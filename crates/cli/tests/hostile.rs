@@ -111,20 +111,26 @@ fn a_malformed_record_nothing_could_use_is_prefiltered_unless_strict() {
         (T0 + 50) * NS
     ));
     let p = d.file("events.jsonl", text.as_bytes());
-    let lenient = run(&["--format", "json"], &[&p]);
-    assert_eq!(lenient.code, 0, "{}", lenient.stderr);
-    assert_eq!(alerts(&lenient).len(), 1);
+    let (lenient, _) = read_whole_only_under_strict(&p, &[&["--format", "json"]]);
     assert!(
-        lenient.stderr.contains("prefiltered: 1 records"),
+        lenient[0].contains("prefiltered: 1 records"),
         "{}",
-        lenient.stderr
+        lenient[0]
     );
-    assert!(
-        lenient.stderr.contains("skipped: none"),
-        "{}",
-        lenient.stderr
-    );
-    let strict = run(&["--format", "json", "--strict"], &[&p]);
+}
+
+/// Scans `p` with each of `lenient` (one alert, nothing skipped), then with `--strict`
+/// (the same alert, exit 3, and line 5 a located skip); their summaries, in that order.
+fn read_whole_only_under_strict(p: &Path, lenient: &[&[&str]]) -> (Vec<String>, String) {
+    let mut said = Vec::new();
+    for args in lenient {
+        let r = run(args, &[p]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(alerts(&r).len(), 1);
+        assert!(r.stderr.contains("skipped: none"), "{}", r.stderr);
+        said.push(r.stderr);
+    }
+    let strict = run(&["--format", "json", "--strict"], &[p]);
     assert_eq!(strict.code, 3, "{}", strict.stderr);
     assert_eq!(alerts(&strict).len(), 1);
     assert!(
@@ -132,6 +138,7 @@ fn a_malformed_record_nothing_could_use_is_prefiltered_unless_strict() {
         "{}",
         strict.stderr
     );
+    (said, strict.stderr)
 }
 
 #[test]
@@ -147,28 +154,14 @@ fn a_tetragon_record_malformed_where_the_decoder_does_not_read_is_decoded_unless
     ));
     text.push('\n');
     let p = d.file("events.jsonl", text.as_bytes());
-    for args in [
-        &["--format", "json"][..],
-        &["--format", "json", "--prefilter", "off"],
-    ] {
-        let lenient = run(args, &[&p]);
-        assert_eq!(lenient.code, 0, "{}", lenient.stderr);
-        assert_eq!(alerts(&lenient).len(), 1);
-        assert!(
-            lenient.stderr.contains("skipped: none"),
-            "{}",
-            lenient.stderr
-        );
-    }
-    let strict = run(&["--format", "json", "--strict"], &[&p]);
-    assert_eq!(strict.code, 3, "{}", strict.stderr);
-    assert_eq!(alerts(&strict).len(), 1);
-    assert!(
-        strict.stderr.contains(&format!("at {}:5: ", p.display())),
-        "{}",
-        strict.stderr
+    let (_, strict) = read_whole_only_under_strict(
+        &p,
+        &[
+            &["--format", "json"],
+            &["--format", "json", "--prefilter", "off"],
+        ],
     );
-    assert!(strict.stderr.contains("invalid JSON"), "{}", strict.stderr);
+    assert!(strict.contains("invalid JSON"), "{strict}");
 }
 
 #[test]
