@@ -468,27 +468,33 @@ impl GroupConsumer {
         Ok(())
     }
 
-    /// The offset one past the last record of each partition (its high watermark), from
-    /// the brokers: one request per partition. A replay after a rebalance reads each
+    /// The offset one past the last record each partition holds for this reader (under
+    /// read_committed, the last stable offset), asked of the brokers in one request per
+    /// broker rather than one per partition: a replay after a rebalance reads each
     /// partition up to here before the partition may count as quiet.
     pub fn end_offsets<T: AsRef<str>>(
         &self,
         partitions: &[(T, i32)],
         timeout: Duration,
     ) -> Result<Vec<(TopicPartition, i64)>, Error> {
-        let deadline = Instant::now() + timeout;
-        let mut out = Vec::with_capacity(partitions.len());
+        let mut query = TopicPartitionList::with_capacity(partitions.len());
         for (topic, partition) in partitions {
-            let (_low, high) =
-                self.consumer
-                    .fetch_watermarks(topic.as_ref(), *partition, remaining(deadline))?;
-            out.push((
-                TopicPartition {
-                    topic: self.consumer.context().events().intern(topic.as_ref()),
-                    partition: *partition,
-                },
-                high,
-            ));
+            query.add_partition_offset(topic.as_ref(), *partition, Offset::End)?;
+        }
+        let found = self.consumer.offsets_for_times(query, timeout)?;
+        let mut events = self.consumer.context().events();
+        let mut out = Vec::with_capacity(found.count());
+        for e in found.elements() {
+            e.error()?;
+            if let Offset::Offset(o) = e.offset() {
+                out.push((
+                    TopicPartition {
+                        topic: events.intern(e.topic()),
+                        partition: e.partition(),
+                    },
+                    o,
+                ));
+            }
         }
         Ok(out)
     }

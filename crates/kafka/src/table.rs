@@ -170,14 +170,25 @@ impl TableReader {
         self.at_end.len() == self.partitions.len()
     }
 
-    /// The offset one past the last record of each partition (its high watermark), from
-    /// the brokers: one request per partition.
+    /// The offset one past the last record each partition holds for this reader (under
+    /// read_committed, the last stable offset), in one request per broker.
     pub fn end_offsets(&self, timeout: Duration) -> Result<Vec<(TablePartition, i64)>, Error> {
-        let deadline = Instant::now() + timeout;
-        let mut out = Vec::with_capacity(self.partitions.len());
+        let mut query = TopicPartitionList::with_capacity(self.partitions.len());
         for (t, p) in &self.partitions {
-            let (_low, high) = self.consumer.fetch_watermarks(t, *p, remaining(deadline))?;
-            out.push(((Arc::clone(t), *p), high));
+            query.add_partition_offset(t, *p, Offset::End)?;
+        }
+        let found = self.consumer.offsets_for_times(query, timeout)?;
+        let mut out = Vec::with_capacity(found.count());
+        for e in found.elements() {
+            e.error()?;
+            if let (Some((t, p)), Offset::Offset(o)) = (
+                self.partitions
+                    .iter()
+                    .find(|(t, p)| **t == *e.topic() && *p == e.partition()),
+                e.offset(),
+            ) {
+                out.push(((Arc::clone(t), *p), o));
+            }
         }
         Ok(out)
     }
