@@ -356,10 +356,7 @@ impl GroupConsumer {
             let mut events = self.consumer.context().events();
             for e in found.elements() {
                 e.error()?;
-                let offset = match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                };
+                let offset = offset_value(e.offset());
                 seek.add_partition_offset(
                     e.topic(),
                     e.partition(),
@@ -442,10 +439,7 @@ impl GroupConsumer {
         let mut out = Vec::with_capacity(committed.count());
         for e in committed.elements() {
             e.error()?;
-            let offset = match e.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            };
+            let offset = offset_value(e.offset());
             out.push((
                 TopicPartition {
                     topic: events.intern(e.topic()),
@@ -510,10 +504,7 @@ impl GroupConsumer {
             .elements()
             .iter()
             .map(|e| {
-                let pos = match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                };
+                let pos = offset_value(e.offset());
                 (
                     TopicPartition {
                         topic: events.intern(e.topic()),
@@ -534,10 +525,7 @@ impl GroupConsumer {
             tpl.elements()
                 .iter()
                 .map(|e| {
-                    let pos = match e.offset() {
-                        Offset::Offset(o) => Some(o),
-                        _ => None,
-                    };
+                    let pos = offset_value(e.offset());
                     (e.topic().to_owned(), e.partition(), pos)
                 })
                 .collect()
@@ -604,6 +592,15 @@ pub(crate) fn offsets_list<T: AsRef<str>>(
         tpl.add_partition_offset(topic.as_ref(), *partition, Offset::Offset(*offset))?;
     }
     Ok(tpl)
+}
+
+/// A partition's offset as a number, `None` for librdkafka's logical offsets (end,
+/// beginning, invalid: what a partition that has not fetched yet reports).
+pub(crate) fn offset_value(o: Offset) -> Option<i64> {
+    match o {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    }
 }
 
 fn remaining(deadline: Instant) -> Duration {

@@ -204,10 +204,7 @@ impl TableReader {
                 .iter()
                 .find(|(t, p)| **t == *e.topic() && *p == e.partition())
             {
-                let pos = match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                };
+                let pos = crate::consumer::offset_value(e.offset());
                 out.push(((Arc::clone(t), *p), pos));
             }
         }
@@ -248,10 +245,7 @@ impl TableReader {
             .next
             .iter()
             .map(|(tp, o)| {
-                let at = match o {
-                    Offset::Offset(o) => Some(*o),
-                    _ => None,
-                };
+                let at = crate::consumer::offset_value(*o);
                 (tp.clone(), at)
             })
             .collect())
