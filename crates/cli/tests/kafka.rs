@@ -122,9 +122,9 @@ fn wait_until(limit: Duration, what: &str, members: &[&Member], f: impl FnMut() 
     }
 }
 
-/// Every alert id committed to `topic`, in order, duplicates kept: a reader that starts
-/// at the beginning and reads to the end with read_committed.
-fn committed_alerts(bootstrap: &str, topic: &str) -> Vec<String> {
+/// Every alert committed to `topic` (its id and body), in order, duplicates kept: a
+/// reader that starts at the beginning and reads to the end with read_committed.
+fn committed_alerts(bootstrap: &str, topic: &str) -> Vec<(String, Value)> {
     let s = KafkaSettings::new(bootstrap, Vec::new());
     let mut r = TableReader::new(&s, &[topic.to_string()], None, Duration::from_secs(30))
         .expect("alerts reader");
@@ -146,7 +146,7 @@ fn committed_alerts(bootstrap: &str, topic: &str) -> Vec<String> {
                 Some(id.as_str()),
                 "key is the alert id"
             );
-            ids.push(id);
+            ids.push((id, body));
         }
     }
     ids
@@ -164,7 +164,8 @@ fn get_metrics(m: &Member) -> String {
     body
 }
 
-fn scan_ids(corpus: &Path, config: &Path) -> BTreeSet<String> {
+/// The alerts a scan of `corpus` raises, by id.
+fn scan_alerts(corpus: &Path, config: &Path) -> BTreeMap<String, Value> {
     let out = Command::new(BIN)
         .args(["scan", "--format", "json", "--config"])
         .arg(config)
@@ -175,12 +176,15 @@ fn scan_ids(corpus: &Path, config: &Path) -> BTreeSet<String> {
         .expect("utf-8")
         .lines()
         .map(|l| {
-            serde_json::from_str::<Value>(l).expect("alert JSON")["id"]
-                .as_str()
-                .expect("id")
-                .to_string()
+            let body = serde_json::from_str::<Value>(l).expect("alert JSON");
+            let id = body["id"].as_str().expect("id").to_string();
+            (id, body)
         })
         .collect()
+}
+
+fn scan_ids(corpus: &Path, config: &Path) -> BTreeSet<String> {
+    scan_alerts(corpus, config).into_keys().collect()
 }
 
 #[test]
@@ -222,7 +226,8 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
         "namespace_scope: [shop]\nkafka:\n  properties:\n    session.timeout.ms: \"6000\"\n    heartbeat.interval.ms: \"500\"\n    transaction.timeout.ms: \"10000\"\n",
     )
     .expect("config");
-    let expected = scan_ids(&corpus, &config);
+    let scanned = scan_alerts(&corpus, &config);
+    let expected: BTreeSet<String> = scanned.keys().cloned().collect();
     assert!(
         expected.len() >= 10,
         "the corpus has chains: {}",
@@ -392,19 +397,39 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
             assert_eq!(m.stop(), 0, "member {i}: {}", m.stderr());
         }
     }
-    let ids = committed_alerts(&bootstrap, &alerts_topic);
+    let committed = committed_alerts(&bootstrap, &alerts_topic);
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for id in &ids {
+    for (id, _) in &committed {
         *counts.entry(id.as_str()).or_insert(0) += 1;
     }
     let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "alerts committed twice: {doubled:?}");
-    let got: BTreeSet<String> = ids.into_iter().collect();
-    let lost: Vec<_> = expected.difference(&got).collect();
-    let extra: Vec<_> = got.difference(&expected).collect();
+    let got: BTreeMap<String, Value> = committed.into_iter().collect();
+    let lost: Vec<&Value> = scanned
+        .iter()
+        .filter(|(id, _)| !got.contains_key(*id))
+        .map(|(_, a)| a)
+        .collect();
+    let extra: Vec<&Value> = got
+        .iter()
+        .filter(|(id, _)| !expected.contains(*id))
+        .map(|(_, a)| a)
+        .collect();
+    // What tells a late or reordered record apart, as each member counted it.
+    let disorder: Vec<&str> = metrics
+        .iter()
+        .flat_map(|m| m.lines())
+        .filter(|l| {
+            !l.starts_with('#')
+                && ["late", "rewind", "forced", "abandoned"]
+                    .iter()
+                    .any(|w| l.contains(w))
+        })
+        .collect();
     assert!(
         lost.is_empty() && extra.is_empty(),
-        "lost {lost:?}, not in scan {extra:?}\nw1: {}\nw3: {}\nnew w2: {}",
+        "lost {lost:#?}\nnot in scan {extra:#?}\nmetrics of w1, w3, new w2: {disorder:#?}\n\
+         w1: {}\nw3: {}\nnew w2: {}",
         members[0].stderr(),
         members[2].stderr(),
         members[3].stderr()

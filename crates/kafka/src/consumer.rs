@@ -58,6 +58,8 @@ pub struct PartitionLag {
     /// The next offset this member will read: its fetch position, or before the first
     /// record since the assignment, the group's committed offset; `None` when neither exists.
     pub position: Option<i64>,
+    /// One past the last record this member may read: the high watermark, or under
+    /// read_committed the last stable offset.
     pub high_watermark: i64,
     pub lag: Option<i64>,
 }
@@ -516,51 +518,50 @@ impl GroupConsumer {
             .collect())
     }
 
-    /// High watermark less position for each owned partition. One request per partition:
-    /// call it at the metrics interval, not per batch.
+    /// End offset less position for each owned partition. The end offsets are asked in one
+    /// request per broker (as [`GroupConsumer::end_offsets`]): asked one partition at a time,
+    /// a member owning a dozen partitions on a loaded broker spent seconds here, not
+    /// polling.
     pub fn lag(&self, timeout: Duration) -> Result<Vec<PartitionLag>, Error> {
         let deadline = Instant::now() + timeout;
-        let positions: Vec<(String, i32, Option<i64>)> = {
-            let tpl = self.consumer.position()?;
-            tpl.elements()
-                .iter()
-                .map(|e| {
-                    let pos = offset_value(e.offset());
-                    (e.topic().to_owned(), e.partition(), pos)
-                })
-                .collect()
-        };
+        let positions = self.positions()?;
         // A partition that returned nothing since its assignment has no fetch position yet;
         // it will start at the group's committed offset.
         let unknown: Vec<(&str, i32)> = positions
             .iter()
-            .filter(|(_, _, pos)| pos.is_none())
-            .map(|(t, p, _)| (t.as_str(), *p))
+            .filter(|(_, pos)| pos.is_none())
+            .map(|(tp, _)| (&*tp.topic, tp.partition))
             .collect();
         let committed = if unknown.is_empty() {
             Vec::new()
         } else {
             self.committed_offsets(&unknown, remaining(deadline))?
         };
+        let all: Vec<(&str, i32)> = positions
+            .iter()
+            .map(|(tp, _)| (&*tp.topic, tp.partition))
+            .collect();
+        let ends = if all.is_empty() {
+            Vec::new()
+        } else {
+            self.end_offsets(&all, remaining(deadline))?
+        };
         let mut out = Vec::with_capacity(positions.len());
-        for (topic, partition, position) in &positions {
-            let (_low, high) =
-                self.consumer
-                    .fetch_watermarks(topic, *partition, remaining(deadline))?;
+        for (tp, position) in positions {
+            let Some(end) = ends.iter().find(|(e, _)| *e == tp).map(|(_, o)| *o) else {
+                continue;
+            };
             let position = position.or_else(|| {
                 committed
                     .iter()
-                    .find(|(tp, _)| tp.partition == *partition && *tp.topic == **topic)
+                    .find(|(c, _)| *c == tp)
                     .and_then(|(_, o)| *o)
             });
             out.push(PartitionLag {
-                partition: TopicPartition {
-                    topic: self.consumer.context().events().intern(topic),
-                    partition: *partition,
-                },
+                partition: tp,
                 position,
-                high_watermark: high,
-                lag: position.map(|p| (high - p).max(0)),
+                high_watermark: end,
+                lag: position.map(|p| (end - p).max(0)),
             });
         }
         Ok(out)

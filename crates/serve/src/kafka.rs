@@ -43,24 +43,41 @@ const REBUILD_PATIENCE: Duration = Duration::from_secs(120);
 
 type Part = (Arc<str>, i32);
 
-/// How long a partition still being replayed may deliver nothing before it stops
-/// holding the others back: a broker that never serves the rest of its backlog must not
-/// stop alerts for good. Counted, and said on stderr, when it happens.
-const REPLAY_PATIENCE: Duration = Duration::from_secs(30);
+/// How long a partition behind its end may deliver nothing before it stops holding the
+/// others back: a broker that never serves the rest of a backlog must not stop alerts for
+/// good. Counted, and said on stderr, when it happens.
+const CATCH_UP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// How often, at most, the brokers are asked whether partitions that went quiet have
+/// records this member has not read yet.
+const BACKLOG_EVERY: Duration = Duration::from_secs(1);
+
+/// How long that question may take; unanswered, the partitions count as quiet.
+const BACKLOG_CALL: Duration = Duration::from_secs(5);
 
 /// One partition's decoding, and its place in the merge.
+///
+/// A partition holds the others back until it is quiet and has been read to its end.
+/// Quiet alone (no event for the idle timeout) is not enough: a member that spent seconds
+/// committing, or whose fetch of one partition came seconds after the others', would take
+/// a partition with records waiting at the broker for a quiet one, and the others would
+/// carry event time past those records. They would then reach the engine late (or as a
+/// rewind) and correlate differently than a scan of the same records.
 struct PartState {
     stream: EventStream,
     source: usize,
     last: Option<Instant>,
-    /// While replaying after a rebalance: the partition's end offset when the replay
-    /// began. Until it has been read that far the partition is never idle, however long
-    /// its first fetch takes: otherwise the partitions fetched first would carry event
-    /// time past its records, which would then reach the engine late (or as a rewind)
-    /// and correlate differently than they did before the rebalance.
-    replay_to: Option<i64>,
-    /// When the replay began, or the partition last delivered during it.
-    replay_progress: Instant,
+    /// An end offset the partition was found to hold records up to and has not been read
+    /// to yet: where its replay ends after a rebalance, or the backlog found when it went
+    /// quiet. Until it has been read that far it is never idle.
+    read_to: Option<i64>,
+    /// When `read_to` was set, or the partition last delivered since.
+    progress: Instant,
+    /// Where the last rebuild started the partition: its read position until its first
+    /// fetch (`i64::MAX` when it started at its end).
+    start: Option<i64>,
+    /// Whether the merge has it as idle.
+    idle: bool,
 }
 
 impl PartState {
@@ -69,26 +86,42 @@ impl PartState {
             stream,
             source,
             last,
-            replay_to: None,
-            replay_progress: Instant::now(),
+            read_to: None,
+            progress: Instant::now(),
+            start: None,
+            idle: false,
         }
     }
 
-    /// Notes that the partition reads `next` next; ends its replay once that reaches
+    /// Notes that the partition reads `next` next; ends its catching up once that reaches
     /// the end it had.
     fn reached(&mut self, next: i64, now: Instant) {
-        if let Some(end) = self.replay_to {
-            self.replay_progress = now;
+        if let Some(end) = self.read_to {
+            self.progress = now;
             if next >= end {
-                self.replay_to = None;
+                self.read_to = None;
             }
         }
     }
 
-    /// Whether the partition no longer holds the others back: it is not replaying and
-    /// has yielded no event for `timeout`.
-    fn idle(&self, now: Instant, timeout: Duration) -> bool {
-        self.replay_to.is_none() && self.last.is_none_or(|t| now.duration_since(t) >= timeout)
+    /// No event for `timeout` and nothing known left to read: the brokers are asked
+    /// next whether it is idle.
+    fn quiet(&self, now: Instant, timeout: Duration) -> bool {
+        self.read_to.is_none() && self.last.is_none_or(|t| now.duration_since(t) >= timeout)
+    }
+
+    /// Judges a quiet partition by its end offset and read position (`None`: unknown). A
+    /// partition behind its end catches up before it may be idle; one at its end, or
+    /// whose end the brokers did not give, is idle.
+    fn judge(&mut self, end: Option<i64>, position: Option<i64>, now: Instant) {
+        let at = position.or(self.start);
+        match (end, at) {
+            (Some(end), Some(at)) if at < end => {
+                self.read_to = Some(end);
+                self.progress = now;
+            }
+            _ => self.idle = true,
+        }
     }
 }
 
@@ -168,6 +201,8 @@ struct Worker<'a> {
     last_commit: Instant,
     last_lag: Instant,
     all_idle_handled: bool,
+    /// When the brokers were last asked for the end offsets of quiet partitions.
+    last_backlog_check: Option<Instant>,
     need_rebuild: Option<Instant>,
     decoded: Vec<Event>,
     outcome: RunOutcome,
@@ -290,9 +325,8 @@ impl<'a> Worker<'a> {
             .unwrap_or_else(Instant::now);
         self.merge = LiveMerge::new(self.cfg.limits.max_pending_events);
         self.parts.clear();
-        // Every partition being replayed holds the others back from the start, until it
-        // has delivered or stayed quiet for the idle timeout: a partition whose fetch starts
-        // a moment after the others' must not find event time already past its records.
+        // Every partition being replayed holds the others back until it has been read to
+        // the end it has now, however long its first fetch takes.
         let opts = self.decode_opts();
         let now = Instant::now();
         let context_parts: Vec<Part> = self
@@ -308,10 +342,11 @@ impl<'a> Worker<'a> {
                 source,
                 Some(now),
             );
-            ps.replay_to = ends
+            ps.start = starts_at.get(&key).copied();
+            ps.read_to = ends
                 .get(&key)
                 .copied()
-                .filter(|end| starts_at.get(&key).is_none_or(|start| *start < *end));
+                .filter(|end| ps.start.is_none_or(|start| start < *end));
             self.parts.insert(key, ps);
         }
         self.owned = owned;
@@ -357,6 +392,7 @@ impl<'a> Worker<'a> {
             // skips (unreadable, or of no use to any analytic) give it no event time.
             if !self.decoded.is_empty() {
                 ps.last = Some(now);
+                ps.idle = false;
             }
             for ev in self.decoded.drain(..) {
                 self.merge.offer(ps.source, ev);
@@ -375,14 +411,9 @@ impl<'a> Worker<'a> {
         self.metrics.kafka_replayed.inc_by(replayed);
     }
 
-    /// Ends the replay of partitions whose read position passed their end without a
-    /// record to show it (transaction markers and aborted records are read but not
-    /// handed out), and of those that made no progress for [`REPLAY_PATIENCE`].
-    fn settle_replays(&mut self, now: Instant) {
-        if self.parts.values().all(|ps| ps.replay_to.is_none()) {
-            return;
-        }
-        let mut positions: Vec<(Part, Option<i64>)> = Vec::new();
+    /// Where each partition reads next, as librdkafka knows it without asking a broker.
+    fn positions(&self) -> HashMap<Part, Option<i64>> {
+        let mut positions = HashMap::new();
         match self.group.positions() {
             Ok(p) => positions.extend(p.into_iter().map(|(tp, o)| ((tp.topic, tp.partition), o))),
             Err(e) => eprintln!("pullwatch: kafka: read positions unknown: {e}"),
@@ -393,35 +424,92 @@ impl<'a> Worker<'a> {
                 Err(e) => eprintln!("pullwatch: kafka: read positions unknown: {e}"),
             }
         }
-        for (key, pos) in positions {
+        positions
+    }
+
+    /// The end offsets of `parts`: one request per broker for the group's partitions, and
+    /// one for the context's.
+    fn end_offsets(&self, parts: &[Part]) -> Result<HashMap<Part, i64>, KafkaError> {
+        let owned: Vec<&Part> = parts.iter().filter(|p| self.owned.contains(*p)).collect();
+        let mut ends = HashMap::new();
+        if !owned.is_empty() {
+            let list: Vec<(&str, i32)> = owned.iter().map(|(t, p)| (&**t, *p)).collect();
+            for (tp, end) in self.group.end_offsets(&list, BACKLOG_CALL)? {
+                ends.insert((tp.topic, tp.partition), end);
+            }
+        }
+        if let Some(ctx) = self.context.as_ref() {
+            if parts.len() > owned.len() {
+                ends.extend(ctx.end_offsets(BACKLOG_CALL)?);
+            }
+        }
+        Ok(ends)
+    }
+
+    /// Ends the catching up of partitions whose read position passed their end without a
+    /// record to show it (transaction markers and aborted records are read but not
+    /// handed out), and of those that made no progress for [`CATCH_UP_PATIENCE`].
+    fn settle_catch_ups(&mut self, now: Instant) {
+        if self.parts.values().all(|ps| ps.read_to.is_none()) {
+            return;
+        }
+        for (key, pos) in self.positions() {
             if let (Some(ps), Some(pos)) = (self.parts.get_mut(&key), pos) {
-                if ps.replay_to.is_some_and(|end| pos >= end) {
-                    ps.replay_to = None;
+                if ps.read_to.is_some_and(|end| pos >= end) {
+                    ps.read_to = None;
                 }
             }
         }
         for (key, ps) in &mut self.parts {
-            if ps.replay_to.is_some() && now.duration_since(ps.replay_progress) >= REPLAY_PATIENCE {
+            if ps.read_to.is_some() && now.duration_since(ps.progress) >= CATCH_UP_PATIENCE {
                 eprintln!(
-                    "pullwatch: kafka: {}/{} delivered nothing of its replay for {:?}; \
+                    "pullwatch: kafka: {}/{} delivered nothing of what it holds for {:?}; \
                      it no longer holds the other partitions back",
-                    key.0, key.1, REPLAY_PATIENCE
+                    key.0, key.1, CATCH_UP_PATIENCE
                 );
-                self.metrics.kafka_replay_abandoned.inc();
-                ps.replay_to = None;
+                self.metrics.kafka_catch_ups_abandoned.inc();
+                ps.read_to = None;
             }
         }
     }
 
-    /// Marks quiet partitions idle; returns whether every one is. A partition still
-    /// replaying is never idle.
+    /// Marks idle the partitions that went quiet and were read to their end; returns
+    /// whether every one is idle. Those found behind their end catch up first. The
+    /// brokers are asked at most every [`BACKLOG_EVERY`]; until then a partition that
+    /// just went quiet still holds the others back.
     fn mark_idle(&mut self, now: Instant) -> bool {
-        self.settle_replays(now);
+        self.settle_catch_ups(now);
+        let timeout = self.run.idle_timeout;
+        let quiet: Vec<Part> = self
+            .parts
+            .iter()
+            .filter(|(_, ps)| !ps.idle && ps.quiet(now, timeout))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !quiet.is_empty()
+            && self
+                .last_backlog_check
+                .is_none_or(|t| now.duration_since(t) >= BACKLOG_EVERY)
+        {
+            self.last_backlog_check = Some(now);
+            let ends = self.end_offsets(&quiet).unwrap_or_else(|e| {
+                eprintln!(
+                    "pullwatch: kafka: end offsets unknown, quiet partitions count as idle: {e}"
+                );
+                HashMap::new()
+            });
+            let positions = self.positions();
+            for key in quiet {
+                if let Some(ps) = self.parts.get_mut(&key) {
+                    let pos = positions.get(&key).copied().flatten();
+                    ps.judge(ends.get(&key).copied(), pos, now);
+                }
+            }
+        }
         let mut all = true;
         for ps in self.parts.values() {
-            let idle = ps.idle(now, self.run.idle_timeout);
-            all &= idle;
-            self.merge.set_idle(ps.source, idle);
+            all &= ps.idle;
+            self.merge.set_idle(ps.source, ps.idle);
         }
         all
     }
@@ -812,6 +900,7 @@ pub fn run(
             .checked_sub(LAG_EVERY)
             .unwrap_or_else(Instant::now),
         all_idle_handled: false,
+        last_backlog_check: None,
         // Nothing is owned until the group assigns it.
         need_rebuild: None,
         decoded: Vec::new(),
@@ -885,26 +974,64 @@ mod tests {
         assert_eq!(owner_partition("x", 0), 0);
     }
 
+    fn part(last: Instant) -> PartState {
+        let stream = EventStream::detached(label("node", 0), DecodeOptions::default());
+        PartState::new(stream, 0, Some(last))
+    }
+
     /// A partition whose replay has not reached its end holds the others back however
     /// long its fetch takes; the offset of the end reached (by a record or the read
     /// position) lets it go quiet like any other.
     #[test]
-    fn a_replaying_partition_is_never_idle_until_read_to_its_end() {
-        let stream = EventStream::detached(label("node", 0), DecodeOptions::default());
+    fn a_replaying_partition_is_never_quiet_until_read_to_its_end() {
         let start = Instant::now();
-        let mut ps = PartState::new(stream, 0, Some(start));
-        ps.replay_to = Some(10);
+        let mut ps = part(start);
+        ps.read_to = Some(10);
         let timeout = Duration::from_secs(2);
         let later = start + Duration::from_secs(60);
-        assert!(!ps.idle(later, timeout), "still replaying");
+        assert!(!ps.quiet(later, timeout), "still replaying");
         ps.reached(9, later);
-        assert!(!ps.idle(later, timeout), "one record short of the end");
-        assert_eq!(ps.replay_progress, later, "progress is noted");
+        assert!(!ps.quiet(later, timeout), "one record short of the end");
+        assert_eq!(ps.progress, later, "progress is noted");
         ps.reached(10, later);
-        assert_eq!(ps.replay_to, None);
-        assert!(ps.idle(later, timeout), "quiet since its last event");
+        assert_eq!(ps.read_to, None);
+        assert!(ps.quiet(later, timeout), "quiet since its last event");
         ps.last = Some(later);
-        assert!(!ps.idle(later + Duration::from_secs(1), timeout));
-        assert!(ps.idle(later + timeout, timeout));
+        assert!(!ps.quiet(later + Duration::from_secs(1), timeout));
+        assert!(ps.quiet(later + timeout, timeout));
+    }
+
+    /// A quiet partition with records left at the broker (the member stalled, or its
+    /// fetch came late) catches up before it is idle; one read to its end is idle, and so
+    /// is one whose end the brokers did not give.
+    #[test]
+    fn a_quiet_partition_is_idle_only_once_read_to_its_end() {
+        let t = Instant::now();
+        let mut behind = part(t);
+        behind.judge(Some(50), Some(20), t);
+        assert!(!behind.idle);
+        assert_eq!(behind.read_to, Some(50));
+
+        let mut at_end = part(t);
+        at_end.judge(Some(50), Some(50), t);
+        assert!(at_end.idle);
+        assert_eq!(at_end.read_to, None);
+
+        // Before its first fetch the position is where the rebuild started it.
+        let mut unfetched = part(t);
+        unfetched.start = Some(30);
+        unfetched.judge(Some(50), None, t);
+        assert_eq!(unfetched.read_to, Some(50));
+        let mut started_at_end = part(t);
+        started_at_end.start = Some(i64::MAX);
+        started_at_end.judge(Some(50), None, t);
+        assert!(started_at_end.idle);
+
+        let mut unknown = part(t);
+        unknown.judge(None, Some(20), t);
+        assert!(
+            unknown.idle,
+            "the brokers did not answer: the time rule alone"
+        );
     }
 }

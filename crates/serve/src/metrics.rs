@@ -61,7 +61,7 @@ pub struct Metrics {
     pub kafka_replayed: Counter,
     /// Kafka: replays that stopped holding the other partitions back before reaching
     /// their end, because the partition delivered nothing for too long.
-    pub kafka_replay_abandoned: Counter,
+    pub kafka_catch_ups_abandoned: Counter,
     /// Kafka: transactions committed and aborted.
     pub kafka_commits: Family<Labels, Counter>,
 }
@@ -103,7 +103,7 @@ impl Metrics {
             kafka_lag: Family::default(),
             kafka_rebalances: Counter::default(),
             kafka_replayed: Counter::default(),
-            kafka_replay_abandoned: Counter::default(),
+            kafka_catch_ups_abandoned: Counter::default(),
             kafka_commits: Family::default(),
         };
         if let Ok(mut r) = m.registry.lock() {
@@ -240,9 +240,9 @@ impl Metrics {
                 m.kafka_replayed.clone(),
             );
             r.register(
-                "kafka_replays_abandoned",
-                "Replays that stopped holding other partitions back before their end",
-                m.kafka_replay_abandoned.clone(),
+                "kafka_catch_ups_abandoned",
+                "Partitions that stopped holding the others back before being read to their end (a replay, or a backlog found when they went quiet)",
+                m.kafka_catch_ups_abandoned.clone(),
             );
             r.register(
                 "kafka_transactions",
