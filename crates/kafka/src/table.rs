@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList, TopicPartitionListElem};
 
 use crate::consumer::record_of;
 use crate::{Error, KafkaRecord, KafkaSettings};
@@ -181,13 +181,8 @@ impl TableReader {
         let mut out = Vec::with_capacity(found.count());
         for e in found.elements() {
             e.error()?;
-            if let (Some((t, p)), Offset::Offset(o)) = (
-                self.partitions
-                    .iter()
-                    .find(|(t, p)| **t == *e.topic() && *p == e.partition()),
-                e.offset(),
-            ) {
-                out.push(((Arc::clone(t), *p), o));
+            if let (Some(part), Offset::Offset(o)) = (own(&self.partitions, &e), e.offset()) {
+                out.push((part, o));
             }
         }
         Ok(out)
@@ -197,18 +192,16 @@ impl TableReader {
     /// (`None` before its first fetch); it moves past transaction markers too.
     pub fn positions(&self) -> Result<Vec<(TablePartition, Option<i64>)>, Error> {
         let tpl = self.consumer.position()?;
-        let mut out = Vec::with_capacity(tpl.count());
-        for e in tpl.elements() {
-            if let Some((t, p)) = self
-                .partitions
-                .iter()
-                .find(|(t, p)| **t == *e.topic() && *p == e.partition())
-            {
-                let pos = crate::consumer::offset_value(e.offset());
-                out.push(((Arc::clone(t), *p), pos));
-            }
-        }
-        Ok(out)
+        Ok(tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                Some((
+                    own(&self.partitions, e)?,
+                    crate::consumer::offset_value(e.offset()),
+                ))
+            })
+            .collect())
     }
 
     /// Moves every partition to its first record at or after `ts_ms` (to the end where
@@ -252,20 +245,23 @@ impl TableReader {
     }
 }
 
+/// The table's own name for the partition an answer from librdkafka is about (sharing
+/// the topic's name), or `None` for a partition not in the table.
+fn own(partitions: &[TablePartition], e: &TopicPartitionListElem<'_>) -> Option<TablePartition> {
+    partitions
+        .iter()
+        .find(|(t, p)| **t == *e.topic() && *p == e.partition())
+        .cloned()
+}
+
 fn starts(
     tpl: &TopicPartitionList,
-    partitions: &[(Arc<str>, i32)],
-) -> HashMap<(Arc<str>, i32), Offset> {
-    let mut out = HashMap::new();
-    for e in tpl.elements() {
-        if let Some((t, p)) = partitions
-            .iter()
-            .find(|(t, p)| **t == *e.topic() && *p == e.partition())
-        {
-            out.insert((Arc::clone(t), *p), e.offset());
-        }
-    }
-    out
+    partitions: &[TablePartition],
+) -> HashMap<TablePartition, Offset> {
+    tpl.elements()
+        .iter()
+        .filter_map(|e| Some((own(partitions, e)?, e.offset())))
+        .collect()
 }
 
 /// How many partitions `topic` has, from the broker's metadata.
