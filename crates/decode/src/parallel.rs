@@ -10,7 +10,8 @@
 //! runtime), and every chunk after it until that stream is between records again: what
 //! a worker made of such a chunk alone is dropped. A Windows event log or a file of user
 //! data is read whole by an ordinary [`EventStream`]. The events, their order and the
-//! statistics are therefore the same for any number of threads.
+//! statistics are therefore the same for any number of threads. With a pool, the input
+//! itself is read on a thread of its own (see `readahead`).
 
 use crate::framing::{Input, ReadError};
 use crate::prefilter::RecordFilter;
@@ -213,6 +214,16 @@ impl ParallelStream {
                 inner: Inner::Whole(Box::new(EventStream::new(input, opts))),
             });
         }
+        // With decoding threads, the reading runs beside the thread that cuts the chunks
+        // (which also merges and correlates). Should its thread not start, the input is
+        // read here, as on one thread.
+        let replay: Box<dyn BufRead + Send> = match &pool {
+            Some(_) => match crate::readahead::ReadAhead::new(replay) {
+                Ok(r) => Box::new(r),
+                Err(replay) => replay,
+            },
+            None => replay,
+        };
         let chunk = ChunkOptions {
             chunk_bytes: chunk.chunk_bytes.max(1),
             inflight: chunk.inflight.max(1),
