@@ -65,20 +65,7 @@ impl TableReader {
             tpl.add_partition_offset(t, *p, Offset::Beginning)?;
         }
         if let Some(ts) = from_ms {
-            let mut query = TopicPartitionList::with_capacity(partitions.len());
-            for (t, p) in &partitions {
-                query.add_partition_offset(t, *p, Offset::Offset(ts))?;
-            }
-            let found = consumer.offsets_for_times(query, remaining(deadline))?;
-            tpl = TopicPartitionList::with_capacity(found.count());
-            for e in found.elements() {
-                e.error()?;
-                let to = match e.offset() {
-                    Offset::Offset(o) => Offset::Offset(o),
-                    _ => Offset::End,
-                };
-                tpl.add_partition_offset(e.topic(), e.partition(), to)?;
-            }
+            tpl = starts_at_time(&consumer, &partitions, ts, deadline)?;
         }
         consumer.assign(&tpl)?;
         let next = starts(&tpl, &partitions);
@@ -173,19 +160,7 @@ impl TableReader {
     /// The offset one past the last record each partition holds for this reader (under
     /// read_committed, the last stable offset), in one request per broker.
     pub fn end_offsets(&self, timeout: Duration) -> Result<Vec<(TablePartition, i64)>, Error> {
-        let mut query = TopicPartitionList::with_capacity(self.partitions.len());
-        for (t, p) in &self.partitions {
-            query.add_partition_offset(t, *p, Offset::End)?;
-        }
-        let found = self.consumer.offsets_for_times(query, timeout)?;
-        let mut out = Vec::with_capacity(found.count());
-        for e in found.elements() {
-            e.error()?;
-            if let (Some(part), Offset::Offset(o)) = (own(&self.partitions, &e), e.offset()) {
-                out.push((part, o));
-            }
-        }
-        Ok(out)
+        end_offsets(&self.consumer, &self.partitions, timeout)
     }
 
     /// Where each partition reads next, as librdkafka knows it without asking a broker
@@ -212,23 +187,7 @@ impl TableReader {
         timeout: Duration,
     ) -> Result<Vec<(TablePartition, Option<i64>)>, Error> {
         let deadline = Instant::now() + timeout;
-        let mut query = TopicPartitionList::with_capacity(self.partitions.len());
-        for (t, p) in &self.partitions {
-            query.add_partition_offset(t, *p, Offset::Offset(ts_ms))?;
-        }
-        let found = self
-            .consumer
-            .offsets_for_times(query, remaining(deadline))?;
-        let mut tpl = TopicPartitionList::with_capacity(found.count());
-        for e in found.elements() {
-            e.error()?;
-            let to = match e.offset() {
-                Offset::Offset(o) => Offset::Offset(o),
-                _ => Offset::End,
-            };
-            tpl.add_partition_offset(e.topic(), e.partition(), to)?;
-        }
-        drop(found);
+        let tpl = starts_at_time(&self.consumer, &self.partitions, ts_ms, deadline)?;
         // Re-assigning (rather than seeking) works whether or not a partition has started
         // fetching yet.
         self.consumer.assign(&tpl)?;
@@ -243,6 +202,61 @@ impl TableReader {
             })
             .collect())
     }
+}
+
+/// Where each partition's first record at or after `ts_ms` is, or its end offset where
+/// none is that recent. The end is a number asked before the times, not librdkafka's
+/// logical end: that is resolved only when the fetch starts, and a record written in
+/// between (the first records of a topic that was empty when a member started) would
+/// be passed over, never read.
+fn starts_at_time(
+    consumer: &BaseConsumer<DefaultConsumerContext>,
+    partitions: &[TablePartition],
+    ts_ms: i64,
+    deadline: Instant,
+) -> Result<TopicPartitionList, Error> {
+    let ends = end_offsets(consumer, partitions, remaining(deadline))?;
+    let mut query = TopicPartitionList::with_capacity(partitions.len());
+    for (t, p) in partitions {
+        query.add_partition_offset(t, *p, Offset::Offset(ts_ms))?;
+    }
+    let found = consumer.offsets_for_times(query, remaining(deadline))?;
+    let mut tpl = TopicPartitionList::with_capacity(found.count());
+    for e in found.elements() {
+        e.error()?;
+        let to = match (e.offset(), own(partitions, &e)) {
+            (Offset::Offset(o), _) => Offset::Offset(o),
+            (_, Some(part)) => match ends.iter().find(|(p, _)| *p == part) {
+                Some((_, end)) => Offset::Offset(*end),
+                None => Offset::End,
+            },
+            (_, None) => Offset::End,
+        };
+        tpl.add_partition_offset(e.topic(), e.partition(), to)?;
+    }
+    Ok(tpl)
+}
+
+/// The offset one past the last record of each of `partitions` (under read_committed,
+/// the last stable offset), in one request per broker.
+fn end_offsets(
+    consumer: &BaseConsumer<DefaultConsumerContext>,
+    partitions: &[TablePartition],
+    timeout: Duration,
+) -> Result<Vec<(TablePartition, i64)>, Error> {
+    let mut query = TopicPartitionList::with_capacity(partitions.len());
+    for (t, p) in partitions {
+        query.add_partition_offset(t, *p, Offset::End)?;
+    }
+    let found = consumer.offsets_for_times(query, timeout)?;
+    let mut out = Vec::with_capacity(found.count());
+    for e in found.elements() {
+        e.error()?;
+        if let (Some(part), Offset::Offset(o)) = (own(partitions, &e), e.offset()) {
+            out.push((part, o));
+        }
+    }
+    Ok(out)
 }
 
 /// The table's own name for the partition an answer from librdkafka is about (sharing

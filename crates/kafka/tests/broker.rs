@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use common::{broker, now_ms, produce, read_all, settings, topics, unique, watchdog, Deadline};
 use pullwatch_kafka::{
-    next_offsets, AlertProducer, Error, GroupConsumer, KafkaRecord, Rebalance, TopicPartition,
+    next_offsets, AlertProducer, Error, GroupConsumer, KafkaRecord, KafkaSettings, Rebalance,
+    TableReader, TopicPartition,
 };
 
 const POLL: Duration = Duration::from_millis(100);
@@ -786,4 +787,60 @@ fn the_read_position_passes_a_transaction_marker_the_records_do_not_show() {
         }
         reached.check(0);
     }
+}
+
+/// A table started at a time no record reaches (an empty topic, as when the members of
+/// a new deployment start before the shippers) starts at a numbered end, not at
+/// librdkafka's logical end: that is resolved only when the fetch starts, and records
+/// written in between would be passed over. Every record written after the start is
+/// read, and so after a seek to a time past every record.
+#[test]
+fn a_table_started_past_every_record_reads_what_is_written_next() {
+    let Some(bootstrap) = broker("a_table_started_past_every_record_reads_what_is_written_next")
+    else {
+        return;
+    };
+    let _dog = watchdog(
+        "a_table_started_past_every_record_reads_what_is_written_next",
+        120,
+    );
+    let topic = unique("table-end");
+    topics(&bootstrap, &[(&topic, 2)]);
+    let s = KafkaSettings::new(&bootstrap, Vec::new());
+    let mut table =
+        TableReader::new(&s, std::slice::from_ref(&topic), Some(now_ms()), CALL).expect("table");
+    let read_to_end = |table: &mut TableReader, n: usize, what: &str| {
+        let deadline = Deadline::new(30, what);
+        let mut got = Vec::new();
+        while got.len() < n {
+            got.extend(table.poll_batch(100, POLL).expect("poll"));
+            deadline.check(got.len());
+        }
+        got
+    };
+    produce(&bootstrap, &topic, 6, 6, now_ms(), 1);
+    let first = read_to_end(&mut table, 6, "the records written after the table started");
+    assert_eq!(first.len(), 6);
+
+    // Past every record now: each partition starts at its end, given as a number.
+    let starts = table
+        .seek_to_time(now_ms() + 3_600_000, CALL)
+        .expect("seek");
+    let ends: BTreeMap<i32, i64> = table
+        .end_offsets(CALL)
+        .expect("ends")
+        .into_iter()
+        .map(|((_, p), o)| (p, o))
+        .collect();
+    assert_eq!(starts.len(), 2);
+    for ((_, p), start) in &starts {
+        assert_eq!(
+            *start,
+            ends.get(p).copied(),
+            "partition {p} starts at its end"
+        );
+    }
+    produce(&bootstrap, &topic, 4, 4, now_ms(), 1);
+    let next = read_to_end(&mut table, 4, "the records written after the seek");
+    assert_eq!(next.len(), 4);
 }

@@ -119,6 +119,7 @@ impl PartState {
             (Some(end), Some(at)) if at < end => {
                 self.read_to = Some(end);
                 self.progress = now;
+                self.idle = false;
             }
             _ => self.idle = true,
         }
@@ -203,6 +204,9 @@ struct Worker<'a> {
     all_idle_handled: bool,
     /// When the brokers were last asked for the end offsets of quiet partitions.
     last_backlog_check: Option<Instant>,
+    /// Whether the idle partitions were found read to their end since records last
+    /// arrived.
+    idle_confirmed: bool,
     need_rebuild: Option<Instant>,
     decoded: Vec<Event>,
     outcome: RunOutcome,
@@ -354,6 +358,7 @@ impl<'a> Worker<'a> {
         self.commit_at = commit_at;
         self.offsets_moved = false;
         self.all_idle_handled = false;
+        self.idle_confirmed = false;
         eprintln!(
             "pullwatch: kafka: owning {} partition(s) of {}; replaying from {} ms",
             self.owned.len(),
@@ -473,20 +478,35 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Marks idle the partitions that went quiet and were read to their end; returns
-    /// whether every one is idle. Those found behind their end catch up first. The
-    /// brokers are asked at most every [`BACKLOG_EVERY`]; until then a partition that
-    /// just went quiet still holds the others back.
-    fn mark_idle(&mut self, now: Instant) -> bool {
+    /// Marks idle the partitions that are quiet and read to their end; returns whether
+    /// every one is idle. Those found behind their end catch up first.
+    ///
+    /// An idle partition lets the others go past it only while that is confirmed: once
+    /// records arrived (`got`), the brokers are asked again before anything goes past an
+    /// idle partition. Records written to all partitions at once (a backfill, a shipper
+    /// catching up) reach this member through separate fetches, and a partition still
+    /// idle from before must not let the others carry event time past records of its own
+    /// that already wait at the broker. The brokers are asked at most every
+    /// [`BACKLOG_EVERY`]; until then the idle partitions hold the others back, which
+    /// costs alerts at most that much delay.
+    fn mark_idle(&mut self, now: Instant, got: bool) -> bool {
         self.settle_catch_ups(now);
+        if got {
+            self.idle_confirmed = false;
+        }
         let timeout = self.run.idle_timeout;
         let quiet: Vec<Part> = self
             .parts
             .iter()
-            .filter(|(_, ps)| !ps.idle && ps.quiet(now, timeout))
+            .filter(|(_, ps)| ps.quiet(now, timeout))
             .map(|(k, _)| k.clone())
             .collect();
-        if !quiet.is_empty()
+        let unconfirmed = !self.idle_confirmed
+            || quiet
+                .iter()
+                .any(|k| self.parts.get(k).is_some_and(|ps| !ps.idle));
+        if unconfirmed
+            && !quiet.is_empty()
             && self
                 .last_backlog_check
                 .is_none_or(|t| now.duration_since(t) >= BACKLOG_EVERY)
@@ -505,11 +525,14 @@ impl<'a> Worker<'a> {
                     ps.judge(ends.get(&key).copied(), pos, now);
                 }
             }
+            self.idle_confirmed = true;
         }
+        let confirmed = self.idle_confirmed;
         let mut all = true;
         for ps in self.parts.values() {
-            all &= ps.idle;
-            self.merge.set_idle(ps.source, ps.idle);
+            let idle = ps.idle && confirmed;
+            all &= idle;
+            self.merge.set_idle(ps.source, idle);
         }
         all
     }
@@ -754,7 +777,7 @@ impl<'a> Worker<'a> {
             if got {
                 self.all_idle_handled = false;
             }
-            let all_idle = self.mark_idle(now);
+            let all_idle = self.mark_idle(now, got);
             self.release(all_idle)?;
             if self.need_rebuild.is_none()
                 && now.duration_since(self.last_commit) >= self.k.commit_every
@@ -901,6 +924,7 @@ pub fn run(
             .unwrap_or_else(Instant::now),
         all_idle_handled: false,
         last_backlog_check: None,
+        idle_confirmed: false,
         // Nothing is owned until the group assigns it.
         need_rebuild: None,
         decoded: Vec::new(),
@@ -1011,6 +1035,12 @@ mod tests {
         behind.judge(Some(50), Some(20), t);
         assert!(!behind.idle);
         assert_eq!(behind.read_to, Some(50));
+        // An idle partition that records reached at the broker is idle no longer.
+        let mut woken = part(t);
+        woken.idle = true;
+        woken.judge(Some(51), Some(50), t);
+        assert!(!woken.idle);
+        assert_eq!(woken.read_to, Some(51));
 
         let mut at_end = part(t);
         at_end.judge(Some(50), Some(50), t);
