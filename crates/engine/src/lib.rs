@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 pub use config::ConfigError;
 
-const LATE_LOCATIONS_KEPT: usize = 5;
+pub(crate) const LATE_LOCATIONS_KEPT: usize = 5;
 
 /// The statistics' reason for activity no analytic can use.
 const IGNORED_REASON: &str = "activity in a container of an allowlisted image";

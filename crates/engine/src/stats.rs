@@ -76,4 +76,86 @@ impl EngineStats {
     pub fn evictions_total(&self) -> u64 {
         self.evictions.values().sum()
     }
+
+    /// Adds the counts of an engine this one replaced (a Kafka member builds a new
+    /// engine on every rebalance), so that counters never go back: a record refused as
+    /// late before a rebalance stays counted. What is tracked now stays this engine's;
+    /// the first locations are the earlier engine's, then this one's, as many as one
+    /// engine keeps.
+    pub fn carry(&mut self, earlier: &EngineStats) {
+        fn firsts<T: Clone>(mine: &mut Vec<T>, earlier: &[T]) {
+            let mut all = earlier.to_vec();
+            all.append(mine);
+            all.truncate(crate::LATE_LOCATIONS_KEPT);
+            *mine = all;
+        }
+        fn sum(mine: &mut BTreeMap<String, u64>, earlier: &BTreeMap<String, u64>) {
+            for (k, n) in earlier {
+                *mine.entry(k.clone()).or_default() += n;
+            }
+        }
+        self.events += earlier.events;
+        self.late += earlier.late;
+        firsts(&mut self.late_first, &earlier.late_first);
+        self.future += earlier.future;
+        firsts(&mut self.future_first, &earlier.future_first);
+        self.rewinds += earlier.rewinds;
+        firsts(&mut self.rewind_first, &earlier.rewind_first);
+        self.duplicates += earlier.duplicates;
+        self.reorder_forced += earlier.reorder_forced;
+        self.containers_peak = self.containers_peak.max(earlier.containers_peak);
+        sum(&mut self.evictions, &earlier.evictions);
+        sum(&mut self.activity, &earlier.activity);
+        sum(&mut self.alerts, &earlier.alerts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn late(line: u64) -> LateLocation {
+        LateLocation {
+            path: "kafka:node/0".into(),
+            line,
+            behind: "3m".into(),
+        }
+    }
+
+    /// Counters go on from the engine replaced; what is tracked is the new engine's.
+    #[test]
+    fn counts_go_on_from_the_engine_replaced() {
+        let mut earlier = EngineStats {
+            events: 100,
+            late: 3,
+            late_first: vec![late(1), late(2), late(3)],
+            rewinds: 1,
+            containers_tracked: 40,
+            containers_peak: 50,
+            ..EngineStats::default()
+        };
+        earlier.evicted("expired", 2);
+        earlier.activity("no pull seen");
+        let mut now = EngineStats {
+            events: 10,
+            late: 4,
+            late_first: vec![late(7), late(8), late(9), late(10)],
+            containers_tracked: 4,
+            containers_peak: 5,
+            ..EngineStats::default()
+        };
+        now.evicted("expired", 1);
+        now.evicted("capacity: trusted", 1);
+        now.carry(&earlier);
+        assert_eq!(now.events, 110);
+        assert_eq!(now.late, 7);
+        assert_eq!(now.rewinds, 1);
+        let lines: Vec<u64> = now.late_first.iter().map(|l| l.line).collect();
+        assert_eq!(lines, [1, 2, 3, 7, 8], "the first ones, earliest first");
+        assert_eq!(now.containers_tracked, 4);
+        assert_eq!(now.containers_peak, 50);
+        assert_eq!(now.evictions.get("expired"), Some(&3));
+        assert_eq!(now.evictions.get("capacity: trusted"), Some(&1));
+        assert_eq!(now.activity.get("no pull seen"), Some(&1));
+    }
 }

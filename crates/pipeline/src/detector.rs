@@ -5,6 +5,7 @@
 
 use crate::baseline::ScanBaseline;
 use pullwatch_engine::config::Config;
+use pullwatch_engine::stats::EngineStats;
 use pullwatch_engine::Engine;
 use pullwatch_model::{Alert, Event, Ts};
 use pullwatch_report::{alert_id, AlertSink, ScanSummary};
@@ -49,6 +50,8 @@ pub struct Detector {
     /// What was read, skipped, dropped and raised: the scan summary, the service's
     /// metrics.
     pub summary: ScanSummary,
+    /// The counts of the engines this detector's replaced (see [`Detector::succeed`]).
+    earlier: EngineStats,
 }
 
 impl Detector {
@@ -72,7 +75,17 @@ impl Detector {
             delivered: 0,
             suppressed: 0,
             summary: ScanSummary::default(),
+            earlier: EngineStats::default(),
         }
+    }
+
+    /// Takes over from `old`, whose correlation state is dropped (a Kafka member
+    /// rebuilds it on every rebalance): the summary's counters go on from `old`'s.
+    pub fn succeed(&mut self, old: &mut Detector) {
+        old.refresh_summary();
+        self.summary = std::mem::take(&mut old.summary);
+        self.earlier = std::mem::take(&mut self.summary.engine);
+        self.refresh_summary();
     }
 
     /// Keeps the ids of the alerts it sends, for [`Detector::sent_since`] (a service's
@@ -121,6 +134,7 @@ impl Detector {
     /// scrape, not for every record).
     pub fn refresh_summary(&mut self) {
         self.summary.engine = self.engine.stats();
+        self.summary.engine.carry(&self.earlier);
         self.summary.provenance = self.engine.provenance().stats().clone();
     }
 

@@ -319,9 +319,8 @@ impl<'a> Worker<'a> {
         }
         let mut detector = Detector::new(self.cfg.clone(), self.baseline.as_ref());
         detector.remember_sent();
-        // Decoding counts go on across rebuilds (they are counters); the engine's start
-        // again with the engine.
-        detector.summary = std::mem::take(&mut self.detector.summary);
+        // Counts go on across rebuilds: they are counters.
+        detector.succeed(&mut self.detector);
         self.detector = detector;
         // The new partitions' lag is published with the next metrics.
         self.last_lag = Instant::now()
