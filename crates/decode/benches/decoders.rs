@@ -6,12 +6,12 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pullwatch_corpus::{generate_shaped, GenSpec, Mix, Shape, Wrap};
 use pullwatch_decode::{
-    decode_json_as, decode_json_reading, sniff, DecodeOptions, DecodeStats, EventStream, Input,
-    Prefilter, Reading, RecordCtx, RecordFilter,
+    decode_json_as, decode_json_reading, sniff, ChunkOptions, DecodeOptions, DecodeStats,
+    EventStream, Input, ParallelStream, Pool, Prefilter, Reading, RecordCtx, RecordFilter,
 };
 use pullwatch_model::Format;
 use std::hint::black_box;
-use std::io::Cursor;
+use std::io::{BufRead, BufReader, Cursor, Write};
 use std::sync::Arc;
 
 fn corpus(records: u64) -> Vec<u8> {
@@ -191,5 +191,71 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Decodes a whole input on a pool of `threads`, as `pullwatch scan --threads N` does.
+fn parallel_all(reader: Box<dyn BufRead + Send>, pool: &Arc<Pool>, read_ahead: bool) -> usize {
+    let input = Input {
+        path: Arc::from("bench"),
+        size: None,
+        reader,
+    };
+    let chunk = ChunkOptions {
+        inflight: 2 * pool.threads() + 2,
+        read_ahead,
+        ..ChunkOptions::default()
+    };
+    let Ok(mut s) = ParallelStream::new(
+        input,
+        DecodeOptions::default(),
+        chunk,
+        Some(Arc::clone(pool)),
+        None,
+    ) else {
+        return 0;
+    };
+    let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
+    while s.fill(&mut out, &mut stats, 4096).unwrap_or(false) {
+        out.clear();
+    }
+    stats.formats.len()
+}
+
+/// The input read where it is cut into chunks, or on a thread of its own (the
+/// default): plain, and gzip-compressed, whose inflating then runs beside the cutting.
+fn bench_read_ahead(c: &mut Criterion) {
+    let data = corpus(100_000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = gz.write_all(&data);
+    let gz = gz.finish().unwrap_or_default();
+    let Ok(pool) = Pool::new(2) else {
+        return;
+    };
+    let mut g = c.benchmark_group("parallel-2");
+    g.throughput(Throughput::Elements(100_000));
+    g.sample_size(10);
+    for read_ahead in [false, true] {
+        let how = if read_ahead { "read-ahead" } else { "inline" };
+        g.bench_function(format!("plain/{how}"), |b| {
+            b.iter_batched(
+                || Box::new(Cursor::new(data.clone())) as Box<dyn BufRead + Send>,
+                |r| black_box(parallel_all(r, &pool, read_ahead)),
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(format!("gzip/{how}"), |b| {
+            b.iter_batched(
+                || {
+                    Box::new(BufReader::with_capacity(
+                        1 << 20,
+                        flate2::read::MultiGzDecoder::new(Cursor::new(gz.clone())),
+                    )) as Box<dyn BufRead + Send>
+                },
+                |r| black_box(parallel_all(r, &pool, read_ahead)),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_read_ahead);
 criterion_main!(benches);

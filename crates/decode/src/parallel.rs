@@ -91,6 +91,10 @@ pub struct ChunkOptions {
     pub chunk_bytes: usize,
     /// Chunks decoded or being decoded ahead of the one handed out.
     pub inflight: usize,
+    /// With a pool, whether the input is read on a thread of its own (see
+    /// `readahead`); off, it is read where it is cut, as on one thread. On by default;
+    /// the decoders' benchmark measures both.
+    pub read_ahead: bool,
 }
 
 impl Default for ChunkOptions {
@@ -98,6 +102,7 @@ impl Default for ChunkOptions {
         ChunkOptions {
             chunk_bytes: 1 << 20,
             inflight: 8,
+            read_ahead: true,
         }
     }
 }
@@ -218,15 +223,16 @@ impl ParallelStream {
         // (which also merges and correlates). Should its thread not start, the input is
         // read here, as on one thread.
         let replay: Box<dyn BufRead + Send> = match &pool {
-            Some(_) => match crate::readahead::ReadAhead::new(replay) {
+            Some(_) if chunk.read_ahead => match crate::readahead::ReadAhead::new(replay) {
                 Ok(r) => Box::new(r),
                 Err(replay) => replay,
             },
-            None => replay,
+            _ => replay,
         };
         let chunk = ChunkOptions {
             chunk_bytes: chunk.chunk_bytes.max(1),
             inflight: chunk.inflight.max(1),
+            ..chunk
         };
         Ok(ParallelStream {
             inner: Inner::Chunked(Box::new(Chunked {
@@ -714,6 +720,7 @@ mod tests {
         let chunk = ChunkOptions {
             chunk_bytes,
             inflight: 3,
+            ..ChunkOptions::default()
         };
         let mut s = ParallelStream::new(input(data), opts(), chunk, pool, filter).unwrap();
         let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
@@ -884,6 +891,7 @@ mod tests {
             ChunkOptions {
                 chunk_bytes: 1 << 20,
                 inflight: 3,
+                ..ChunkOptions::default()
             },
             Some(Pool::new(2).unwrap()),
             Some(trusted),
