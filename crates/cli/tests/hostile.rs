@@ -204,8 +204,7 @@ fn a_decompression_bomb_stops_at_the_cap_and_fails_strict() {
         gz.extend_from_slice(&member);
     }
     let p = d.file("bomb.jsonl.gz", &gz);
-    // On one thread the input is read where it is cut into chunks; on two, by a thread
-    // of its own: the cap's error crosses over to the same located skip.
+    // Decoded on the caller's thread or by a pool of two: the same located skip.
     for threads in ["1", "2"] {
         let r = run(
             &[

@@ -192,7 +192,7 @@ fn bench(c: &mut Criterion) {
 }
 
 /// Decodes a whole input on a pool of `threads`, as `pullwatch scan --threads N` does.
-fn parallel_all(reader: Box<dyn BufRead + Send>, pool: &Arc<Pool>, read_ahead: bool) -> usize {
+fn parallel_all(reader: Box<dyn BufRead + Send>, pool: &Arc<Pool>) -> usize {
     let input = Input {
         path: Arc::from("bench"),
         size: None,
@@ -200,7 +200,6 @@ fn parallel_all(reader: Box<dyn BufRead + Send>, pool: &Arc<Pool>, read_ahead: b
     };
     let chunk = ChunkOptions {
         inflight: 2 * pool.threads() + 2,
-        read_ahead,
         ..ChunkOptions::default()
     };
     let Ok(mut s) = ParallelStream::new(
@@ -219,9 +218,10 @@ fn parallel_all(reader: Box<dyn BufRead + Send>, pool: &Arc<Pool>, read_ahead: b
     stats.formats.len()
 }
 
-/// The input read where it is cut into chunks, or on a thread of its own (the
-/// default): plain, and gzip-compressed, whose inflating then runs beside the cutting.
-fn bench_read_ahead(c: &mut Criterion) {
+/// Two decoding threads and the caller's, as `pullwatch scan --threads 2` decodes one
+/// input: plain, and gzip-compressed (inflated on the caller's thread, where the input
+/// is cut into chunks).
+fn bench_parallel(c: &mut Criterion) {
     let data = corpus(100_000);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let _ = gz.write_all(&data);
@@ -232,30 +232,27 @@ fn bench_read_ahead(c: &mut Criterion) {
     let mut g = c.benchmark_group("parallel-2");
     g.throughput(Throughput::Elements(100_000));
     g.sample_size(10);
-    for read_ahead in [false, true] {
-        let how = if read_ahead { "read-ahead" } else { "inline" };
-        g.bench_function(format!("plain/{how}"), |b| {
-            b.iter_batched(
-                || Box::new(Cursor::new(data.clone())) as Box<dyn BufRead + Send>,
-                |r| black_box(parallel_all(r, &pool, read_ahead)),
-                BatchSize::LargeInput,
-            )
-        });
-        g.bench_function(format!("gzip/{how}"), |b| {
-            b.iter_batched(
-                || {
-                    Box::new(BufReader::with_capacity(
-                        1 << 20,
-                        flate2::read::MultiGzDecoder::new(Cursor::new(gz.clone())),
-                    )) as Box<dyn BufRead + Send>
-                },
-                |r| black_box(parallel_all(r, &pool, read_ahead)),
-                BatchSize::LargeInput,
-            )
-        });
-    }
+    g.bench_function("plain", |b| {
+        b.iter_batched(
+            || Box::new(Cursor::new(data.clone())) as Box<dyn BufRead + Send>,
+            |r| black_box(parallel_all(r, &pool)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("gzip", |b| {
+        b.iter_batched(
+            || {
+                Box::new(BufReader::with_capacity(
+                    1 << 20,
+                    flate2::read::MultiGzDecoder::new(Cursor::new(gz.clone())),
+                )) as Box<dyn BufRead + Send>
+            },
+            |r| black_box(parallel_all(r, &pool)),
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_read_ahead);
+criterion_group!(benches, bench, bench_parallel);
 criterion_main!(benches);

@@ -22,7 +22,6 @@ pub mod k8s_events;
 pub mod parallel;
 pub mod podman;
 pub mod prefilter;
-mod readahead;
 pub mod sniff;
 pub mod stats;
 pub mod stream;

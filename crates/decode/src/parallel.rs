@@ -10,8 +10,7 @@
 //! runtime), and every chunk after it until that stream is between records again: what
 //! a worker made of such a chunk alone is dropped. A Windows event log or a file of user
 //! data is read whole by an ordinary [`EventStream`]. The events, their order and the
-//! statistics are therefore the same for any number of threads. With a pool, the input
-//! itself is read on a thread of its own (see `readahead`).
+//! statistics are therefore the same for any number of threads.
 
 use crate::framing::{Input, ReadError};
 use crate::prefilter::RecordFilter;
@@ -91,10 +90,6 @@ pub struct ChunkOptions {
     pub chunk_bytes: usize,
     /// Chunks decoded or being decoded ahead of the one handed out.
     pub inflight: usize,
-    /// With a pool, whether the input is read on a thread of its own (see
-    /// `readahead`); off, it is read where it is cut, as on one thread. On by default;
-    /// the decoders' benchmark measures both.
-    pub read_ahead: bool,
 }
 
 impl Default for ChunkOptions {
@@ -102,7 +97,6 @@ impl Default for ChunkOptions {
         ChunkOptions {
             chunk_bytes: 1 << 20,
             inflight: 8,
-            read_ahead: true,
         }
     }
 }
@@ -219,20 +213,9 @@ impl ParallelStream {
                 inner: Inner::Whole(Box::new(EventStream::new(input, opts))),
             });
         }
-        // With decoding threads, the reading runs beside the thread that cuts the chunks
-        // (which also merges and correlates). Should its thread not start, the input is
-        // read here, as on one thread.
-        let replay: Box<dyn BufRead + Send> = match &pool {
-            Some(_) if chunk.read_ahead => match crate::readahead::ReadAhead::new(replay) {
-                Ok(r) => Box::new(r),
-                Err(replay) => replay,
-            },
-            _ => replay,
-        };
         let chunk = ChunkOptions {
             chunk_bytes: chunk.chunk_bytes.max(1),
             inflight: chunk.inflight.max(1),
-            ..chunk
         };
         Ok(ParallelStream {
             inner: Inner::Chunked(Box::new(Chunked {
@@ -720,7 +703,6 @@ mod tests {
         let chunk = ChunkOptions {
             chunk_bytes,
             inflight: 3,
-            ..ChunkOptions::default()
         };
         let mut s = ParallelStream::new(input(data), opts(), chunk, pool, filter).unwrap();
         let (mut out, mut stats) = (Vec::new(), DecodeStats::default());
@@ -891,7 +873,6 @@ mod tests {
             ChunkOptions {
                 chunk_bytes: 1 << 20,
                 inflight: 3,
-                ..ChunkOptions::default()
             },
             Some(Pool::new(2).unwrap()),
             Some(trusted),
