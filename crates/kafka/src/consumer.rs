@@ -473,26 +473,24 @@ impl GroupConsumer {
         partitions: &[(T, i32)],
         timeout: Duration,
     ) -> Result<Vec<(TopicPartition, i64)>, Error> {
-        let mut query = TopicPartitionList::with_capacity(partitions.len());
-        for (topic, partition) in partitions {
-            query.add_partition_offset(topic.as_ref(), *partition, Offset::End)?;
-        }
-        let found = self.consumer.offsets_for_times(query, timeout)?;
+        let found = ask_end_offsets(
+            &self.consumer,
+            partitions.iter().map(|(t, p)| (t.as_ref(), *p)),
+            timeout,
+        )?;
         let mut events = self.consumer.context().events();
-        let mut out = Vec::with_capacity(found.count());
-        for e in found.elements() {
-            e.error()?;
-            if let Offset::Offset(o) = e.offset() {
-                out.push((
-                    TopicPartition {
-                        topic: events.intern(e.topic()),
-                        partition: e.partition(),
-                    },
-                    o,
-                ));
-            }
-        }
-        Ok(out)
+        Ok(found
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let o = offset_value(e.offset())?;
+                let tp = TopicPartition {
+                    topic: events.intern(e.topic()),
+                    partition: e.partition(),
+                };
+                Some((tp, o))
+            })
+            .collect())
     }
 
     /// Where each owned partition reads next, as librdkafka knows it without asking a
@@ -593,6 +591,25 @@ pub(crate) fn offsets_list<T: AsRef<str>>(
         tpl.add_partition_offset(topic.as_ref(), *partition, Offset::Offset(*offset))?;
     }
     Ok(tpl)
+}
+
+/// Asks the brokers where each of `partitions` ends (one past its last record; under
+/// read_committed, the last stable offset): one ListOffsets request per broker. A
+/// partition's error fails the whole answer.
+pub(crate) fn ask_end_offsets<'a, X: ConsumerContext, C: Consumer<X>>(
+    consumer: &C,
+    partitions: impl Iterator<Item = (&'a str, i32)>,
+    timeout: Duration,
+) -> Result<TopicPartitionList, Error> {
+    let mut query = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        query.add_partition_offset(topic, partition, Offset::End)?;
+    }
+    let found = consumer.offsets_for_times(query, timeout)?;
+    for e in found.elements() {
+        e.error()?;
+    }
+    Ok(found)
 }
 
 /// A partition's offset as a number, `None` for librdkafka's logical offsets (end,

@@ -58,4 +58,4 @@ pub use consumer::{
 pub use error::Error;
 pub use producer::{AlertProducer, RecordProducer};
 pub use settings::KafkaSettings;
-pub use table::TableReader;
+pub use table::{TableReader, TableSeek};

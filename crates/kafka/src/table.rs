@@ -13,11 +13,20 @@ use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList, TopicPartitionListElem};
 
-use crate::consumer::record_of;
+use crate::consumer::{ask_end_offsets, offset_value, record_of};
 use crate::{Error, KafkaRecord, KafkaSettings};
 
 /// A topic and partition of a table.
 pub type TablePartition = (Arc<str>, i32);
+
+/// Where [`TableReader::seek_to_time`] put a partition (`None`: the brokers gave no
+/// number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSeek {
+    pub partition: TablePartition,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
 
 /// A consumer assigned every partition of its topics, with no group: it never commits and
 /// never rebalances. Reads with `isolation.level=read_committed`.
@@ -65,7 +74,7 @@ impl TableReader {
             tpl.add_partition_offset(t, *p, Offset::Beginning)?;
         }
         if let Some(ts) = from_ms {
-            tpl = starts_at_time(&consumer, &partitions, ts, deadline)?;
+            tpl = starts_at_time(&consumer, &partitions, ts, deadline)?.0;
         }
         consumer.assign(&tpl)?;
         let next = starts(&tpl, &partitions);
@@ -170,24 +179,16 @@ impl TableReader {
         Ok(tpl
             .elements()
             .iter()
-            .filter_map(|e| {
-                Some((
-                    own(&self.partitions, e)?,
-                    crate::consumer::offset_value(e.offset()),
-                ))
-            })
+            .filter_map(|e| Some((own(&self.partitions, e)?, offset_value(e.offset()))))
             .collect())
     }
 
-    /// Moves every partition to its first record at or after `ts_ms` (to the end where
-    /// none is that recent). Returns where each starts: `None` at its end.
-    pub fn seek_to_time(
-        &mut self,
-        ts_ms: i64,
-        timeout: Duration,
-    ) -> Result<Vec<(TablePartition, Option<i64>)>, Error> {
+    /// Moves every partition to its first record at or after `ts_ms` (to its end where
+    /// none is that recent). Returns where each starts and ends, as the brokers gave
+    /// them: the end was asked to start there, and a replay reads up to it.
+    pub fn seek_to_time(&mut self, ts_ms: i64, timeout: Duration) -> Result<Vec<TableSeek>, Error> {
         let deadline = Instant::now() + timeout;
-        let tpl = starts_at_time(&self.consumer, &self.partitions, ts_ms, deadline)?;
+        let (tpl, ends) = starts_at_time(&self.consumer, &self.partitions, ts_ms, deadline)?;
         // Re-assigning (rather than seeking) works whether or not a partition has started
         // fetching yet.
         self.consumer.assign(&tpl)?;
@@ -196,9 +197,10 @@ impl TableReader {
         Ok(self
             .next
             .iter()
-            .map(|(tp, o)| {
-                let at = crate::consumer::offset_value(*o);
-                (tp.clone(), at)
+            .map(|(tp, o)| TableSeek {
+                partition: tp.clone(),
+                start: offset_value(*o),
+                end: ends.iter().find(|(p, _)| p == tp).map(|(_, e)| *e),
             })
             .collect())
     }
@@ -214,7 +216,7 @@ fn starts_at_time(
     partitions: &[TablePartition],
     ts_ms: i64,
     deadline: Instant,
-) -> Result<TopicPartitionList, Error> {
+) -> Result<(TopicPartitionList, Vec<(TablePartition, i64)>), Error> {
     let ends = end_offsets(consumer, partitions, remaining(deadline))?;
     let mut query = TopicPartitionList::with_capacity(partitions.len());
     for (t, p) in partitions {
@@ -234,7 +236,7 @@ fn starts_at_time(
         };
         tpl.add_partition_offset(e.topic(), e.partition(), to)?;
     }
-    Ok(tpl)
+    Ok((tpl, ends))
 }
 
 /// The offset one past the last record of each of `partitions` (under read_committed,
@@ -244,19 +246,16 @@ fn end_offsets(
     partitions: &[TablePartition],
     timeout: Duration,
 ) -> Result<Vec<(TablePartition, i64)>, Error> {
-    let mut query = TopicPartitionList::with_capacity(partitions.len());
-    for (t, p) in partitions {
-        query.add_partition_offset(t, *p, Offset::End)?;
-    }
-    let found = consumer.offsets_for_times(query, timeout)?;
-    let mut out = Vec::with_capacity(found.count());
-    for e in found.elements() {
-        e.error()?;
-        if let (Some(part), Offset::Offset(o)) = (own(partitions, &e), e.offset()) {
-            out.push((part, o));
-        }
-    }
-    Ok(out)
+    let found = ask_end_offsets(
+        consumer,
+        partitions.iter().map(|(t, p)| (&**t, *p)),
+        timeout,
+    )?;
+    Ok(found
+        .elements()
+        .iter()
+        .filter_map(|e| Some((own(partitions, e)?, offset_value(e.offset())?)))
+        .collect())
 }
 
 /// The table's own name for the partition an answer from librdkafka is about (sharing

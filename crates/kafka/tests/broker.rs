@@ -833,11 +833,17 @@ fn a_table_started_past_every_record_reads_what_is_written_next() {
         .map(|((_, p), o)| (p, o))
         .collect();
     assert_eq!(starts.len(), 2);
-    for ((_, p), start) in &starts {
+    for s in &starts {
+        let p = s.partition.1;
         assert_eq!(
-            *start,
-            ends.get(p).copied(),
+            s.start,
+            ends.get(&p).copied(),
             "partition {p} starts at its end"
+        );
+        assert_eq!(
+            s.end,
+            ends.get(&p).copied(),
+            "partition {p}'s end is handed back"
         );
     }
     produce(&bootstrap, &topic, 4, 4, now_ms(), 1);

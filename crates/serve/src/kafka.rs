@@ -74,7 +74,7 @@ struct PartState {
     /// When `read_to` was set, or the partition last delivered since.
     progress: Instant,
     /// Where the last rebuild started the partition: its read position until its first
-    /// fetch (`i64::MAX` when it started at its end).
+    /// fetch (`i64::MAX` for a context partition the brokers gave no start for).
     start: Option<i64>,
     /// Whether the merge has it as idle.
     idle: bool,
@@ -310,12 +310,13 @@ impl<'a> Worker<'a> {
             self.group.seek_to_offsets(&starts, CALL)?;
         }
         if let Some(ctx) = self.context.as_mut() {
-            let ctx_ends = ctx.end_offsets(CALL)?;
-            for (key, start) in ctx.seek_to_time(horizon, CALL)? {
-                // At its end (no record since the horizon): nothing to replay.
-                starts_at.insert(key.clone(), start.unwrap_or(i64::MAX));
+            for s in ctx.seek_to_time(horizon, CALL)? {
+                // No number from the brokers: taken as at its end, nothing to replay.
+                starts_at.insert(s.partition.clone(), s.start.unwrap_or(i64::MAX));
+                if let Some(end) = s.end {
+                    ends.insert(s.partition, end);
+                }
             }
-            ends.extend(ctx_ends);
         }
         let mut detector = Detector::new(self.cfg.clone(), self.baseline.as_ref());
         detector.remember_sent();

@@ -59,8 +59,9 @@ pub struct Metrics {
     pub kafka_rebalances: Counter,
     /// Kafka: records read again to rebuild correlation state after a rebalance.
     pub kafka_replayed: Counter,
-    /// Kafka: replays that stopped holding the other partitions back before reaching
-    /// their end, because the partition delivered nothing for too long.
+    /// Kafka: partitions that stopped holding the others back before being read to
+    /// their end (a replay's, or a backlog's), because they delivered nothing for too
+    /// long.
     pub kafka_catch_ups_abandoned: Counter,
     /// Kafka: transactions committed and aborted.
     pub kafka_commits: Family<Labels, Counter>,
