@@ -470,6 +470,23 @@ struct Survivor {
     producer: AlertProducer,
     committed: BTreeSet<String>,
     aborts: usize,
+    /// Each transaction's partitions, offsets and outcome, printed when the test fails.
+    log: Vec<String>,
+}
+
+/// `partition:first-last` for each partition a batch holds.
+fn ranges(batch: &[KafkaRecord]) -> String {
+    let mut spans: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    for r in batch {
+        let e = spans.entry(r.partition).or_insert((r.offset, r.offset));
+        e.0 = e.0.min(r.offset);
+        e.1 = e.1.max(r.offset);
+    }
+    spans
+        .iter()
+        .map(|(p, (a, b))| format!("{p}:{a}-{b}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Survivor {
@@ -479,6 +496,12 @@ impl Survivor {
             return;
         }
         let meta = self.consumer.group_metadata().expect("metadata");
+        let what = format!(
+            "epoch {} owns {:?} batch {}",
+            self.consumer.rebalance_epoch(),
+            owned(&self.consumer),
+            ranges(&batch)
+        );
         self.producer.begin().expect("begin");
         for r in &batch {
             self.producer
@@ -489,8 +512,12 @@ impl Survivor {
             .producer
             .commit_with_offsets(&next_offsets(&batch), &meta, CALL)
         {
-            Ok(()) => self.committed.extend(batch.iter().map(alert_key)),
+            Ok(()) => {
+                self.log.push(format!("{what}: committed"));
+                self.committed.extend(batch.iter().map(alert_key))
+            }
             Err(e) if e.requires_abort() => {
+                self.log.push(format!("{what}: aborted ({e})"));
                 self.aborts += 1;
                 self.producer.abort(CALL).expect("abort");
                 self.consumer.rewind_to_committed(CALL).expect("rewind");
@@ -546,6 +573,7 @@ fn killed_member_leaves_no_committed_alerts_and_survivor_takes_over() {
         producer: AlertProducer::new(&s, "survivor").expect("survivor's producer"),
         committed: BTreeSet::new(),
         aborts: 0,
+        log: Vec::new(),
     };
     survivor.producer.init(CALL).expect("init");
 
@@ -636,6 +664,23 @@ fn killed_member_leaves_no_committed_alerts_and_survivor_takes_over() {
         "no alert of the killed member is visible"
     );
     let keys: BTreeSet<&String> = seen.iter().map(|(k, _)| k).collect();
+    if seen.len() != N {
+        let mut count: HashMap<&String, usize> = HashMap::new();
+        for (k, _) in &seen {
+            *count.entry(k).or_default() += 1;
+        }
+        let mut twice: Vec<&&String> = count
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(k, _)| k)
+            .collect();
+        twice.sort();
+        eprintln!("alerts seen twice: {twice:?}");
+        eprintln!("victim had {victim_partitions:?}; survivor's transactions:");
+        for line in &survivor.log {
+            eprintln!("  {line}");
+        }
+    }
     assert_eq!(seen.len(), N, "one alert per record");
     assert_eq!(keys.len(), N, "no alert twice");
 

@@ -18,6 +18,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where reading of one file stands.
@@ -63,11 +64,24 @@ pub struct Tail {
     done: bool,
     /// When the file last grew.
     grew: Option<Instant>,
+    /// The last read found nothing more and no partial line is waiting.
+    at_end: bool,
+    /// The stream this file is a numbered part of, and its number (see
+    /// [`Follower::sequence_by`]).
+    part: Option<(Arc<str>, u64)>,
+    /// A part whose stream has a later part, read to its end: it never grows again.
+    finished: bool,
 }
 
 impl Tail {
     pub fn pos(&self) -> FilePos {
         self.pos
+    }
+
+    /// A numbered part of a stream with a later part on disk, read to its end: its
+    /// writer has moved on, so it has nothing more to say.
+    pub fn finished(&self) -> bool {
+        self.finished
     }
 
     /// False while the file is moved away or deleted.
@@ -101,7 +115,11 @@ pub struct Follower {
     pub issues: Vec<FollowIssue>,
     /// Lines longer than the limit, skipped: (path, line number, length so far).
     pub too_long: Vec<(PathBuf, u64, usize)>,
+    sequence: Option<Sequence>,
 }
+
+/// Names the files that are numbered parts of one stream, written one after the other.
+pub type Sequence = Box<dyn Fn(&Path) -> Option<(String, u64)> + Send>;
 
 fn identity(m: &std::fs::Metadata) -> (u64, u64) {
     (m.dev(), m.ino())
@@ -129,7 +147,31 @@ impl Follower {
             buf: Vec::new(),
             issues: Vec::new(),
             too_long: Vec::new(),
+            sequence: None,
         }
+    }
+
+    /// Files that `f` names parts of one stream (a spool source's segments: the writer
+    /// starts part n+1 only once part n is complete) are read in order: a part is read
+    /// only once every earlier part is read to its end. Reading them side by side would
+    /// only hand the caller later records to hold until the earlier part catches up.
+    pub fn sequence_by(&mut self, f: Sequence) {
+        self.sequence = Some(f);
+    }
+
+    /// For each stream, the latest part on disk and the earliest part not finished.
+    fn parts(&self) -> HashMap<Arc<str>, (u64, u64)> {
+        let mut out: HashMap<Arc<str>, (u64, u64)> = HashMap::new();
+        for t in &self.files {
+            if let Some((stream, n)) = &t.part {
+                let e = out.entry(stream.clone()).or_insert((*n, u64::MAX));
+                e.0 = e.0.max(*n);
+                if !t.finished {
+                    e.1 = e.1.min(*n);
+                }
+            }
+        }
+        out
     }
 
     /// Looks for new files at the next poll rather than at the next periodic look:
@@ -200,6 +242,13 @@ impl Follower {
                 restarted: false,
                 done: false,
                 grew: None,
+                at_end: false,
+                part: self
+                    .sequence
+                    .as_ref()
+                    .and_then(|f| f(&path))
+                    .map(|(stream, n)| (Arc::from(stream), n)),
+                finished: false,
             };
             let resume = self.resume.remove(&path);
             match open_at(&path, resume) {
@@ -225,9 +274,29 @@ impl Follower {
     /// hands each file's complete lines to `each`. Returns the bytes read.
     pub fn poll(&mut self, now: Instant, each: &mut dyn FnMut(Chunk<'_>)) -> usize {
         self.scan(now);
+        let mut parts = self.parts();
         let mut total = 0;
         for idx in 0..self.files.len() {
+            let Some((stream, n)) = self.files.get(idx).and_then(|t| t.part.clone()) else {
+                total += self.poll_one(idx, each);
+                continue;
+            };
+            let Some((latest, earliest_open)) = parts.get_mut(&stream) else {
+                continue;
+            };
+            if n > *earliest_open {
+                continue;
+            }
             total += self.poll_one(idx, each);
+            // A later part on disk was created once this one was complete, and this read
+            // came after it was found: at its end now, this part is finished. One that
+            // cannot be read (reported as an issue) must not stop the later ones either.
+            if let Some(t) = self.files.get_mut(idx) {
+                if n < *latest && (t.at_end || t.done) {
+                    t.finished = true;
+                    *earliest_open = n + 1;
+                }
+            }
         }
         self.forget_closed();
         total
@@ -287,11 +356,13 @@ impl Follower {
             // as the read budget) stays shared. Handing it over would leave every quiet
             // file holding a megabyte, and the next read faulting in a fresh one.
             tail.partial.extend_from_slice(&self.buf[..carried]);
+            tail.at_end = carried == 0;
             self.buf.clear();
             self.check_rotation(idx);
             return 0;
         }
         tail.grew = Some(Instant::now());
+        tail.at_end = false;
         let buf = std::mem::take(&mut self.buf);
         let mut body: &[u8] = &buf;
         let mut start = tail.pos;
@@ -404,6 +475,8 @@ impl Follower {
                         tail.partial.clear();
                         tail.discarding = false;
                         tail.restarted = true;
+                        tail.at_end = false;
+                        tail.finished = false;
                     }
                 } else if m.len() < tail.pos.offset + tail.partial.len() as u64 {
                     // Truncated in place (copytruncate): read again from the start.
@@ -414,6 +487,8 @@ impl Follower {
                             tail.partial.clear();
                             tail.discarding = false;
                             tail.restarted = true;
+                            tail.at_end = false;
+                            tail.finished = false;
                         }
                     }
                 }
@@ -483,6 +558,60 @@ mod tests {
         let mut f = Follower::new(vec![p.display().to_string()], HashMap::new(), 64);
         f.rescan_every = Duration::ZERO;
         f
+    }
+
+    /// A numbered part is read only once every earlier part of its stream has been read
+    /// whole: the caller is never handed a later segment's records while an earlier one
+    /// still has some. Files of no stream are read as always.
+    #[test]
+    fn the_parts_of_a_stream_are_read_one_after_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = |n: u64| dir.path().join(format!("seg-{n}.log"));
+        std::fs::write(part(1), "a1\na2\n").unwrap();
+        std::fs::write(part(2), "b1\n").unwrap();
+        std::fs::write(dir.path().join("other.log"), "x1\nx2\n").unwrap();
+        let pattern = dir.path().join("*.log").display().to_string();
+        let mut f = Follower::new(vec![pattern], HashMap::new(), 64);
+        f.rescan_every = Duration::ZERO;
+        f.read_budget = 3;
+        f.sequence_by(Box::new(|p: &Path| {
+            let n = p
+                .file_stem()?
+                .to_str()?
+                .strip_prefix("seg-")?
+                .parse()
+                .ok()?;
+            Some(("seg".to_owned(), n))
+        }));
+        let poll = |f: &mut Follower| {
+            let mut out = Vec::new();
+            f.poll(Instant::now(), &mut |c| {
+                out.push(String::from_utf8_lossy(c.bytes).into_owned())
+            });
+            out
+        };
+        assert_eq!(poll(&mut f), vec!["x1\n", "a1\n"]);
+        assert_eq!(poll(&mut f), vec!["x2\n", "a2\n"]);
+        // Part 1 is found at its end, so part 2 is read in the same poll.
+        assert_eq!(poll(&mut f), vec!["b1\n"]);
+        let finished: Vec<(String, bool)> = f
+            .files()
+            .iter()
+            .map(|t| {
+                (
+                    t.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    t.finished(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            finished,
+            vec![
+                ("other.log".to_owned(), false),
+                ("seg-1.log".to_owned(), true),
+                ("seg-2.log".to_owned(), false)
+            ]
+        );
     }
 
     #[test]

@@ -106,6 +106,10 @@ struct FileState {
     /// the latest event time it held.
     chunks: VecDeque<(FilePos, Option<Ts>)>,
     last_data: Option<Instant>,
+    /// A spool segment read to its end after its source had moved on to a later one:
+    /// it will say nothing more, so it is idle at once rather than after the idle
+    /// timeout, during which it would hold every event of its successor in the merge.
+    finished: bool,
 }
 
 /// Decodes whole lines, except those `filter` proves no loaded analytic can use: those
@@ -368,6 +372,7 @@ impl<'a> Generation<'a> {
                     chunks: VecDeque::new(),
                     last_data: None,
                     document: None,
+                    finished: false,
                 }
             });
             if c.restarted {
@@ -388,6 +393,13 @@ impl<'a> Generation<'a> {
         self.follower.poll(now, &mut each);
         self.follower
             .flush_quiet_partials(now, self.settings.idle_timeout, &mut each);
+        for tail in self.follower.files() {
+            if tail.finished() {
+                if let Some(fs) = self.files.get_mut(&tail.id) {
+                    fs.finished = true;
+                }
+            }
+        }
         // Files deleted or moved away (read to their end; spool segments the checkpoint
         // no longer needed): their last partial record, if any, and then nothing of
         // them is kept.
@@ -471,7 +483,7 @@ impl<'a> Generation<'a> {
         };
         let mut all = true;
         for (idx, fs) in &self.files {
-            let i = idle(fs.last_data);
+            let i = fs.finished || idle(fs.last_data);
             all &= i;
             self.merge.set_idle(idx + 1, i);
         }
@@ -805,11 +817,20 @@ pub fn run(
                 pullwatch_engine::interest::trusted_image_test(&cfg),
             ))) as Arc<dyn RecordFilter>
         });
+        let mut follower = Follower::new(patterns.clone(), resume, settings.max_line_bytes);
+        if let Some(dir) = spool.as_deref().map(|s| s.dir().to_path_buf()) {
+            follower.sequence_by(Box::new(move |p: &Path| {
+                p.starts_with(&dir)
+                    .then(|| crate::spool::segment_of(p))
+                    .flatten()
+                    .map(|(source, n)| (source.to_owned(), n))
+            }));
+        }
         let mut g = Generation {
             settings,
             filter,
             detector,
-            follower: Follower::new(patterns.clone(), resume, settings.max_line_bytes),
+            follower,
             merge: LiveMerge::new(cfg.limits.max_pending_events),
             files: HashMap::new(),
             stdin: stdin.as_ref(),

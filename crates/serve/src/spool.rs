@@ -67,16 +67,23 @@ fn segment_path(dir: &Path, source: &str, seq: u64) -> PathBuf {
     dir.join(format!("ingest-{source}-{seq:08}.jsonl"))
 }
 
-/// What the metrics call a spool segment: all of one source's segments under one name
-/// (`…/ingest-falco-*.jsonl`), so that a series per pusher lasts while its segments come
-/// and go, rather than a new series for every segment ever written.
-pub fn metrics_label(path: &Path) -> Option<String> {
+/// The source and sequence number of a spool segment's path: a source's segments are
+/// one stream, written one after the other (see [`crate::follow::Follower::sequence_by`]).
+pub fn segment_of(path: &Path) -> Option<(&str, u64)> {
     let name = path.file_name()?.to_str()?;
     let rest = name.strip_prefix("ingest-")?.strip_suffix(".jsonl")?;
     let (source, seq) = rest.rsplit_once('-')?;
     if !valid_source(source) || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    Some((source, seq.parse().ok()?))
+}
+
+/// What the metrics call a spool segment: all of one source's segments under one name
+/// (`…/ingest-falco-*.jsonl`), so that a series per pusher lasts while its segments come
+/// and go, rather than a new series for every segment ever written.
+pub fn metrics_label(path: &Path) -> Option<String> {
+    let (source, _) = segment_of(path)?;
     Some(
         path.with_file_name(format!("ingest-{source}-*.jsonl"))
             .display()
@@ -418,6 +425,18 @@ mod tests {
         assert_eq!(label(1), label(7));
         assert_eq!(metrics_label(Path::new("/var/log/ingest-x.jsonl")), None);
         assert_eq!(metrics_label(Path::new("/var/log/app.log")), None);
+    }
+
+    #[test]
+    fn a_segment_path_names_its_source_and_number() {
+        let dir = Path::new("/var/lib/pullwatch/spool");
+        assert_eq!(
+            segment_of(&segment_path(dir, "falco-2", 7)),
+            Some(("falco-2", 7))
+        );
+        assert_eq!(segment_of(Path::new("/var/log/ingest-x.jsonl")), None);
+        assert_eq!(segment_of(Path::new("/var/log/ingest-x-.jsonl")), None);
+        assert_eq!(segment_of(Path::new("/var/log/app.log")), None);
     }
 
     #[test]
