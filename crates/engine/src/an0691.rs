@@ -11,13 +11,13 @@ use crate::evidence::{evidence, one_line};
 use crate::matchers::{Matchers, Trust};
 use crate::provenance::{Novelty, Provenance};
 use crate::stats::EngineStats;
+use crate::Map;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 use pullwatch_model::time::Dur;
 use pullwatch_model::{
     exe_basename, is_public_ip, redact_secrets, ContainerLifecycle, ContainerRef, Event, ImagePull,
     ImageRef, LifecyclePhase, Lineage, Name, PodBinding, PodCreate, Ts,
 };
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const RULE_CHAIN: &str = "an0691.chain";
@@ -108,14 +108,14 @@ pub struct ContainerChains {
     max_containers: usize,
     max_pulls: usize,
     next_slot: u64,
-    ctrs: HashMap<u64, Ctr>,
-    by_id: HashMap<String, u64>,
-    by_pod: HashMap<PodCtrKey, u64>,
-    pods: HashMap<PodKey, Pod>,
-    pulls: HashMap<String, Vec<Pull>>,
+    ctrs: Map<u64, Ctr>,
+    by_id: Map<String, u64>,
+    by_pod: Map<PodCtrKey, u64>,
+    pods: Map<PodKey, Pod>,
+    pulls: Map<String, Vec<Pull>>,
     pull_count: usize,
     /// Pods already reported by the namespace-scope rule, with when.
-    scoped_reported: HashMap<PodKey, Ts>,
+    scoped_reported: Map<PodKey, Ts>,
     /// The baseline of digests and tags seen before (inactive without one).
     pub(crate) provenance: Provenance,
 }
@@ -154,13 +154,13 @@ impl ContainerChains {
             max_containers: max_containers.max(1),
             max_pulls: max_pulls.max(1),
             next_slot: 0,
-            ctrs: HashMap::new(),
-            by_id: HashMap::new(),
-            by_pod: HashMap::new(),
-            pods: HashMap::new(),
-            pulls: HashMap::new(),
+            ctrs: Map::default(),
+            by_id: Map::default(),
+            by_pod: Map::default(),
+            pods: Map::default(),
+            pulls: Map::default(),
             pull_count: 0,
-            scoped_reported: HashMap::new(),
+            scoped_reported: Map::default(),
             provenance: Provenance::inactive(),
         }
     }

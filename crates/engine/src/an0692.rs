@@ -12,6 +12,7 @@ use crate::evidence::{evidence, one_line};
 use crate::matchers::Matchers;
 use crate::provenance::Provenance;
 use crate::stats::EngineStats;
+use crate::Map;
 use pullwatch_model::alert::{Alert, AlertEntity, AlertImage, Evidence, Severity};
 use pullwatch_model::inspect::{ContentFinding, ContentInspector};
 use pullwatch_model::time::Dur;
@@ -19,7 +20,6 @@ use pullwatch_model::{
     exe_basename, is_public_ip, CloudAction, CloudEvent, CloudProvider, Event, GuestBoot,
     ImageOrigin, Ts, UserDataSeen, UserDataState, VmImage, VmImageKind, VmLaunch,
 };
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub const RULE_CHAIN: &str = "an0692.chain";
@@ -85,20 +85,20 @@ pub struct InstanceChains {
     catalog: ApprovedImageCatalog,
     scope: VmTagScope,
     max_instances: usize,
-    instances: HashMap<String, Instance>,
-    by_name: HashMap<String, String>,
-    by_ip: HashMap<IpAddr, String>,
+    instances: Map<String, Instance>,
+    by_name: Map<String, String>,
+    by_ip: Map<IpAddr, String>,
     /// Owners learned from images built, copied or imported in an account.
-    image_owner: HashMap<String, String>,
+    image_owner: Map<String, String>,
     /// Images copied, imported or shared in, with how, for the alerts to say so.
-    image_origin: HashMap<String, String>,
+    image_origin: Map<String, String>,
     /// User data handed over directly, waiting for its instance's launch (the event it
     /// came in, to be reported on its own if the launch never comes).
-    pending_user_data: HashMap<String, (Vec<ContentFinding>, Evidence, Event)>,
+    pending_user_data: Map<String, (Vec<ContentFinding>, Evidence, Event)>,
     /// The instance id cloud-init last named, by the root of the host tree its log was
     /// read from (what precedes `/var/log/`): user data read from the same tree without
     /// an id in its path (`/var/lib/cloud/instance/user-data.txt`) belongs to it.
-    boot_ids_by_root: HashMap<String, String>,
+    boot_ids_by_root: Map<String, String>,
     /// User data whose path names no instance but lies in a host tree, waiting for the
     /// end of the scan to learn the tree's instance from cloud-init.
     user_data_in_trees: Vec<(Vec<ContentFinding>, Evidence, Event, String)>,
@@ -136,13 +136,13 @@ impl InstanceChains {
             catalog: cfg.approved_image_catalog.clone(),
             scope: cfg.vm_tag_scope.clone(),
             max_instances: cfg.limits.max_tracked_instances.max(1),
-            instances: HashMap::new(),
-            by_name: HashMap::new(),
-            by_ip: HashMap::new(),
-            image_owner: HashMap::new(),
-            image_origin: HashMap::new(),
-            pending_user_data: HashMap::new(),
-            boot_ids_by_root: HashMap::new(),
+            instances: Map::default(),
+            by_name: Map::default(),
+            by_ip: Map::default(),
+            image_owner: Map::default(),
+            image_origin: Map::default(),
+            pending_user_data: Map::default(),
+            boot_ids_by_root: Map::default(),
             user_data_in_trees: Vec::new(),
         }
     }

@@ -6,9 +6,9 @@
 //! Pids and addresses are reused, so every link ends when its process exits or its
 //! address moves on.
 
+use crate::Map;
 use pullwatch_model::time::Dur;
 use pullwatch_model::{ContainerRef, Ts};
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 type ProcKey = (Option<String>, u32);
@@ -31,10 +31,10 @@ struct Lease {
 pub struct NodeIdentity {
     grace: Dur,
     max_links: usize,
-    procs: HashMap<ProcKey, Link>,
+    procs: Map<ProcKey, Link>,
     /// Pids linked to each container (by id), so they all end with it.
-    members: HashMap<String, Vec<ProcKey>>,
-    leases: HashMap<IpAddr, Vec<Lease>>,
+    members: Map<String, Vec<ProcKey>>,
+    leases: Map<IpAddr, Vec<Lease>>,
     lease_count: usize,
 }
 
@@ -81,9 +81,9 @@ impl NodeIdentity {
         NodeIdentity {
             grace,
             max_links: max_links.max(1),
-            procs: HashMap::new(),
-            members: HashMap::new(),
-            leases: HashMap::new(),
+            procs: Map::default(),
+            members: Map::default(),
+            leases: Map::default(),
             lease_count: 0,
         }
     }
