@@ -37,6 +37,8 @@ struct Tally {
     seen: HashMap<usize, usize>,
     key_partition: HashMap<Vec<u8>, i32>,
     commit_failures: usize,
+    /// The last offset committed for each partition (the next record to process).
+    committed: BTreeMap<i32, i64>,
 }
 
 impl Tally {
@@ -53,8 +55,13 @@ impl Tally {
         }
         // Committed after processing, as with an alert sink that is not Kafka. A commit
         // refused during a rebalance only means those records are processed again.
-        if c.commit_offsets(&next_offsets(batch)).is_err() {
+        let next = next_offsets(batch);
+        if c.commit_offsets(&next).is_err() {
             self.commit_failures += 1;
+        } else {
+            for (_, p, o) in next {
+                self.committed.insert(p, o);
+            }
         }
     }
 }
@@ -124,9 +131,15 @@ fn handover(test: &'static str, kip_848: bool) {
         tally.process(&a, &batch);
         leaving.check(b_read);
     }
+    // What the group holds for b's partitions once b is gone: printed if a record is
+    // processed twice, to tell lost commits from commits the next owner did not start at.
+    let b_commits = tally.committed.clone();
     drop(b);
+    let b_list: Vec<(&str, i32)> = b_partitions.iter().map(|p| (topic.as_str(), *p)).collect();
+    let held_after_leave = a.committed_offsets(&b_list, CALL);
 
     let mut a_from_b = 0;
+    let mut a_first: BTreeMap<i32, i64> = BTreeMap::new();
     let rest = Deadline::new(60, "member a to process every record");
     while tally.seen.len() < N {
         let batch = a.poll_batch(500, POLL).expect("poll a");
@@ -134,6 +147,9 @@ fn handover(test: &'static str, kip_848: bool) {
             .iter()
             .filter(|r| b_partitions.contains(&r.partition))
             .count();
+        for r in &batch {
+            a_first.entry(r.partition).or_insert(r.offset);
+        }
         tally.process(&a, &batch);
         rest.check((tally.seen.len(), owned(&a)));
     }
@@ -176,6 +192,14 @@ fn handover(test: &'static str, kip_848: bool) {
         .filter(|(_, n)| **n > 1)
         .map(|(i, _)| *i)
         .collect();
+    if !twice.is_empty() {
+        eprintln!(
+            "b's partitions {b_partitions:?}; b committed (partition, next offset): {b_commits:?}"
+        );
+        eprintln!("the group held for them right after b left: {held_after_leave:?}");
+        eprintln!("the first offset a read of each partition: {a_first:?}");
+        eprintln!("a's rebalances: {rebalances:?}");
+    }
     assert!(
         twice.is_empty() || tally.commit_failures > 0,
         "records processed twice although every commit succeeded: {} of them",
