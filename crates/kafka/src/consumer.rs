@@ -69,7 +69,8 @@ pub struct PartitionLag {
 pub struct SeekedTo {
     pub partition: TopicPartition,
     /// The first offset whose timestamp is at or after the asked time; `None` when no record
-    /// is that recent (the partition is moved to its end).
+    /// is that recent (the partition is moved to its end as it stood before the search, so
+    /// that records written since are read).
     pub offset: Option<i64>,
 }
 
@@ -345,6 +346,22 @@ impl GroupConsumer {
         timeout: Duration,
     ) -> Result<Vec<SeekedTo>, Error> {
         let deadline = Instant::now() + timeout;
+        // Where each partition ends, as a number and asked first: a partition with no
+        // record that recent is moved there. librdkafka's logical end is resolved by a
+        // query of its own when the fetch starts; records written in between (on topics
+        // that were empty at a rebalance, the first records of all) would be passed over,
+        // and a later seek of the same partition races with that query.
+        let ends = ask_end_offsets(
+            &self.consumer,
+            partitions.iter().map(|(t, p)| (t.as_ref(), *p)),
+            remaining(deadline),
+        )?;
+        let end_of = |topic: &str, partition: i32| {
+            ends.elements()
+                .iter()
+                .find(|e| e.topic() == topic && e.partition() == partition)
+                .and_then(|e| offset_value(e.offset()))
+        };
         let mut query = TopicPartitionList::with_capacity(partitions.len());
         for (topic, partition) in partitions {
             query.add_partition_offset(topic.as_ref(), *partition, Offset::Offset(ts_ms))?;
@@ -359,11 +376,11 @@ impl GroupConsumer {
             for e in found.elements() {
                 e.error()?;
                 let offset = offset_value(e.offset());
-                seek.add_partition_offset(
-                    e.topic(),
-                    e.partition(),
-                    offset.map_or(Offset::End, Offset::Offset),
-                )?;
+                let to = match offset {
+                    Some(o) => Offset::Offset(o),
+                    None => end_of(e.topic(), e.partition()).map_or(Offset::End, Offset::Offset),
+                };
+                seek.add_partition_offset(e.topic(), e.partition(), to)?;
                 out.push(SeekedTo {
                     partition: TopicPartition {
                         topic: events.intern(e.topic()),
