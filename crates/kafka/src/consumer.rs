@@ -72,6 +72,9 @@ pub struct SeekedTo {
     /// is that recent (the partition is moved to its end as it stood before the search, so
     /// that records written since are read).
     pub offset: Option<i64>,
+    /// The partition's end offset, asked before the search (`None`: the brokers gave no
+    /// number): where a replay from `offset` has read everything there was.
+    pub end: Option<i64>,
 }
 
 /// The group membership a transaction's offsets are committed under.
@@ -338,7 +341,9 @@ impl GroupConsumer {
 
     /// Moves each partition to its first record with a timestamp at or after `ts_ms`, for
     /// replay after a rebalance: the caller passes its watermark less the correlation window
-    /// and the allowed lateness, and suppresses the alerts it already committed.
+    /// and the allowed lateness, and suppresses the alerts it already committed. Returns
+    /// where each starts and the end offsets asked to find that, so a replay need not ask
+    /// them again.
     pub fn seek_to_times<T: AsRef<str>>(
         &self,
         partitions: &[(T, i32)],
@@ -376,9 +381,10 @@ impl GroupConsumer {
             for e in found.elements() {
                 e.error()?;
                 let offset = offset_value(e.offset());
-                let to = match offset {
+                let end = end_of(e.topic(), e.partition());
+                let to = match offset.or(end) {
                     Some(o) => Offset::Offset(o),
-                    None => end_of(e.topic(), e.partition()).map_or(Offset::End, Offset::Offset),
+                    None => Offset::End,
                 };
                 seek.add_partition_offset(e.topic(), e.partition(), to)?;
                 out.push(SeekedTo {
@@ -387,6 +393,7 @@ impl GroupConsumer {
                         partition: e.partition(),
                     },
                     offset,
+                    end,
                 });
             }
         }

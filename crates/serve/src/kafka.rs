@@ -281,10 +281,12 @@ impl<'a> Worker<'a> {
         let mut starts_at: HashMap<Part, i64> = HashMap::new();
         let mut ends: HashMap<Part, i64> = HashMap::new();
         if !list.is_empty() {
-            for (tp, end) in self.group.end_offsets(&list, CALL)? {
-                ends.insert((tp.topic, tp.partition), end);
-            }
             let by_time = self.group.seek_to_times(&list, horizon, CALL)?;
+            for s in &by_time {
+                if let Some(end) = s.end {
+                    ends.insert((Arc::clone(&s.partition.topic), s.partition.partition), end);
+                }
+            }
             let done = self.group.committed_offsets(&list, CALL)?;
             let mut starts: Vec<(Arc<str>, i32, i64)> = Vec::new();
             for (tp, c) in done {

@@ -393,11 +393,11 @@ impl<'a> Generation<'a> {
         self.follower.poll(now, &mut each);
         self.follower
             .flush_quiet_partials(now, self.settings.idle_timeout, &mut each);
+        // As the follower has it: a part found rewritten (truncated, replaced) is no
+        // longer finished.
         for tail in self.follower.files() {
-            if tail.finished() {
-                if let Some(fs) = self.files.get_mut(&tail.id) {
-                    fs.finished = true;
-                }
+            if let Some(fs) = self.files.get_mut(&tail.id) {
+                fs.finished = tail.finished();
             }
         }
         // Files deleted or moved away (read to their end; spool segments the checkpoint
