@@ -16,7 +16,9 @@
 use crate::metrics::Metrics;
 use crate::spool::{to_lines, Spool, SpoolError, DEFAULT_SOURCE};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::RequestExt;
+use http_body_util::BodyExt;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -68,10 +70,13 @@ pub struct Push {
     source: Option<String>,
 }
 
-fn take(
+/// Takes one push: checks who sends it and whether the service takes pushes before the
+/// body is read, then reads the body in the frames it arrives in (within the body limit)
+/// and appends its lines to the spool.
+async fn take(
     s: &HttpState,
     headers: &HeaderMap,
-    body: &[u8],
+    request: Request,
     list_items: bool,
     source: &str,
 ) -> Response {
@@ -95,11 +100,27 @@ fn take(
         )
             .into_response();
     };
-    let (lines, n) = to_lines(body, list_items);
+    let frames = match read_frames(request).await {
+        Ok(frames) => frames,
+        Err(BodyError::TooLarge) => {
+            s.metrics.reject("too large");
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is larger than --max-body\n",
+            )
+                .into_response();
+        }
+        Err(BodyError::Broken) => {
+            s.metrics.reject("body unreadable");
+            return (StatusCode::BAD_REQUEST, "the body could not be read\n").into_response();
+        }
+    };
+    let parts: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let (lines, n) = to_lines(&parts, list_items);
     if n == 0 {
         return (StatusCode::OK, "{\"accepted\":0}\n").into_response();
     }
-    match spool.push(source, &lines) {
+    match spool.push(source, &lines.parts()) {
         Ok(()) => {
             s.metrics.http_accepted.inc_by(n);
             (StatusCode::OK, format!("{{\"accepted\":{n}}}\n")).into_response()
@@ -140,24 +161,63 @@ fn take(
     }
 }
 
+enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// The body's data frames as hyper hands them over (slices of its read buffer, not
+/// copied), with the router's body limit applied.
+async fn read_frames(request: Request) -> Result<Vec<Bytes>, BodyError> {
+    let mut body = request.into_limited_body();
+    let mut frames = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    if !data.is_empty() {
+                        frames.push(data);
+                    }
+                }
+            }
+            Err(e) if over_limit(&e) => return Err(BodyError::TooLarge),
+            Err(_) => return Err(BodyError::Broken),
+        }
+    }
+    Ok(frames)
+}
+
+/// Whether a body error is the body limit's: the limit's error arrives wrapped in
+/// axum's error type, once per body layer around it.
+fn over_limit(e: &axum::Error) -> bool {
+    let mut inner: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(e) = inner {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        inner = e.source();
+    }
+    false
+}
+
 async fn ingest(
     State(s): State<Arc<HttpState>>,
     Query(q): Query<Push>,
     headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let source = q.source.as_deref().unwrap_or(DEFAULT_SOURCE);
-    take(&s, &headers, &body, false, source)
+    take(&s, &headers, request, false, source).await
 }
 
 async fn k8s_audit(
     State(s): State<Arc<HttpState>>,
     Query(q): Query<Push>,
     headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let source = q.source.as_deref().unwrap_or("k8s-audit");
-    take(&s, &headers, &body, true, source)
+    take(&s, &headers, request, true, source).await
 }
 
 async fn readyz(State(s): State<Arc<HttpState>>) -> Response {

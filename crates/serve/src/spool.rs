@@ -10,10 +10,11 @@
 //! sensor that pushes minutes behind the others holds them back instead of having its
 //! records arrive too late.
 
+use serde::de::IgnoredAny;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -166,21 +167,22 @@ impl Spool {
     /// write, so a reader never sees half of one request interleaved with another.
     /// For the service's own writers (Docker's event stream), whose names are fixed.
     pub fn append(&self, source: &str, lines: &[u8]) -> Result<(), SpoolError> {
-        self.append_to(source, lines, false)
+        self.append_to(source, &[lines], false)
     }
 
-    /// [`Spool::append`] for a name a client chose: a new name past [`MAX_SOURCES`]
-    /// pushed names is refused.
-    pub fn push(&self, source: &str, lines: &[u8]) -> Result<(), SpoolError> {
-        self.append_to(source, lines, true)
+    /// [`Spool::append`] for a name a client chose, of a body in the parts it arrived
+    /// in (see [`to_lines`]): a new name past [`MAX_SOURCES`] pushed names is refused.
+    pub fn push(&self, source: &str, parts: &[&[u8]]) -> Result<(), SpoolError> {
+        self.append_to(source, parts, true)
     }
 
-    fn append_to(&self, source: &str, lines: &[u8], pushed: bool) -> Result<(), SpoolError> {
+    fn append_to(&self, source: &str, parts: &[&[u8]], pushed: bool) -> Result<(), SpoolError> {
         if !valid_source(source) {
             return Err(SpoolError::BadSource);
         }
+        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let backlog = self.backlog();
-        if backlog.saturating_add(lines.len() as u64) > self.backlog_limit {
+        if backlog.saturating_add(len) > self.backlog_limit {
             return Err(SpoolError::Full(backlog));
         }
         let mut map = self
@@ -203,10 +205,9 @@ impl Spool {
         if seg.size >= SEGMENT_BYTES {
             *seg = self.segment(source, seg.seq + 1)?;
         }
-        seg.file.write_all(lines)?;
-        seg.size += lines.len() as u64;
-        self.written
-            .fetch_add(lines.len() as u64, Ordering::Relaxed);
+        write_parts(&mut seg.file, parts)?;
+        seg.size += len;
+        self.written.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
 
@@ -226,14 +227,98 @@ impl Spool {
     }
 }
 
-/// One request's body as spool lines: a JSON array is split into its elements, a
-/// single JSON document (pretty-printed or not) is one record, anything else is taken
-/// as lines (NDJSON, or a text format such as auditd). A JSON value's own line breaks
-/// lie outside its strings (inside them they would be escaped), so turning them into
-/// spaces keeps the value and makes it one line. With `list_items`, an object's
-/// `items` (a Kubernetes `EventList`) are the records. Returns the lines and their count;
-/// a body that already is spool lines comes back as it is, not copied.
-pub fn to_lines(body: &[u8], list_items: bool) -> (Cow<'_, [u8]>, u64) {
+/// Writes `parts` one after the other with as few system calls as the kernel allows
+/// (`writev`): a body that arrived in several frames goes to the spool without first
+/// being copied into one buffer.
+fn write_parts(file: &mut File, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let mut rest = &mut slices[..];
+    IoSlice::advance_slices(&mut rest, 0);
+    while !rest.is_empty() {
+        match file.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// One request's body as spool lines, from the parts (frames) it arrived in.
+///
+/// A JSON array is split into its elements, a single JSON document (pretty-printed or
+/// not) is one record, anything else is taken as lines (NDJSON, or a text format such as
+/// auditd). A JSON value's own line breaks lie outside its strings (inside them they
+/// would be escaped), so turning them into spaces keeps the value and makes it one line.
+/// With `list_items`, an object's `items` (a Kubernetes `EventList`) are the records.
+/// Returns the lines and their count.
+///
+/// A body that already is spool lines (NDJSON as shippers send it: almost every push)
+/// comes back as the parts it came in, not copied: joining the frames of a large body,
+/// or cleaning up a copy of it, costs a buffer its size, freshly faulted in, for every
+/// request, on the thread that shares the core with the pipeline.
+pub fn to_lines<'a>(parts: &'a [&'a [u8]], list_items: bool) -> (Lines<'a>, u64) {
+    if let Some(n) = already_lines(parts) {
+        if !maybe_one_document(parts, n) {
+            return (Lines::AsSent(parts), n);
+        }
+    }
+    if let [whole] = parts {
+        return match whole_to_lines(whole, list_items) {
+            (Cow::Borrowed(_), n) => (Lines::AsSent(parts), n),
+            (Cow::Owned(v), n) => (Lines::Rewritten(v), n),
+        };
+    }
+    let whole = parts.concat();
+    let (lines, n) = whole_to_lines(&whole, list_items);
+    let lines = match lines {
+        Cow::Owned(v) => v,
+        Cow::Borrowed(_) => whole,
+    };
+    (Lines::Rewritten(lines), n)
+}
+
+/// A body as the spool takes it (see [`to_lines`]).
+#[derive(Debug)]
+pub enum Lines<'a> {
+    /// The body was already spool lines: its parts, as they arrived.
+    AsSent(&'a [&'a [u8]]),
+    /// The lines made of it.
+    Rewritten(Vec<u8>),
+}
+
+impl Lines<'_> {
+    /// The bytes to write, in order.
+    pub fn parts(&self) -> Vec<&[u8]> {
+        match self {
+            Lines::AsSent(parts) => parts.to_vec(),
+            Lines::Rewritten(v) => vec![v],
+        }
+    }
+}
+
+/// Whether a body that is already lines could still be one JSON document, which
+/// [`whole_to_lines`] would make one line of: a JSON array, a body of one line, or an
+/// object whose first line is not a whole value (pretty-printed). When the first line of
+/// an object is a whole value, the lines after it cannot belong to the same document.
+fn maybe_one_document(parts: &[&[u8]], n: u64) -> bool {
+    let Some(first) = parts.iter().find(|p| !p.is_empty()) else {
+        return false;
+    };
+    match first[0] {
+        b'[' => true,
+        b'{' if n == 1 => true,
+        b'{' => match memchr::memchr(b'\n', first) {
+            Some(end) => serde_json::from_slice::<IgnoredAny>(&first[..end]).is_err(),
+            None => true,
+        },
+        _ => false,
+    }
+}
+
+/// [`to_lines`] on a body in one piece.
+fn whole_to_lines(body: &[u8], list_items: bool) -> (Cow<'_, [u8]>, u64) {
     let trimmed = body.trim_ascii();
     let mut out = Vec::new();
     let mut n = 0;
@@ -271,7 +356,7 @@ pub fn to_lines(body: &[u8], list_items: bool) -> (Cow<'_, [u8]>, u64) {
             return (Cow::Owned(out), n);
         }
     }
-    if let Some(n) = already_lines(body) {
+    if let Some(n) = already_lines(&[body]) {
         return (Cow::Borrowed(body), n);
     }
     // Lines to clean up: memchr finds their ends, as the reader does later.
@@ -293,38 +378,56 @@ pub fn to_lines(body: &[u8], list_items: bool) -> (Cow<'_, [u8]>, u64) {
     (Cow::Owned(out), n)
 }
 
-/// The number of lines when `body` is already what the spool holds: NDJSON as shippers
-/// send it, every line a record ending in `\n`, no `\r`, no blank line, nothing to trim
-/// around it. Such a body (almost every push) is written as it came: copying it would
-/// cost a buffer the size of the body, freshly faulted in, for each request.
-fn already_lines(body: &[u8]) -> Option<u64> {
-    let first = *body.first()?;
-    let before_newline = *body.get(body.len().checked_sub(2)?)?;
-    if !body.ends_with(b"\n")
-        || first.is_ascii_whitespace()
-        || before_newline.is_ascii_whitespace()
-        || memchr::memchr(b'\r', body).is_some()
-    {
+/// The number of lines when the body in `parts` is already what the spool holds: every
+/// line a record ending in `\n`, none blank, none ending in `\r`, nothing to trim
+/// around the body. One pass over the bytes, across the parts' boundaries: a line may
+/// begin in one frame and end in the next.
+fn already_lines(parts: &[&[u8]]) -> Option<u64> {
+    let first = parts.iter().find_map(|p| p.first())?;
+    if first.is_ascii_whitespace() {
         return None;
     }
-    let (mut n, mut start) = (0, 0);
-    for end in memchr::memchr_iter(b'\n', body) {
-        if body[start..end].trim_ascii().is_empty() {
-            return None;
+    let mut n = 0;
+    // Whether the line so far has a byte that is not whitespace; its last byte.
+    let mut filled = false;
+    let mut last = b'\n';
+    fn take(seg: &[u8], filled: &mut bool, last: &mut u8) {
+        if let Some(&b) = seg.last() {
+            *filled = *filled || !seg.trim_ascii_start().is_empty();
+            *last = b;
         }
-        n += 1;
-        start = end + 1;
     }
-    Some(n)
+    // The last byte of the body's last line, before its `\n`.
+    let mut line_end = b'\n';
+    for part in parts {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', part) {
+            take(&part[start..end], &mut filled, &mut last);
+            if !filled || last == b'\r' {
+                return None;
+            }
+            n += 1;
+            line_end = last;
+            (filled, last) = (false, b'\n');
+            start = end + 1;
+        }
+        take(&part[start..], &mut filled, &mut last);
+    }
+    (last == b'\n' && !line_end.is_ascii_whitespace()).then_some(n)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn flat(lines: &Lines) -> Vec<u8> {
+        lines.parts().concat()
+    }
+
     fn lines(body: &str, items: bool) -> (String, u64) {
-        let (b, n) = to_lines(body.as_bytes(), items);
-        (String::from_utf8(b.into_owned()).unwrap(), n)
+        let parts = [body.as_bytes()];
+        let (b, n) = to_lines(&parts, items);
+        (String::from_utf8(flat(&b)).unwrap(), n)
     }
 
     /// Line by line, the way any body that is not JSON is taken.
@@ -342,6 +445,20 @@ mod tests {
         (out, n)
     }
 
+    /// `body` cut at `cuts` (positions, in any order, repeats allowed).
+    fn cut<'a>(body: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+        at.sort_unstable();
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for c in at {
+            parts.push(&body[start..c]);
+            start = c;
+        }
+        parts.push(&body[start..]);
+        parts
+    }
+
     proptest::proptest! {
         /// Whether a body is written as it came or cleaned up line by line, the spool
         /// gets the same lines.
@@ -350,24 +467,61 @@ mod tests {
             body in proptest::collection::vec(
                 proptest::sample::select(vec![b'a', b'b', b' ', b'\t', b'\n', b'\r']),
                 0..40,
-            )
+            ),
+            cuts in proptest::collection::vec(0usize..64, 0..4),
         ) {
-            let (got, n) = to_lines(&body, false);
+            let parts = cut(&body, &cuts);
+            let (got, n) = to_lines(&parts, false);
             let (want, want_n) = line_by_line(&body);
-            proptest::prop_assert_eq!(&*got, &want[..]);
+            proptest::prop_assert_eq!(flat(&got), want);
             proptest::prop_assert_eq!(n, want_n);
+        }
+
+        /// However the frames of a body are cut, the spool gets what the body in one
+        /// piece gives: JSON documents, arrays and lists included.
+        #[test]
+        fn the_frames_a_body_arrived_in_do_not_change_its_lines(
+            body in proptest::collection::vec(
+                proptest::sample::select(
+                    vec![b'{', b'}', b'[', b']', b'"', b':', b',', b'1', b'a', b' ', b'\n', b'\r']
+                ),
+                0..48,
+            ),
+            cuts in proptest::collection::vec(0usize..64, 1..5),
+            items in proptest::bool::ANY,
+        ) {
+            let (whole, n) = whole_to_lines(&body, items);
+            let parts = cut(&body, &cuts);
+            let (got, got_n) = to_lines(&parts, items);
+            proptest::prop_assert_eq!(flat(&got), whole.into_owned());
+            proptest::prop_assert_eq!(got_n, n);
         }
     }
 
     #[test]
     fn ndjson_as_shippers_send_it_is_not_copied() {
-        let body = b"{\"a\":1}\n{\"a\":2}\n";
-        let (got, n) = to_lines(body, false);
-        assert!(matches!(got, Cow::Borrowed(_)));
-        assert_eq!((&*got, n), (&body[..], 2));
-        let (got, _) = to_lines(b"{\"a\":1}\r\n{\"a\":2}\n", false);
-        assert!(matches!(got, Cow::Owned(_)));
-        assert_eq!(&*got, b"{\"a\":1}\n{\"a\":2}\n");
+        let body: &[u8] = b"{\"a\":1}\n{\"a\":2}\n";
+        let parts = [body];
+        let (got, n) = to_lines(&parts, false);
+        assert!(matches!(got, Lines::AsSent(_)));
+        assert_eq!((flat(&got), n), (body.to_vec(), 2));
+        // Nor when it arrived in frames that cut its lines.
+        let parts: [&[u8]; 3] = [b"{\"a\":1}\n{\"a", b"\":2}", b"\n{\"a\":3}\n"];
+        let (got, n) = to_lines(&parts, false);
+        assert!(matches!(got, Lines::AsSent(_)));
+        assert_eq!(n, 3);
+        // A carriage return inside a line stays, as line by line keeps it.
+        let parts: [&[u8]; 1] = [b"type=EXECVE a\rb\n"];
+        let (got, _) = to_lines(&parts, false);
+        assert!(matches!(got, Lines::AsSent(_)));
+        let parts: [&[u8]; 1] = [b"{\"a\":1}\r\n{\"a\":2}\n"];
+        let (got, _) = to_lines(&parts, false);
+        assert!(matches!(got, Lines::Rewritten(_)));
+        assert_eq!(flat(&got), b"{\"a\":1}\n{\"a\":2}\n");
+        // A document pretty-printed over several frames is still one record.
+        let parts: [&[u8]; 2] = [b"{\n  \"a\":", b" 1\n}\n"];
+        let (got, n) = to_lines(&parts, false);
+        assert_eq!((flat(&got), n), (b"{   \"a\": 1 }\n".to_vec(), 1));
     }
 
     #[test]
@@ -457,13 +611,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Spool::open(dir.path(), 1 << 20).unwrap();
         for i in 0..MAX_SOURCES {
-            s.push(&format!("node-{i}"), b"x\n").unwrap();
+            s.push(&format!("node-{i}"), &[b"x\n"]).unwrap();
         }
         assert!(matches!(
-            s.push("one-more", b"x\n"),
+            s.push("one-more", &[b"x\n"]),
             Err(SpoolError::TooManySources(MAX_SOURCES))
         ));
-        s.push("node-0", b"y\n").unwrap();
+        s.push("node-0", &[b"y\n"]).unwrap();
         // The service's own writers are not clients: Docker's stream still gets its file.
         s.append("docker", b"z\n").unwrap();
         assert_eq!(s.current_paths().len(), MAX_SOURCES + 1);
