@@ -337,6 +337,70 @@ fn http_ingest_is_bounded_and_guarded() {
         metrics.contains("pullwatch_http_rejected_total{reason=\"unauthorized\"} 2"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("pullwatch_http_rejected_total{reason=\"too large\"} 1"),
+        "{metrics}"
+    );
+    let (code, stderr) = svc.stop();
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// Shippers stream large pushes (chunked transfer encoding), and hyper hands a body over
+/// in the frames it arrived in: records cut across frames, even mid-line, are read whole,
+/// and a pretty-printed document cut across frames is still one record.
+#[test]
+fn a_body_cut_across_frames_mid_line_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        &dir.path().join("state").display().to_string(),
+    ]);
+    let addr = svc.addr();
+    let chunked = |path: &str, body: &[u8], cut: usize| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        for piece in body.chunks(cut) {
+            s.write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+                .unwrap();
+            s.write_all(piece).unwrap();
+            s.write_all(b"\r\n").unwrap();
+            s.flush().unwrap();
+            // Apart in time, so that they reach the service as frames of their own.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        s.write_all(b"0\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        resp
+    };
+    let events = std::fs::read(examples().join("docker/events.jsonl")).unwrap();
+    let lines = events.iter().filter(|&&b| b == b'\n').count() as u64;
+    let resp = chunked("/v1/ingest?source=cut", &events, 97);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(
+        resp.contains(&format!("{{\"accepted\":{lines}}}")),
+        "{resp}"
+    );
+    let pretty = b"{\n  \"Type\": \"container\", \"Action\": \"start\",\n  \"Actor\": {\"ID\": \"f00d\", \"Attributes\": {\"image\": \"x\"}},\n  \"timeNano\": 5\n}\n";
+    let resp = chunked("/v1/ingest?source=pretty", pretty, 11);
+    assert!(resp.contains("{\"accepted\":1}"), "{resp}");
+    assert!(
+        wait_until(Duration::from_secs(20), || decoded(&addr, "docker-events")
+            == 14),
+        "{}",
+        svc.stderr()
+    );
+    let (_, metrics) = http(&addr, "GET", "/metrics", b"", None);
+    assert!(
+        !metrics.contains("pullwatch_records_skipped_total"),
+        "{metrics}"
+    );
     let (code, stderr) = svc.stop();
     assert_eq!(code, 0, "{stderr}");
 }
