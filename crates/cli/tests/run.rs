@@ -345,18 +345,23 @@ fn http_ingest_is_bounded_and_guarded() {
     assert_eq!(code, 0, "{stderr}");
 }
 
+/// A service taking pushes on a free port, its state under `dir`.
+fn listening(dir: &Path) -> Service {
+    Service::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        &dir.join("state").display().to_string(),
+    ])
+}
+
 /// Shippers stream large pushes (chunked transfer encoding), and hyper hands a body over
 /// in the frames it arrived in: records cut across frames, even mid-line, are read whole,
 /// and a pretty-printed document cut across frames is still one record.
 #[test]
 fn a_body_cut_across_frames_mid_line_is_read_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--state-dir",
-        &dir.path().join("state").display().to_string(),
-    ]);
+    let svc = listening(dir.path());
     let addr = svc.addr();
     let chunked = |path: &str, body: &[u8], cut: usize| {
         let mut s = TcpStream::connect(&addr).unwrap();
@@ -410,12 +415,7 @@ fn a_body_cut_across_frames_mid_line_is_read_whole() {
 #[test]
 fn http_ingest_takes_a_bounded_number_of_source_names() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(&[
-        "--listen",
-        "127.0.0.1:0",
-        "--state-dir",
-        &dir.path().join("state").display().to_string(),
-    ]);
+    let svc = listening(dir.path());
     let addr = svc.addr();
     let line = br#"{"Type":"container","Action":"start","Actor":{"ID":"abc","Attributes":{"image":"x"}},"timeNano":5}"#;
     let push = |name: &str| {
