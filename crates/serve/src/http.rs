@@ -166,24 +166,36 @@ enum BodyError {
     Broken,
 }
 
+/// How many frames of one body are kept as hyper handed them over. A body sent with
+/// Content-Length arrives in a handful (hyper reads a few hundred KiB at a time); a
+/// client sending chunks of a byte each would otherwise make the service hold a frame
+/// (and the buffer behind it) per byte. Past this many, the rest is joined into one
+/// buffer, as a body is copied once at most.
+const FRAMES_KEPT: usize = 64;
+
 /// The body's data frames as hyper hands them over (slices of its read buffer, not
-/// copied), with the router's body limit applied.
+/// copied), with the router's body limit applied; past [`FRAMES_KEPT`] frames, the
+/// rest of the body in one buffer.
 async fn read_frames(request: Request) -> Result<Vec<Bytes>, BodyError> {
     let mut body = request.into_limited_body();
     let mut frames = Vec::new();
+    let mut joined: Option<Vec<u8>> = None;
     while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(frame) => {
-                if let Ok(data) = frame.into_data() {
-                    if !data.is_empty() {
-                        frames.push(data);
-                    }
-                }
-            }
+        let data = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                _ => continue,
+            },
             Err(e) if over_limit(&e) => return Err(BodyError::TooLarge),
             Err(_) => return Err(BodyError::Broken),
+        };
+        match joined.as_mut() {
+            Some(rest) => rest.extend_from_slice(&data),
+            None if frames.len() < FRAMES_KEPT => frames.push(data),
+            None => joined = Some(data.to_vec()),
         }
     }
+    frames.extend(joined.map(Bytes::from));
     Ok(frames)
 }
 
@@ -340,4 +352,53 @@ pub fn serve(
                 };
             });
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A body that arrives in pieces of a byte each, as a client sending one-byte chunks
+    /// would deliver it.
+    struct Dribble(std::vec::IntoIter<u8>);
+
+    impl hyper::body::Body for Dribble {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            Poll::Ready(
+                self.0
+                    .next()
+                    .map(|b| Ok(hyper::body::Frame::data(Bytes::from(vec![b])))),
+            )
+        }
+    }
+
+    fn read(body: Vec<u8>) -> Vec<Bytes> {
+        let request = Request::new(Body::new(Dribble(body.into_iter())));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        match rt.block_on(read_frames(request)) {
+            Ok(frames) => frames,
+            Err(_) => panic!("the body could not be read"),
+        }
+    }
+
+    #[test]
+    fn a_body_in_many_small_frames_is_held_in_a_bounded_number_of_parts() {
+        let body: Vec<u8> = b"{\"a\":1}\n".repeat(1000);
+        let frames = read(body.clone());
+        assert_eq!(frames.len(), FRAMES_KEPT + 1);
+        assert_eq!(frames.concat(), body);
+        let few = read(b"{}\n".to_vec());
+        assert_eq!(few.len(), 3);
+        assert_eq!(few.concat(), b"{}\n");
+    }
 }
