@@ -122,9 +122,11 @@ fn wait_until(limit: Duration, what: &str, members: &[&Member], f: impl FnMut() 
     }
 }
 
-/// Every alert committed to `topic` (its id and body), in order, duplicates kept: a
-/// reader that starts at the beginning and reads to the end with read_committed.
-fn committed_alerts(bootstrap: &str, topic: &str) -> Vec<(String, Value)> {
+/// Every alert committed to `topic` (its id, body, and partition and offset), in order,
+/// duplicates kept: a reader that starts at the beginning and reads to the end with
+/// read_committed. Where each copy lies tells a failure which transactions committed an
+/// alert twice.
+fn committed_alerts(bootstrap: &str, topic: &str) -> Vec<(String, Value, (i32, i64))> {
     let s = KafkaSettings::new(bootstrap, Vec::new());
     let mut r = TableReader::new(&s, &[topic.to_string()], None, Duration::from_secs(30))
         .expect("alerts reader");
@@ -146,7 +148,7 @@ fn committed_alerts(bootstrap: &str, topic: &str) -> Vec<(String, Value)> {
                 Some(id.as_str()),
                 "key is the alert id"
             );
-            ids.push((id, body));
+            ids.push((id, body, (rec.partition, rec.offset)));
         }
     }
     ids
@@ -398,13 +400,35 @@ fn three_members_one_killed_mid_stream_commit_exactly_the_alerts_scan_gives() {
         }
     }
     let committed = committed_alerts(&bootstrap, &alerts_topic);
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for (id, _) in &committed {
-        *counts.entry(id.as_str()).or_insert(0) += 1;
+    let mut copies: BTreeMap<&str, Vec<(i32, i64)>> = BTreeMap::new();
+    for (id, _, at) in &committed {
+        copies.entry(id.as_str()).or_default().push(*at);
     }
-    let doubled: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(doubled.is_empty(), "alerts committed twice: {doubled:?}");
-    let got: BTreeMap<String, Value> = committed.into_iter().collect();
+    let doubled: Vec<_> = copies.iter().filter(|(_, at)| at.len() > 1).collect();
+    if !doubled.is_empty() {
+        // Where each copy lies, the evidence of one copy (which input records it came
+        // from), and what every member logged: which of them committed which copy, and
+        // what each had read of the alerts already committed when it took over.
+        let evidence: Vec<_> = doubled
+            .iter()
+            .filter_map(|(id, _)| committed.iter().find(|(i, _, _)| i == *id))
+            .map(|(_, body, _)| body["evidence"].to_string())
+            .collect();
+        let logs: Vec<String> = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("--- member {i}:\n{}", m.stderr()))
+            .collect();
+        panic!(
+            "alerts committed twice (alerts topic partition, offset of each copy): {doubled:?}\n\
+             evidence: {evidence:?}\n{}",
+            logs.join("\n")
+        );
+    }
+    let got: BTreeMap<String, Value> = committed
+        .into_iter()
+        .map(|(id, body, _)| (id, body))
+        .collect();
     let lost: Vec<&Value> = scanned
         .iter()
         .filter(|(id, _)| !got.contains_key(*id))
