@@ -242,10 +242,19 @@ impl<'a> Worker<'a> {
         Ok(n)
     }
 
-    /// Drops the correlation state and rebuilds it for the partitions owned now: the
-    /// alerts topic is read to its end first (so that every alert committed before is
-    /// known), then every owned partition and the context are replayed from the
-    /// retention horizon (or from the committed offset, when that is earlier).
+    /// Drops the correlation state and rebuilds it for the partitions owned now: every
+    /// owned partition and the context are replayed from the retention horizon (or from
+    /// the committed offset, when that is earlier), with the alerts topic read to its end
+    /// before the replay, so that every alert committed before is known and not sent
+    /// again.
+    ///
+    /// The alerts topic is read after the committed offsets are fetched, not before. A
+    /// member that committed alerts and offsets in one transaction just before the
+    /// rebalance had its commit acknowledged once the coordinator logged it; the commit
+    /// markers reach the alerts topic and the offsets topic only afterwards. The offsets
+    /// fetch waits for its marker (it asks for stable offsets); a read of the alerts
+    /// topic before it could end short of that transaction's alerts (at the last stable
+    /// offset), and the replay would then send them a second time.
     fn rebuild(&mut self) -> Result<(), KafkaError> {
         if self.txn.take().is_some() {
             self.producer.abort(CALL)?;
@@ -257,21 +266,6 @@ impl<'a> Worker<'a> {
             .into_iter()
             .map(|tp| (tp.topic, tp.partition))
             .collect();
-        self.alerts_table.mark()?;
-        let deadline = Instant::now() + CALL;
-        while !self.alerts_table.caught_up() {
-            if Instant::now() >= deadline {
-                return Err(KafkaError::Setting {
-                    key: "alerts_topic".into(),
-                    reason: "could not be read to its end in time".into(),
-                });
-            }
-            self.read_alerts_table(Duration::from_millis(100))
-                .map_err(|e| KafkaError::Setting {
-                    key: "alerts_topic".into(),
-                    reason: e.to_string(),
-                })?;
-        }
         let horizon = self.horizon_ms();
         let list: Vec<(Arc<str>, i32)> = owned.iter().cloned().collect();
         let mut committed = HashMap::new();
@@ -310,6 +304,21 @@ impl<'a> Worker<'a> {
                 }
             }
             self.group.seek_to_offsets(&starts, CALL)?;
+        }
+        self.alerts_table.mark()?;
+        let deadline = Instant::now() + CALL;
+        while !self.alerts_table.caught_up() {
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Setting {
+                    key: "alerts_topic".into(),
+                    reason: "could not be read to its end in time".into(),
+                });
+            }
+            self.read_alerts_table(Duration::from_millis(100))
+                .map_err(|e| KafkaError::Setting {
+                    key: "alerts_topic".into(),
+                    reason: e.to_string(),
+                })?;
         }
         if let Some(ctx) = self.context.as_mut() {
             for s in ctx.seek_to_time(horizon, CALL)? {
